@@ -1,0 +1,128 @@
+//! Events: what a user's tabs are told, numbered per user.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{job::timestamp, Job, JobView};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventType {
+    #[serde(rename = "job.submitted")]
+    JobSubmitted,
+    #[serde(rename = "job.completed")]
+    JobCompleted,
+    #[serde(rename = "job.failed")]
+    JobFailed,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::JobSubmitted => "job.submitted",
+            EventType::JobCompleted => "job.completed",
+            EventType::JobFailed => "job.failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "job.submitted" => EventType::JobSubmitted,
+            "job.completed" => EventType::JobCompleted,
+            "job.failed" => EventType::JobFailed,
+            _ => return None,
+        })
+    }
+}
+
+/// An event before the store has numbered it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventDraft {
+    pub kind: EventType,
+    pub at: DateTime<Utc>,
+    pub job: JobView,
+}
+
+impl EventDraft {
+    /// The event for `job` having just reached its status. A result that
+    /// would make the message larger than `max_bytes` is left out
+    /// (`"result": null, "resultTruncated": true`): the full result stays
+    /// on the job, at `GET /jobs/{id}`.
+    pub fn new(kind: EventType, job: &Job, max_bytes: usize) -> Self {
+        let mut draft = Self { kind, at: job.updated_at, job: job.view() };
+        // The seq is not known yet; the widest u64 stands in for it.
+        let probe = draft.clone().numbered(u64::MAX);
+        if probe.wire_len() > max_bytes && draft.job.result.is_some() {
+            draft.job.result = Some(serde_json::Value::Null);
+            draft.job.result_truncated = Some(true);
+        }
+        draft
+    }
+
+    pub fn numbered(self, seq: u64) -> Event {
+        Event { seq, kind: self.kind, at: timestamp(self.at), job: self.job }
+    }
+}
+
+/// One message of the WebSocket protocol and of `GET /events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub at: String,
+    pub job: JobView,
+}
+
+impl Event {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("an event always serialises")
+    }
+
+    pub fn wire_len(&self) -> usize {
+        self.to_json().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{JobId, JobStatus, UserId};
+
+    fn completed_with(result: serde_json::Value) -> Job {
+        let now = Utc::now();
+        Job {
+            id: JobId::generate(),
+            owner: UserId::parse("alice").unwrap(),
+            status: JobStatus::Completed,
+            file_name: "a.csv".into(),
+            content_type: "text/csv".into(),
+            size: 3,
+            file_key: "k".into(),
+            created_at: now,
+            updated_at: now,
+            result: Some(result),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_small_result_is_pushed_whole() {
+        let e = EventDraft::new(EventType::JobCompleted, &completed_with(serde_json::json!({"n": 1})), 1024)
+            .numbered(7);
+        let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(v["seq"], 7);
+        assert_eq!(v["type"], "job.completed");
+        assert_eq!(v["job"]["result"]["n"], 1);
+        assert!(v["job"].get("resultTruncated").is_none());
+    }
+
+    #[test]
+    fn a_result_too_large_to_push_is_truncated_and_the_message_fits() {
+        let big = serde_json::json!({"blob": "x".repeat(2000)});
+        let e = EventDraft::new(EventType::JobCompleted, &completed_with(big), 1024).numbered(u64::MAX);
+        assert!(e.wire_len() <= 1024);
+        let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert!(v["job"]["result"].is_null());
+        assert_eq!(v["job"]["resultTruncated"], true);
+    }
+}

@@ -1,0 +1,162 @@
+//! A job: one uploaded file on its way to the third party and back.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{JobId, UserId};
+
+/// A job's life: `Pending` → `Submitted` → `Completed` | `Failed`.
+/// `Pending` may also go straight to `Completed` or `Failed` (the webhook
+/// beat the third party's 2xx, or the third party refused the file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    /// Stored and being handed to the third party. Shown to clients as
+    /// `submitted`: from where they stand, it is.
+    Pending,
+    Submitted,
+    Completed,
+    Failed,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Submitted => "submitted",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => JobStatus::Pending,
+            "submitted" => JobStatus::Submitted,
+            "completed" => JobStatus::Completed,
+            "failed" => JobStatus::Failed,
+            _ => return None,
+        })
+    }
+
+    /// The status in the external contract.
+    pub fn public(self) -> &'static str {
+        match self {
+            JobStatus::Pending | JobStatus::Submitted => "submitted",
+            other => other.as_str(),
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, JobStatus::Completed | JobStatus::Failed)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: JobId,
+    /// Set once from the verified uploader; never from a webhook body.
+    pub owner: UserId,
+    pub status: JobStatus,
+    pub file_name: String,
+    pub content_type: String,
+    pub size: u64,
+    /// Where the file is kept; generated, never the client's file name.
+    pub file_key: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+}
+
+impl Job {
+    pub fn view(&self) -> JobView {
+        JobView {
+            id: self.id.to_string(),
+            status: self.status.public().to_owned(),
+            file_name: self.file_name.clone(),
+            content_type: self.content_type.clone(),
+            size: self.size,
+            created_at: timestamp(self.created_at),
+            updated_at: timestamp(self.updated_at),
+            result: match self.status {
+                JobStatus::Completed => Some(self.result.clone().unwrap_or(Value::Null)),
+                _ => None,
+            },
+            result_truncated: None,
+            error: self.error.clone(),
+        }
+    }
+}
+
+/// A job as clients see it (`GET /jobs`, events).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobView {
+    pub id: String,
+    #[serde(deserialize_with = "de_status")]
+    pub status: String,
+    pub file_name: String,
+    pub content_type: String,
+    pub size: u64,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Present on completed jobs. `null` with `resultTruncated` when the
+    /// result was too large to push.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_truncated: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn de_status<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = <String as serde::Deserialize>::deserialize(d)?;
+    JobStatus::parse(&s)
+        .map(|st| st.public().to_owned())
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown status {s}")))
+}
+
+/// RFC 3339, UTC, milliseconds: `2026-11-25T10:00:00.000Z`.
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(status: JobStatus) -> Job {
+        let t = DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z").unwrap().with_timezone(&Utc);
+        Job {
+            id: JobId::generate(),
+            owner: UserId::parse("alice").unwrap(),
+            status,
+            file_name: "a.csv".into(),
+            content_type: "text/csv".into(),
+            size: 3,
+            file_key: "k".into(),
+            created_at: t,
+            updated_at: t,
+            result: Some(serde_json::json!({"ok": true})),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_pending_job_is_shown_as_submitted_without_a_result() {
+        let v = serde_json::to_value(job(JobStatus::Pending).view()).unwrap();
+        assert_eq!(v["status"], "submitted");
+        assert!(v.get("result").is_none());
+        assert_eq!(v["fileName"], "a.csv");
+        assert_eq!(v["createdAt"], "2026-11-25T10:00:00.000Z");
+    }
+
+    #[test]
+    fn a_completed_job_carries_its_result() {
+        let v = serde_json::to_value(job(JobStatus::Completed).view()).unwrap();
+        assert_eq!(v["status"], "completed");
+        assert_eq!(v["result"]["ok"], true);
+    }
+}

@@ -1,0 +1,12 @@
+//! The domain: users, their connections, their jobs and the events that
+//! tell them what happened.
+
+mod connection;
+mod event;
+mod ids;
+mod job;
+
+pub use connection::Connection;
+pub use event::{Event, EventDraft, EventType};
+pub use ids::{ConnectionId, JobId, UserId};
+pub use job::{Job, JobStatus, JobView};

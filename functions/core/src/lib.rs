@@ -1,0 +1,21 @@
+//! Boomerang's core: the domain, the ports it needs from the outside world,
+//! and the use cases that both the Lambdas and the local stack run.
+//!
+//! Nothing here knows about AWS, SQLite, HTTP or WebSockets: adapters
+//! implement [`ports`], doors turn their events into [`Boomerang`] calls.
+
+pub mod auth;
+pub mod domain;
+pub mod error;
+pub mod limits;
+pub mod ports;
+pub mod usecases;
+pub mod webhook;
+
+#[cfg(test)]
+mod memory;
+
+pub use domain::*;
+pub use error::{Error, Result};
+pub use limits::Limits;
+pub use usecases::{Boomerang, Ports, Settings, UploadOutcome, UploadedFile, WebhookOutcome};

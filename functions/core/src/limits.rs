@@ -1,0 +1,56 @@
+//! The size and time limits Boomerang enforces, most of them inherited from
+//! AWS. Each default names the AWS limit it comes from.
+
+use std::time::Duration;
+
+/// Every limit is configurable; the defaults are the contract's.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest accepted upload (the file part). Lambda behind API Gateway
+    /// takes at most 6 MB of request, and binary bodies arrive base64
+    /// encoded (4/3 larger): 4 MiB of file is what safely fits.
+    pub max_upload_bytes: usize,
+    /// Largest accepted webhook body.
+    pub max_webhook_bytes: usize,
+    /// Largest event pushed over a WebSocket. API Gateway WebSocket: 128 KB
+    /// per message (hard cap); we stay at half of it so the frame never
+    /// bounces, and push larger results as `resultTruncated`.
+    pub max_push_bytes: usize,
+    /// How far a webhook's timestamp may be from our clock (Standard
+    /// Webhooks recommends 5 minutes).
+    pub webhook_tolerance: Duration,
+    /// How long a processed `webhook-id` is remembered, to acknowledge a
+    /// redelivery without acting twice.
+    pub webhook_dedupe_ttl: Duration,
+    /// API Gateway WebSocket: a connection lives at most 2 hours.
+    pub max_connection_age: Duration,
+    /// Attempts at handing a file to the third party (1 + 2 retries).
+    pub submit_attempts: u32,
+    /// First retry delay; doubled for each further retry.
+    pub submit_backoff: Duration,
+    /// Pushes to one user's connections in flight at once.
+    pub push_concurrency: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 4 * 1024 * 1024,
+            max_webhook_bytes: 1024 * 1024,
+            max_push_bytes: 64 * 1024,
+            webhook_tolerance: Duration::from_secs(5 * 60),
+            webhook_dedupe_ttl: Duration::from_secs(24 * 60 * 60),
+            max_connection_age: Duration::from_secs(2 * 60 * 60),
+            submit_attempts: 3,
+            submit_backoff: Duration::from_millis(500),
+            push_concurrency: 16,
+        }
+    }
+}
+
+/// Largest `GET /jobs` page.
+pub const MAX_JOBS_PAGE: usize = 200;
+pub const DEFAULT_JOBS_PAGE: usize = 50;
+/// Largest `GET /events` page.
+pub const MAX_EVENTS_PAGE: usize = 500;
+pub const DEFAULT_EVENTS_PAGE: usize = 100;

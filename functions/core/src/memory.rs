@@ -1,0 +1,245 @@
+//! In-memory adapters for the core's own unit tests.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+use crate::auth::Secret;
+use crate::ports::*;
+use crate::webhook::{self, SignatureHeaders};
+use crate::*;
+
+#[derive(Default)]
+struct State {
+    connections: HashMap<ConnectionId, Connection>,
+    jobs: HashMap<JobId, Job>,
+    events: HashMap<UserId, Vec<Event>>,
+    deliveries: HashMap<String, DateTime<Utc>>,
+    files: HashMap<String, Bytes>,
+    pushed: HashMap<ConnectionId, Vec<String>>,
+    submissions: usize,
+}
+
+#[derive(Clone, Copy)]
+pub enum ThirdParty {
+    Accepts,
+    Refuses,
+    CallsBackFirst,
+}
+
+#[derive(Clone)]
+pub struct Memory {
+    state: Arc<Mutex<State>>,
+    third_party: ThirdParty,
+    app: Arc<OnceLock<Boomerang>>,
+}
+
+#[async_trait]
+impl ConnectionStore for Memory {
+    async fn add(&self, c: &Connection) -> Result<()> {
+        self.state.lock().unwrap().connections.insert(c.id.clone(), c.clone());
+        Ok(())
+    }
+    async fn remove(&self, id: &ConnectionId) -> Result<()> {
+        self.state.lock().unwrap().connections.remove(id);
+        Ok(())
+    }
+    async fn for_user(&self, user: &UserId, now: DateTime<Utc>) -> Result<Vec<Connection>> {
+        let s = self.state.lock().unwrap();
+        Ok(s.connections.values().filter(|c| &c.user == user && c.is_live(now)).cloned().collect())
+    }
+}
+
+#[async_trait]
+impl JobStore for Memory {
+    async fn create(&self, job: &Job) -> Result<()> {
+        self.state.lock().unwrap().jobs.insert(job.id.clone(), job.clone());
+        Ok(())
+    }
+    async fn get(&self, id: &JobId) -> Result<Option<Job>> {
+        Ok(self.state.lock().unwrap().jobs.get(id).cloned())
+    }
+    async fn list(&self, owner: &UserId, limit: usize) -> Result<Vec<Job>> {
+        let s = self.state.lock().unwrap();
+        let mut jobs: Vec<Job> = s.jobs.values().filter(|j| &j.owner == owner).cloned().collect();
+        jobs.sort_by(|a, b| b.id.cmp(&a.id));
+        jobs.truncate(limit);
+        Ok(jobs)
+    }
+    async fn transition(&self, from: &[JobStatus], job: &Job, event: EventDraft) -> Result<Option<Event>> {
+        let mut s = self.state.lock().unwrap();
+        let current = s.jobs.get(&job.id).map(|j| j.status);
+        if !current.is_some_and(|c| from.contains(&c)) {
+            return Ok(None);
+        }
+        s.jobs.insert(job.id.clone(), job.clone());
+        let log = s.events.entry(job.owner.clone()).or_default();
+        let event = event.numbered(log.len() as u64 + 1);
+        log.push(event.clone());
+        Ok(Some(event))
+    }
+}
+
+#[async_trait]
+impl EventLog for Memory {
+    async fn since(&self, user: &UserId, after: u64, limit: usize) -> Result<Vec<Event>> {
+        let s = self.state.lock().unwrap();
+        let log = s.events.get(user).cloned().unwrap_or_default();
+        Ok(log.into_iter().filter(|e| e.seq > after).take(limit).collect())
+    }
+    async fn last_seq(&self, user: &UserId) -> Result<u64> {
+        Ok(self.state.lock().unwrap().events.get(user).map_or(0, |l| l.len() as u64))
+    }
+}
+
+#[async_trait]
+impl DeliveryLog for Memory {
+    async fn seen(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
+        Ok(self.state.lock().unwrap().deliveries.get(id).is_some_and(|exp| *exp > now))
+    }
+    async fn remember(&self, id: &str, expires_at: DateTime<Utc>) -> Result<()> {
+        self.state.lock().unwrap().deliveries.insert(id.to_owned(), expires_at);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl FileStore for Memory {
+    async fn put(&self, key: &str, _ct: &str, bytes: Bytes) -> Result<()> {
+        self.state.lock().unwrap().files.insert(key.to_owned(), bytes);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Pusher for Memory {
+    async fn push(&self, conn: &ConnectionId, message: &str) -> Result<(), PushError> {
+        self.state.lock().unwrap().pushed.entry(conn.clone()).or_default().push(message.to_owned());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Processor for Memory {
+    async fn submit(&self, s: &Submission) -> Result<(), String> {
+        self.state.lock().unwrap().submissions += 1;
+        match self.third_party {
+            ThirdParty::Accepts => Ok(()),
+            ThirdParty::Refuses => Err("503 Service Unavailable".into()),
+            ThirdParty::CallsBackFirst => {
+                let app = self.app.get().expect("app set").clone();
+                let body = serde_json::json!({"job_id": s.job_id.as_str(), "status": "completed", "result": {"fast": true}});
+                let body = body.to_string();
+                let ts = Utc::now().timestamp();
+                let headers = SignatureHeaders {
+                    id: Some("msg_fast".into()),
+                    timestamp: Some(ts.to_string()),
+                    signature: Some(webhook::sign(&app.settings.webhook_secret, "msg_fast", ts, body.as_bytes())),
+                };
+                app.receive_webhook(&headers, body.as_bytes()).await.map_err(|e| e.to_string())?;
+                Ok(())
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Clock for Memory {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+    async fn sleep(&self, _d: Duration) {}
+}
+
+/// An app wired to one in-memory state, with helpers for tests.
+pub struct TestApp {
+    pub app: Boomerang,
+    mem: Memory,
+    pub files: FilesView,
+}
+
+pub struct FilesView(Memory);
+
+impl FilesView {
+    pub fn get(&self, key: &str) -> Option<Bytes> {
+        self.0.state.lock().unwrap().files.get(key).cloned()
+    }
+}
+
+impl TestApp {
+    pub fn new() -> Self {
+        Self::with_third_party(ThirdParty::Accepts)
+    }
+
+    pub fn with_third_party(third_party: ThirdParty) -> Self {
+        let mem = Memory { state: Arc::default(), third_party, app: Arc::default() };
+        let m = Arc::new(mem.clone());
+        let ports = Ports {
+            connections: m.clone(),
+            jobs: m.clone(),
+            events: m.clone(),
+            deliveries: m.clone(),
+            files: m.clone(),
+            pusher: m.clone(),
+            processor: m.clone(),
+            clock: m,
+        };
+        let settings = Settings {
+            jwt_secret: Secret::new(b"jwt".to_vec()),
+            webhook_secret: Secret::new(b"whk".to_vec()),
+            callback_url: "http://localhost/webhooks/third-party".into(),
+            limits: Limits::default(),
+        };
+        let app = Boomerang::new(ports, settings);
+        let _ = mem.app.set(app.clone());
+        Self { app, files: FilesView(mem.clone()), mem }
+    }
+
+    pub fn set_max_upload(&mut self, n: usize) {
+        let mut settings = (*self.app.settings).clone();
+        settings.limits.max_upload_bytes = n;
+        self.app = Boomerang::new(self.app.ports.clone(), settings);
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    pub fn user(&self, name: &str) -> UserId {
+        UserId::parse(name).unwrap()
+    }
+
+    pub async fn connect(&self, conn: &str, user: &str) {
+        let token = auth::issue(&self.user(user), Utc::now() + chrono::Duration::hours(1), &self.app.settings.jwt_secret);
+        self.app.on_connect(Some(&token), ConnectionId::parse(conn).unwrap(), Utc::now()).await.unwrap();
+    }
+
+    pub async fn connections_of(&self, user: &str) -> Vec<Connection> {
+        self.mem.for_user(&self.user(user), Utc::now()).await.unwrap()
+    }
+
+    pub fn pushed(&self, conn: &str) -> Vec<serde_json::Value> {
+        let s = self.mem.state.lock().unwrap();
+        let msgs = s.pushed.get(&ConnectionId::parse(conn).unwrap()).cloned().unwrap_or_default();
+        msgs.iter().map(|m| serde_json::from_str(m).unwrap()).collect()
+    }
+
+    pub fn submissions(&self) -> usize {
+        self.mem.state.lock().unwrap().submissions
+    }
+
+    pub async fn deliver(&self, id: &str, body: &serde_json::Value) -> Result<WebhookOutcome> {
+        let body = body.to_string();
+        let ts = Utc::now().timestamp();
+        let headers = SignatureHeaders {
+            id: Some(id.into()),
+            timestamp: Some(ts.to_string()),
+            signature: Some(webhook::sign(&self.app.settings.webhook_secret, id, ts, body.as_bytes())),
+        };
+        self.app.receive_webhook(&headers, body.as_bytes()).await
+    }
+}

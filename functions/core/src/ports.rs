@@ -1,0 +1,98 @@
+//! The ports: narrow traits the use cases need from the outside world.
+//! Adapters name their backend (`SqliteJobStore`, `DynamoConnectionStore`,
+//! `GatewayPusher`, `HttpProcessor`, ...); the core only sees these.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+use crate::{Connection, ConnectionId, Event, EventDraft, Job, JobId, JobStatus, Result, UserId};
+
+/// Who is connected, by user.
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    async fn add(&self, conn: &Connection) -> Result<()>;
+    /// Removing an unknown connection is not an error.
+    async fn remove(&self, id: &ConnectionId) -> Result<()>;
+    /// The user's connections still live at `now` (rows past `expires_at`
+    /// are left out even if the store has not deleted them yet).
+    async fn for_user(&self, user: &UserId, now: DateTime<Utc>) -> Result<Vec<Connection>>;
+}
+
+/// Jobs, and the only way their status changes.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    async fn create(&self, job: &Job) -> Result<()>;
+    async fn get(&self, id: &JobId) -> Result<Option<Job>>;
+    /// The owner's jobs, newest first.
+    async fn list(&self, owner: &UserId, limit: usize) -> Result<Vec<Job>>;
+    /// In one atomic step: if the stored job's status is one of `from`,
+    /// replace it with `job` and append `event` to the owner's event log
+    /// under the owner's next `seq` (no gaps, no repeats). `None` when the
+    /// status was not in `from`: someone else moved the job first, and
+    /// nothing was written.
+    async fn transition(&self, from: &[JobStatus], job: &Job, event: EventDraft) -> Result<Option<Event>>;
+}
+
+/// Each user's numbered events, for tabs catching up.
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// Events with `seq > after`, ascending, at most `limit`.
+    async fn since(&self, user: &UserId, after: u64, limit: usize) -> Result<Vec<Event>>;
+    /// The newest seq the user has, 0 if none.
+    async fn last_seq(&self, user: &UserId) -> Result<u64>;
+}
+
+/// Webhook deliveries already acted upon, by `webhook-id`.
+#[async_trait]
+pub trait DeliveryLog: Send + Sync {
+    async fn seen(&self, webhook_id: &str, now: DateTime<Utc>) -> Result<bool>;
+    async fn remember(&self, webhook_id: &str, expires_at: DateTime<Utc>) -> Result<()>;
+}
+
+/// Uploaded files.
+#[async_trait]
+pub trait FileStore: Send + Sync {
+    async fn put(&self, key: &str, content_type: &str, bytes: Bytes) -> Result<()>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// The connection is gone (API Gateway answers 410): forget it.
+    #[error("connection gone")]
+    Gone,
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Sends one message down one connection.
+#[async_trait]
+pub trait Pusher: Send + Sync {
+    async fn push(&self, conn: &ConnectionId, message: &str) -> Result<(), PushError>;
+}
+
+/// What is handed to the third party.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub job_id: JobId,
+    pub file_name: String,
+    pub content_type: String,
+    pub bytes: Bytes,
+    pub callback_url: String,
+}
+
+/// The third party that processes files.
+#[async_trait]
+pub trait Processor: Send + Sync {
+    /// One attempt; `Err` says why it was not accepted (no 2xx in time).
+    async fn submit(&self, submission: &Submission) -> Result<(), String>;
+}
+
+/// Time, so tests can own it.
+#[async_trait]
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+    async fn sleep(&self, d: Duration);
+}

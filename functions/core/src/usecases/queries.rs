@@ -1,0 +1,69 @@
+//! What a user can read: their jobs and their event log.
+
+use super::Boomerang;
+use crate::limits::{DEFAULT_EVENTS_PAGE, DEFAULT_JOBS_PAGE, MAX_EVENTS_PAGE, MAX_JOBS_PAGE};
+use crate::{Error, Event, Job, JobId, Result, UserId};
+
+/// Parses an optional page size: absent means `default`, else 1..=`max`.
+pub fn page_size(raw: Option<&str>, default: usize, max: usize) -> Result<usize> {
+    match raw {
+        None => Ok(default),
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(Error::BadRequest(format!("limit must be an integer from 1 to {max}"))),
+        },
+    }
+}
+
+impl Boomerang {
+    /// The user's jobs, newest first. `limit`: 1 to 200, default 50.
+    pub async fn list_jobs(&self, user: &UserId, limit: Option<&str>) -> Result<Vec<Job>> {
+        let limit = page_size(limit, DEFAULT_JOBS_PAGE, MAX_JOBS_PAGE)?;
+        self.ports.jobs.list(user, limit).await
+    }
+
+    /// One of the user's jobs. Someone else's job is "not found", never
+    /// "forbidden": its existence is not ours to reveal.
+    pub async fn get_job(&self, user: &UserId, id: &str) -> Result<Job> {
+        let not_found = || Error::NotFound("no such job".into());
+        let id = JobId::parse(id).map_err(|_| not_found())?;
+        match self.ports.jobs.get(&id).await? {
+            Some(job) if &job.owner == user => Ok(job),
+            _ => Err(not_found()),
+        }
+    }
+
+    /// Events after `since`, ascending, and the newest seq the user has.
+    pub async fn events_since(
+        &self,
+        user: &UserId,
+        since: Option<&str>,
+        limit: Option<&str>,
+    ) -> Result<(Vec<Event>, u64)> {
+        let since = match since {
+            None => 0,
+            Some(s) => s.parse::<u64>().map_err(|_| Error::BadRequest("since must be a non-negative integer".into()))?,
+        };
+        let limit = page_size(limit, DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE)?;
+        // Read lastSeq first: an event appended in between then shows up in
+        // the page with a seq above lastSeq, never the other way round.
+        let last = self.ports.events.last_seq(user).await?;
+        let events = self.ports.events.since(user, since, limit).await?;
+        let last = events.last().map_or(last, |e| e.seq.max(last));
+        Ok((events, last))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_sizes_default_and_stay_in_range() {
+        assert_eq!(page_size(None, 50, 200).unwrap(), 50);
+        assert_eq!(page_size(Some("200"), 50, 200).unwrap(), 200);
+        for bad in ["0", "201", "-1", "abc", "", "1.5"] {
+            assert_eq!(page_size(Some(bad), 50, 200).unwrap_err().status_code(), 400, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! `POST /webhooks/third-party`: verify, save, push.
+
+use chrono::Duration;
+use serde::Deserialize;
+use serde_json::Value;
+use tracing::info;
+
+use super::Boomerang;
+use crate::webhook::{self, SignatureHeaders};
+use crate::{Error, EventType, JobId, JobStatus, Result};
+
+/// The longest failure reason kept from a third party.
+const MAX_ERROR_CHARS: usize = 2000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    /// The job moved and its owner's tabs were told.
+    Applied,
+    /// A redelivery, or the job had already finished: nothing changed.
+    AlreadyDone,
+}
+
+#[derive(Deserialize)]
+struct Body {
+    job_id: String,
+    status: String,
+    #[serde(default)]
+    result: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+impl Boomerang {
+    pub async fn receive_webhook(&self, headers: &SignatureHeaders, body: &[u8]) -> Result<WebhookOutcome> {
+        let limits = self.limits();
+        if body.len() > limits.max_webhook_bytes {
+            return Err(Error::PayloadTooLarge(format!(
+                "webhook body is larger than the limit of {} bytes",
+                limits.max_webhook_bytes
+            )));
+        }
+        let now = self.ports.clock.now();
+        // Verify before parsing: an unsigned body is never read.
+        let webhook_id =
+            webhook::verify(&self.settings.webhook_secret, headers, body, now, limits.webhook_tolerance)?;
+        if self.ports.deliveries.seen(&webhook_id, now).await? {
+            info!(webhook_id = %webhook_id, "redelivered webhook acknowledged");
+            return Ok(WebhookOutcome::AlreadyDone);
+        }
+
+        let body: Body = serde_json::from_slice(body)
+            .map_err(|e| Error::BadRequest(format!("malformed webhook body: {e}")))?;
+        let id = JobId::parse(body.job_id).map_err(|_| Error::BadRequest("job_id is not a job id".into()))?;
+        let (status, kind) = match body.status.as_str() {
+            "completed" => (JobStatus::Completed, EventType::JobCompleted),
+            "failed" => (JobStatus::Failed, EventType::JobFailed),
+            _ => return Err(Error::BadRequest("status must be \"completed\" or \"failed\"".into())),
+        };
+        let error = match (&status, body.error) {
+            (JobStatus::Failed, Some(Value::String(s))) => Some(s.chars().take(MAX_ERROR_CHARS).collect::<String>()),
+            (JobStatus::Failed, None | Some(Value::Null)) => Some("the third party reported a failure".to_owned()),
+            (JobStatus::Failed, Some(_)) => return Err(Error::BadRequest("error must be a string".into())),
+            _ => None,
+        };
+        if status == JobStatus::Completed && body.result.is_none() {
+            return Err(Error::BadRequest("a completed job needs a result".into()));
+        }
+
+        // The owner comes from our record, never from the body.
+        let mut job = self.ports.jobs.get(&id).await?.ok_or_else(|| Error::NotFound("no such job".into()))?;
+        let outcome = if job.status.is_terminal() {
+            WebhookOutcome::AlreadyDone
+        } else {
+            job.status = status;
+            job.result = if status == JobStatus::Completed { body.result } else { None };
+            job.error = error;
+            job.updated_at = now;
+            let (_, moved) = self.advance(&[JobStatus::Pending, JobStatus::Submitted], job, kind).await?;
+            if moved { WebhookOutcome::Applied } else { WebhookOutcome::AlreadyDone }
+        };
+        let ttl = Duration::from_std(limits.webhook_dedupe_ttl).unwrap_or(Duration::days(1));
+        self.ports.deliveries.remember(&webhook_id, now + ttl).await?;
+        Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{TestApp, ThirdParty};
+    use crate::{UploadOutcome, UploadedFile};
+
+    async fn upload(t: &TestApp) -> crate::Job {
+        let f = UploadedFile { file_name: "a.txt".into(), content_type: "text/plain".into(), bytes: "hi".into() };
+        match t.app.upload(&t.user("alice"), f).await.unwrap() {
+            UploadOutcome::Accepted(j) | UploadOutcome::Refused(j) => j,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_signed_result_completes_the_job_and_reaches_the_owner_only() {
+        let t = TestApp::new();
+        t.connect("a1", "alice").await;
+        t.connect("b1", "bob").await;
+        let job = upload(&t).await;
+        let body = serde_json::json!({"job_id": job.id.as_str(), "status": "completed", "result": {"n": 42}});
+        let out = t.deliver("msg_1", &body).await.unwrap();
+        assert_eq!(out, WebhookOutcome::Applied);
+        let got = t.pushed("a1");
+        assert_eq!(got.iter().map(|e| e["seq"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(got[1]["type"], "job.completed");
+        assert_eq!(got[1]["job"]["result"]["n"], 42);
+        assert!(t.pushed("b1").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_redelivery_or_a_second_result_changes_nothing() {
+        let t = TestApp::new();
+        t.connect("a1", "alice").await;
+        let job = upload(&t).await;
+        let done = serde_json::json!({"job_id": job.id.as_str(), "status": "completed", "result": 1});
+        let failed = serde_json::json!({"job_id": job.id.as_str(), "status": "failed", "error": "late"});
+        assert_eq!(t.deliver("msg_1", &done).await.unwrap(), WebhookOutcome::Applied);
+        assert_eq!(t.deliver("msg_1", &done).await.unwrap(), WebhookOutcome::AlreadyDone);
+        assert_eq!(t.deliver("msg_2", &failed).await.unwrap(), WebhookOutcome::AlreadyDone);
+        assert_eq!(t.pushed("a1").len(), 2);
+        let stored = t.app.get_job(&t.user("alice"), job.id.as_str()).await.unwrap();
+        assert_eq!(stored.status, JobStatus::Completed);
+    }
+
+    #[tokio::test]
+    async fn a_result_that_beats_the_third_partys_reply_skips_submitted() {
+        // GIVEN a third party that calls back before it answers the upload
+        let t = TestApp::with_third_party(ThirdParty::CallsBackFirst);
+        t.connect("a1", "alice").await;
+        // WHEN alice uploads
+        let job = upload(&t).await;
+        // THEN the upload answers completed, and job.submitted never follows
+        assert_eq!(job.status, JobStatus::Completed);
+        let got = t.pushed("a1");
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0]["type"], "job.completed");
+        assert_eq!(got[0]["seq"], 1);
+    }
+
+    #[tokio::test]
+    async fn unknown_jobs_and_malformed_bodies_are_refused_after_the_signature() {
+        let t = TestApp::new();
+        let unknown = serde_json::json!({"job_id": crate::JobId::generate().as_str(), "status": "completed", "result": 1});
+        assert_eq!(t.deliver("m1", &unknown).await.unwrap_err().status_code(), 404);
+        for bad in [serde_json::json!({"status": "completed"}), serde_json::json!({"job_id": "x", "status": "completed", "result": 1}), serde_json::json!({"job_id": crate::JobId::generate().as_str(), "status": "done"})] {
+            assert_eq!(t.deliver("m2", &bad).await.unwrap_err().status_code(), 400, "{bad}");
+        }
+    }
+}

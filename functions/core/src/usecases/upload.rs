@@ -1,0 +1,197 @@
+//! `POST /uploads`: store the file, hand it to the third party, tell the tabs.
+
+use bytes::Bytes;
+use tracing::{info, warn};
+
+use super::Boomerang;
+use crate::ports::Submission;
+use crate::{Error, EventDraft, EventType, Job, JobId, JobStatus, Result, UserId};
+
+/// The longest file name kept (longer ones are cut, on a char boundary).
+const MAX_FILE_NAME_CHARS: usize = 255;
+
+/// A file as it arrived in the upload.
+#[derive(Debug, Clone)]
+pub struct UploadedFile {
+    pub file_name: String,
+    pub content_type: String,
+    pub bytes: Bytes,
+}
+
+#[derive(Debug)]
+pub enum UploadOutcome {
+    /// The third party took it (the job may even be finished already).
+    Accepted(Job),
+    /// The third party refused or did not answer: the job is `failed`.
+    Refused(Job),
+}
+
+impl Boomerang {
+    pub async fn upload(&self, user: &UserId, file: UploadedFile) -> Result<UploadOutcome> {
+        let limits = self.limits();
+        if file.bytes.len() > limits.max_upload_bytes {
+            return Err(too_large(limits.max_upload_bytes));
+        }
+        let now = self.ports.clock.now();
+        let id = JobId::generate();
+        let mut job = Job {
+            file_key: format!("uploads/{id}"),
+            id,
+            owner: user.clone(),
+            status: JobStatus::Pending,
+            file_name: clean_file_name(&file.file_name),
+            content_type: clean_content_type(&file.content_type),
+            size: file.bytes.len() as u64,
+            created_at: now,
+            updated_at: now,
+            result: None,
+            error: None,
+        };
+        // File first, then the record: a job never points at a missing file.
+        self.ports.files.put(&job.file_key, &job.content_type, file.bytes.clone()).await?;
+        self.ports.jobs.create(&job).await?;
+        info!(job_id = %job.id, user = %user, size = job.size, "job created");
+
+        let submission = Submission {
+            job_id: job.id.clone(),
+            file_name: job.file_name.clone(),
+            content_type: job.content_type.clone(),
+            bytes: file.bytes,
+            callback_url: self.settings.callback_url.clone(),
+        };
+        match self.submit_with_retries(&submission).await {
+            Ok(()) => {
+                job.status = JobStatus::Submitted;
+                job.updated_at = self.ports.clock.now();
+                let (job, _) = self.advance(&[JobStatus::Pending], job, EventType::JobSubmitted).await?;
+                Ok(UploadOutcome::Accepted(job))
+            }
+            Err(why) => {
+                warn!(job_id = %job.id, user = %user, error = %why, "third party did not take the file");
+                job.status = JobStatus::Failed;
+                job.error = Some(format!("the third party did not accept the file: {why}"));
+                job.updated_at = self.ports.clock.now();
+                let (job, moved) = self.advance(&[JobStatus::Pending], job, EventType::JobFailed).await?;
+                // The webhook may have beaten a late 2xx that we gave up on:
+                // then the third party has the file and this is no failure.
+                Ok(if moved { UploadOutcome::Refused(job) } else { UploadOutcome::Accepted(job) })
+            }
+        }
+    }
+
+    /// Moves `job` to its new state if it is still in one of `from`, then
+    /// pushes the event, and returns it with `true`. If someone else moved
+    /// it first, returns the job as stored with `false`, and pushes nothing.
+    pub(crate) async fn advance(&self, from: &[JobStatus], job: Job, kind: EventType) -> Result<(Job, bool)> {
+        let draft = EventDraft::new(kind, &job, self.limits().max_push_bytes);
+        match self.ports.jobs.transition(from, &job, draft).await? {
+            Some(event) => {
+                info!(job_id = %job.id, user = %job.owner, seq = event.seq, status = job.status.as_str(), "job moved");
+                self.notify(&job.owner, &event).await;
+                Ok((job, true))
+            }
+            None => {
+                let stored = self.ports.jobs.get(&job.id).await?;
+                let stored = stored.ok_or_else(|| Error::internal(format!("job {} vanished", job.id)))?;
+                Ok((stored, false))
+            }
+        }
+    }
+
+    /// One attempt and up to `submit_attempts - 1` retries, with backoff.
+    async fn submit_with_retries(&self, s: &Submission) -> Result<(), String> {
+        let limits = self.limits();
+        let mut delay = limits.submit_backoff;
+        let mut last = String::new();
+        for attempt in 1..=limits.submit_attempts.max(1) {
+            match self.ports.processor.submit(s).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    warn!(job_id = %s.job_id, attempt, error = %e, "third party submission failed");
+                    last = e;
+                }
+            }
+            if attempt < limits.submit_attempts {
+                self.ports.clock.sleep(delay).await;
+                delay *= 2;
+            }
+        }
+        Err(last)
+    }
+}
+
+pub(crate) fn too_large(max: usize) -> Error {
+    Error::PayloadTooLarge(format!("file is larger than the limit of {max} bytes"))
+}
+
+fn clean_file_name(name: &str) -> String {
+    // Keep the last path component only (browsers on Windows once sent full
+    // paths) and drop control characters; the name is shown, never used as a key.
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = base.chars().filter(|c| !c.is_control()).take(MAX_FILE_NAME_CHARS).collect();
+    let cleaned = cleaned.trim().to_owned();
+    if cleaned.is_empty() { "upload".to_owned() } else { cleaned }
+}
+
+fn clean_content_type(ct: &str) -> String {
+    let ct = ct.trim();
+    let ok = !ct.is_empty() && ct.len() <= 255 && ct.is_ascii() && !ct.chars().any(|c| c.is_ascii_control());
+    if ok { ct.to_owned() } else { "application/octet-stream".to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{TestApp, ThirdParty};
+
+    fn file(body: &str) -> UploadedFile {
+        UploadedFile { file_name: "C:\\Users\\a\\notes.txt".into(), content_type: "text/plain".into(), bytes: Bytes::from(body.to_owned()) }
+    }
+
+    #[tokio::test]
+    async fn an_accepted_upload_is_submitted_and_every_tab_of_its_owner_hears_it() {
+        // GIVEN alice with two tabs and bob with one
+        let t = TestApp::new();
+        t.connect("a1", "alice").await;
+        t.connect("a2", "alice").await;
+        t.connect("b1", "bob").await;
+        // WHEN alice uploads
+        let UploadOutcome::Accepted(job) = t.app.upload(&t.user("alice"), file("hello world")).await.unwrap() else { panic!() };
+        // THEN the job is submitted, the file stored under a generated key,
+        // and both of alice's tabs (only) got job.submitted with seq 1
+        assert_eq!(job.status, JobStatus::Submitted);
+        assert_eq!(job.file_name, "notes.txt");
+        assert!(!job.file_key.contains("notes"));
+        assert_eq!(t.files.get(&job.file_key).unwrap().as_ref(), b"hello world");
+        for tab in ["a1", "a2"] {
+            let got = t.pushed(tab);
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0]["seq"], 1);
+            assert_eq!(got[0]["type"], "job.submitted");
+        }
+        assert!(t.pushed("b1").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_refusing_third_party_is_retried_twice_then_the_job_fails() {
+        let t = TestApp::with_third_party(ThirdParty::Refuses);
+        t.connect("a1", "alice").await;
+        let UploadOutcome::Refused(job) = t.app.upload(&t.user("alice"), file("x")).await.unwrap() else { panic!() };
+        assert_eq!(job.status, JobStatus::Failed);
+        assert_eq!(t.submissions(), 3);
+        let got = t.pushed("a1");
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0]["type"], "job.failed");
+        assert!(got[0]["job"]["error"].as_str().unwrap().contains("did not accept"));
+    }
+
+    #[tokio::test]
+    async fn an_oversized_upload_is_refused_before_anything_is_written() {
+        let mut t = TestApp::new();
+        t.set_max_upload(4);
+        let err = t.app.upload(&t.user("alice"), file("12345")).await.unwrap_err();
+        assert_eq!(err.status_code(), 413);
+        assert!(t.app.list_jobs(&t.user("alice"), None).await.unwrap().is_empty());
+        assert_eq!(t.submissions(), 0);
+    }
+}
