@@ -1,1 +1,9 @@
+//! End-to-end: the real local stack on port 0, real WebSockets, real HTTP,
+//! real signed webhooks.
 
+mod catch_up;
+mod flow;
+mod http_errors;
+mod third_party;
+mod webhook;
+mod websocket;

@@ -1,1 +1,223 @@
+//! Helpers for the end-to-end tests: the real stack on port 0, and clients
+//! that talk to it as browsers and a third party would. Tokens and webhook
+//! signatures are made here, independently of the code that verifies them.
 
+pub mod sign;
+pub mod third_party;
+
+use std::time::Duration;
+
+use boomerang_local::{Config, Stack};
+use futures::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub use third_party::{FakeThirdParty, Mode, Received};
+
+/// How long a test waits for something it expects before failing.
+pub const DEADLINE: Duration = Duration::from_secs(15);
+
+pub struct TestApp {
+    pub stack: Stack,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+}
+
+/// The stack with the built-in simulated third party, fast.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    spawn_in(dir, configure).await
+}
+
+/// Starts a stack in an existing data folder (to test restarts).
+pub async fn spawn_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = Config::with_data_dir(dir.path());
+    config.addr = "127.0.0.1:0".parse().unwrap();
+    config.sim_delay_ms = 50;
+    config.third_party_backoff_ms = 10;
+    configure(&mut config);
+    let stack = Stack::start(config).await.expect("stack starts");
+    TestApp {
+        stack,
+        http: reqwest::Client::new(),
+        dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.stack.http_url())
+    }
+
+    /// A valid token for `user`, signed by the test with the stack's secret.
+    pub fn token(&self, user: &str) -> String {
+        sign::jwt(
+            user,
+            chrono::Utc::now().timestamp() + 3600,
+            self.jwt_secret(),
+        )
+    }
+
+    pub fn jwt_secret(&self) -> &[u8] {
+        self.stack.app.settings.jwt_secret.expose()
+    }
+
+    /// A browser tab of `user`.
+    pub async fn tab(&self, user: &str) -> Tab {
+        self.tab_with_token(&self.token(user))
+            .await
+            .expect("tab connects")
+    }
+
+    pub async fn tab_with_token(
+        &self,
+        token: &str,
+    ) -> Result<Tab, tokio_tungstenite::tungstenite::Error> {
+        let url = format!("{}?token={token}", self.stack.ws_url());
+        let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+        Ok(Tab { ws })
+    }
+
+    pub async fn upload(&self, user: &str, file_name: &str, bytes: &[u8]) -> reqwest::Response {
+        let part = reqwest::multipart::Part::bytes(bytes.to_vec())
+            .file_name(file_name.to_owned())
+            .mime_str("text/plain")
+            .unwrap();
+        let form = reqwest::multipart::Form::new().part("file", part);
+        self.http
+            .post(self.url("/uploads"))
+            .bearer_auth(self.token(user))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, user: &str, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(self.token(user))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POSTs `body` to the webhook, signed with the stack's webhook secret.
+    pub async fn webhook(&self, id: &str, body: &str) -> reqwest::Response {
+        let ts = chrono::Utc::now().timestamp();
+        self.webhook_raw(
+            id,
+            ts,
+            body,
+            &sign::webhook(&self.stack.webhook_secret, id, ts, body),
+        )
+        .await
+    }
+
+    pub async fn webhook_raw(
+        &self,
+        id: &str,
+        ts: i64,
+        body: &str,
+        signature: &str,
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url("/webhooks/third-party"))
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", signature)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Reads a JSON body, asserting the status first.
+pub async fn json_of(res: reqwest::Response, status: u16) -> Value {
+    let got = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    assert_eq!(got, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// Asserts an error answer: the status and a `{"error": "..."}` body.
+pub async fn assert_error(res: reqwest::Response, status: u16) -> String {
+    let v = json_of(res, status).await;
+    v["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error text in {v}"))
+        .to_owned()
+}
+
+/// One browser tab's WebSocket.
+pub struct Tab {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Tab {
+    /// The next JSON message, within the deadline.
+    pub async fn next(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(DEADLINE, self.ws.next())
+                .await
+                .expect("a message before the deadline")
+                .expect("socket open")
+                .expect("no socket error");
+            match msg {
+                Message::Text(t) => return serde_json::from_str(&t).expect("JSON message"),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    /// The next event, skipping nothing: asserts its type.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        let v = self.next().await;
+        assert_eq!(v["type"], kind, "got {v}");
+        v
+    }
+
+    pub async fn send(&mut self, text: &str) {
+        self.ws.send(Message::Text(text.into())).await.unwrap();
+    }
+
+    /// Pings and asserts the very next message is the pong: nothing was
+    /// pushed to this tab before it.
+    pub async fn assert_nothing_pending(&mut self) {
+        self.send(r#"{"action":"ping"}"#).await;
+        let v = self.next().await;
+        assert_eq!(
+            v["type"], "pong",
+            "expected nothing before the pong, got {v}"
+        );
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+        // Drain until the server's close arrives, so `$disconnect` has run.
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(DEADLINE, self.ws.next()).await {}
+    }
+
+    /// The close frame's code, once the server closes the socket.
+    pub async fn closed_with(mut self) -> Option<u16> {
+        loop {
+            match tokio::time::timeout(DEADLINE, self.ws.next())
+                .await
+                .expect("closed before the deadline")
+            {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    }
+}

@@ -53,7 +53,9 @@ fn unauthorized(why: &str) -> Error {
 /// refused.
 pub fn verify(token: &str, secret: &Secret, now: DateTime<Utc>) -> Result<UserId> {
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(unauthorized("malformed token"));
     };
     let header: Header = B64URL
@@ -66,13 +68,16 @@ pub fn verify(token: &str, secret: &Secret, now: DateTime<Utc>) -> Result<UserId
     if header.alg != "HS256" {
         return Err(unauthorized("token algorithm must be HS256"));
     }
-    let sig = B64URL.decode(s).map_err(|_| unauthorized("malformed token"))?;
+    let sig = B64URL
+        .decode(s)
+        .map_err(|_| unauthorized("malformed token"))?;
     let mut mac = HmacSha256::new_from_slice(secret.expose()).expect("HMAC takes any key length");
     mac.update(h.as_bytes());
     mac.update(b".");
     mac.update(p.as_bytes());
     // verify_slice compares in constant time.
-    mac.verify_slice(&sig).map_err(|_| unauthorized("bad token signature"))?;
+    mac.verify_slice(&sig)
+        .map_err(|_| unauthorized("bad token signature"))?;
 
     let claims: Claims = B64URL
         .decode(p)
@@ -136,12 +141,24 @@ mod tests {
         let past = (now - Duration::seconds(1)).timestamp();
         let hs = r#"{"alg":"HS256","typ":"JWT"}"#;
         let cases = [
-            raw(hs, &format!(r#"{{"sub":"a","exp":{past}}}"#), b"test-secret"),
+            raw(
+                hs,
+                &format!(r#"{{"sub":"a","exp":{past}}}"#),
+                b"test-secret",
+            ),
             raw(hs, r#"{"sub":"a"}"#, b"test-secret"),
             raw(hs, &format!(r#"{{"exp":{exp}}}"#), b"test-secret"),
             raw(hs, &format!(r#"{{"sub":"","exp":{exp}}}"#), b"test-secret"),
-            raw(hs, &format!(r#"{{"sub":"a","exp":{exp}}}"#), b"other-secret"),
-            raw(r#"{"alg":"HS384"}"#, &format!(r#"{{"sub":"a","exp":{exp}}}"#), b"test-secret"),
+            raw(
+                hs,
+                &format!(r#"{{"sub":"a","exp":{exp}}}"#),
+                b"other-secret",
+            ),
+            raw(
+                r#"{"alg":"HS384"}"#,
+                &format!(r#"{{"sub":"a","exp":{exp}}}"#),
+                b"test-secret",
+            ),
             format!(
                 "{}.{}.",
                 B64URL.encode(r#"{"alg":"none"}"#),

@@ -41,7 +41,11 @@ pub struct Memory {
 #[async_trait]
 impl ConnectionStore for Memory {
     async fn add(&self, c: &Connection) -> Result<()> {
-        self.state.lock().unwrap().connections.insert(c.id.clone(), c.clone());
+        self.state
+            .lock()
+            .unwrap()
+            .connections
+            .insert(c.id.clone(), c.clone());
         Ok(())
     }
     async fn remove(&self, id: &ConnectionId) -> Result<()> {
@@ -50,14 +54,22 @@ impl ConnectionStore for Memory {
     }
     async fn for_user(&self, user: &UserId, now: DateTime<Utc>) -> Result<Vec<Connection>> {
         let s = self.state.lock().unwrap();
-        Ok(s.connections.values().filter(|c| &c.user == user && c.is_live(now)).cloned().collect())
+        Ok(s.connections
+            .values()
+            .filter(|c| &c.user == user && c.is_live(now))
+            .cloned()
+            .collect())
     }
 }
 
 #[async_trait]
 impl JobStore for Memory {
     async fn create(&self, job: &Job) -> Result<()> {
-        self.state.lock().unwrap().jobs.insert(job.id.clone(), job.clone());
+        self.state
+            .lock()
+            .unwrap()
+            .jobs
+            .insert(job.id.clone(), job.clone());
         Ok(())
     }
     async fn get(&self, id: &JobId) -> Result<Option<Job>> {
@@ -65,12 +77,22 @@ impl JobStore for Memory {
     }
     async fn list(&self, owner: &UserId, limit: usize) -> Result<Vec<Job>> {
         let s = self.state.lock().unwrap();
-        let mut jobs: Vec<Job> = s.jobs.values().filter(|j| &j.owner == owner).cloned().collect();
+        let mut jobs: Vec<Job> = s
+            .jobs
+            .values()
+            .filter(|j| &j.owner == owner)
+            .cloned()
+            .collect();
         jobs.sort_by(|a, b| b.id.cmp(&a.id));
         jobs.truncate(limit);
         Ok(jobs)
     }
-    async fn transition(&self, from: &[JobStatus], job: &Job, event: EventDraft) -> Result<Option<Event>> {
+    async fn transition(
+        &self,
+        from: &[JobStatus],
+        job: &Job,
+        event: EventDraft,
+    ) -> Result<Option<Event>> {
         let mut s = self.state.lock().unwrap();
         let current = s.jobs.get(&job.id).map(|j| j.status);
         if !current.is_some_and(|c| from.contains(&c)) {
@@ -89,20 +111,40 @@ impl EventLog for Memory {
     async fn since(&self, user: &UserId, after: u64, limit: usize) -> Result<Vec<Event>> {
         let s = self.state.lock().unwrap();
         let log = s.events.get(user).cloned().unwrap_or_default();
-        Ok(log.into_iter().filter(|e| e.seq > after).take(limit).collect())
+        Ok(log
+            .into_iter()
+            .filter(|e| e.seq > after)
+            .take(limit)
+            .collect())
     }
     async fn last_seq(&self, user: &UserId) -> Result<u64> {
-        Ok(self.state.lock().unwrap().events.get(user).map_or(0, |l| l.len() as u64))
+        Ok(self
+            .state
+            .lock()
+            .unwrap()
+            .events
+            .get(user)
+            .map_or(0, |l| l.len() as u64))
     }
 }
 
 #[async_trait]
 impl DeliveryLog for Memory {
     async fn seen(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
-        Ok(self.state.lock().unwrap().deliveries.get(id).is_some_and(|exp| *exp > now))
+        Ok(self
+            .state
+            .lock()
+            .unwrap()
+            .deliveries
+            .get(id)
+            .is_some_and(|exp| *exp > now))
     }
     async fn remember(&self, id: &str, expires_at: DateTime<Utc>) -> Result<()> {
-        self.state.lock().unwrap().deliveries.insert(id.to_owned(), expires_at);
+        self.state
+            .lock()
+            .unwrap()
+            .deliveries
+            .insert(id.to_owned(), expires_at);
         Ok(())
     }
 }
@@ -110,7 +152,11 @@ impl DeliveryLog for Memory {
 #[async_trait]
 impl FileStore for Memory {
     async fn put(&self, key: &str, _ct: &str, bytes: Bytes) -> Result<()> {
-        self.state.lock().unwrap().files.insert(key.to_owned(), bytes);
+        self.state
+            .lock()
+            .unwrap()
+            .files
+            .insert(key.to_owned(), bytes);
         Ok(())
     }
 }
@@ -118,7 +164,13 @@ impl FileStore for Memory {
 #[async_trait]
 impl Pusher for Memory {
     async fn push(&self, conn: &ConnectionId, message: &str) -> Result<(), PushError> {
-        self.state.lock().unwrap().pushed.entry(conn.clone()).or_default().push(message.to_owned());
+        self.state
+            .lock()
+            .unwrap()
+            .pushed
+            .entry(conn.clone())
+            .or_default()
+            .push(message.to_owned());
         Ok(())
     }
 }
@@ -138,9 +190,16 @@ impl Processor for Memory {
                 let headers = SignatureHeaders {
                     id: Some("msg_fast".into()),
                     timestamp: Some(ts.to_string()),
-                    signature: Some(webhook::sign(&app.settings.webhook_secret, "msg_fast", ts, body.as_bytes())),
+                    signature: Some(webhook::sign(
+                        &app.settings.webhook_secret,
+                        "msg_fast",
+                        ts,
+                        body.as_bytes(),
+                    )),
                 };
-                app.receive_webhook(&headers, body.as_bytes()).await.map_err(|e| e.to_string())?;
+                app.receive_webhook(&headers, body.as_bytes())
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok(())
             }
         }
@@ -176,7 +235,11 @@ impl TestApp {
     }
 
     pub fn with_third_party(third_party: ThirdParty) -> Self {
-        let mem = Memory { state: Arc::default(), third_party, app: Arc::default() };
+        let mem = Memory {
+            state: Arc::default(),
+            third_party,
+            app: Arc::default(),
+        };
         let m = Arc::new(mem.clone());
         let ports = Ports {
             connections: m.clone(),
@@ -196,7 +259,11 @@ impl TestApp {
         };
         let app = Boomerang::new(ports, settings);
         let _ = mem.app.set(app.clone());
-        Self { app, files: FilesView(mem.clone()), mem }
+        Self {
+            app,
+            files: FilesView(mem.clone()),
+            mem,
+        }
     }
 
     pub fn set_max_upload(&mut self, n: usize) {
@@ -214,18 +281,34 @@ impl TestApp {
     }
 
     pub async fn connect(&self, conn: &str, user: &str) {
-        let token = auth::issue(&self.user(user), Utc::now() + chrono::Duration::hours(1), &self.app.settings.jwt_secret);
-        self.app.on_connect(Some(&token), ConnectionId::parse(conn).unwrap(), Utc::now()).await.unwrap();
+        let token = auth::issue(
+            &self.user(user),
+            Utc::now() + chrono::Duration::hours(1),
+            &self.app.settings.jwt_secret,
+        );
+        self.app
+            .on_connect(Some(&token), ConnectionId::parse(conn).unwrap(), Utc::now())
+            .await
+            .unwrap();
     }
 
     pub async fn connections_of(&self, user: &str) -> Vec<Connection> {
-        self.mem.for_user(&self.user(user), Utc::now()).await.unwrap()
+        self.mem
+            .for_user(&self.user(user), Utc::now())
+            .await
+            .unwrap()
     }
 
     pub fn pushed(&self, conn: &str) -> Vec<serde_json::Value> {
         let s = self.mem.state.lock().unwrap();
-        let msgs = s.pushed.get(&ConnectionId::parse(conn).unwrap()).cloned().unwrap_or_default();
-        msgs.iter().map(|m| serde_json::from_str(m).unwrap()).collect()
+        let msgs = s
+            .pushed
+            .get(&ConnectionId::parse(conn).unwrap())
+            .cloned()
+            .unwrap_or_default();
+        msgs.iter()
+            .map(|m| serde_json::from_str(m).unwrap())
+            .collect()
     }
 
     pub fn submissions(&self) -> usize {
@@ -238,7 +321,12 @@ impl TestApp {
         let headers = SignatureHeaders {
             id: Some(id.into()),
             timestamp: Some(ts.to_string()),
-            signature: Some(webhook::sign(&self.app.settings.webhook_secret, id, ts, body.as_bytes())),
+            signature: Some(webhook::sign(
+                &self.app.settings.webhook_secret,
+                id,
+                ts,
+                body.as_bytes(),
+            )),
         };
         self.app.receive_webhook(&headers, body.as_bytes()).await
     }

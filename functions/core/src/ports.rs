@@ -33,7 +33,12 @@ pub trait JobStore: Send + Sync {
     /// under the owner's next `seq` (no gaps, no repeats). `None` when the
     /// status was not in `from`: someone else moved the job first, and
     /// nothing was written.
-    async fn transition(&self, from: &[JobStatus], job: &Job, event: EventDraft) -> Result<Option<Event>>;
+    async fn transition(
+        &self,
+        from: &[JobStatus],
+        job: &Job,
+        event: EventDraft,
+    ) -> Result<Option<Event>>;
 }
 
 /// Each user's numbered events, for tabs catching up.

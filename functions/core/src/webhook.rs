@@ -56,10 +56,23 @@ pub fn verify(
     tolerance: Duration,
 ) -> Result<String> {
     let unauthorized = |why: &str| Error::Unauthorized(why.to_owned());
-    let id = headers.id.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| unauthorized("missing webhook-id"))?;
-    let ts = headers.timestamp.as_deref().ok_or_else(|| unauthorized("missing webhook-timestamp"))?;
-    let sigs = headers.signature.as_deref().ok_or_else(|| unauthorized("missing webhook-signature"))?;
-    let ts: i64 = ts.trim().parse().map_err(|_| unauthorized("malformed webhook-timestamp"))?;
+    let id = headers
+        .id
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| unauthorized("missing webhook-id"))?;
+    let ts = headers
+        .timestamp
+        .as_deref()
+        .ok_or_else(|| unauthorized("missing webhook-timestamp"))?;
+    let sigs = headers
+        .signature
+        .as_deref()
+        .ok_or_else(|| unauthorized("missing webhook-signature"))?;
+    let ts: i64 = ts
+        .trim()
+        .parse()
+        .map_err(|_| unauthorized("malformed webhook-timestamp"))?;
     if (now.timestamp() - ts).unsigned_abs() > tolerance.as_secs() {
         return Err(unauthorized("webhook-timestamp too far from now"));
     }
@@ -68,10 +81,17 @@ pub fn verify(
     mac.update(body);
     let expected = mac.finalize().into_bytes();
     for candidate in sigs.split(' ') {
-        let Some(b64) = candidate.strip_prefix("v1,") else { continue };
+        let Some(b64) = candidate.strip_prefix("v1,") else {
+            continue;
+        };
         let Ok(sig) = B64.decode(b64) else { continue };
         // Constant-time comparison of the whole tag.
-        if sig.len() == expected.len() && bool::from(subtle::ConstantTimeEq::ct_eq(sig.as_slice(), expected.as_slice())) {
+        if sig.len() == expected.len()
+            && bool::from(subtle::ConstantTimeEq::ct_eq(
+                sig.as_slice(),
+                expected.as_slice(),
+            ))
+        {
             return Ok(id.to_owned());
         }
     }
@@ -94,7 +114,11 @@ mod tests {
     }
 
     fn headers(sig: &str, ts: i64) -> SignatureHeaders {
-        SignatureHeaders { id: Some(SPEC_ID.into()), timestamp: Some(ts.to_string()), signature: Some(sig.into()) }
+        SignatureHeaders {
+            id: Some(SPEC_ID.into()),
+            timestamp: Some(ts.to_string()),
+            signature: Some(sig.into()),
+        }
     }
 
     const FIVE_MIN: Duration = Duration::from_secs(300);
@@ -103,7 +127,14 @@ mod tests {
     fn the_specification_example_signs_and_verifies() {
         let key = parse_secret(SPEC_SECRET).unwrap();
         assert_eq!(sign(&key, SPEC_ID, SPEC_TS, SPEC_BODY.as_bytes()), SPEC_SIG);
-        let id = verify(&key, &headers(SPEC_SIG, SPEC_TS), SPEC_BODY.as_bytes(), at(SPEC_TS), FIVE_MIN).unwrap();
+        let id = verify(
+            &key,
+            &headers(SPEC_SIG, SPEC_TS),
+            SPEC_BODY.as_bytes(),
+            at(SPEC_TS),
+            FIVE_MIN,
+        )
+        .unwrap();
         assert_eq!(id, SPEC_ID);
     }
 
@@ -111,7 +142,14 @@ mod tests {
     fn one_good_signature_among_several_is_enough() {
         let key = parse_secret(SPEC_SECRET).unwrap();
         let sigs = format!("v1,Zm9v v2,abc {SPEC_SIG}");
-        assert!(verify(&key, &headers(&sigs, SPEC_TS), SPEC_BODY.as_bytes(), at(SPEC_TS), FIVE_MIN).is_ok());
+        assert!(verify(
+            &key,
+            &headers(&sigs, SPEC_TS),
+            SPEC_BODY.as_bytes(),
+            at(SPEC_TS),
+            FIVE_MIN
+        )
+        .is_ok());
     }
 
     #[test]
@@ -119,12 +157,42 @@ mod tests {
         let key = parse_secret(SPEC_SECRET).unwrap();
         let body = SPEC_BODY.as_bytes();
         let refused = [
-            verify(&key, &headers(SPEC_SIG, SPEC_TS), b"{\"test\": 1}", at(SPEC_TS), FIVE_MIN),
-            verify(&key, &headers(SPEC_SIG, SPEC_TS), body, at(SPEC_TS + 301), FIVE_MIN),
-            verify(&key, &headers(SPEC_SIG, SPEC_TS), body, at(SPEC_TS - 301), FIVE_MIN),
+            verify(
+                &key,
+                &headers(SPEC_SIG, SPEC_TS),
+                b"{\"test\": 1}",
+                at(SPEC_TS),
+                FIVE_MIN,
+            ),
+            verify(
+                &key,
+                &headers(SPEC_SIG, SPEC_TS),
+                body,
+                at(SPEC_TS + 301),
+                FIVE_MIN,
+            ),
+            verify(
+                &key,
+                &headers(SPEC_SIG, SPEC_TS),
+                body,
+                at(SPEC_TS - 301),
+                FIVE_MIN,
+            ),
             verify(&key, &headers("v1,", SPEC_TS), body, at(SPEC_TS), FIVE_MIN),
-            verify(&key, &SignatureHeaders::default(), body, at(SPEC_TS), FIVE_MIN),
-            verify(&parse_secret("whsec_b3RoZXI=").unwrap(), &headers(SPEC_SIG, SPEC_TS), body, at(SPEC_TS), FIVE_MIN),
+            verify(
+                &key,
+                &SignatureHeaders::default(),
+                body,
+                at(SPEC_TS),
+                FIVE_MIN,
+            ),
+            verify(
+                &parse_secret("whsec_b3RoZXI=").unwrap(),
+                &headers(SPEC_SIG, SPEC_TS),
+                body,
+                at(SPEC_TS),
+                FIVE_MIN,
+            ),
         ];
         for r in refused {
             assert_eq!(r.unwrap_err().status_code(), 401);

@@ -1,1 +1,14 @@
-pub fn x(){}
+//! API Gateway events in, Boomerang use cases, API Gateway responses out.
+//!
+//! The one place that knows the event shapes. The Lambdas' `main.rs` files
+//! and the local stack's gateway both hand their events to these functions,
+//! so what passes locally is what runs on AWS.
+
+pub mod clock;
+pub mod http;
+mod multipart;
+mod response;
+pub mod ws;
+
+pub use clock::SystemClock;
+pub use response::json_response;

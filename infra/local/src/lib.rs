@@ -1,1 +1,234 @@
-pub fn x(){}
+//! `boomerang-local`: the whole Boomerang system on one machine.
+//!
+//! An API Gateway emulator around the same handlers the Lambdas run, with
+//! SQLite and the data folder for storage, and a simulated third party on
+//! its own loopback port. [`Stack::start`] is what `main.rs` and the
+//! end-to-end tests both call.
+
+pub mod config;
+pub mod files;
+pub mod gateway;
+pub mod secrets;
+pub mod simulator;
+pub mod sqlite;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use boomerang_core::{auth, Boomerang, Limits, Ports, Settings, UserId};
+use boomerang_handlers::SystemClock;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info};
+
+pub use config::Config;
+use gateway::{Gateway, GatewayPusher, Registry};
+use simulator::Simulator;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("data folder {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("database: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A running local stack.
+pub struct Stack {
+    /// Where the HTTP API and `/ws` listen.
+    pub addr: SocketAddr,
+    /// The simulated third party's address, when it runs.
+    pub simulator_addr: Option<SocketAddr>,
+    pub third_party_url: String,
+    pub callback_url: String,
+    pub app: Boomerang,
+    /// The webhook secret in its `whsec_` form, for a third party to sign with.
+    pub webhook_secret: String,
+    pub config: Config,
+    shutdown: CancellationToken,
+    sim_shutdown: CancellationToken,
+    simulator: Option<Simulator>,
+    server: tokio::task::JoinHandle<()>,
+    sockets: TaskTracker,
+    registry: Registry,
+}
+
+impl Stack {
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        let data_dir = config.data_dir.clone();
+        let dir_err = |source| StartError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(data_dir.join("files")).map_err(dir_err)?;
+
+        let jwt_secret =
+            secrets::jwt_secret(config.jwt_secret.as_deref(), &data_dir).map_err(dir_err)?;
+        let (webhook_key, webhook_secret) =
+            secrets::webhook_secret(config.webhook_secret.as_deref(), &data_dir)
+                .map_err(StartError::Config)?;
+
+        let db = sqlite::Db::open(&data_dir.join("boomerang.sqlite3"))?;
+        let connections = sqlite::SqliteConnectionStore::new(db.clone());
+        // No socket survives a restart; their rows would only ever 410.
+        connections
+            .clear()
+            .await
+            .map_err(|e| StartError::Config(e.to_string()))?;
+
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: config.addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: config.addr,
+            source,
+        })?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let callback_url = format!("{}/webhooks/third-party", public_url.trim_end_matches('/'));
+
+        let shutdown = CancellationToken::new();
+        let sim_shutdown = CancellationToken::new();
+        let simulator = match &config.third_party_url {
+            Some(_) => None,
+            None => Some(
+                Simulator::start(
+                    webhook_key.clone(),
+                    Duration::from_millis(config.sim_delay_ms),
+                    sim_shutdown.clone(),
+                )
+                .await
+                .map_err(|source| StartError::Listen {
+                    addr: "127.0.0.1:0".parse().expect("literal"),
+                    source,
+                })?,
+            ),
+        };
+        let third_party_url = match (&config.third_party_url, &simulator) {
+            (Some(url), _) => url.clone(),
+            (None, Some(sim)) => sim.url(),
+            (None, None) => unreachable!("the simulator runs when no third party is configured"),
+        };
+        let processor = boomerang_aws::HttpProcessor::new(
+            &third_party_url,
+            Duration::from_millis(config.third_party_timeout_ms),
+        )
+        .map_err(StartError::Config)?;
+
+        let registry = Registry::default();
+        let ports = Ports {
+            connections: Arc::new(connections),
+            jobs: Arc::new(sqlite::SqliteJobStore::new(db.clone())),
+            events: Arc::new(sqlite::SqliteEventLog::new(db.clone())),
+            deliveries: Arc::new(sqlite::SqliteDeliveryLog::new(db)),
+            files: Arc::new(files::DiskFileStore::new(data_dir.join("files"))),
+            pusher: Arc::new(GatewayPusher::new(registry.clone())),
+            processor: Arc::new(processor),
+            clock: Arc::new(SystemClock),
+        };
+        let limits = Limits {
+            max_upload_bytes: config.max_upload_bytes,
+            max_webhook_bytes: config.max_webhook_bytes,
+            max_push_bytes: config.max_push_bytes,
+            submit_backoff: Duration::from_millis(config.third_party_backoff_ms),
+            max_connection_age: Duration::from_secs(config.ws_max_connection_secs),
+            ..Limits::default()
+        };
+        let settings = Settings {
+            jwt_secret,
+            webhook_secret: webhook_key,
+            callback_url: callback_url.clone(),
+            limits,
+        };
+        let app = Boomerang::new(ports, settings);
+
+        let sockets = TaskTracker::new();
+        let gw = Arc::new(Gateway {
+            app: app.clone(),
+            registry: registry.clone(),
+            domain_name: addr.to_string(),
+            stage: "local".into(),
+            idle_timeout: Duration::from_secs(config.ws_idle_timeout_secs),
+            max_connection_age: Duration::from_secs(config.ws_max_connection_secs),
+            shutdown: shutdown.clone(),
+            sockets: sockets.clone(),
+        });
+        let router = gateway::router(gw).into_make_service_with_connect_info::<SocketAddr>();
+        let stop = shutdown.clone();
+        let server = tokio::spawn(async move {
+            let serve = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await });
+            if let Err(e) = serve.await {
+                error!(error = %e, "HTTP server stopped");
+            }
+        });
+        info!(%addr, third_party = %third_party_url, "local stack started");
+        Ok(Self {
+            addr,
+            simulator_addr: simulator.as_ref().map(|s| s.addr),
+            third_party_url,
+            callback_url,
+            app,
+            webhook_secret,
+            config,
+            shutdown,
+            sim_shutdown,
+            simulator,
+            server,
+            sockets,
+            registry,
+        })
+    }
+
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// A token for `user`, valid for `hours`.
+    pub fn token(&self, user: &str, hours: i64) -> Result<String, boomerang_core::Error> {
+        let user = UserId::parse(user)?;
+        let exp = chrono::Utc::now() + chrono::Duration::hours(hours);
+        Ok(auth::issue(&user, exp, &self.app.settings.jwt_secret))
+    }
+
+    /// Sockets open right now.
+    pub fn open_sockets(&self) -> usize {
+        self.registry.len()
+    }
+
+    /// A clean stop: the simulator delivers what it owes while the API is
+    /// still up, then sockets are closed (each gets its `$disconnect`) and
+    /// in-flight requests finish. Nothing acknowledged is lost: every write
+    /// was committed before its answer was sent.
+    pub async fn stop(self) {
+        self.sim_shutdown.cancel();
+        if let Some(sim) = self.simulator {
+            sim.stopped().await;
+        }
+        self.shutdown.cancel();
+        let _ = self.server.await;
+        self.sockets.close();
+        self.sockets.wait().await;
+        info!("local stack stopped");
+    }
+}

@@ -1,1 +1,73 @@
-fn main(){}
+//! `boomerang-local`: start the local stack, print where it is, run until
+//! SIGINT or SIGTERM, then stop cleanly.
+
+use boomerang_local::{Config, Stack};
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+/// How long the printed sample token lives.
+const SAMPLE_TOKEN_HOURS: i64 = 12;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let stack = match Stack::start(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("boomerang-local: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let token = match stack.token(&stack.config.dev_user, SAMPLE_TOKEN_HOURS) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("boomerang-local: BOOMERANG_DEV_USER: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let sim = match stack.simulator_addr {
+        Some(_) => format!(
+            "{} (simulated, {} ms)",
+            stack.third_party_url, stack.config.sim_delay_ms
+        ),
+        None => stack.third_party_url.clone(),
+    };
+    println!("Boomerang local stack");
+    println!("  HTTP API     {}", stack.http_url());
+    println!("  WebSocket    {}?token=<token>", stack.ws_url());
+    println!("  webhook      {}", stack.callback_url);
+    println!("  third party  {sim}");
+    println!("  data folder  {}", stack.config.data_dir.display());
+    println!(
+        "  dev token for {:?} ({SAMPLE_TOKEN_HOURS} h):",
+        stack.config.dev_user
+    );
+    println!("    {token}");
+    println!("ready: {}", stack.http_url());
+
+    wait_for_signal().await;
+    eprintln!("boomerang-local: stopping");
+    stack.stop().await;
+    std::process::ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

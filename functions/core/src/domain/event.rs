@@ -48,7 +48,11 @@ impl EventDraft {
     /// (`"result": null, "resultTruncated": true`): the full result stays
     /// on the job, at `GET /jobs/{id}`.
     pub fn new(kind: EventType, job: &Job, max_bytes: usize) -> Self {
-        let mut draft = Self { kind, at: job.updated_at, job: job.view() };
+        let mut draft = Self {
+            kind,
+            at: job.updated_at,
+            job: job.view(),
+        };
         // The seq is not known yet; the widest u64 stands in for it.
         let probe = draft.clone().numbered(u64::MAX);
         if probe.wire_len() > max_bytes && draft.job.result.is_some() {
@@ -59,7 +63,12 @@ impl EventDraft {
     }
 
     pub fn numbered(self, seq: u64) -> Event {
-        Event { seq, kind: self.kind, at: timestamp(self.at), job: self.job }
+        Event {
+            seq,
+            kind: self.kind,
+            at: timestamp(self.at),
+            job: self.job,
+        }
     }
 }
 
@@ -107,8 +116,12 @@ mod tests {
 
     #[test]
     fn a_small_result_is_pushed_whole() {
-        let e = EventDraft::new(EventType::JobCompleted, &completed_with(serde_json::json!({"n": 1})), 1024)
-            .numbered(7);
+        let e = EventDraft::new(
+            EventType::JobCompleted,
+            &completed_with(serde_json::json!({"n": 1})),
+            1024,
+        )
+        .numbered(7);
         let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
         assert_eq!(v["seq"], 7);
         assert_eq!(v["type"], "job.completed");
@@ -119,7 +132,8 @@ mod tests {
     #[test]
     fn a_result_too_large_to_push_is_truncated_and_the_message_fits() {
         let big = serde_json::json!({"blob": "x".repeat(2000)});
-        let e = EventDraft::new(EventType::JobCompleted, &completed_with(big), 1024).numbered(u64::MAX);
+        let e =
+            EventDraft::new(EventType::JobCompleted, &completed_with(big), 1024).numbered(u64::MAX);
         assert!(e.wire_len() <= 1024);
         let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
         assert!(v["job"]["result"].is_null());

@@ -23,7 +23,9 @@ impl UserId {
             )));
         }
         if s.chars().any(char::is_control) {
-            return Err(Error::BadRequest("user id must not contain control characters".into()));
+            return Err(Error::BadRequest(
+                "user id must not contain control characters".into(),
+            ));
         }
         Ok(Self(s))
     }
@@ -45,7 +47,8 @@ impl ConnectionId {
         // before it can reach a key or a URL path.
         let ok = !s.is_empty()
             && s.len() <= 128
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_=+".contains(&b));
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_=+/".contains(&b));
         if !ok {
             return Err(Error::BadRequest("malformed connection id".into()));
         }
@@ -125,7 +128,8 @@ mod tests {
     #[test]
     fn connection_id_refuses_path_characters() {
         assert!(ConnectionId::parse("L0SM9cOFvHcCIhw=").is_ok());
-        assert!(ConnectionId::parse("a/b").is_err());
+        assert!(ConnectionId::parse("a b").is_err());
+        assert!(ConnectionId::parse("a?b").is_err());
         assert!(ConnectionId::parse("").is_err());
     }
 }

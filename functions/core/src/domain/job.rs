@@ -128,7 +128,9 @@ mod tests {
     use super::*;
 
     fn job(status: JobStatus) -> Job {
-        let t = DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z").unwrap().with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         Job {
             id: JobId::generate(),
             owner: UserId::parse("alice").unwrap(),

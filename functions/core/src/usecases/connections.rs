@@ -21,8 +21,14 @@ impl Boomerang {
         connected_at: DateTime<Utc>,
     ) -> Result<UserId> {
         let user = self.authenticate(token)?;
-        let max_age = chrono::Duration::from_std(self.limits().max_connection_age).unwrap_or(chrono::Duration::hours(2));
-        let conn = Connection { id, user: user.clone(), connected_at, expires_at: connected_at + max_age };
+        let max_age = chrono::Duration::from_std(self.limits().max_connection_age)
+            .unwrap_or(chrono::Duration::hours(2));
+        let conn = Connection {
+            id,
+            user: user.clone(),
+            connected_at,
+            expires_at: connected_at + max_age,
+        };
         self.ports.connections.add(&conn).await?;
         info!(connection = %conn.id, user = %user, "connected");
         Ok(user)
@@ -40,7 +46,9 @@ impl Boomerang {
     pub fn on_message(&self, body: &str) -> String {
         match serde_json::from_str::<Message>(body) {
             Ok(Message { action: Some(a) }) if a == "ping" => r#"{"type":"pong"}"#.to_owned(),
-            Ok(Message { action: Some(a) }) => error_message(&format!("unknown action {a:?}; the only action is \"ping\"")),
+            Ok(Message { action: Some(a) }) => error_message(&format!(
+                "unknown action {a:?}; the only action is \"ping\""
+            )),
             _ => error_message(r#"expected {"action": "ping"}"#),
         }
     }
@@ -57,7 +65,10 @@ mod tests {
     #[tokio::test]
     async fn ping_is_answered_pong_and_anything_else_an_error() {
         let t = TestApp::new();
-        assert_eq!(t.app.on_message(r#"{"action":"ping"}"#), r#"{"type":"pong"}"#);
+        assert_eq!(
+            t.app.on_message(r#"{"action":"ping"}"#),
+            r#"{"type":"pong"}"#
+        );
         for junk in ["", "hello", r#"{"action":"sub"}"#, "[]", r#"{"action":1}"#] {
             let v: serde_json::Value = serde_json::from_str(&t.app.on_message(junk)).unwrap();
             assert_eq!(v["type"], "error", "{junk}");
@@ -68,7 +79,11 @@ mod tests {
     #[tokio::test]
     async fn a_bad_token_connects_nobody() {
         let t = TestApp::new();
-        let err = t.app.on_connect(Some("nope"), "c1".parse_conn(), t.now()).await.unwrap_err();
+        let err = t
+            .app
+            .on_connect(Some("nope"), "c1".parse_conn(), t.now())
+            .await
+            .unwrap_err();
         assert_eq!(err.status_code(), 401);
         assert!(t.connections_of("alice").await.is_empty());
     }

@@ -9,7 +9,9 @@ mod upload;
 use std::sync::Arc;
 
 use crate::auth::{self, Secret};
-use crate::ports::{Clock, ConnectionStore, DeliveryLog, EventLog, FileStore, JobStore, Processor, Pusher};
+use crate::ports::{
+    Clock, ConnectionStore, DeliveryLog, EventLog, FileStore, JobStore, Processor, Pusher,
+};
 use crate::{Limits, Result, UserId};
 
 pub use receive_webhook::WebhookOutcome;
@@ -47,7 +49,10 @@ pub struct Boomerang {
 
 impl Boomerang {
     pub fn new(ports: Ports, settings: Settings) -> Self {
-        Self { ports, settings: Arc::new(settings) }
+        Self {
+            ports,
+            settings: Arc::new(settings),
+        }
     }
 
     /// The user a bearer token (HTTP) or `?token=` (WebSocket) names.

@@ -26,7 +26,10 @@ impl Boomerang {
             Ok(c) => c,
             Err(e) => {
                 warn!(user = %user, seq = event.seq, error = %e, "could not list connections; event stays in the log");
-                return Delivery { failed: 1, ..Delivery::default() };
+                return Delivery {
+                    failed: 1,
+                    ..Delivery::default()
+                };
             }
         };
         let message = event.to_json();

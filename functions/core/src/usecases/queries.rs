@@ -10,7 +10,9 @@ pub fn page_size(raw: Option<&str>, default: usize, max: usize) -> Result<usize>
         None => Ok(default),
         Some(s) => match s.parse::<usize>() {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(Error::BadRequest(format!("limit must be an integer from 1 to {max}"))),
+            _ => Err(Error::BadRequest(format!(
+                "limit must be an integer from 1 to {max}"
+            ))),
         },
     }
 }
@@ -42,7 +44,9 @@ impl Boomerang {
     ) -> Result<(Vec<Event>, u64)> {
         let since = match since {
             None => 0,
-            Some(s) => s.parse::<u64>().map_err(|_| Error::BadRequest("since must be a non-negative integer".into()))?,
+            Some(s) => s
+                .parse::<u64>()
+                .map_err(|_| Error::BadRequest("since must be a non-negative integer".into()))?,
         };
         let limit = page_size(limit, DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE)?;
         // Read lastSeq first: an event appended in between then shows up in
@@ -63,7 +67,11 @@ mod tests {
         assert_eq!(page_size(None, 50, 200).unwrap(), 50);
         assert_eq!(page_size(Some("200"), 50, 200).unwrap(), 200);
         for bad in ["0", "201", "-1", "abc", "", "1.5"] {
-            assert_eq!(page_size(Some(bad), 50, 200).unwrap_err().status_code(), 400, "{bad}");
+            assert_eq!(
+                page_size(Some(bad), 50, 200).unwrap_err().status_code(),
+                400,
+                "{bad}"
+            );
         }
     }
 }

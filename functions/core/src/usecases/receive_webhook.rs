@@ -31,7 +31,11 @@ struct Body {
 }
 
 impl Boomerang {
-    pub async fn receive_webhook(&self, headers: &SignatureHeaders, body: &[u8]) -> Result<WebhookOutcome> {
+    pub async fn receive_webhook(
+        &self,
+        headers: &SignatureHeaders,
+        body: &[u8],
+    ) -> Result<WebhookOutcome> {
         let limits = self.limits();
         if body.len() > limits.max_webhook_bytes {
             return Err(Error::PayloadTooLarge(format!(
@@ -41,8 +45,13 @@ impl Boomerang {
         }
         let now = self.ports.clock.now();
         // Verify before parsing: an unsigned body is never read.
-        let webhook_id =
-            webhook::verify(&self.settings.webhook_secret, headers, body, now, limits.webhook_tolerance)?;
+        let webhook_id = webhook::verify(
+            &self.settings.webhook_secret,
+            headers,
+            body,
+            now,
+            limits.webhook_tolerance,
+        )?;
         if self.ports.deliveries.seen(&webhook_id, now).await? {
             info!(webhook_id = %webhook_id, "redelivered webhook acknowledged");
             return Ok(WebhookOutcome::AlreadyDone);
@@ -50,16 +59,27 @@ impl Boomerang {
 
         let body: Body = serde_json::from_slice(body)
             .map_err(|e| Error::BadRequest(format!("malformed webhook body: {e}")))?;
-        let id = JobId::parse(body.job_id).map_err(|_| Error::BadRequest("job_id is not a job id".into()))?;
+        let id = JobId::parse(body.job_id)
+            .map_err(|_| Error::BadRequest("job_id is not a job id".into()))?;
         let (status, kind) = match body.status.as_str() {
             "completed" => (JobStatus::Completed, EventType::JobCompleted),
             "failed" => (JobStatus::Failed, EventType::JobFailed),
-            _ => return Err(Error::BadRequest("status must be \"completed\" or \"failed\"".into())),
+            _ => {
+                return Err(Error::BadRequest(
+                    "status must be \"completed\" or \"failed\"".into(),
+                ))
+            }
         };
         let error = match (&status, body.error) {
-            (JobStatus::Failed, Some(Value::String(s))) => Some(s.chars().take(MAX_ERROR_CHARS).collect::<String>()),
-            (JobStatus::Failed, None | Some(Value::Null)) => Some("the third party reported a failure".to_owned()),
-            (JobStatus::Failed, Some(_)) => return Err(Error::BadRequest("error must be a string".into())),
+            (JobStatus::Failed, Some(Value::String(s))) => {
+                Some(s.chars().take(MAX_ERROR_CHARS).collect::<String>())
+            }
+            (JobStatus::Failed, None | Some(Value::Null)) => {
+                Some("the third party reported a failure".to_owned())
+            }
+            (JobStatus::Failed, Some(_)) => {
+                return Err(Error::BadRequest("error must be a string".into()))
+            }
             _ => None,
         };
         if status == JobStatus::Completed && body.result.is_none() {
@@ -67,19 +87,37 @@ impl Boomerang {
         }
 
         // The owner comes from our record, never from the body.
-        let mut job = self.ports.jobs.get(&id).await?.ok_or_else(|| Error::NotFound("no such job".into()))?;
+        let mut job = self
+            .ports
+            .jobs
+            .get(&id)
+            .await?
+            .ok_or_else(|| Error::NotFound("no such job".into()))?;
         let outcome = if job.status.is_terminal() {
             WebhookOutcome::AlreadyDone
         } else {
             job.status = status;
-            job.result = if status == JobStatus::Completed { body.result } else { None };
+            job.result = if status == JobStatus::Completed {
+                body.result
+            } else {
+                None
+            };
             job.error = error;
             job.updated_at = now;
-            let (_, moved) = self.advance(&[JobStatus::Pending, JobStatus::Submitted], job, kind).await?;
-            if moved { WebhookOutcome::Applied } else { WebhookOutcome::AlreadyDone }
+            let (_, moved) = self
+                .advance(&[JobStatus::Pending, JobStatus::Submitted], job, kind)
+                .await?;
+            if moved {
+                WebhookOutcome::Applied
+            } else {
+                WebhookOutcome::AlreadyDone
+            }
         };
         let ttl = Duration::from_std(limits.webhook_dedupe_ttl).unwrap_or(Duration::days(1));
-        self.ports.deliveries.remember(&webhook_id, now + ttl).await?;
+        self.ports
+            .deliveries
+            .remember(&webhook_id, now + ttl)
+            .await?;
         Ok(outcome)
     }
 }
@@ -91,7 +129,11 @@ mod tests {
     use crate::{UploadOutcome, UploadedFile};
 
     async fn upload(t: &TestApp) -> crate::Job {
-        let f = UploadedFile { file_name: "a.txt".into(), content_type: "text/plain".into(), bytes: "hi".into() };
+        let f = UploadedFile {
+            file_name: "a.txt".into(),
+            content_type: "text/plain".into(),
+            bytes: "hi".into(),
+        };
         match t.app.upload(&t.user("alice"), f).await.unwrap() {
             UploadOutcome::Accepted(j) | UploadOutcome::Refused(j) => j,
         }
@@ -107,7 +149,12 @@ mod tests {
         let out = t.deliver("msg_1", &body).await.unwrap();
         assert_eq!(out, WebhookOutcome::Applied);
         let got = t.pushed("a1");
-        assert_eq!(got.iter().map(|e| e["seq"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(
+            got.iter()
+                .map(|e| e["seq"].as_u64().unwrap())
+                .collect::<Vec<_>>(),
+            [1, 2]
+        );
         assert_eq!(got[1]["type"], "job.completed");
         assert_eq!(got[1]["job"]["result"]["n"], 42);
         assert!(t.pushed("b1").is_empty());
@@ -118,13 +165,28 @@ mod tests {
         let t = TestApp::new();
         t.connect("a1", "alice").await;
         let job = upload(&t).await;
-        let done = serde_json::json!({"job_id": job.id.as_str(), "status": "completed", "result": 1});
-        let failed = serde_json::json!({"job_id": job.id.as_str(), "status": "failed", "error": "late"});
-        assert_eq!(t.deliver("msg_1", &done).await.unwrap(), WebhookOutcome::Applied);
-        assert_eq!(t.deliver("msg_1", &done).await.unwrap(), WebhookOutcome::AlreadyDone);
-        assert_eq!(t.deliver("msg_2", &failed).await.unwrap(), WebhookOutcome::AlreadyDone);
+        let done =
+            serde_json::json!({"job_id": job.id.as_str(), "status": "completed", "result": 1});
+        let failed =
+            serde_json::json!({"job_id": job.id.as_str(), "status": "failed", "error": "late"});
+        assert_eq!(
+            t.deliver("msg_1", &done).await.unwrap(),
+            WebhookOutcome::Applied
+        );
+        assert_eq!(
+            t.deliver("msg_1", &done).await.unwrap(),
+            WebhookOutcome::AlreadyDone
+        );
+        assert_eq!(
+            t.deliver("msg_2", &failed).await.unwrap(),
+            WebhookOutcome::AlreadyDone
+        );
         assert_eq!(t.pushed("a1").len(), 2);
-        let stored = t.app.get_job(&t.user("alice"), job.id.as_str()).await.unwrap();
+        let stored = t
+            .app
+            .get_job(&t.user("alice"), job.id.as_str())
+            .await
+            .unwrap();
         assert_eq!(stored.status, JobStatus::Completed);
     }
 
@@ -147,9 +209,20 @@ mod tests {
     async fn unknown_jobs_and_malformed_bodies_are_refused_after_the_signature() {
         let t = TestApp::new();
         let unknown = serde_json::json!({"job_id": crate::JobId::generate().as_str(), "status": "completed", "result": 1});
-        assert_eq!(t.deliver("m1", &unknown).await.unwrap_err().status_code(), 404);
-        for bad in [serde_json::json!({"status": "completed"}), serde_json::json!({"job_id": "x", "status": "completed", "result": 1}), serde_json::json!({"job_id": crate::JobId::generate().as_str(), "status": "done"})] {
-            assert_eq!(t.deliver("m2", &bad).await.unwrap_err().status_code(), 400, "{bad}");
+        assert_eq!(
+            t.deliver("m1", &unknown).await.unwrap_err().status_code(),
+            404
+        );
+        for bad in [
+            serde_json::json!({"status": "completed"}),
+            serde_json::json!({"job_id": "x", "status": "completed", "result": 1}),
+            serde_json::json!({"job_id": crate::JobId::generate().as_str(), "status": "done"}),
+        ] {
+            assert_eq!(
+                t.deliver("m2", &bad).await.unwrap_err().status_code(),
+                400,
+                "{bad}"
+            );
         }
     }
 }

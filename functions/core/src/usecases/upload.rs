@@ -48,7 +48,10 @@ impl Boomerang {
             error: None,
         };
         // File first, then the record: a job never points at a missing file.
-        self.ports.files.put(&job.file_key, &job.content_type, file.bytes.clone()).await?;
+        self.ports
+            .files
+            .put(&job.file_key, &job.content_type, file.bytes.clone())
+            .await?;
         self.ports.jobs.create(&job).await?;
         info!(job_id = %job.id, user = %user, size = job.size, "job created");
 
@@ -63,7 +66,9 @@ impl Boomerang {
             Ok(()) => {
                 job.status = JobStatus::Submitted;
                 job.updated_at = self.ports.clock.now();
-                let (job, _) = self.advance(&[JobStatus::Pending], job, EventType::JobSubmitted).await?;
+                let (job, _) = self
+                    .advance(&[JobStatus::Pending], job, EventType::JobSubmitted)
+                    .await?;
                 Ok(UploadOutcome::Accepted(job))
             }
             Err(why) => {
@@ -71,10 +76,16 @@ impl Boomerang {
                 job.status = JobStatus::Failed;
                 job.error = Some(format!("the third party did not accept the file: {why}"));
                 job.updated_at = self.ports.clock.now();
-                let (job, moved) = self.advance(&[JobStatus::Pending], job, EventType::JobFailed).await?;
+                let (job, moved) = self
+                    .advance(&[JobStatus::Pending], job, EventType::JobFailed)
+                    .await?;
                 // The webhook may have beaten a late 2xx that we gave up on:
                 // then the third party has the file and this is no failure.
-                Ok(if moved { UploadOutcome::Refused(job) } else { UploadOutcome::Accepted(job) })
+                Ok(if moved {
+                    UploadOutcome::Refused(job)
+                } else {
+                    UploadOutcome::Accepted(job)
+                })
             }
         }
     }
@@ -82,7 +93,12 @@ impl Boomerang {
     /// Moves `job` to its new state if it is still in one of `from`, then
     /// pushes the event, and returns it with `true`. If someone else moved
     /// it first, returns the job as stored with `false`, and pushes nothing.
-    pub(crate) async fn advance(&self, from: &[JobStatus], job: Job, kind: EventType) -> Result<(Job, bool)> {
+    pub(crate) async fn advance(
+        &self,
+        from: &[JobStatus],
+        job: Job,
+        kind: EventType,
+    ) -> Result<(Job, bool)> {
         let draft = EventDraft::new(kind, &job, self.limits().max_push_bytes);
         match self.ports.jobs.transition(from, &job, draft).await? {
             Some(event) => {
@@ -92,7 +108,8 @@ impl Boomerang {
             }
             None => {
                 let stored = self.ports.jobs.get(&job.id).await?;
-                let stored = stored.ok_or_else(|| Error::internal(format!("job {} vanished", job.id)))?;
+                let stored =
+                    stored.ok_or_else(|| Error::internal(format!("job {} vanished", job.id)))?;
                 Ok((stored, false))
             }
         }
@@ -128,15 +145,30 @@ fn clean_file_name(name: &str) -> String {
     // Keep the last path component only (browsers on Windows once sent full
     // paths) and drop control characters; the name is shown, never used as a key.
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
-    let cleaned: String = base.chars().filter(|c| !c.is_control()).take(MAX_FILE_NAME_CHARS).collect();
+    let cleaned: String = base
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_FILE_NAME_CHARS)
+        .collect();
     let cleaned = cleaned.trim().to_owned();
-    if cleaned.is_empty() { "upload".to_owned() } else { cleaned }
+    if cleaned.is_empty() {
+        "upload".to_owned()
+    } else {
+        cleaned
+    }
 }
 
 fn clean_content_type(ct: &str) -> String {
     let ct = ct.trim();
-    let ok = !ct.is_empty() && ct.len() <= 255 && ct.is_ascii() && !ct.chars().any(|c| c.is_ascii_control());
-    if ok { ct.to_owned() } else { "application/octet-stream".to_owned() }
+    let ok = !ct.is_empty()
+        && ct.len() <= 255
+        && ct.is_ascii()
+        && !ct.chars().any(|c| c.is_ascii_control());
+    if ok {
+        ct.to_owned()
+    } else {
+        "application/octet-stream".to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -145,7 +177,11 @@ mod tests {
     use crate::memory::{TestApp, ThirdParty};
 
     fn file(body: &str) -> UploadedFile {
-        UploadedFile { file_name: "C:\\Users\\a\\notes.txt".into(), content_type: "text/plain".into(), bytes: Bytes::from(body.to_owned()) }
+        UploadedFile {
+            file_name: "C:\\Users\\a\\notes.txt".into(),
+            content_type: "text/plain".into(),
+            bytes: Bytes::from(body.to_owned()),
+        }
     }
 
     #[tokio::test]
@@ -156,7 +192,14 @@ mod tests {
         t.connect("a2", "alice").await;
         t.connect("b1", "bob").await;
         // WHEN alice uploads
-        let UploadOutcome::Accepted(job) = t.app.upload(&t.user("alice"), file("hello world")).await.unwrap() else { panic!() };
+        let UploadOutcome::Accepted(job) = t
+            .app
+            .upload(&t.user("alice"), file("hello world"))
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
         // THEN the job is submitted, the file stored under a generated key,
         // and both of alice's tabs (only) got job.submitted with seq 1
         assert_eq!(job.status, JobStatus::Submitted);
@@ -176,22 +219,37 @@ mod tests {
     async fn a_refusing_third_party_is_retried_twice_then_the_job_fails() {
         let t = TestApp::with_third_party(ThirdParty::Refuses);
         t.connect("a1", "alice").await;
-        let UploadOutcome::Refused(job) = t.app.upload(&t.user("alice"), file("x")).await.unwrap() else { panic!() };
+        let UploadOutcome::Refused(job) = t.app.upload(&t.user("alice"), file("x")).await.unwrap()
+        else {
+            panic!()
+        };
         assert_eq!(job.status, JobStatus::Failed);
         assert_eq!(t.submissions(), 3);
         let got = t.pushed("a1");
         assert_eq!(got.len(), 1);
         assert_eq!(got[0]["type"], "job.failed");
-        assert!(got[0]["job"]["error"].as_str().unwrap().contains("did not accept"));
+        assert!(got[0]["job"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("did not accept"));
     }
 
     #[tokio::test]
     async fn an_oversized_upload_is_refused_before_anything_is_written() {
         let mut t = TestApp::new();
         t.set_max_upload(4);
-        let err = t.app.upload(&t.user("alice"), file("12345")).await.unwrap_err();
+        let err = t
+            .app
+            .upload(&t.user("alice"), file("12345"))
+            .await
+            .unwrap_err();
         assert_eq!(err.status_code(), 413);
-        assert!(t.app.list_jobs(&t.user("alice"), None).await.unwrap().is_empty());
+        assert!(t
+            .app
+            .list_jobs(&t.user("alice"), None)
+            .await
+            .unwrap()
+            .is_empty());
         assert_eq!(t.submissions(), 0);
     }
 }

@@ -1,0 +1,81 @@
+//! `HttpProcessor`: hands a file to the third party over HTTP.
+//!
+//! `POST BOOMERANG_THIRD_PARTY_URL` as multipart/form-data with parts
+//! `file`, `job_id` and `callback_url`; any 2xx within the timeout is
+//! acceptance. One attempt per call: the core decides on retries.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use boomerang_core::ports::{Processor, Submission};
+use reqwest::multipart::{Form, Part};
+
+/// The contract gives the third party 10 s to answer.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Debug)]
+pub struct HttpProcessor {
+    client: reqwest::Client,
+    url: reqwest::Url,
+}
+
+impl HttpProcessor {
+    /// Builds the client once; call at start, not per request.
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, String> {
+        let url = reqwest::Url::parse(url).map_err(|e| format!("third party URL {url:?}: {e}"))?;
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(concat!("boomerang/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(Self { client, url })
+    }
+
+    pub fn url(&self) -> &reqwest::Url {
+        &self.url
+    }
+}
+
+#[async_trait]
+impl Processor for HttpProcessor {
+    async fn submit(&self, s: &Submission) -> Result<(), String> {
+        let file = Part::stream(reqwest::Body::from(s.bytes.clone()))
+            .file_name(s.file_name.clone())
+            .mime_str(&s.content_type)
+            .or_else(|_| {
+                Part::bytes(s.bytes.to_vec())
+                    .file_name(s.file_name.clone())
+                    .mime_str("application/octet-stream")
+            })
+            .map_err(|e| e.to_string())?;
+        let form = Form::new()
+            .part("file", file)
+            .text("job_id", s.job_id.to_string())
+            .text("callback_url", s.callback_url.clone());
+        let res = self
+            .client
+            .post(self.url.clone())
+            .multipart(form)
+            .send()
+            .await
+            .map_err(describe)?;
+        let status = res.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!("answered {status}"))
+        }
+    }
+}
+
+/// A transport error without the URL's query string or other noise.
+fn describe(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        "no answer in time".to_owned()
+    } else if e.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        e.without_url().to_string()
+    }
+}

@@ -1,0 +1,60 @@
+//! `GET /jobs`, `GET /jobs/{id}`, `GET /events` (the `api` Lambda).
+
+use boomerang_core::{Boomerang, Error};
+use lambda_http::ext::RequestExt;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+use super::{bearer_user, query};
+use crate::response::{error_response, json_response};
+
+pub async fn api(app: &Boomerang, req: Request) -> Response<Body> {
+    match serve(app, &req).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn serve(app: &Boomerang, req: &Request) -> Result<Response<Body>, Error> {
+    let user = bearer_user(app, req)?;
+    if req.method() != http::Method::GET {
+        return Err(Error::NotFound("no such route".into()));
+    }
+    // Path parameters when API Gateway matched `/jobs/{id}`; the path's
+    // last segments otherwise (a stage prefix may come before them).
+    let path = req.uri().path().trim_end_matches('/').to_owned();
+    let segments: Vec<&str> = path.rsplit('/').take(2).collect();
+    let job_id = req
+        .path_parameters_ref()
+        .and_then(|p| p.first("id"))
+        .map(str::to_owned);
+    let job_id = job_id.or_else(|| match segments.as_slice() {
+        [id, "jobs"] => Some((*id).to_owned()),
+        _ => None,
+    });
+    match (job_id, segments.as_slice()) {
+        (Some(id), _) => {
+            let job = app.get_job(&user, &id).await?;
+            Ok(json_response(200, &json!({"job": job.view()})))
+        }
+        (None, ["jobs", ..]) => {
+            let jobs = app.list_jobs(&user, query(req, "limit").as_deref()).await?;
+            let views: Vec<_> = jobs.iter().map(|j| j.view()).collect();
+            Ok(json_response(200, &json!({"jobs": views})))
+        }
+        (None, ["events", ..]) => {
+            let (events, last) = app
+                .events_since(
+                    &user,
+                    query(req, "since").as_deref(),
+                    query(req, "limit").as_deref(),
+                )
+                .await?;
+            Ok(json_response(
+                200,
+                &json!({"events": events, "lastSeq": last}),
+            ))
+        }
+        _ => Err(Error::NotFound("no such route".into())),
+    }
+}

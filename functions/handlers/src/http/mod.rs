@@ -1,0 +1,51 @@
+//! HTTP API handlers: `lambda_http::Request` in, `lambda_http::Response` out.
+//! One function per Lambda (`upload`, `webhook`, `api`), plus the local
+//! stack's `/dev/token`.
+
+mod api;
+mod dev;
+mod upload;
+mod webhook;
+
+pub use api::api;
+pub use dev::dev_token;
+pub use upload::upload;
+pub use webhook::webhook;
+
+use boomerang_core::{Boomerang, Result, UserId};
+use lambda_http::ext::RequestExt;
+use lambda_http::{Body, Request};
+
+/// The user behind `Authorization: Bearer <token>`.
+fn bearer_user(app: &Boomerang, req: &Request) -> Result<UserId> {
+    let token = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+    app.authenticate(token)
+}
+
+/// A query string parameter as API Gateway delivered it.
+fn query(req: &Request, name: &str) -> Option<String> {
+    req.query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+        .map(str::to_owned)
+}
+
+/// The request body's bytes, whatever encoding API Gateway used.
+fn body_bytes(req: &Request) -> bytes::Bytes {
+    match req.body() {
+        Body::Empty => bytes::Bytes::new(),
+        Body::Text(s) => bytes::Bytes::copy_from_slice(s.as_bytes()),
+        Body::Binary(b) => bytes::Bytes::copy_from_slice(b),
+        _ => bytes::Bytes::new(),
+    }
+}
+
+fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}

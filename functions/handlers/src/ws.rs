@@ -1,0 +1,109 @@
+//! WebSocket API handlers: `$connect`, `$disconnect` and `$default`.
+//!
+//! API Gateway WebSocket events in, API Gateway proxy responses out. A
+//! non-2xx answer to `$connect` refuses the upgrade; the body of the
+//! `$default` answer is sent back to the calling tab (a two-way route).
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use aws_lambda_events::encodings::Body;
+use boomerang_core::{Boomerang, ConnectionId, Error};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tracing::warn;
+
+use crate::response::error_response;
+
+/// Dispatches on `requestContext.routeKey`, as a single Lambda for the
+/// three routes would.
+pub async fn handle(
+    app: &Boomerang,
+    event: ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse {
+    match event.request_context.route_key.as_deref() {
+        Some("$connect") => connect(app, event).await,
+        Some("$disconnect") => disconnect(app, event).await,
+        _ => default(app, event).await,
+    }
+}
+
+/// `$connect`: the token in `?token=` decides whose connection this is.
+pub async fn connect(
+    app: &Boomerang,
+    event: ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse {
+    let conn = match connection_id(&event) {
+        Ok(c) => c,
+        Err(e) => return proxy_error(&e),
+    };
+    let token = event
+        .query_string_parameters
+        .first("token")
+        .map(str::to_owned);
+    let connected_at = DateTime::<Utc>::from_timestamp_millis(event.request_context.connected_at)
+        .unwrap_or_else(|| app.ports.clock.now());
+    match app.on_connect(token.as_deref(), conn, connected_at).await {
+        Ok(_) => proxy(200, None),
+        Err(e) => proxy_error(&e),
+    }
+}
+
+/// `$disconnect`: best effort, as API Gateway delivers it.
+pub async fn disconnect(
+    app: &Boomerang,
+    event: ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse {
+    let conn = match connection_id(&event) {
+        Ok(c) => c,
+        Err(e) => return proxy_error(&e),
+    };
+    match app.on_disconnect(&conn).await {
+        Ok(()) => proxy(200, None),
+        Err(e) => {
+            warn!(connection = %conn, error = %e, "disconnect not recorded; the next push will find it gone");
+            proxy_error(&e)
+        }
+    }
+}
+
+/// `$default`: every message a tab sends. The answer goes back to that tab.
+pub async fn default(
+    app: &Boomerang,
+    event: ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse {
+    let reply = match (event.body.as_deref(), event.is_base64_encoded) {
+        (Some(body), false) => app.on_message(body),
+        _ => json!({"type": "error", "message": "send JSON text messages"}).to_string(),
+    };
+    proxy(200, Some(reply))
+}
+
+fn connection_id(event: &ApiGatewayWebsocketProxyRequest) -> Result<ConnectionId, Error> {
+    let id = event
+        .request_context
+        .connection_id
+        .clone()
+        .unwrap_or_default();
+    ConnectionId::parse(id)
+}
+
+fn proxy(status: i64, body: Option<String>) -> ApiGatewayProxyResponse {
+    let mut r = ApiGatewayProxyResponse::default();
+    r.status_code = status;
+    r.body = body.map(Body::Text);
+    r
+}
+
+fn proxy_error(err: &Error) -> ApiGatewayProxyResponse {
+    // Same JSON and logging as the HTTP API.
+    let http = error_response(err);
+    let body = match http.body() {
+        lambda_http::Body::Text(s) => s.clone(),
+        _ => String::new(),
+    };
+    let mut r = proxy(i64::from(err.status_code()), Some(body));
+    r.headers.insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json"),
+    );
+    r
+}

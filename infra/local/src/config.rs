@@ -1,0 +1,88 @@
+//! The local stack's configuration: environment variables (flags mirror
+//! them), read once at start.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[derive(Parser, Clone, Debug)]
+#[command(
+    name = "boomerang-local",
+    version,
+    about = "Boomerang on one machine: API Gateway emulator, embedded storage, simulated third party"
+)]
+pub struct Config {
+    /// HTTP API, WebSocket at /ws.
+    #[arg(long, env = "BOOMERANG_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// Base of the callback_url sent to the third party [default: http:// + the address].
+    #[arg(long, env = "BOOMERANG_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// SQLite database, uploaded files and generated secrets; survives restarts.
+    #[arg(long, env = "BOOMERANG_DATA_DIR", default_value = "./.boomerang")]
+    pub data_dir: PathBuf,
+
+    /// Token key [default: random per data folder, kept there].
+    #[arg(long, env = "BOOMERANG_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Webhook key, whsec_ + base64 [default: random per data folder, kept there].
+    #[arg(long, env = "BOOMERANG_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+
+    /// Where files are sent [default: the built-in simulated third party].
+    #[arg(long, env = "BOOMERANG_THIRD_PARTY_URL")]
+    pub third_party_url: Option<String>,
+
+    /// The simulated third party's processing time.
+    #[arg(long, env = "BOOMERANG_SIM_DELAY_MS", default_value_t = 2000)]
+    pub sim_delay_ms: u64,
+
+    /// Largest upload (Lambda behind API Gateway: 6 MB of request, base64 included).
+    #[arg(long, env = "BOOMERANG_MAX_UPLOAD_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_upload_bytes: usize,
+
+    /// Largest webhook body.
+    #[arg(long, env = "BOOMERANG_MAX_WEBHOOK_BYTES", default_value_t = 1024 * 1024)]
+    pub max_webhook_bytes: usize,
+
+    /// Largest pushed event (API Gateway WebSocket hard cap: 128 KB).
+    #[arg(long, env = "BOOMERANG_MAX_PUSH_BYTES", default_value_t = 64 * 1024)]
+    pub max_push_bytes: usize,
+
+    /// How long the third party has to answer an upload.
+    #[arg(
+        long,
+        env = "BOOMERANG_THIRD_PARTY_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub third_party_timeout_ms: u64,
+
+    /// First retry delay when the third party does not take a file (doubled per retry).
+    #[arg(long, env = "BOOMERANG_THIRD_PARTY_BACKOFF_MS", default_value_t = 500)]
+    pub third_party_backoff_ms: u64,
+
+    /// Close a WebSocket that sent nothing for this long (API Gateway: 10 minutes).
+    #[arg(long, env = "BOOMERANG_WS_IDLE_TIMEOUT_SECS", default_value_t = 600)]
+    pub ws_idle_timeout_secs: u64,
+
+    /// Close any WebSocket after this long (API Gateway: 2 hours).
+    #[arg(long, env = "BOOMERANG_WS_MAX_CONNECTION_SECS", default_value_t = 7200)]
+    pub ws_max_connection_secs: u64,
+
+    /// The user whose dev token is printed at start.
+    #[arg(long, env = "BOOMERANG_DEV_USER", default_value = "alice")]
+    pub dev_user: String,
+}
+
+impl Config {
+    /// The defaults, with everything in `data_dir`: what tests start from.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let mut c = Config::parse_from(["boomerang-local"]);
+        c.data_dir = data_dir.into();
+        c
+    }
+}

@@ -1,0 +1,165 @@
+//! The HTTP side: each request becomes an API Gateway HTTP API (payload
+//! 2.0) event, parsed by `lambda_http` exactly as in a Lambda, and handed
+//! to the handler the deployed route points at.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use boomerang_handlers::http as handlers;
+use chrono::Utc;
+use serde_json::{json, Map, Value};
+
+use super::{Gateway, LAMBDA_MAX_REQUEST_BYTES};
+
+pub async fn forward(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    matched: MatchedPath,
+    params: RawPathParams,
+    req: Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, LAMBDA_MAX_REQUEST_BYTES).await else {
+        return json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request is larger than Lambda's 6 MB payload limit",
+        );
+    };
+    let method = parts.method.as_str().to_owned();
+    let route_key = format!("{method} {}", matched.as_str());
+    let path = parts.uri.path().to_owned();
+    let raw_query = parts.uri.query().unwrap_or_default().to_owned();
+    let now = Utc::now();
+
+    let content_type = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    // API Gateway passes text as is and base64-encodes everything else.
+    let textual = content_type.starts_with("text/") || content_type.starts_with("application/json");
+    let (body_field, is_base64) = match (body.is_empty(), textual, std::str::from_utf8(&body)) {
+        (true, _, _) => (Value::Null, false),
+        (false, true, Ok(s)) => (json!(s), false),
+        _ => (
+            json!(base64::engine::general_purpose::STANDARD.encode(&body)),
+            true,
+        ),
+    };
+    let path_params: Map<String, Value> = params
+        .iter()
+        .map(|(k, v)| (k.to_owned(), json!(v)))
+        .collect();
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": raw_query,
+        "headers": headers_json(&parts.headers),
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": gw.domain_name,
+            "domainPrefix": "local",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": format!("{:?}", parts.version),
+                "sourceIp": peer.ip().to_string(),
+                "userAgent": parts.headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default(),
+            },
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
+            "timeEpoch": now.timestamp_millis(),
+        },
+        "body": body_field,
+        "isBase64Encoded": is_base64,
+    });
+    if !raw_query.is_empty() {
+        event["queryStringParameters"] = query_json(Some(&raw_query));
+    }
+    if !path_params.is_empty() {
+        event["pathParameters"] = Value::Object(path_params);
+    }
+    let request = match lambda_http::request::from_str(&event.to_string()) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "gateway built an event lambda_http cannot read");
+            return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+        }
+    };
+    let response = match matched.as_str() {
+        "/uploads" => handlers::upload(&gw.app, request).await,
+        "/webhooks/third-party" => handlers::webhook(&gw.app, request).await,
+        "/dev/token" => handlers::dev_token(&gw.app, request).await,
+        _ => handlers::api(&gw.app, request).await,
+    };
+    into_axum(response)
+}
+
+pub async fn healthz() -> Response {
+    (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
+}
+
+pub async fn not_found() -> Response {
+    json_error(StatusCode::NOT_FOUND, "no such route")
+}
+
+pub async fn method_not_allowed() -> Response {
+    json_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this route",
+    )
+}
+
+/// Headers as API Gateway sends them: lower-case names, repeated values
+/// joined with commas.
+pub fn headers_json(headers: &HeaderMap) -> Value {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in headers {
+        let Ok(v) = value.to_str() else { continue };
+        out.entry(name.as_str().to_owned())
+            .and_modify(|e| {
+                e.push(',');
+                e.push_str(v)
+            })
+            .or_insert_with(|| v.to_owned());
+    }
+    json!(out)
+}
+
+/// Query parameters as API Gateway sends them: decoded, repeated values
+/// joined with commas.
+pub fn query_json(raw: Option<&str>) -> Value {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        out.entry(k.into_owned())
+            .and_modify(|e| {
+                e.push(',');
+                e.push_str(&v)
+            })
+            .or_insert_with(|| v.into_owned());
+    }
+    json!(out)
+}
+
+fn into_axum(response: lambda_http::Response<lambda_http::Body>) -> Response {
+    let (parts, body) = response.into_parts();
+    let body = match body {
+        lambda_http::Body::Text(s) => axum::body::Body::from(s),
+        lambda_http::Body::Binary(b) => axum::body::Body::from(b),
+        _ => axum::body::Body::empty(),
+    };
+    Response::from_parts(parts, body)
+}
+
+pub fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({"error": message}))).into_response()
+}

@@ -1,0 +1,218 @@
+//! The WebSocket side: upgrade → `$connect`, text → `$default`,
+//! close → `$disconnect`, with the fields API Gateway fills in.
+
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use boomerang_core::ConnectionId;
+use boomerang_handlers::ws as handlers;
+use chrono::{DateTime, Utc};
+use futures::{SinkExt, StreamExt};
+use rand::RngCore;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use super::http::{headers_json, query_json};
+use super::pusher::{Outbound, OUTBOX};
+use super::{Gateway, WS_MAX_FRAME_BYTES, WS_MAX_MESSAGE_BYTES};
+
+/// Close code API Gateway uses when it ends a connection (idle, too old).
+const GOING_AWAY: u16 = 1001;
+
+pub async fn upgrade(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(_) => return json_status(426, "expected a WebSocket upgrade"),
+    };
+    let id = new_connection_id();
+    let connected_at = Utc::now();
+    // Registered before `$connect` runs, so a push that races the handshake
+    // waits in the outbox instead of finding the connection gone.
+    let (tx, rx) = mpsc::channel(OUTBOX);
+    gw.registry.insert(id.clone(), tx);
+
+    let mut ctx = context(&gw, &id, "$connect", "CONNECT", connected_at);
+    ctx["identity"] =
+        json!({"sourceIp": peer.ip().to_string(), "userAgent": header(&headers, "user-agent")});
+    let event = json!({
+        "headers": headers_json(&headers),
+        "multiValueHeaders": {},
+        "queryStringParameters": query_json(query.as_deref()),
+        "requestContext": ctx,
+        "isBase64Encoded": false,
+    });
+    let answer = handlers::connect(&gw.app, parse(event)).await;
+    if !(200..300).contains(&answer.status_code) {
+        gw.registry.remove(&id);
+        return refuse(answer);
+    }
+
+    let gw_failed = gw.clone();
+    let id_failed = id.clone();
+    ws.max_message_size(WS_MAX_MESSAGE_BYTES)
+        .max_frame_size(WS_MAX_FRAME_BYTES)
+        .on_failed_upgrade(move |e| {
+            warn!(connection = %id_failed, error = %e, "upgrade failed after $connect");
+            let gw = gw_failed.clone();
+            tokio::spawn(async move {
+                disconnect(&gw, &id_failed, connected_at, 1006, "upgrade failed").await
+            });
+        })
+        .on_upgrade(move |socket| {
+            let tracker = gw.sockets.clone();
+            tracker.track_future(run(gw, socket, id, connected_at, rx))
+        })
+}
+
+/// One socket's life, until the tab, the limits or a shutdown close it.
+async fn run(
+    gw: Arc<Gateway>,
+    socket: WebSocket,
+    id: ConnectionId,
+    connected_at: DateTime<Utc>,
+    mut rx: mpsc::Receiver<Outbound>,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let started = Instant::now();
+    let mut last_heard = Instant::now();
+    let (code, reason): (u16, &str) = loop {
+        let idle_deadline = last_heard + gw.idle_timeout;
+        let age_deadline = started + gw.max_connection_age;
+        tokio::select! {
+            out = rx.recv() => match out {
+                Some(Outbound::Text(text)) => {
+                    if sink.send(Message::Text(text.into())).await.is_err() {
+                        break (1006, "send failed");
+                    }
+                }
+                None => break (1006, "outbox closed"),
+            },
+            incoming = stream.next() => {
+                last_heard = Instant::now();
+                let (body, base64) = match incoming {
+                    Some(Ok(Message::Text(t))) => (t.to_string(), false),
+                    Some(Ok(Message::Binary(b))) => (base64::engine::general_purpose::STANDARD.encode(&b), true),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Close(frame))) => break (frame.map_or(1005, |f| f.code), "client closed"),
+                    // Includes a message over 128 KB: API Gateway drops those connections too.
+                    Some(Err(e)) => { debug!(connection = %id, error = %e, "socket error"); break (1006, "socket error") }
+                    None => break (1006, "socket closed"),
+                };
+                let mut ctx = context(&gw, &id, "$default", "MESSAGE", connected_at);
+                ctx["messageId"] = json!(uuid::Uuid::new_v4().simple().to_string());
+                let event = json!({"requestContext": ctx, "body": body, "isBase64Encoded": base64});
+                let answer = handlers::default(&gw.app, parse(event)).await;
+                // A two-way route: the handler's body goes back to this tab.
+                if let Some(aws_lambda_events::encodings::Body::Text(reply)) = answer.body {
+                    if sink.send(Message::Text(reply.into())).await.is_err() {
+                        break (1006, "send failed");
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(idle_deadline) => break (GOING_AWAY, "idle timeout"),
+            _ = tokio::time::sleep_until(age_deadline) => break (GOING_AWAY, "maximum connection duration"),
+            _ = gw.shutdown.cancelled() => break (GOING_AWAY, "server shutting down"),
+        }
+    };
+    if code == GOING_AWAY {
+        let _ = sink
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })))
+            .await;
+    }
+    let _ = sink.close().await;
+    disconnect(&gw, &id, connected_at, code, reason).await;
+}
+
+async fn disconnect(
+    gw: &Gateway,
+    id: &ConnectionId,
+    connected_at: DateTime<Utc>,
+    code: u16,
+    reason: &str,
+) {
+    gw.registry.remove(id);
+    let mut ctx = context(gw, id, "$disconnect", "DISCONNECT", connected_at);
+    ctx["disconnectStatusCode"] = json!(code);
+    ctx["disconnectReason"] = json!(reason);
+    let event = json!({"requestContext": ctx, "isBase64Encoded": false});
+    handlers::disconnect(&gw.app, parse(event)).await;
+}
+
+/// `requestContext`, as API Gateway fills it for every WebSocket route.
+fn context(
+    gw: &Gateway,
+    id: &ConnectionId,
+    route: &str,
+    kind: &str,
+    connected_at: DateTime<Utc>,
+) -> Value {
+    let now = Utc::now();
+    json!({
+        "routeKey": route,
+        "eventType": kind,
+        "messageDirection": "IN",
+        "connectionId": id.as_str(),
+        "connectedAt": connected_at.timestamp_millis(),
+        "requestTimeEpoch": now.timestamp_millis(),
+        "requestTime": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
+        "requestId": uuid::Uuid::new_v4().to_string(),
+        "extendedRequestId": uuid::Uuid::new_v4().to_string(),
+        "domainName": gw.domain_name,
+        "stage": gw.stage,
+        "apiId": "local",
+        "identity": {"sourceIp": "127.0.0.1"},
+    })
+}
+
+fn parse(event: Value) -> ApiGatewayWebsocketProxyRequest {
+    // Built above from a fixed shape; a failure is a bug in this file.
+    serde_json::from_value(event).expect("the gateway builds well-formed WebSocket events")
+}
+
+/// A 12-byte random id in base64, the shape API Gateway's ids have.
+fn new_connection_id() -> ConnectionId {
+    let mut b = [0u8; 12];
+    rand::rng().fill_bytes(&mut b);
+    let s = base64::engine::general_purpose::URL_SAFE.encode(b);
+    ConnectionId::parse(s).expect("base64 ids are valid connection ids")
+}
+
+fn header(headers: &HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A refused `$connect`: the handler's status and body instead of 101.
+fn refuse(answer: ApiGatewayProxyResponse) -> Response {
+    let status = StatusCode::from_u16(answer.status_code as u16)
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = match answer.body {
+        Some(aws_lambda_events::encodings::Body::Text(s)) => s,
+        _ => String::new(),
+    };
+    (status, [("content-type", "application/json")], body).into_response()
+}
+
+fn json_status(status: u16, message: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    (status, axum::Json(json!({"error": message}))).into_response()
+}

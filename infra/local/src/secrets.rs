@@ -1,0 +1,65 @@
+//! Secrets of the local stack: from the environment, or generated once per
+//! data folder and kept there (mode 0600) so tokens survive restarts.
+
+use std::io::Write;
+use std::path::Path;
+
+use base64::Engine;
+use boomerang_core::auth::Secret;
+use boomerang_core::webhook;
+use rand::RngCore;
+
+/// The JWT key: `BOOMERANG_JWT_SECRET` as given, else `jwt-secret` in the data folder.
+pub fn jwt_secret(configured: Option<&str>, data_dir: &Path) -> std::io::Result<Secret> {
+    let s = match configured {
+        Some(s) => s.to_owned(),
+        None => load_or_create(&data_dir.join("jwt-secret"), || {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_key())
+        })?,
+    };
+    Ok(Secret::new(s.into_bytes()))
+}
+
+/// The webhook key and its `whsec_...` form: `BOOMERANG_WEBHOOK_SECRET`,
+/// else `webhook-secret` in the data folder.
+pub fn webhook_secret(
+    configured: Option<&str>,
+    data_dir: &Path,
+) -> Result<(Secret, String), String> {
+    let s = match configured {
+        Some(s) => s.to_owned(),
+        None => load_or_create(&data_dir.join("webhook-secret"), || {
+            webhook::format_secret(&random_key())
+        })
+        .map_err(|e| format!("webhook secret in {}: {e}", data_dir.display()))?,
+    };
+    let key = webhook::parse_secret(&s).map_err(|e| format!("BOOMERANG_WEBHOOK_SECRET: {e}"))?;
+    Ok((key, s))
+}
+
+fn random_key() -> [u8; 32] {
+    let mut k = [0u8; 32];
+    rand::rng().fill_bytes(&mut k);
+    k
+}
+
+fn load_or_create(path: &Path, make: impl FnOnce() -> String) -> std::io::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let value = make();
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(value.as_bytes())?;
+    f.sync_all()?;
+    Ok(value)
+}

@@ -1,0 +1,197 @@
+//! The simulated third party: a real HTTP listener on its own loopback port
+//! that speaks the contract. It takes the multipart upload, answers 202,
+//! "processes" for `BOOMERANG_SIM_DELAY_MS`, then POSTs a Standard Webhooks
+//! signed result to the callback URL.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Multipart, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use boomerang_core::auth::Secret;
+use boomerang_core::webhook;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+/// Deliveries the simulator tries before giving up on a callback.
+const DELIVERY_ATTEMPTS: u32 = 5;
+
+struct Sim {
+    key: Secret,
+    delay: Duration,
+    client: reqwest::Client,
+    work: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+/// A running simulator.
+pub struct Simulator {
+    pub addr: SocketAddr,
+    work: TaskTracker,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Simulator {
+    /// Listens on an ephemeral loopback port.
+    pub async fn start(
+        key: Secret,
+        delay: Duration,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let work = TaskTracker::new();
+        let sim = Arc::new(Sim {
+            key,
+            delay,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .map_err(std::io::Error::other)?,
+            work: work.clone(),
+            shutdown: shutdown.clone(),
+        });
+        let app = Router::new()
+            .route("/", post(accept))
+            // The contract's upload limit plus multipart framing.
+            .layer(axum::extract::DefaultBodyLimit::max(
+                crate::gateway::LAMBDA_MAX_REQUEST_BYTES,
+            ))
+            .with_state(sim);
+        let server = tokio::spawn(async move {
+            let serve = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { shutdown.cancelled().await });
+            if let Err(e) = serve.await {
+                warn!(error = %e, "simulated third party stopped");
+            }
+        });
+        Ok(Self { addr, work, server })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Waits for the server and for the results it still owes.
+    pub async fn stopped(self) {
+        self.work.close();
+        let _ = self.server.await;
+        self.work.wait().await;
+    }
+}
+
+async fn accept(State(sim): State<Arc<Sim>>, mut form: Multipart) -> Response {
+    let (mut file, mut job_id, mut callback) = (None, None, None);
+    loop {
+        match form.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or_default().to_owned();
+                let Ok(bytes) = field.bytes().await else {
+                    return bad("unreadable part");
+                };
+                match name.as_str() {
+                    "file" => file = Some(bytes),
+                    "job_id" => job_id = String::from_utf8(bytes.to_vec()).ok(),
+                    "callback_url" => callback = String::from_utf8(bytes.to_vec()).ok(),
+                    _ => {}
+                }
+            }
+            Ok(None) => break,
+            Err(_) => return bad("expected multipart/form-data"),
+        }
+    }
+    let (Some(file), Some(job_id), Some(callback)) = (file, job_id, callback) else {
+        return bad("parts file, job_id and callback_url are required");
+    };
+    info!(job_id = %job_id, bytes = file.len(), "simulated third party accepted a file");
+    let result = analyse(&file);
+    let sim2 = sim.clone();
+    sim.work.spawn(async move {
+        tokio::select! {
+            _ = tokio::time::sleep(sim2.delay) => {}
+            // On a clean stop, owed results are delivered at once.
+            _ = sim2.shutdown.cancelled() => {}
+        }
+        deliver(&sim2, &callback, &job_id, result).await;
+    });
+    (StatusCode::ACCEPTED, Json(json!({"accepted": true}))).into_response()
+}
+
+/// The simulated processing: `{"bytes", "sha256", "lines", "words"}`.
+pub fn analyse(file: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(file);
+    json!({
+        "bytes": file.len(),
+        "sha256": hex::encode(Sha256::digest(file)),
+        "lines": text.lines().count(),
+        "words": text.split_whitespace().count(),
+    })
+}
+
+async fn deliver(sim: &Sim, callback: &str, job_id: &str, result: Value) {
+    let body = json!({"job_id": job_id, "status": "completed", "result": result}).to_string();
+    let msg_id = format!("msg_{}", uuid::Uuid::new_v4().simple());
+    let mut backoff = Duration::from_millis(200);
+    for attempt in 1..=DELIVERY_ATTEMPTS {
+        // Signed afresh per attempt, as Standard Webhooks senders do.
+        let ts = chrono::Utc::now().timestamp();
+        let sig = webhook::sign(&sim.key, &msg_id, ts, body.as_bytes());
+        let sent = sim
+            .client
+            .post(callback)
+            .header("content-type", "application/json")
+            .header("webhook-id", &msg_id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", sig)
+            .body(body.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() || r.status().is_client_error() => {
+                info!(
+                    job_id,
+                    status = r.status().as_u16(),
+                    "simulated third party delivered its result"
+                );
+                return;
+            }
+            Ok(r) => warn!(
+                job_id,
+                attempt,
+                status = r.status().as_u16(),
+                "result delivery refused"
+            ),
+            Err(e) => warn!(job_id, attempt, error = %e.without_url(), "result delivery failed"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff *= 2;
+    }
+}
+
+fn bad(message: &str) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({"error": message}))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_result_counts_bytes_lines_and_words_and_hashes_the_file() {
+        let r = analyse(b"hello world\nsecond line\n");
+        assert_eq!(r["bytes"], 24);
+        assert_eq!(r["lines"], 2);
+        assert_eq!(r["words"], 4);
+        assert_eq!(
+            r["sha256"],
+            hex::encode(Sha256::digest(b"hello world\nsecond line\n"))
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! `SqliteConnectionStore`: who is connected, by user.
+
+use async_trait::async_trait;
+use boomerang_core::ports::ConnectionStore;
+use boomerang_core::{Connection, ConnectionId, Result, UserId};
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+use super::{corrupt, from_millis, millis, Db};
+
+#[derive(Clone)]
+pub struct SqliteConnectionStore {
+    db: Db,
+}
+
+impl SqliteConnectionStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// Forgets every connection: at start, none from a previous run is open.
+    pub async fn clear(&self) -> Result<usize> {
+        self.db
+            .call(|c| c.execute("DELETE FROM connections", []))
+            .await
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for SqliteConnectionStore {
+    async fn add(&self, conn: &Connection) -> Result<()> {
+        let (id, user) = (conn.id.to_string(), conn.user.to_string());
+        let (at, exp) = (millis(conn.connected_at), millis(conn.expires_at));
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT OR REPLACE INTO connections (id, user, connected_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![id, user, at, exp],
+                )
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn remove(&self, id: &ConnectionId) -> Result<()> {
+        let id = id.to_string();
+        self.db
+            .call(move |c| c.execute("DELETE FROM connections WHERE id = ?1", [id]))
+            .await?;
+        Ok(())
+    }
+
+    async fn for_user(&self, user: &UserId, now: DateTime<Utc>) -> Result<Vec<Connection>> {
+        let (u, now) = (user.to_string(), millis(now));
+        self.db
+            .call(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT id, user, connected_at, expires_at FROM connections WHERE user = ?1 AND expires_at > ?2",
+                )?;
+                let rows = st.query_map(params![u, now], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+                })?;
+                rows.map(|row| {
+                    let (id, user, at, exp) = row?;
+                    Ok(Connection {
+                        id: ConnectionId::parse(id).map_err(|_| corrupt("connection id"))?,
+                        user: UserId::parse(user).map_err(|_| corrupt("user id"))?,
+                        connected_at: from_millis(at),
+                        expires_at: from_millis(exp),
+                    })
+                })
+                .collect()
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[tokio::test]
+    async fn expired_rows_are_left_out_and_users_kept_apart() {
+        // GIVEN alice with a fresh and an expired connection, and bob
+        let store = SqliteConnectionStore::new(Db::in_memory().unwrap());
+        let now = Utc::now();
+        let conn = |id: &str, user: &str, exp| Connection {
+            id: ConnectionId::parse(id).unwrap(),
+            user: UserId::parse(user).unwrap(),
+            connected_at: now - Duration::hours(3),
+            expires_at: exp,
+        };
+        store
+            .add(&conn("fresh", "alice", now + Duration::hours(1)))
+            .await
+            .unwrap();
+        store
+            .add(&conn("stale", "alice", now - Duration::hours(1)))
+            .await
+            .unwrap();
+        store
+            .add(&conn("bobs", "bob", now + Duration::hours(1)))
+            .await
+            .unwrap();
+        // WHEN alice's connections are listed
+        let ids: Vec<String> = store
+            .for_user(&UserId::parse("alice").unwrap(), now)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id.to_string())
+            .collect();
+        // THEN only the live one of hers comes back
+        assert_eq!(ids, ["fresh"]);
+        store
+            .remove(&ConnectionId::parse("fresh").unwrap())
+            .await
+            .unwrap();
+        assert!(store
+            .for_user(&UserId::parse("alice").unwrap(), now)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+}

@@ -1,0 +1,58 @@
+//! A tab that was closed catches up; a restart loses nothing.
+
+use boomerang_e2e::{json_of, spawn_app, spawn_in};
+
+#[tokio::test]
+async fn a_tab_reopened_after_the_result_catches_up_from_its_last_seq() {
+    // GIVEN alice's laptop tab saw seq 0 and closed; her phone stays open
+    let app = spawn_app().await;
+    let laptop = app.tab("alice").await;
+    laptop.close().await;
+    let mut phone = app.tab("alice").await;
+
+    // WHEN a job runs to completion while the laptop is closed
+    json_of(app.upload("alice", "a.txt", b"hello").await, 202).await;
+    phone.expect("job.submitted").await;
+    phone.expect("job.completed").await;
+
+    // THEN the reopened laptop gets both events from /events?since=0
+    let mut laptop = app.tab("alice").await;
+    let missed = json_of(app.get("alice", "/events?since=0").await, 200).await;
+    let types: Vec<_> = missed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(types, ["job.submitted", "job.completed"]);
+    assert_eq!(missed["lastSeq"], 2);
+    laptop.assert_nothing_pending().await;
+}
+
+#[tokio::test]
+async fn jobs_events_and_tokens_survive_a_restart() {
+    let app = spawn_app().await;
+    let token = app.token("alice");
+    let mut tab = app.tab("alice").await;
+    let res = json_of(app.upload("alice", "a.txt", b"hello").await, 202).await;
+    let id = res["job"]["id"].as_str().unwrap().to_owned();
+    tab.expect("job.submitted").await;
+    tab.expect("job.completed").await;
+    let stack_dir = app.dir;
+    app.stack.stop().await;
+
+    // The same data folder: same secrets, same jobs, same event numbering.
+    let app = spawn_in(stack_dir, |_| {}).await;
+    let res = app
+        .http
+        .get(app.url(&format!("/jobs/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let job = json_of(res, 200).await;
+    assert_eq!(job["job"]["status"], "completed");
+    let mut tab = app.tab("alice").await;
+    json_of(app.upload("alice", "b.txt", b"again").await, 202).await;
+    assert_eq!(tab.expect("job.submitted").await["seq"], 3);
+}
