@@ -56,3 +56,19 @@ async fn jobs_events_and_tokens_survive_a_restart() {
     json_of(app.upload("alice", "b.txt", b"again").await, 202).await;
     assert_eq!(tab.expect("job.submitted").await["seq"], 3);
 }
+
+#[tokio::test]
+async fn a_clean_stop_delivers_what_the_simulator_owes_before_exiting() {
+    // GIVEN a slow simulated third party holding alice's file
+    let app = boomerang_e2e::spawn_app_with(|c| c.sim_delay_ms = 600_000).await;
+    let res = json_of(app.upload("alice", "a.txt", b"hello").await, 202).await;
+    let id = res["job"]["id"].as_str().unwrap().to_owned();
+    // WHEN the stack stops cleanly and starts again
+    let dir = app.dir;
+    app.stack.stop().await;
+    let app = spawn_in(dir, |_| {}).await;
+    // THEN the result was delivered and saved before it exited
+    let job = json_of(app.get("alice", &format!("/jobs/{id}")).await, 200).await;
+    assert_eq!(job["job"]["status"], "completed");
+    assert_eq!(job["job"]["result"]["bytes"], 5);
+}
