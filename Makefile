@@ -16,8 +16,14 @@ run:
 	$(CARGO) run -p boomerang-local --bin boomerang-local
 
 ## Everything that passes on a fresh machine of this kind.
+# cargo-nextest runs each test in its own process and prints one summary;
+# plain `cargo test` where it is missing.
 test: lint docs-check
-	$(CARGO) test --workspace --locked
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --locked --no-fail-fast; \
+	else \
+		$(CARGO) test --workspace --locked --no-fail-fast; \
+	fi
 
 lint:
 	$(CARGO) fmt --all --check
