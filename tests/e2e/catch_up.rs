@@ -18,12 +18,7 @@ async fn a_tab_reopened_after_the_result_catches_up_from_its_last_seq() {
     // THEN the reopened laptop gets both events from /events?since=0
     let mut laptop = app.tab("alice").await;
     let missed = json_of(app.get("alice", "/events?since=0").await, 200).await;
-    let types: Vec<_> = missed["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap().to_owned())
-        .collect();
+    let types = boomerang_e2e::event_types(&missed);
     assert_eq!(types, ["job.submitted", "job.completed"]);
     assert_eq!(missed["lastSeq"], 2);
     laptop.assert_nothing_pending().await;

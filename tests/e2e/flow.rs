@@ -57,12 +57,7 @@ async fn every_tab_of_the_uploader_gets_the_result_and_nobody_else_does() {
     assert_eq!(list["jobs"][0]["id"], id.as_str());
     let events = json_of(app.get("alice", "/events?since=0").await, 200).await;
     assert_eq!(events["lastSeq"], 2);
-    let types: Vec<_> = events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap().to_owned())
-        .collect();
+    let types = boomerang_e2e::event_types(&events);
     assert_eq!(types, ["job.submitted", "job.completed"]);
 }
 

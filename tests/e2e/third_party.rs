@@ -1,14 +1,11 @@
 //! What the third party is sent, and what happens when it misbehaves.
 
-use boomerang_e2e::{json_of, spawn_app_with, FakeThirdParty, Mode};
+use boomerang_e2e::{json_of, spawn_app_with_third_party, Mode};
 
 #[tokio::test]
 async fn the_third_party_gets_the_file_its_name_type_job_id_and_callback() {
-    let tp = FakeThirdParty::start(Mode::Silent).await;
-    let url = tp.url();
-    let app = spawn_app_with(|c| {
-        c.third_party_url = Some(url);
-        c.public_url = Some("https://boomerang.example.test".into());
+    let (app, tp) = spawn_app_with_third_party(Mode::Silent, |c| {
+        c.public_url = Some("https://boomerang.example.test".into())
     })
     .await;
     let res = json_of(app.upload("alice", "report.txt", b"some bytes").await, 202).await;
@@ -25,9 +22,7 @@ async fn the_third_party_gets_the_file_its_name_type_job_id_and_callback() {
 
 #[tokio::test]
 async fn a_refusing_third_party_is_tried_three_times_then_the_upload_is_502_and_the_job_failed() {
-    let tp = FakeThirdParty::start(Mode::Refuses).await;
-    let url = tp.url();
-    let app = spawn_app_with(|c| c.third_party_url = Some(url)).await;
+    let (app, tp) = spawn_app_with_third_party(Mode::Refuses, |_| {}).await;
     let mut tab = app.tab("alice").await;
     let res = json_of(app.upload("alice", "a.txt", b"x").await, 502).await;
     assert!(res["error"].as_str().unwrap().contains("503"));
@@ -42,13 +37,8 @@ async fn a_refusing_third_party_is_tried_three_times_then_the_upload_is_502_and_
 
 #[tokio::test]
 async fn a_third_party_that_does_not_answer_in_time_fails_the_upload_with_502() {
-    let tp = FakeThirdParty::start(Mode::Hangs).await;
-    let url = tp.url();
-    let app = spawn_app_with(|c| {
-        c.third_party_url = Some(url);
-        c.third_party_timeout_ms = 200;
-    })
-    .await;
+    let (app, tp) =
+        spawn_app_with_third_party(Mode::Hangs, |c| c.third_party_timeout_ms = 200).await;
     let res = json_of(app.upload("alice", "a.txt", b"x").await, 502).await;
     assert_eq!(res["job"]["status"], "failed");
     assert_eq!(tp.attempts(), 3);
@@ -58,11 +48,8 @@ async fn a_third_party_that_does_not_answer_in_time_fails_the_upload_with_502() 
 async fn a_result_that_beats_the_third_partys_reply_completes_the_job_and_submitted_never_follows()
 {
     let secret = "whsec_dGhlIHRlc3QncyBvd24gd2ViaG9vayBrZXk=".to_owned();
-    let tp = FakeThirdParty::start(Mode::CallsBackFirst(secret.clone())).await;
-    let url = tp.url();
-    let app = spawn_app_with(|c| {
-        c.third_party_url = Some(url);
-        c.webhook_secret = Some(secret);
+    let (app, _tp) = spawn_app_with_third_party(Mode::CallsBackFirst(secret.clone()), |c| {
+        c.webhook_secret = Some(secret)
     })
     .await;
     let mut tab = app.tab("alice").await;

@@ -1,14 +1,11 @@
 //! The signed webhook: only genuine, fresh, first deliveries change anything.
 
-use boomerang_e2e::{assert_error, json_of, sign, spawn_app_with, FakeThirdParty, Mode, TestApp};
+use boomerang_e2e::{assert_error, json_of, sign, FakeThirdParty, Mode, TestApp};
 use serde_json::json;
 
 /// A stack whose third party never calls back: the test is the third party.
 async fn app_with_silent_third_party() -> (TestApp, FakeThirdParty) {
-    let tp = FakeThirdParty::start(Mode::Silent).await;
-    let url = tp.url();
-    let app = spawn_app_with(|c| c.third_party_url = Some(url)).await;
-    (app, tp)
+    boomerang_e2e::spawn_app_with_third_party(Mode::Silent, |_| {}).await
 }
 
 async fn submitted_job(app: &TestApp, tab: &mut boomerang_e2e::Tab) -> String {

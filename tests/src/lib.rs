@@ -140,6 +140,31 @@ impl TestApp {
     }
 }
 
+/// A stack whose files go to a [`FakeThirdParty`] in `mode`, configured further by `configure`.
+pub async fn spawn_app_with_third_party(
+    mode: Mode,
+    configure: impl FnOnce(&mut Config),
+) -> (TestApp, FakeThirdParty) {
+    let tp = FakeThirdParty::start(mode).await;
+    let url = tp.url();
+    let app = spawn_app_with(|c| {
+        c.third_party_url = Some(url);
+        configure(c);
+    })
+    .await;
+    (app, tp)
+}
+
+/// The `type` of each event in a `GET /events` answer.
+pub fn event_types(page: &Value) -> Vec<String> {
+    page["events"]
+        .as_array()
+        .expect("an events array")
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
 /// Reads a JSON body, asserting the status first.
 pub async fn json_of(res: reqwest::Response, status: u16) -> Value {
     let got = res.status().as_u16();
