@@ -1,0 +1,352 @@
+//! `DynamoJobStore` and `DynamoEventLog`.
+//!
+//! A transition is one `TransactWriteItems`: the job's conditional update,
+//! the owner's counter moved from `n - 1` to `n`, and event `n` put if
+//! absent. A lost race on the counter retries with the new value, so seqs
+//! never skip or repeat; a job no longer in an expected status cancels the
+//! whole transaction, so nothing is half-written.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::Client;
+use boomerang_core::ports::{EventLog, JobStore};
+use boomerang_core::{Error, Event, EventDraft, Job, JobId, JobStatus, Result, UserId};
+use chrono::DateTime;
+use tracing::debug;
+
+use super::{get_n, get_opt_s, get_s, n, s, sdk, Item};
+use crate::s3::S3FileStore;
+use crate::tables::{COUNTER_SEQ, JOBS_BY_OWNER};
+
+/// Results larger than this go to S3: a DynamoDB item holds at most 400 KB,
+/// and the job's other attributes need room too.
+pub const MAX_INLINE_RESULT_BYTES: usize = 300 * 1024;
+/// Tries at allocating a seq when other writers keep winning.
+const MAX_TRANSITION_ATTEMPTS: u32 = 16;
+
+#[derive(Clone, Debug)]
+pub struct DynamoJobStore {
+    client: Client,
+    jobs: String,
+    events: String,
+    results: S3FileStore,
+}
+
+impl DynamoJobStore {
+    pub fn new(
+        client: Client,
+        jobs: impl Into<String>,
+        events: impl Into<String>,
+        results: S3FileStore,
+    ) -> Self {
+        Self {
+            client,
+            jobs: jobs.into(),
+            events: events.into(),
+            results,
+        }
+    }
+
+    async fn read_job(&self, item: &Item) -> Result<Job> {
+        let id = JobId::parse(get_s(item, "jobId")?)?;
+        let result = match (get_opt_s(item, "result"), get_opt_s(item, "resultKey")) {
+            (Some(json), _) => Some(serde_json::from_str(json).map_err(Error::internal)?),
+            (None, Some(key)) => {
+                let bytes = self
+                    .results
+                    .get(key)
+                    .await?
+                    .ok_or_else(|| Error::internal(format!("result {key} missing")))?;
+                Some(serde_json::from_slice(&bytes).map_err(Error::internal)?)
+            }
+            (None, None) => None,
+        };
+        Ok(Job {
+            id,
+            owner: UserId::parse(get_s(item, "owner")?)?,
+            status: JobStatus::parse(get_s(item, "status")?)
+                .ok_or_else(|| Error::internal("bad stored status"))?,
+            file_name: get_s(item, "fileName")?.to_owned(),
+            content_type: get_s(item, "contentType")?.to_owned(),
+            size: get_n(item, "size")?,
+            file_key: get_s(item, "fileKey")?.to_owned(),
+            created_at: DateTime::from_timestamp_millis(get_n(item, "createdAt")?)
+                .unwrap_or_default(),
+            updated_at: DateTime::from_timestamp_millis(get_n(item, "updatedAt")?)
+                .unwrap_or_default(),
+            result,
+            error: get_opt_s(item, "error").map(str::to_owned),
+        })
+    }
+
+    /// The result as an attribute: inline, or the key of its S3 copy.
+    async fn result_attr(&self, job: &Job) -> Result<Option<(&'static str, String)>> {
+        let Some(result) = &job.result else {
+            return Ok(None);
+        };
+        let json = result.to_string();
+        if json.len() <= MAX_INLINE_RESULT_BYTES {
+            return Ok(Some(("result", json)));
+        }
+        let key = format!("results/{}.json", job.id);
+        self.results
+            .put_bytes(&key, "application/json", json.into())
+            .await?;
+        Ok(Some(("resultKey", key)))
+    }
+
+    async fn counter(&self, user: &UserId) -> Result<u64> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.events)
+            .key("userId", s(user.as_str()))
+            .key("seq", n(COUNTER_SEQ))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        match out.item() {
+            Some(item) => get_n(item, "lastSeq"),
+            None => Ok(0),
+        }
+    }
+}
+
+#[async_trait]
+impl JobStore for DynamoJobStore {
+    async fn create(&self, job: &Job) -> Result<()> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.jobs)
+            .item("jobId", s(job.id.as_str()))
+            .item("owner", s(job.owner.as_str()))
+            .item("status", s(job.status.as_str()))
+            .item("fileName", s(&job.file_name))
+            .item("contentType", s(&job.content_type))
+            .item("size", n(job.size))
+            .item("fileKey", s(&job.file_key))
+            .item("createdAt", n(job.created_at.timestamp_millis()))
+            .item("updatedAt", n(job.updated_at.timestamp_millis()))
+            .condition_expression("attribute_not_exists(jobId)");
+        if let Some((name, value)) = self.result_attr(job).await? {
+            put = put.item(name, s(value));
+        }
+        if let Some(e) = &job.error {
+            put = put.item("error", s(e));
+        }
+        put.send().await.map_err(sdk)?;
+        Ok(())
+    }
+
+    async fn get(&self, id: &JobId) -> Result<Option<Job>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.jobs)
+            .key("jobId", s(id.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        match out.item() {
+            Some(item) => Ok(Some(self.read_job(item).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn list(&self, owner: &UserId, limit: usize) -> Result<Vec<Job>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.jobs)
+            .index_name(JOBS_BY_OWNER)
+            .key_condition_expression("#owner = :o")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":o", s(owner.as_str()))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(sdk)?;
+        let mut jobs = Vec::with_capacity(out.items().len());
+        for item in out.items() {
+            jobs.push(self.read_job(item).await?);
+        }
+        Ok(jobs)
+    }
+
+    async fn transition(
+        &self,
+        from: &[JobStatus],
+        job: &Job,
+        event: EventDraft,
+    ) -> Result<Option<Event>> {
+        let result = self.result_attr(job).await?;
+        for attempt in 1..=MAX_TRANSITION_ATTEMPTS {
+            let last = self.counter(&job.owner).await?;
+            let next = last + 1;
+            let numbered = event.clone().numbered(next);
+
+            let mut set = vec!["#status = :status", "updatedAt = :updated"];
+            let mut remove = Vec::new();
+            let mut update = Update::builder()
+                .table_name(&self.jobs)
+                .key("jobId", s(job.id.as_str()))
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", s(job.status.as_str()))
+                .expression_attribute_values(":updated", n(job.updated_at.timestamp_millis()));
+            match &result {
+                Some(("result", json)) => {
+                    set.push("#result = :result");
+                    remove.push("resultKey");
+                    update = update.expression_attribute_values(":result", s(json.clone()));
+                }
+                Some((_, key)) => {
+                    set.push("resultKey = :result");
+                    remove.push("#result");
+                    update = update.expression_attribute_values(":result", s(key.clone()));
+                }
+                None => remove.extend(["#result", "resultKey"]),
+            }
+            update = update
+                .expression_attribute_names("#result", "result")
+                .expression_attribute_names("#error", "error");
+            match &job.error {
+                Some(e) => {
+                    set.push("#error = :error");
+                    update = update.expression_attribute_values(":error", s(e.clone()));
+                }
+                None => remove.push("#error"),
+            }
+            let mut placeholders = Vec::new();
+            for (i, st) in from.iter().enumerate() {
+                let p = format!(":from{i}");
+                update = update.expression_attribute_values(&p, s(st.as_str()));
+                placeholders.push(p);
+            }
+            let mut expr = format!("SET {}", set.join(", "));
+            if !remove.is_empty() {
+                expr += &format!(" REMOVE {}", remove.join(", "));
+            }
+            let update = update
+                .update_expression(expr)
+                .condition_expression(format!("#status IN ({})", placeholders.join(", ")))
+                .build()
+                .map_err(Error::internal)?;
+
+            let counter = Update::builder()
+                .table_name(&self.events)
+                .key("userId", s(job.owner.as_str()))
+                .key("seq", n(COUNTER_SEQ))
+                .update_expression("SET lastSeq = :next")
+                .condition_expression(if last == 0 {
+                    "attribute_not_exists(lastSeq)"
+                } else {
+                    "lastSeq = :last"
+                })
+                .expression_attribute_values(":next", n(next));
+            let counter = if last == 0 {
+                counter
+            } else {
+                counter.expression_attribute_values(":last", n(last))
+            };
+            let counter = counter.build().map_err(Error::internal)?;
+
+            let put = Put::builder()
+                .table_name(&self.events)
+                .item("userId", s(job.owner.as_str()))
+                .item("seq", n(next))
+                .item("body", s(numbered.to_json()))
+                .condition_expression("attribute_not_exists(seq)")
+                .build()
+                .map_err(Error::internal)?;
+
+            let sent = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(update).build())
+                .transact_items(TransactWriteItem::builder().update(counter).build())
+                .transact_items(TransactWriteItem::builder().put(put).build())
+                .send()
+                .await;
+            match sent {
+                Ok(_) => return Ok(Some(numbered)),
+                Err(e) => match e.into_service_error() {
+                    TransactWriteItemsError::TransactionCanceledException(c) => {
+                        let job_refused = c.cancellation_reasons().first().and_then(|r| r.code())
+                            == Some("ConditionalCheckFailed");
+                        if job_refused {
+                            return Ok(None);
+                        }
+                        // The counter moved, or another transaction held an item
+                        // (reason `TransactionConflict`): read the counter again.
+                        debug!(job_id = %job.id, attempt, "seq taken by another writer; retrying");
+                    }
+                    other => return Err(sdk(other)),
+                },
+            }
+        }
+        Err(Error::internal(format!(
+            "could not allocate a seq for {} after {MAX_TRANSITION_ATTEMPTS} attempts",
+            job.owner
+        )))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct DynamoEventLog {
+    client: Client,
+    table: String,
+}
+
+impl DynamoEventLog {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl EventLog for DynamoEventLog {
+    async fn since(&self, user: &UserId, after: u64, limit: usize) -> Result<Vec<Event>> {
+        // seq > after ≥ 0 also skips the counter item at seq 0.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("userId = :u AND seq > :after")
+            .expression_attribute_values(":u", s(user.as_str()))
+            .expression_attribute_values(":after", n(after))
+            .consistent_read(true)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(sdk)?;
+        out.items()
+            .iter()
+            .map(|item| serde_json::from_str(get_s(item, "body")?).map_err(Error::internal))
+            .collect()
+    }
+
+    async fn last_seq(&self, user: &UserId) -> Result<u64> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("userId", s(user.as_str()))
+            .key("seq", n(COUNTER_SEQ))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        match out.item() {
+            Some(item) => get_n(item, "lastSeq"),
+            None => Ok(0),
+        }
+    }
+}

@@ -1,0 +1,388 @@
+//! The AWS adapters over the wire, against moto server (installed into
+//! `.venv` by `make test`): real DynamoDB and S3 protocol, fresh tables
+//! per test.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
+};
+use boomerang_aws::tables::{Tables, CONNECTIONS_BY_USER, JOBS_BY_OWNER};
+use boomerang_aws::{
+    DynamoConnectionStore, DynamoDeliveryLog, DynamoEventLog, DynamoJobStore, S3FileStore,
+};
+use boomerang_core::ports::{ConnectionStore, DeliveryLog, EventLog, JobStore};
+use boomerang_core::{
+    Connection, ConnectionId, EventDraft, EventType, Job, JobId, JobStatus, UserId,
+};
+use chrono::{Duration as Span, Utc};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+struct Moto {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The virtualenv's Python, running `tools/moto_server.py` (moto, one
+/// request at a time: see that file for why).
+fn moto_command(port: u16) -> Command {
+    let root = format!("{}/../..", env!("CARGO_MANIFEST_DIR"));
+    let python = std::env::var("BOOMERANG_TEST_PYTHON")
+        .unwrap_or_else(|_| format!("{root}/.venv/bin/python"));
+    let mut cmd = Command::new(python);
+    cmd.args([
+        format!("{root}/tools/moto_server.py"),
+        "127.0.0.1".into(),
+        port.to_string(),
+    ]);
+    cmd
+}
+
+async fn start_moto() -> Moto {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = moto_command(port)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start moto ({e}): `make test` installs it into .venv"));
+    let url = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(started.elapsed() < DEADLINE, "moto server did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Moto { child, url }
+}
+
+struct Aws {
+    _moto: Moto,
+    dynamo: aws_sdk_dynamodb::Client,
+    s3: aws_sdk_s3::Client,
+    tables: Tables,
+    bucket: String,
+}
+
+async fn aws() -> Aws {
+    let moto = start_moto().await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&moto.url)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
+        .load()
+        .await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    let tables = Tables::with_prefix("boomerang-test");
+    create_tables(&dynamo, &tables).await;
+    let bucket = "boomerang-test-files".to_owned();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    Aws {
+        _moto: moto,
+        dynamo,
+        s3,
+        tables,
+        bucket,
+    }
+}
+
+fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .unwrap()
+}
+
+fn attr(name: &str, t: ScalarAttributeType) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(t)
+        .build()
+        .unwrap()
+}
+
+fn gsi(name: &str, hash: &str, range: Option<&str>) -> GlobalSecondaryIndex {
+    let mut b = GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key(hash, KeyType::Hash))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        );
+    if let Some(r) = range {
+        b = b.key_schema(key(r, KeyType::Range));
+    }
+    b.build().unwrap()
+}
+
+async fn create_tables(c: &aws_sdk_dynamodb::Client, t: &Tables) {
+    use ScalarAttributeType::{N, S};
+    c.create_table()
+        .table_name(&t.connections)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("connectionId", KeyType::Hash))
+        .attribute_definitions(attr("connectionId", S))
+        .attribute_definitions(attr("userId", S))
+        .global_secondary_indexes(gsi(CONNECTIONS_BY_USER, "userId", None))
+        .send()
+        .await
+        .unwrap();
+    c.create_table()
+        .table_name(&t.jobs)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("jobId", KeyType::Hash))
+        .attribute_definitions(attr("jobId", S))
+        .attribute_definitions(attr("owner", S))
+        .attribute_definitions(attr("createdAt", N))
+        .global_secondary_indexes(gsi(JOBS_BY_OWNER, "owner", Some("createdAt")))
+        .send()
+        .await
+        .unwrap();
+    c.create_table()
+        .table_name(&t.events)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("userId", KeyType::Hash))
+        .key_schema(key("seq", KeyType::Range))
+        .attribute_definitions(attr("userId", S))
+        .attribute_definitions(attr("seq", N))
+        .send()
+        .await
+        .unwrap();
+    c.create_table()
+        .table_name(&t.deliveries)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("webhookId", KeyType::Hash))
+        .attribute_definitions(attr("webhookId", S))
+        .send()
+        .await
+        .unwrap();
+}
+
+fn user(u: &str) -> UserId {
+    UserId::parse(u).unwrap()
+}
+
+fn job(owner: &str) -> Job {
+    let now = Utc::now();
+    Job {
+        id: JobId::generate(),
+        owner: user(owner),
+        status: JobStatus::Submitted,
+        file_name: "a.csv".into(),
+        content_type: "text/csv".into(),
+        size: 3,
+        file_key: "uploads/x".into(),
+        created_at: now,
+        updated_at: now,
+        result: None,
+        error: None,
+    }
+}
+
+fn job_store(a: &Aws) -> DynamoJobStore {
+    DynamoJobStore::new(
+        a.dynamo.clone(),
+        &a.tables.jobs,
+        &a.tables.events,
+        S3FileStore::new(a.s3.clone(), &a.bucket),
+    )
+}
+
+#[tokio::test]
+async fn connections_expired_by_ttl_are_left_out_and_remove_deletes_exactly_one() {
+    let a = aws().await;
+    let store = DynamoConnectionStore::new(a.dynamo.clone(), &a.tables.connections);
+    let now = Utc::now();
+    let conn = |id: &str, u: &str, exp| Connection {
+        id: ConnectionId::parse(id).unwrap(),
+        user: user(u),
+        connected_at: now - Span::hours(3),
+        expires_at: exp,
+    };
+    store
+        .add(&conn("live1", "alice", now + Span::hours(1)))
+        .await
+        .unwrap();
+    store
+        .add(&conn("live2", "alice", now + Span::hours(1)))
+        .await
+        .unwrap();
+    store
+        .add(&conn("expired", "alice", now - Span::minutes(1)))
+        .await
+        .unwrap();
+    store
+        .add(&conn("bobs", "bob", now + Span::hours(1)))
+        .await
+        .unwrap();
+
+    let mut ids: Vec<String> = store
+        .for_user(&user("alice"), now)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id.to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["live1", "live2"]);
+
+    store
+        .remove(&ConnectionId::parse("live1").unwrap())
+        .await
+        .unwrap();
+    let ids: Vec<String> = store
+        .for_user(&user("alice"), now)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id.to_string())
+        .collect();
+    assert_eq!(ids, ["live2"]);
+    assert_eq!(store.for_user(&user("bob"), now).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_transitions_get_gapless_unique_seqs_and_each_job_moves_once() {
+    // GIVEN 12 submitted jobs of alice's
+    let a = aws().await;
+    let jobs = job_store(&a);
+    let log = DynamoEventLog::new(a.dynamo.clone(), &a.tables.events);
+    let mut all = Vec::new();
+    for _ in 0..12 {
+        let j = job("alice");
+        jobs.create(&j).await.unwrap();
+        all.push(j);
+    }
+    // WHEN each is completed twice, all at once
+    let mut tasks = Vec::new();
+    for j in all.iter().chain(all.iter()) {
+        let (jobs, mut j) = (jobs.clone(), j.clone());
+        tasks.push(tokio::spawn(async move {
+            j.status = JobStatus::Completed;
+            j.result = Some(serde_json::json!({"ok": true}));
+            let draft = EventDraft::new(EventType::JobCompleted, &j, 65536);
+            jobs.transition(&[JobStatus::Pending, JobStatus::Submitted], &j, draft)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut moved = 0;
+    for t in tasks {
+        moved += usize::from(t.await.unwrap().is_some());
+    }
+    // THEN each job moved exactly once and the seqs are 1..=12
+    assert_eq!(moved, 12);
+    let events = log.since(&user("alice"), 0, 500).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=12).collect::<Vec<u64>>()
+    );
+    assert_eq!(log.last_seq(&user("alice")).await.unwrap(), 12);
+    assert_eq!(log.since(&user("alice"), 10, 500).await.unwrap().len(), 2);
+    let stored = jobs.get(&all[0].id).await.unwrap().unwrap();
+    assert_eq!(stored.status, JobStatus::Completed);
+    assert_eq!(stored.result, Some(serde_json::json!({"ok": true})));
+}
+
+#[tokio::test]
+async fn a_result_too_large_for_an_item_is_kept_whole_in_s3() {
+    let a = aws().await;
+    let jobs = job_store(&a);
+    let mut j = job("alice");
+    jobs.create(&j).await.unwrap();
+    // 500 KB: over DynamoDB's 400 KB item limit.
+    j.status = JobStatus::Completed;
+    j.result = Some(serde_json::json!({"blob": "z".repeat(500 * 1024)}));
+    let draft = EventDraft::new(EventType::JobCompleted, &j, 65536);
+    let event = jobs
+        .transition(&[JobStatus::Submitted], &j, draft)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.job.result_truncated, Some(true));
+    let stored = jobs.get(&j.id).await.unwrap().unwrap();
+    assert_eq!(stored.result, j.result);
+    let listed = jobs.list(&user("alice"), 10).await.unwrap();
+    assert_eq!(listed[0].result, j.result);
+}
+
+#[tokio::test]
+async fn a_job_no_longer_in_an_expected_status_is_left_alone_and_no_seq_is_used() {
+    let a = aws().await;
+    let jobs = job_store(&a);
+    let log = DynamoEventLog::new(a.dynamo.clone(), &a.tables.events);
+    let mut j = job("alice");
+    j.status = JobStatus::Completed;
+    jobs.create(&j).await.unwrap();
+    let mut late = j.clone();
+    late.status = JobStatus::Failed;
+    late.error = Some("late".into());
+    let draft = EventDraft::new(EventType::JobFailed, &late, 65536);
+    assert!(jobs
+        .transition(&[JobStatus::Submitted], &late, draft)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        jobs.get(&j.id).await.unwrap().unwrap().status,
+        JobStatus::Completed
+    );
+    assert_eq!(log.last_seq(&user("alice")).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn deliveries_are_remembered_until_they_expire() {
+    let a = aws().await;
+    let log = DynamoDeliveryLog::new(a.dynamo.clone(), &a.tables.deliveries);
+    let now = Utc::now();
+    assert!(!log.seen("msg_1", now).await.unwrap());
+    log.remember("msg_1", now + Span::hours(24)).await.unwrap();
+    log.remember("msg_old", now - Span::seconds(1))
+        .await
+        .unwrap();
+    assert!(log.seen("msg_1", now).await.unwrap());
+    assert!(!log.seen("msg_old", now).await.unwrap());
+}
+
+#[tokio::test]
+async fn files_round_trip_through_s3() {
+    let a = aws().await;
+    let files = S3FileStore::new(a.s3.clone(), &a.bucket);
+    files
+        .put_bytes(
+            "uploads/abc",
+            "text/plain",
+            bytes::Bytes::from_static(b"hello"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        files.get("uploads/abc").await.unwrap().unwrap().as_ref(),
+        b"hello"
+    );
+    assert!(files.get("uploads/nope").await.unwrap().is_none());
+}
