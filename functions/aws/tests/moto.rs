@@ -139,47 +139,67 @@ fn gsi(name: &str, hash: &str, range: Option<&str>) -> GlobalSecondaryIndex {
     b.build().unwrap()
 }
 
+/// One on-demand table: its hash key, optional range key, and indexes
+/// (`(name, hash, range)`). Attribute types: `S` unless listed in `numeric`.
+async fn create_table(
+    c: &aws_sdk_dynamodb::Client,
+    name: &str,
+    hash: &str,
+    range: Option<&str>,
+    indexes: &[(&str, &str, Option<&str>)],
+    numeric: &[&str],
+) {
+    let mut keyed: Vec<&str> = vec![hash];
+    keyed.extend(range);
+    for (_, h, r) in indexes {
+        keyed.push(h);
+        keyed.extend(r);
+    }
+    keyed.sort();
+    keyed.dedup();
+    let mut req = c
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key(hash, KeyType::Hash));
+    if let Some(r) = range {
+        req = req.key_schema(key(r, KeyType::Range));
+    }
+    for a in keyed {
+        let t = if numeric.contains(&a) {
+            ScalarAttributeType::N
+        } else {
+            ScalarAttributeType::S
+        };
+        req = req.attribute_definitions(attr(a, t));
+    }
+    for (index, h, r) in indexes {
+        req = req.global_secondary_indexes(gsi(index, h, *r));
+    }
+    req.send().await.unwrap();
+}
+
 async fn create_tables(c: &aws_sdk_dynamodb::Client, t: &Tables) {
-    use ScalarAttributeType::{N, S};
-    c.create_table()
-        .table_name(&t.connections)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("connectionId", KeyType::Hash))
-        .attribute_definitions(attr("connectionId", S))
-        .attribute_definitions(attr("userId", S))
-        .global_secondary_indexes(gsi(CONNECTIONS_BY_USER, "userId", None))
-        .send()
-        .await
-        .unwrap();
-    c.create_table()
-        .table_name(&t.jobs)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("jobId", KeyType::Hash))
-        .attribute_definitions(attr("jobId", S))
-        .attribute_definitions(attr("owner", S))
-        .attribute_definitions(attr("createdAt", N))
-        .global_secondary_indexes(gsi(JOBS_BY_OWNER, "owner", Some("createdAt")))
-        .send()
-        .await
-        .unwrap();
-    c.create_table()
-        .table_name(&t.events)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("userId", KeyType::Hash))
-        .key_schema(key("seq", KeyType::Range))
-        .attribute_definitions(attr("userId", S))
-        .attribute_definitions(attr("seq", N))
-        .send()
-        .await
-        .unwrap();
-    c.create_table()
-        .table_name(&t.deliveries)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("webhookId", KeyType::Hash))
-        .attribute_definitions(attr("webhookId", S))
-        .send()
-        .await
-        .unwrap();
+    create_table(
+        c,
+        &t.connections,
+        "connectionId",
+        None,
+        &[(CONNECTIONS_BY_USER, "userId", None)],
+        &[],
+    )
+    .await;
+    create_table(
+        c,
+        &t.jobs,
+        "jobId",
+        None,
+        &[(JOBS_BY_OWNER, "owner", Some("createdAt"))],
+        &["createdAt"],
+    )
+    .await;
+    create_table(c, &t.events, "userId", Some("seq"), &[], &["seq"]).await;
+    create_table(c, &t.deliveries, "webhookId", None, &[], &[]).await;
 }
 
 fn user(u: &str) -> UserId {

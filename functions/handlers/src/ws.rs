@@ -13,19 +13,6 @@ use tracing::warn;
 
 use crate::response::error_response;
 
-/// Dispatches on `requestContext.routeKey`, as a single Lambda for the
-/// three routes would.
-pub async fn handle(
-    app: &Boomerang,
-    event: ApiGatewayWebsocketProxyRequest,
-) -> ApiGatewayProxyResponse {
-    match event.request_context.route_key.as_deref() {
-        Some("$connect") => connect(app, event).await,
-        Some("$disconnect") => disconnect(app, event).await,
-        _ => default(app, event).await,
-    }
-}
-
 /// `$connect`: the token in `?token=` decides whose connection this is.
 pub async fn connect(
     app: &Boomerang,

@@ -1,6 +1,6 @@
 //! `DiskFileStore`: uploaded files under the data folder.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use async_trait::async_trait;
 use boomerang_core::ports::FileStore;
@@ -28,10 +28,6 @@ impl DiskFileStore {
             return Err(Error::internal(format!("refusing file key {key:?}")));
         }
         Ok(self.root.join(key))
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 }
 

@@ -30,6 +30,8 @@ pub struct DynamoJobStore {
     client: Client,
     jobs: String,
     events: String,
+    /// Reads the owner's counter before each transaction attempt.
+    log: DynamoEventLog,
     results: S3FileStore,
 }
 
@@ -40,10 +42,13 @@ impl DynamoJobStore {
         events: impl Into<String>,
         results: S3FileStore,
     ) -> Self {
+        let events = events.into();
+        let log = DynamoEventLog::new(client.clone(), events.clone());
         Self {
             client,
             jobs: jobs.into(),
-            events: events.into(),
+            events,
+            log,
             results,
         }
     }
@@ -94,23 +99,6 @@ impl DynamoJobStore {
             .put_bytes(&key, "application/json", json.into())
             .await?;
         Ok(Some(("resultKey", key)))
-    }
-
-    async fn counter(&self, user: &UserId) -> Result<u64> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.events)
-            .key("userId", s(user.as_str()))
-            .key("seq", n(COUNTER_SEQ))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk)?;
-        match out.item() {
-            Some(item) => get_n(item, "lastSeq"),
-            None => Ok(0),
-        }
     }
 }
 
@@ -186,7 +174,7 @@ impl JobStore for DynamoJobStore {
     ) -> Result<Option<Event>> {
         let result = self.result_attr(job).await?;
         for attempt in 1..=MAX_TRANSITION_ATTEMPTS {
-            let last = self.counter(&job.owner).await?;
+            let last = self.log.last_seq(&job.owner).await?;
             let next = last + 1;
             let numbered = event.clone().numbered(next);
 
