@@ -3,13 +3,21 @@
 
 CARGO  ?= cargo
 VENV   ?= .venv
-PYTHON ?= python3
+# The system's Python, found before the virtualenv goes on PATH below.
+PYTHON ?= $(shell command -v python3)
 
-.PHONY: run test check lint fmt docs-check build clean help
+.PHONY: run run-aws test test-aws lint template-check docs-check build deploy clean help
+
+# The project's tools (sam, cfn-lint, cargo-lambda, zig) come first on PATH.
+PYTHON := $(PYTHON)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export SAM_CLI_TELEMETRY := 0
 
 help:
 	@echo "make run    build and start the local stack (boomerang-local)"
-	@echo "make test   formatting, lints, unit + end-to-end tests, API docs check"
+	@echo "make test   formatting, lints, template checks, unit + end-to-end tests on both backends"
+	@echo "make run-aws  the local stack on the AWS adapters, against moto"
+	@echo "make deploy   sam build + sam deploy --guided (needs AWS credentials)"
 
 ## Build and start the local stack on the embedded backend.
 run:
@@ -18,16 +26,30 @@ run:
 ## Everything that passes on a fresh machine of this kind.
 # cargo-nextest runs each test in its own process and prints one summary;
 # plain `cargo test` where it is missing.
-test: lint docs-check
-	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		$(CARGO) nextest run --workspace --locked --no-fail-fast; \
-	else \
-		$(CARGO) test --workspace --locked --no-fail-fast; \
-	fi
+# The end-to-end suite runs twice: on the embedded backend, then on the AWS
+# adapters against moto and the local Management API.
+NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
+ifeq ($(NEXTEST),yes)
+RUN_TESTS = $(CARGO) nextest run --locked --no-fail-fast
+else
+RUN_TESTS = $(CARGO) test --locked --no-fail-fast
+endif
+
+test: lint template-check docs-check $(VENV)/.installed
+	$(RUN_TESTS) --workspace
+	$(MAKE) --no-print-directory test-aws
+
+test-aws: $(VENV)/.installed
+	BOOMERANG_TEST_BACKEND=aws $(RUN_TESTS) -p boomerang-e2e --test e2e
 
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+## template.yaml passes cfn-lint and SAM's own validation (offline).
+template-check: $(VENV)/.installed
+	cfn-lint template.yaml
+	sam validate --lint --template template.yaml
 
 ## docs/openapi.yaml is a valid OpenAPI document and lists exactly the
 ## routes the local gateway serves.
@@ -41,6 +63,23 @@ $(VENV)/.installed: requirements-dev.txt
 
 build:
 	$(CARGO) build --workspace --locked
+
+## The local stack on the AWS adapters: moto for DynamoDB and S3, this
+## gateway's own Management API for pushes. Tables come from template.yaml.
+MOTO_PORT ?= 5055
+run-aws: $(VENV)/.installed
+	@$(VENV)/bin/python tools/moto_server.py 127.0.0.1 $(MOTO_PORT) >/dev/null 2>&1 & \
+	moto=$$!; trap "kill $$moto" EXIT INT TERM; \
+	AWS_ENDPOINT_URL=http://127.0.0.1:$(MOTO_PORT) AWS_REGION=us-east-1 \
+	AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+	BOOMERANG_BACKEND=aws BOOMERANG_CREATE_RESOURCES=true \
+	$(CARGO) run -p boomerang-local --bin boomerang-local
+
+## Builds the six Lambdas for arm64 (cargo-lambda + zig, no Docker) and
+## deploys the stack, asking for its parameters the first time.
+deploy: $(VENV)/.installed
+	sam build --beta-features
+	sam deploy --guided
 
 clean:
 	$(CARGO) clean

@@ -1,6 +1,6 @@
 //! A tab that was closed catches up; a restart loses nothing.
 
-use boomerang_e2e::{json_of, spawn_app, spawn_in};
+use boomerang_e2e::{json_of, spawn_app};
 
 #[tokio::test]
 async fn a_tab_reopened_after_the_result_catches_up_from_its_last_seq() {
@@ -33,11 +33,8 @@ async fn jobs_events_and_tokens_survive_a_restart() {
     let id = res["job"]["id"].as_str().unwrap().to_owned();
     tab.expect("job.submitted").await;
     tab.expect("job.completed").await;
-    let stack_dir = app.dir;
-    app.stack.stop().await;
-
-    // The same data folder: same secrets, same jobs, same event numbering.
-    let app = spawn_in(stack_dir, |_| {}).await;
+    // The same data: same secrets, same jobs, same event numbering.
+    let app = app.restart(|_| {}).await;
     let res = app
         .http
         .get(app.url(&format!("/jobs/{id}")))
@@ -59,9 +56,7 @@ async fn a_clean_stop_delivers_what_the_simulator_owes_before_exiting() {
     let res = json_of(app.upload("alice", "a.txt", b"hello").await, 202).await;
     let id = res["job"]["id"].as_str().unwrap().to_owned();
     // WHEN the stack stops cleanly and starts again
-    let dir = app.dir;
-    app.stack.stop().await;
-    let app = spawn_in(dir, |_| {}).await;
+    let app = app.restart(|_| {}).await;
     // THEN the result was delivered and saved before it exited
     let job = json_of(app.get("alice", &format!("/jobs/{id}")).await, 200).await;
     assert_eq!(job["job"]["status"], "completed");

@@ -80,3 +80,41 @@ async fn an_idle_socket_is_closed_going_away_as_api_gateway_does() {
     let tab = app.tab("alice").await;
     assert_eq!(tab.closed_with().await, Some(1001));
 }
+
+#[tokio::test]
+async fn a_tab_whose_disconnect_never_came_is_forgotten_on_the_first_push_that_gets_410() {
+    // GIVEN a gateway that drops `$disconnect` (API Gateway only tries to
+    // deliver it), and two tabs of alice's
+    let app = boomerang_e2e::spawn_app_with(|c| c.drop_disconnect = true).await;
+    let closing = app.tab("alice").await;
+    let mut staying = app.tab("alice").await;
+    let both = app.connection_ids("alice").await;
+    assert_eq!(both.len(), 2);
+
+    // WHEN one tab closes, its row stays behind
+    closing.close().await;
+    boomerang_e2e::eventually("the gateway lets go of the closed socket", || async {
+        app.stack.open_sockets() == 1
+    })
+    .await;
+    assert_eq!(app.connection_ids("alice").await, both);
+    let mut live = Vec::new();
+    for id in &both {
+        if app.gateway_status(id).await == 200 {
+            live.push(id.clone());
+        }
+    }
+    assert_eq!(live.len(), 1);
+
+    // AND a job of alice's completes
+    boomerang_e2e::json_of(app.upload("alice", "a.txt", b"hello").await, 202).await;
+
+    // THEN the open tab gets every event, and the 410 deleted exactly the
+    // closed tab's row
+    staying.expect("job.submitted").await;
+    staying.expect("job.completed").await;
+    boomerang_e2e::eventually("the closed tab's row is deleted", || async {
+        app.connection_ids("alice").await == live
+    })
+    .await;
+}

@@ -2,18 +2,21 @@
 //! that talk to it as browsers and a third party would. Tokens and webhook
 //! signatures are made here, independently of the code that verifies them.
 
+pub mod moto;
 pub mod sign;
 pub mod third_party;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use boomerang_local::{Config, Stack};
+use boomerang_local::{Backend, Config, Stack};
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub use moto::Moto;
 pub use third_party::{FakeThirdParty, Mode, Received};
 
 /// How long a test waits for something it expects before failing.
@@ -23,6 +26,18 @@ pub struct TestApp {
     pub stack: Stack,
     pub http: reqwest::Client,
     pub dir: tempfile::TempDir,
+    /// The aws backend's DynamoDB and S3, kept across restarts.
+    pub moto: Option<Arc<Moto>>,
+}
+
+/// The backend the suite runs on: `BOOMERANG_TEST_BACKEND=aws` runs it on
+/// the AWS adapters against moto and the local Management API; anything
+/// else, on the embedded one.
+pub fn backend() -> Backend {
+    match std::env::var("BOOMERANG_TEST_BACKEND").as_deref() {
+        Ok("aws") => Backend::Aws,
+        _ => Backend::Embedded,
+    }
 }
 
 /// The stack with the built-in simulated third party, fast.
@@ -32,25 +47,85 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    spawn_in(dir, configure).await
+    spawn_in(dir, None, configure).await
 }
 
-/// Starts a stack in an existing data folder (to test restarts).
-pub async fn spawn_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Config)) -> TestApp {
+/// Starts a stack on the suite's backend in `dir`, on `moto` if given.
+async fn spawn_in(
+    dir: tempfile::TempDir,
+    moto: Option<Arc<Moto>>,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     let mut config = Config::with_data_dir(dir.path());
     config.addr = "127.0.0.1:0".parse().unwrap();
     config.sim_delay_ms = 50;
     config.third_party_backoff_ms = 10;
+    config.backend = backend();
     configure(&mut config);
-    let stack = Stack::start(config).await.expect("stack starts");
+    let (stack, moto) = match config.backend {
+        Backend::Embedded => (Stack::start(config).await.expect("stack starts"), None),
+        Backend::Aws => {
+            let moto = match moto {
+                Some(m) => m,
+                None => Arc::new(Moto::start().await),
+            };
+            config.create_resources = true;
+            let sdk = moto.sdk_config().await;
+            let stack = Stack::start_with_sdk(config, Some(sdk))
+                .await
+                .expect("stack starts");
+            (stack, Some(moto))
+        }
+    };
     TestApp {
         stack,
         http: reqwest::Client::new(),
         dir,
+        moto,
     }
 }
 
 impl TestApp {
+    /// Stops the stack cleanly and starts it again on the same data: the
+    /// same data folder and, on the aws backend, the same tables and bucket.
+    pub async fn restart(self, configure: impl FnOnce(&mut Config)) -> TestApp {
+        let TestApp {
+            stack, dir, moto, ..
+        } = self;
+        stack.stop().await;
+        spawn_in(dir, moto, configure).await
+    }
+
+    /// The ids of `user`'s stored connections, as the fan-out sees them.
+    pub async fn connection_ids(&self, user: &str) -> Vec<String> {
+        let user = boomerang_core::UserId::parse(user).expect("a valid user id");
+        let mut ids: Vec<String> = self
+            .stack
+            .app
+            .ports
+            .connections
+            .for_user(&user, chrono::Utc::now())
+            .await
+            .expect("connections readable")
+            .into_iter()
+            .map(|c| c.id.to_string())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The local Management API's `GET /@connections/{id}` status: 200 for
+    /// a socket the gateway holds, 410 for one it does not.
+    pub async fn gateway_status(&self, connection_id: &str) -> u16 {
+        self.http
+            .get(self.url(&format!("/local/@connections/{connection_id}")))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.stack.http_url())
     }
@@ -155,6 +230,19 @@ pub async fn spawn_app_with_third_party(
     (app, tp)
 }
 
+/// Waits until `check` holds, polling, and fails at the deadline.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = tokio::time::Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < DEADLINE, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The `type` of each event in a `GET /events` answer.
 pub fn event_types(page: &Value) -> Vec<String> {
     page["events"]
@@ -228,7 +316,8 @@ impl Tab {
 
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
-        // Drain until the server's close arrives, so `$disconnect` has run.
+        // Drain until the server's close arrives. (`$disconnect` may still
+        // be running: like API Gateway's, it is asynchronous.)
         while let Ok(Some(Ok(_))) = tokio::time::timeout(DEADLINE, self.ws.next()).await {}
     }
 

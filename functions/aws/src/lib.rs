@@ -1,13 +1,17 @@
 //! Adapters to the services Boomerang uses when deployed on AWS: DynamoDB
 //! for connections, jobs, event logs and webhook dedupe; S3 for files and
 //! oversized results; and the HTTP third-party client, which the local
-//! stack shares.
+//! stack shares; and the API Gateway Management API pusher.
 
+mod deployment;
 pub mod dynamo;
 mod http_processor;
+mod pusher;
 pub mod s3;
 pub mod tables;
 
+pub use deployment::{s3_client, Deployment};
 pub use dynamo::{DynamoConnectionStore, DynamoDeliveryLog, DynamoEventLog, DynamoJobStore};
 pub use http_processor::{HttpProcessor, DEFAULT_TIMEOUT};
+pub use pusher::{ApiGatewayPusher, PUSH_ATTEMPTS, PUSH_INITIAL_BACKOFF};
 pub use s3::S3FileStore;

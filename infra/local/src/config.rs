@@ -4,7 +4,17 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+
+/// Where the stack keeps things.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite and files in the data folder.
+    Embedded,
+    /// DynamoDB, S3 and the Management API, as deployed: the AWS adapters,
+    /// with endpoints from the SDK's `AWS_ENDPOINT_URL*` variables.
+    Aws,
+}
 
 #[derive(Parser, Clone, Debug)]
 #[command(
@@ -72,6 +82,33 @@ pub struct Config {
     /// Close any WebSocket after this long (API Gateway: 2 hours).
     #[arg(long, env = "BOOMERANG_WS_MAX_CONNECTION_SECS", default_value_t = 7200)]
     pub ws_max_connection_secs: u64,
+
+    /// Storage: the embedded one, or the AWS adapters (point them at moto or
+    /// LocalStack with AWS_ENDPOINT_URL).
+    #[arg(
+        long,
+        env = "BOOMERANG_BACKEND",
+        value_enum,
+        default_value = "embedded"
+    )]
+    pub backend: Backend,
+
+    /// With the aws backend: tables are named PREFIX-connections, -jobs, -events, -deliveries.
+    #[arg(long, env = "BOOMERANG_TABLE_PREFIX", default_value = "boomerang")]
+    pub table_prefix: String,
+
+    /// With the aws backend: the S3 bucket for uploads and large results.
+    #[arg(long, env = "BOOMERANG_BUCKET", default_value = "boomerang-files")]
+    pub bucket: String,
+
+    /// With the aws backend: create the tables (as template.yaml defines them) and the bucket if missing.
+    #[arg(long, env = "BOOMERANG_CREATE_RESOURCES")]
+    pub create_resources: bool,
+
+    /// Never run $disconnect when a socket closes (API Gateway delivers it
+    /// only best-effort): closed tabs' rows stay until a push gets a 410.
+    #[arg(long, env = "BOOMERANG_DROP_DISCONNECT")]
+    pub drop_disconnect: bool,
 
     /// The user whose dev token is printed at start.
     #[arg(long, env = "BOOMERANG_DEV_USER", default_value = "alice")]

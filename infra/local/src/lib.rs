@@ -8,6 +8,7 @@
 pub mod config;
 pub mod files;
 pub mod gateway;
+pub mod provision;
 pub mod secrets;
 pub mod simulator;
 pub mod sqlite;
@@ -16,13 +17,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use boomerang_aws::tables::Tables;
+use boomerang_aws::Deployment;
+use boomerang_core::ports::Processor;
 use boomerang_core::{auth, Boomerang, Limits, Ports, Settings, UserId};
 use boomerang_handlers::SystemClock;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info};
 
-pub use config::Config;
+pub use config::{Backend, Config};
 use gateway::{Gateway, GatewayPusher, Registry};
 use simulator::Simulator;
 
@@ -65,7 +69,23 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// Starts the stack; with the aws backend, the SDK configuration comes
+    /// from the environment (`AWS_ENDPOINT_URL`, `AWS_REGION`, credentials).
     pub async fn start(config: Config) -> Result<Self, StartError> {
+        let sdk = match config.backend {
+            Backend::Embedded => None,
+            Backend::Aws => {
+                Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+            }
+        };
+        Self::start_with_sdk(config, sdk).await
+    }
+
+    /// Starts the stack; `sdk` is what the aws backend talks to.
+    pub async fn start_with_sdk(
+        config: Config,
+        sdk: Option<aws_config::SdkConfig>,
+    ) -> Result<Self, StartError> {
         let data_dir = config.data_dir.clone();
         let dir_err = |source| StartError::DataDir {
             path: data_dir.display().to_string(),
@@ -78,14 +98,6 @@ impl Stack {
         let (webhook_key, webhook_secret) =
             secrets::webhook_secret(config.webhook_secret.as_deref(), &data_dir)
                 .map_err(StartError::Config)?;
-
-        let db = sqlite::Db::open(&data_dir.join("boomerang.sqlite3"))?;
-        let connections = sqlite::SqliteConnectionStore::new(db.clone());
-        // No socket survives a restart; their rows would only ever 410.
-        connections
-            .clear()
-            .await
-            .map_err(|e| StartError::Config(e.to_string()))?;
 
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
@@ -132,15 +144,29 @@ impl Stack {
         .map_err(StartError::Config)?;
 
         let registry = Registry::default();
-        let ports = Ports {
-            connections: Arc::new(connections),
-            jobs: Arc::new(sqlite::SqliteJobStore::new(db.clone())),
-            events: Arc::new(sqlite::SqliteEventLog::new(db.clone())),
-            deliveries: Arc::new(sqlite::SqliteDeliveryLog::new(db)),
-            files: Arc::new(files::DiskFileStore::new(data_dir.join("files"))),
-            pusher: Arc::new(GatewayPusher::new(registry.clone())),
-            processor: Arc::new(processor),
-            clock: Arc::new(SystemClock),
+        let stage = "local";
+        let processor: Arc<dyn Processor> = Arc::new(processor);
+        let ports = match (config.backend, sdk) {
+            (Backend::Embedded, _) => {
+                embedded_ports(&data_dir, registry.clone(), processor).await?
+            }
+            (Backend::Aws, sdk) => {
+                let sdk = sdk.ok_or_else(|| {
+                    StartError::Config("the aws backend needs an SDK configuration".into())
+                })?;
+                let deployment = Deployment {
+                    tables: Tables::with_prefix(&config.table_prefix),
+                    bucket: config.bucket.clone(),
+                    // This gateway serves the Management API itself.
+                    connections_endpoint: format!("http://{addr}/{stage}"),
+                };
+                if config.create_resources {
+                    provision::create_resources(&sdk, &deployment)
+                        .await
+                        .map_err(StartError::Config)?;
+                }
+                deployment.ports(&sdk, processor, Arc::new(SystemClock))
+            }
         };
         let limits = Limits {
             max_upload_bytes: config.max_upload_bytes,
@@ -163,9 +189,10 @@ impl Stack {
             app: app.clone(),
             registry: registry.clone(),
             domain_name: addr.to_string(),
-            stage: "local".into(),
+            stage: stage.into(),
             idle_timeout: Duration::from_secs(config.ws_idle_timeout_secs),
             max_connection_age: Duration::from_secs(config.ws_max_connection_secs),
+            deliver_disconnect: !config.drop_disconnect,
             shutdown: shutdown.clone(),
             sockets: sockets.clone(),
         });
@@ -178,7 +205,7 @@ impl Stack {
                 error!(error = %e, "HTTP server stopped");
             }
         });
-        info!(%addr, third_party = %third_party_url, "local stack started");
+        info!(%addr, third_party = %third_party_url, backend = ?config.backend, "local stack started");
         Ok(Self {
             addr,
             simulator_addr: simulator.as_ref().map(|s| s.addr),
@@ -231,4 +258,29 @@ impl Stack {
         self.sockets.wait().await;
         info!("local stack stopped");
     }
+}
+
+/// SQLite and the data folder, pushing straight into the gateway's sockets.
+async fn embedded_ports(
+    data_dir: &std::path::Path,
+    registry: Registry,
+    processor: Arc<dyn Processor>,
+) -> Result<Ports, StartError> {
+    let db = sqlite::Db::open(&data_dir.join("boomerang.sqlite3"))?;
+    let connections = sqlite::SqliteConnectionStore::new(db.clone());
+    // No socket survives a restart; their rows would only ever 410.
+    connections
+        .clear()
+        .await
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    Ok(Ports {
+        connections: Arc::new(connections),
+        jobs: Arc::new(sqlite::SqliteJobStore::new(db.clone())),
+        events: Arc::new(sqlite::SqliteEventLog::new(db.clone())),
+        deliveries: Arc::new(sqlite::SqliteDeliveryLog::new(db)),
+        files: Arc::new(files::DiskFileStore::new(data_dir.join("files"))),
+        pusher: Arc::new(GatewayPusher::new(registry)),
+        processor,
+        clock: Arc::new(SystemClock),
+    })
 }

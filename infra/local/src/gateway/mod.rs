@@ -2,10 +2,11 @@
 //! Gateway events the Lambdas get, handed to `boomerang-handlers`.
 
 mod http;
+mod management;
 mod pusher;
 mod ws;
 
-pub use pusher::{GatewayPusher, Registry};
+pub use pusher::{GatewayPusher, Registry, SendError, OUTBOX};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +33,9 @@ pub struct Gateway {
     /// API Gateway WebSocket: closed after 10 minutes idle, 2 hours in all.
     pub idle_timeout: Duration,
     pub max_connection_age: Duration,
+    /// API Gateway sends `$disconnect` only best-effort; when false, closed
+    /// sockets never get theirs, and their rows wait for a push's 410.
+    pub deliver_disconnect: bool,
     pub shutdown: CancellationToken,
     /// Open sockets, so a clean stop can wait for their `$disconnect`.
     pub sockets: TaskTracker,
@@ -47,7 +51,19 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/events", get(http::forward))
         .route("/dev/token", post(http::forward))
         .route("/healthz", get(http::healthz))
+        .merge(management_api())
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
         .with_state(gw)
+}
+
+/// API Gateway's own Management API for this WebSocket API (not part of
+/// Boomerang's HTTP API: AWS serves it on the `execute-api` domain).
+fn management_api() -> Router<Arc<Gateway>> {
+    let conn = get(management::get)
+        .post(management::post)
+        .delete(management::delete);
+    Router::new()
+        .route("/@connections/{id}", conn.clone())
+        .route("/{stage}/@connections/{id}", conn)
 }

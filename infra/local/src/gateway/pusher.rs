@@ -1,6 +1,6 @@
-//! `GatewayPusher`: pushes straight into the open sockets the gateway holds,
-//! answering "gone" for a connection it does not hold, as API Gateway's
-//! `PostToConnection` answers 410.
+//! The sockets the gateway holds, and `GatewayPusher`, which pushes straight
+//! into them. Both it and the local Management API answer "gone" for a
+//! connection the gateway does not hold, as API Gateway answers 410.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,28 +8,65 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use boomerang_core::ports::{PushError, Pusher};
 use boomerang_core::ConnectionId;
+use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
-/// Messages waiting for one socket. A tab that falls this far behind is
-/// failed rather than allowed to grow memory without bound.
+/// Messages waiting for one socket. A tab that falls this far behind gets
+/// `LimitExceededException`, as API Gateway answers when a client's buffer
+/// is full, rather than growing memory without bound.
 pub const OUTBOX: usize = 1024;
 
 #[derive(Debug)]
 pub enum Outbound {
     Text(String),
+    /// `DELETE /@connections/{id}`: close the socket.
+    Close,
+}
+
+/// What `GET /@connections/{id}` tells about a socket.
+#[derive(Clone, Debug)]
+pub struct SocketInfo {
+    pub connected_at: DateTime<Utc>,
+    pub last_active_at: DateTime<Utc>,
+    pub source_ip: String,
+    pub user_agent: String,
+}
+
+struct Entry {
+    tx: mpsc::Sender<Outbound>,
+    info: SocketInfo,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// No such socket (never was, or closed): API Gateway's 410.
+    Gone,
+    /// The socket's outbox is full: API Gateway's 429.
+    Full,
 }
 
 /// The sockets the gateway holds, by connection id.
 #[derive(Clone, Default)]
-pub struct Registry(Arc<Mutex<HashMap<ConnectionId, mpsc::Sender<Outbound>>>>);
+pub struct Registry(Arc<Mutex<HashMap<ConnectionId, Entry>>>);
 
 impl Registry {
-    pub fn insert(&self, id: ConnectionId, tx: mpsc::Sender<Outbound>) {
-        self.lock().insert(id, tx);
+    pub fn insert(&self, id: ConnectionId, tx: mpsc::Sender<Outbound>, info: SocketInfo) {
+        self.lock().insert(id, Entry { tx, info });
     }
 
     pub fn remove(&self, id: &ConnectionId) {
         self.lock().remove(id);
+    }
+
+    /// The socket sent something.
+    pub fn touch(&self, id: &ConnectionId) {
+        if let Some(e) = self.lock().get_mut(id) {
+            e.info.last_active_at = Utc::now();
+        }
+    }
+
+    pub fn info(&self, id: &ConnectionId) -> Option<SocketInfo> {
+        self.lock().get(id).map(|e| e.info.clone())
     }
 
     pub fn len(&self) -> usize {
@@ -40,15 +77,25 @@ impl Registry {
         self.len() == 0
     }
 
-    fn get(&self, id: &ConnectionId) -> Option<mpsc::Sender<Outbound>> {
-        self.lock().get(id).cloned()
+    /// Queues `out` for the socket, without waiting.
+    pub fn send(&self, id: &ConnectionId, out: Outbound) -> Result<(), SendError> {
+        let tx = self
+            .lock()
+            .get(id)
+            .map(|e| e.tx.clone())
+            .ok_or(SendError::Gone)?;
+        tx.try_send(out).map_err(|e| match e {
+            mpsc::error::TrySendError::Closed(_) => SendError::Gone,
+            mpsc::error::TrySendError::Full(_) => SendError::Full,
+        })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ConnectionId, mpsc::Sender<Outbound>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ConnectionId, Entry>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
+/// The embedded backend's pusher: no HTTP in between.
 #[derive(Clone)]
 pub struct GatewayPusher {
     registry: Registry,
@@ -63,13 +110,10 @@ impl GatewayPusher {
 #[async_trait]
 impl Pusher for GatewayPusher {
     async fn push(&self, conn: &ConnectionId, message: &str) -> Result<(), PushError> {
-        let tx = self.registry.get(conn).ok_or(PushError::Gone)?;
-        match tx.try_send(Outbound::Text(message.to_owned())) {
+        match self.registry.send(conn, Outbound::Text(message.to_owned())) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(PushError::Gone),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                Err(PushError::Other("connection is not keeping up".into()))
-            }
+            Err(SendError::Gone) => Err(PushError::Gone),
+            Err(SendError::Full) => Err(PushError::Other("connection is not keeping up".into())),
         }
     }
 }

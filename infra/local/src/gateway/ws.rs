@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::http::{headers_json, query_json};
-use super::pusher::{Outbound, OUTBOX};
+use super::pusher::{Outbound, SocketInfo, OUTBOX};
 use super::{Gateway, WS_MAX_FRAME_BYTES, WS_MAX_MESSAGE_BYTES};
 
 /// Close code API Gateway uses when it ends a connection (idle, too old).
@@ -42,7 +42,13 @@ pub async fn upgrade(
     // Registered before `$connect` runs, so a push that races the handshake
     // waits in the outbox instead of finding the connection gone.
     let (tx, rx) = mpsc::channel(OUTBOX);
-    gw.registry.insert(id.clone(), tx);
+    let info = SocketInfo {
+        connected_at,
+        last_active_at: connected_at,
+        source_ip: peer.ip().to_string(),
+        user_agent: header(&headers, "user-agent"),
+    };
+    gw.registry.insert(id.clone(), tx, info);
 
     let mut ctx = context(&gw, &id, "$connect", "CONNECT", connected_at);
     ctx["identity"] =
@@ -98,10 +104,12 @@ async fn run(
                         break (1006, "send failed");
                     }
                 }
+                Some(Outbound::Close) => break (GOING_AWAY, "closed by DeleteConnection"),
                 None => break (1006, "outbox closed"),
             },
             incoming = stream.next() => {
                 last_heard = Instant::now();
+                gw.registry.touch(&id);
                 let (body, base64) = match incoming {
                     Some(Ok(Message::Text(t))) => (t.to_string(), false),
                     Some(Ok(Message::Binary(b))) => (base64::engine::general_purpose::STANDARD.encode(&b), true),
@@ -147,6 +155,10 @@ async fn disconnect(
     reason: &str,
 ) {
     gw.registry.remove(id);
+    if !gw.deliver_disconnect {
+        debug!(connection = %id, "$disconnect dropped (BOOMERANG_DROP_DISCONNECT)");
+        return;
+    }
     let mut ctx = context(gw, id, "$disconnect", "DISCONNECT", connected_at);
     ctx["disconnectStatusCode"] = json!(code);
     ctx["disconnectReason"] = json!(reason);

@@ -1,75 +1,17 @@
-//! The AWS adapters over the wire, against moto server (installed into
-//! `.venv` by `make test`): real DynamoDB and S3 protocol, fresh tables
-//! per test.
+//! The DynamoDB and S3 adapters over the wire, against moto server, on
+//! tables created from template.yaml's own definitions.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
-};
-use boomerang_aws::tables::{Tables, CONNECTIONS_BY_USER, JOBS_BY_OWNER};
+use boomerang_aws::tables::Tables;
 use boomerang_aws::{
-    DynamoConnectionStore, DynamoDeliveryLog, DynamoEventLog, DynamoJobStore, S3FileStore,
+    Deployment, DynamoConnectionStore, DynamoDeliveryLog, DynamoEventLog, DynamoJobStore,
+    S3FileStore,
 };
 use boomerang_core::ports::{ConnectionStore, DeliveryLog, EventLog, JobStore};
 use boomerang_core::{
     Connection, ConnectionId, EventDraft, EventType, Job, JobId, JobStatus, UserId,
 };
+use boomerang_e2e::Moto;
 use chrono::{Duration as Span, Utc};
-
-const DEADLINE: Duration = Duration::from_secs(30);
-
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The virtualenv's Python, running `tools/moto_server.py` (moto, one
-/// request at a time: see that file for why).
-fn moto_command(port: u16) -> Command {
-    let root = format!("{}/../..", env!("CARGO_MANIFEST_DIR"));
-    let python = std::env::var("BOOMERANG_TEST_PYTHON")
-        .unwrap_or_else(|_| format!("{root}/.venv/bin/python"));
-    let mut cmd = Command::new(python);
-    cmd.args([
-        format!("{root}/tools/moto_server.py"),
-        "127.0.0.1".into(),
-        port.to_string(),
-    ]);
-    cmd
-}
-
-async fn start_moto() -> Moto {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = moto_command(port)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start moto ({e}): `make test` installs it into .venv"));
-    let url = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(started.elapsed() < DEADLINE, "moto server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Moto { child, url }
-}
 
 struct Aws {
     _moto: Moto,
@@ -79,127 +21,25 @@ struct Aws {
     bucket: String,
 }
 
+/// A fresh moto with the tables and bucket as template.yaml defines them.
 async fn aws() -> Aws {
-    let moto = start_moto().await;
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&moto.url)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "moto",
-        ))
-        .load()
-        .await;
-    let dynamo = aws_sdk_dynamodb::Client::new(&config);
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
-    let tables = Tables::with_prefix("boomerang-test");
-    create_tables(&dynamo, &tables).await;
-    let bucket = "boomerang-test-files".to_owned();
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let moto = Moto::start().await;
+    let sdk = moto.sdk_config().await;
+    let deployment = Deployment {
+        tables: Tables::with_prefix("boomerang-test"),
+        bucket: "boomerang-test-files".into(),
+        connections_endpoint: "http://127.0.0.1:9/unused".into(),
+    };
+    boomerang_local::provision::create_resources(&sdk, &deployment)
+        .await
+        .unwrap();
     Aws {
         _moto: moto,
-        dynamo,
-        s3,
-        tables,
-        bucket,
+        dynamo: aws_sdk_dynamodb::Client::new(&sdk),
+        s3: boomerang_aws::s3_client(&sdk),
+        tables: deployment.tables,
+        bucket: deployment.bucket,
     }
-}
-
-fn key(name: &str, kind: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(kind)
-        .build()
-        .unwrap()
-}
-
-fn attr(name: &str, t: ScalarAttributeType) -> AttributeDefinition {
-    AttributeDefinition::builder()
-        .attribute_name(name)
-        .attribute_type(t)
-        .build()
-        .unwrap()
-}
-
-fn gsi(name: &str, hash: &str, range: Option<&str>) -> GlobalSecondaryIndex {
-    let mut b = GlobalSecondaryIndex::builder()
-        .index_name(name)
-        .key_schema(key(hash, KeyType::Hash))
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        );
-    if let Some(r) = range {
-        b = b.key_schema(key(r, KeyType::Range));
-    }
-    b.build().unwrap()
-}
-
-/// One on-demand table: its hash key, optional range key, and indexes
-/// (`(name, hash, range)`). Attribute types: `S` unless listed in `numeric`.
-async fn create_table(
-    c: &aws_sdk_dynamodb::Client,
-    name: &str,
-    hash: &str,
-    range: Option<&str>,
-    indexes: &[(&str, &str, Option<&str>)],
-    numeric: &[&str],
-) {
-    let mut keyed: Vec<&str> = vec![hash];
-    keyed.extend(range);
-    for (_, h, r) in indexes {
-        keyed.push(h);
-        keyed.extend(r);
-    }
-    keyed.sort();
-    keyed.dedup();
-    let mut req = c
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key(hash, KeyType::Hash));
-    if let Some(r) = range {
-        req = req.key_schema(key(r, KeyType::Range));
-    }
-    for a in keyed {
-        let t = if numeric.contains(&a) {
-            ScalarAttributeType::N
-        } else {
-            ScalarAttributeType::S
-        };
-        req = req.attribute_definitions(attr(a, t));
-    }
-    for (index, h, r) in indexes {
-        req = req.global_secondary_indexes(gsi(index, h, *r));
-    }
-    req.send().await.unwrap();
-}
-
-async fn create_tables(c: &aws_sdk_dynamodb::Client, t: &Tables) {
-    create_table(
-        c,
-        &t.connections,
-        "connectionId",
-        None,
-        &[(CONNECTIONS_BY_USER, "userId", None)],
-        &[],
-    )
-    .await;
-    create_table(
-        c,
-        &t.jobs,
-        "jobId",
-        None,
-        &[(JOBS_BY_OWNER, "owner", Some("createdAt"))],
-        &["createdAt"],
-    )
-    .await;
-    create_table(c, &t.events, "userId", Some("seq"), &[], &["seq"]).await;
-    create_table(c, &t.deliveries, "webhookId", None, &[], &[]).await;
 }
 
 fn user(u: &str) -> UserId {

@@ -1,0 +1,71 @@
+//! One deployment's AWS resources, and the core's ports built on them.
+//! The Lambdas build this once at init from their environment; the local
+//! stack builds it from its flags with `BOOMERANG_BACKEND=aws`.
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use boomerang_core::ports::{Clock, Processor};
+use boomerang_core::Ports;
+
+use crate::tables::Tables;
+use crate::{
+    ApiGatewayPusher, DynamoConnectionStore, DynamoDeliveryLog, DynamoEventLog, DynamoJobStore,
+    S3FileStore,
+};
+
+/// Where one deployment keeps things.
+#[derive(Clone, Debug)]
+pub struct Deployment {
+    pub tables: Tables,
+    /// Uploads under `uploads/`, oversized results under `results/`.
+    pub bucket: String,
+    /// The WebSocket API stage's Management API endpoint,
+    /// `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`.
+    pub connections_endpoint: String,
+}
+
+impl Deployment {
+    /// The ports on DynamoDB, S3 and API Gateway. Builds the SDK clients;
+    /// no request is made until a port is used.
+    pub fn ports(
+        &self,
+        sdk: &SdkConfig,
+        processor: Arc<dyn Processor>,
+        clock: Arc<dyn Clock>,
+    ) -> Ports {
+        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+        let files = S3FileStore::new(s3_client(sdk), &self.bucket);
+        Ports {
+            connections: Arc::new(DynamoConnectionStore::new(
+                dynamo.clone(),
+                &self.tables.connections,
+            )),
+            jobs: Arc::new(DynamoJobStore::new(
+                dynamo.clone(),
+                &self.tables.jobs,
+                &self.tables.events,
+                files.clone(),
+            )),
+            events: Arc::new(DynamoEventLog::new(dynamo.clone(), &self.tables.events)),
+            deliveries: Arc::new(DynamoDeliveryLog::new(dynamo, &self.tables.deliveries)),
+            files: Arc::new(files),
+            pusher: Arc::new(ApiGatewayPusher::new(sdk, &self.connections_endpoint)),
+            processor,
+            clock,
+        }
+    }
+}
+
+/// An S3 client. Against a configured endpoint (`AWS_ENDPOINT_URL`,
+/// `AWS_ENDPOINT_URL_S3`: moto, MinIO, LocalStack) buckets go in the path,
+/// since `bucket.127.0.0.1` does not resolve.
+pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    let custom_endpoint =
+        sdk.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(custom_endpoint)
+            .build(),
+    )
+}

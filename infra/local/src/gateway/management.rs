@@ -1,0 +1,129 @@
+//! API Gateway's Management API for the local WebSocket API:
+//! `POST`/`GET`/`DELETE /@connections/{id}`, also under the stage
+//! (`/local/@connections/{id}`), as `execute-api` serves it. The AWS
+//! backend's `ApiGatewayPusher` talks to this exactly as it talks to AWS.
+//!
+//! Requests are not checked for a SigV4 signature: only what listens on
+//! this machine's loopback reaches it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use boomerang_core::ConnectionId;
+use chrono::SecondsFormat;
+use serde_json::json;
+
+use super::pusher::{Outbound, SendError};
+use super::{Gateway, WS_MAX_MESSAGE_BYTES};
+
+/// `PostToConnection`: the body goes to the socket as one text message.
+pub async fn post(
+    State(gw): State<Arc<Gateway>>,
+    Path(params): Path<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    let id = match target(&gw, &params) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    // API Gateway WebSocket: 128 KB per message, in either direction.
+    if body.len() > WS_MAX_MESSAGE_BYTES {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLargeException",
+            "Message too long",
+        );
+    }
+    let text = match String::from_utf8(body.to_vec()) {
+        Ok(t) => t,
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "BadRequestException",
+                "the local gateway sends text frames only; data must be UTF-8",
+            )
+        }
+    };
+    match gw.registry.send(&id, Outbound::Text(text)) {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => send_error(e),
+    }
+}
+
+/// `GetConnection`.
+pub async fn get(
+    State(gw): State<Arc<Gateway>>,
+    Path(params): Path<HashMap<String, String>>,
+) -> Response {
+    let id = match target(&gw, &params) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match gw.registry.info(&id) {
+        Some(i) => axum::Json(json!({
+            "ConnectedAt": i.connected_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "LastActiveAt": i.last_active_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "Identity": {"SourceIp": i.source_ip, "UserAgent": i.user_agent},
+        }))
+        .into_response(),
+        None => send_error(SendError::Gone),
+    }
+}
+
+/// `DeleteConnection`: the socket is closed and gets its `$disconnect`.
+pub async fn delete(
+    State(gw): State<Arc<Gateway>>,
+    Path(params): Path<HashMap<String, String>>,
+) -> Response {
+    let id = match target(&gw, &params) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match gw.registry.send(&id, Outbound::Close) {
+        // A full outbox still closes: the socket task ends on its own turn.
+        Ok(()) | Err(SendError::Full) => StatusCode::NO_CONTENT.into_response(),
+        Err(SendError::Gone) => send_error(SendError::Gone),
+    }
+}
+
+/// The connection a request names; a stage other than ours is refused as
+/// API Gateway refuses an unknown path.
+#[allow(clippy::result_large_err)]
+fn target(gw: &Gateway, params: &HashMap<String, String>) -> Result<ConnectionId, Response> {
+    if params.get("stage").is_some_and(|s| *s != gw.stage) {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "ForbiddenException",
+            "Forbidden",
+        ));
+    }
+    let raw = params.get("id").map(String::as_str).unwrap_or_default();
+    // An id that could never have been issued is a connection that is not there.
+    ConnectionId::parse(raw).map_err(|_| send_error(SendError::Gone))
+}
+
+fn send_error(e: SendError) -> Response {
+    match e {
+        SendError::Gone => error(StatusCode::GONE, "GoneException", "Gone"),
+        SendError::Full => error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "LimitExceededException",
+            "the client's buffer is full",
+        ),
+    }
+}
+
+/// An error as `execute-api` sends it: the type in `x-amzn-ErrorType`
+/// (where the SDK reads it) and a JSON `message`.
+fn error(status: StatusCode, kind: &'static str, message: &str) -> Response {
+    (
+        status,
+        [("x-amzn-ErrorType", kind)],
+        axum::Json(json!({ "message": message })),
+    )
+        .into_response()
+}
