@@ -35,7 +35,9 @@ else
 RUN_TESTS = $(CARGO) test --locked --no-fail-fast
 endif
 
+# The Lambda bootstrap test runs the workspace's binaries: build them first.
 test: lint template-check docs-check $(VENV)/.installed
+	$(CARGO) build --workspace --bins --locked
 	$(RUN_TESTS) --workspace
 	$(MAKE) --no-print-directory test-aws
 

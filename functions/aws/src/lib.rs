@@ -1,11 +1,13 @@
 //! Adapters to the services Boomerang uses when deployed on AWS: DynamoDB
 //! for connections, jobs, event logs and webhook dedupe; S3 for files and
-//! oversized results; and the HTTP third-party client, which the local
-//! stack shares; and the API Gateway Management API pusher.
+//! oversized results; the API Gateway Management API pusher; the HTTP
+//! third-party client, which the local stack shares; and what every
+//! Lambda does at init.
 
 mod deployment;
 pub mod dynamo;
 mod http_processor;
+pub mod lambda;
 mod pusher;
 pub mod s3;
 pub mod tables;

@@ -1,0 +1,140 @@
+//! What every Lambda does at init: read its environment once, build the
+//! SDK clients and the app, and warm the HTTPS connection to DynamoDB, so
+//! no invocation pays for any of it. A missing variable fails the init
+//! with its name.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use boomerang_core::auth::Secret;
+use boomerang_core::ports::{Clock, Processor, Submission};
+use boomerang_core::{webhook, Boomerang, Limits, Settings};
+use rand::RngCore;
+use tracing::info;
+
+use crate::tables::Tables;
+use crate::{Deployment, HttpProcessor, DEFAULT_TIMEOUT};
+
+/// The settings a function cannot run without, beyond its tables.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Needs {
+    /// Verifies tokens: `BOOMERANG_JWT_SECRET`.
+    pub jwt_secret: bool,
+    /// Verifies webhooks: `BOOMERANG_WEBHOOK_SECRET`.
+    pub webhook_secret: bool,
+    /// Sends files: `BOOMERANG_THIRD_PARTY_URL` and `BOOMERANG_CALLBACK_URL`.
+    pub third_party: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+fn var(name: &'static str) -> Result<String, BootError> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(BootError::Missing(name)),
+    }
+}
+
+/// `var(name)` if the function needs it; otherwise `None` without looking.
+fn var_if(needed: bool, name: &'static str) -> Result<Option<String>, BootError> {
+    needed.then(|| var(name)).transpose()
+}
+
+/// A key nobody knows, for a function that verifies nothing with it: a
+/// token or webhook reaching it by mistake fails verification.
+fn unknowable_key() -> Secret {
+    let mut k = vec![0u8; 32];
+    rand::rng().fill_bytes(&mut k);
+    Secret::new(k)
+}
+
+/// The function's deployment from `BOOMERANG_*_TABLE`, `BOOMERANG_BUCKET`
+/// and `BOOMERANG_WS_ENDPOINT`.
+pub fn deployment_from_env() -> Result<Deployment, BootError> {
+    Ok(Deployment {
+        tables: Tables {
+            connections: var("BOOMERANG_CONNECTIONS_TABLE")?,
+            jobs: var("BOOMERANG_JOBS_TABLE")?,
+            events: var("BOOMERANG_EVENTS_TABLE")?,
+            deliveries: var("BOOMERANG_DELIVERIES_TABLE")?,
+        },
+        bucket: var("BOOMERANG_BUCKET")?,
+        connections_endpoint: var("BOOMERANG_WS_ENDPOINT")?,
+    })
+}
+
+/// Builds the app once, at init.
+pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, BootError> {
+    let deployment = deployment_from_env()?;
+    let jwt_secret = var_if(needs.jwt_secret, "BOOMERANG_JWT_SECRET")?
+        .map(|s| Secret::new(s.into_bytes()))
+        .unwrap_or_else(unknowable_key);
+    let webhook_secret = match var_if(needs.webhook_secret, "BOOMERANG_WEBHOOK_SECRET")? {
+        Some(s) => webhook::parse_secret(&s).map_err(|reason| BootError::Invalid {
+            name: "BOOMERANG_WEBHOOK_SECRET",
+            reason,
+        })?,
+        None => unknowable_key(),
+    };
+    let third_party = var_if(needs.third_party, "BOOMERANG_THIRD_PARTY_URL")?;
+    let callback_url = var_if(needs.third_party, "BOOMERANG_CALLBACK_URL")?.unwrap_or_default();
+    let timeout = match std::env::var("BOOMERANG_THIRD_PARTY_TIMEOUT_MS") {
+        Ok(ms) => Duration::from_millis(ms.parse().map_err(|_| BootError::Invalid {
+            name: "BOOMERANG_THIRD_PARTY_TIMEOUT_MS",
+            reason: format!("{ms:?} is not a number of milliseconds"),
+        })?),
+        Err(_) => DEFAULT_TIMEOUT,
+    };
+    let processor: Arc<dyn Processor> =
+        match third_party {
+            Some(url) => Arc::new(HttpProcessor::new(&url, timeout).map_err(|reason| {
+                BootError::Invalid {
+                    name: "BOOMERANG_THIRD_PARTY_URL",
+                    reason,
+                }
+            })?),
+            None => Arc::new(NoThirdParty),
+        };
+
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    warm(&sdk).await;
+    let ports = deployment.ports(&sdk, processor, clock);
+    let settings = Settings {
+        jwt_secret,
+        webhook_secret,
+        callback_url,
+        limits: Limits::default(),
+    };
+    info!(
+        connections = %deployment.tables.connections,
+        bucket = %deployment.bucket,
+        "initialized"
+    );
+    Ok(Boomerang::new(ports, settings))
+}
+
+/// Opens the HTTPS connection to DynamoDB during init, which Lambda does
+/// not bill up to 10 s and which a cold first request would otherwise wait
+/// for. `DescribeEndpoints` needs no IAM permission; its answer is unused.
+async fn warm(sdk: &aws_config::SdkConfig) {
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    if let Err(e) = client.describe_endpoints().send().await {
+        info!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(e), "warm-up request failed; the first invocation connects instead");
+    }
+}
+
+/// The processor of a function that hands no file to the third party.
+struct NoThirdParty;
+
+#[async_trait::async_trait]
+impl Processor for NoThirdParty {
+    async fn submit(&self, _: &Submission) -> Result<(), String> {
+        Err("this function does not send files to the third party".into())
+    }
+}

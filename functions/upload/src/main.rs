@@ -1,0 +1,26 @@
+//! `POST /uploads`: stores the file in S3 and sends it to the third party.
+
+use std::sync::Arc;
+
+use boomerang_aws::lambda::{boot, Needs};
+use boomerang_handlers::{http, SystemClock};
+use lambda_http::{service_fn, Error, Request};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let app = boot(
+        Needs {
+            jwt_secret: true,
+            third_party: true,
+            ..Needs::default()
+        },
+        Arc::new(SystemClock),
+    )
+    .await?;
+    let app = &app;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, Error>(http::upload(app, req).await)
+    }))
+    .await
+}

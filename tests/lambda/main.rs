@@ -1,0 +1,347 @@
+//! The six Lambda binaries themselves (their real `main.rs`: init from the
+//! environment, the runtime loop, JSON logs), run under `cargo lambda watch
+//! --only-lambda-apis` (the Lambda Runtime API emulator) and invoked with
+//! API Gateway event fixtures. They talk to moto for DynamoDB and S3 and to
+//! the local gateway's Management API, where a real tab listens.
+//!
+//! `make test` builds the binaries (`cargo build --workspace --bins`) and
+//! installs cargo-lambda into `.venv` before this runs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use boomerang_e2e::{sign, spawn_app_with, FakeThirdParty, Mode, TestApp, DEADLINE};
+use boomerang_local::Backend;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+async fn wait_for_port(port: u16, what: &str) {
+    let started = Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(started.elapsed() < DEADLINE, "{what} did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A child process killed when the test ends.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `cargo lambda watch --only-lambda-apis`: the Lambda Runtime API the
+/// bootstraps poll, and the Invoke API the test calls.
+async fn lambda_apis() -> (Process, u16) {
+    let port = free_port();
+    let venv_bin = root().join(".venv/bin");
+    let path = format!(
+        "{}:{}",
+        venv_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let child = Command::new("cargo")
+        .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1"])
+        .args(["-P", &port.to_string()])
+        .current_dir(root())
+        .env("PATH", path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cargo lambda (make test installs it into .venv)");
+    let process = Process(child);
+    wait_for_port(port, "cargo lambda watch").await;
+    (process, port)
+}
+
+/// A Lambda's `bootstrap`: the workspace binary next to this test's.
+fn bootstrap(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let bin = dir.join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (make test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// What the deployed functions get from template.yaml, pointed at moto, the
+/// local gateway and the test's third party.
+fn function_env(app: &TestApp, tp: &FakeThirdParty) -> Vec<(String, String)> {
+    let c = &app.stack.config;
+    let moto = app.moto.as_ref().expect("the aws backend runs on moto");
+    let jwt = String::from_utf8(app.jwt_secret().to_vec()).expect("a text key");
+    [
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_ENDPOINT_URL", moto.url.clone()),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
+        (
+            "BOOMERANG_CONNECTIONS_TABLE",
+            format!("{}-connections", c.table_prefix),
+        ),
+        ("BOOMERANG_JOBS_TABLE", format!("{}-jobs", c.table_prefix)),
+        (
+            "BOOMERANG_EVENTS_TABLE",
+            format!("{}-events", c.table_prefix),
+        ),
+        (
+            "BOOMERANG_DELIVERIES_TABLE",
+            format!("{}-deliveries", c.table_prefix),
+        ),
+        ("BOOMERANG_BUCKET", c.bucket.clone()),
+        (
+            "BOOMERANG_WS_ENDPOINT",
+            format!("{}/local", app.stack.http_url()),
+        ),
+        ("BOOMERANG_JWT_SECRET", jwt),
+        ("BOOMERANG_WEBHOOK_SECRET", app.stack.webhook_secret.clone()),
+        ("BOOMERANG_THIRD_PARTY_URL", tp.url()),
+        ("BOOMERANG_CALLBACK_URL", app.stack.callback_url.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Starts one bootstrap polling the emulator as function `name`, with a
+/// Lambda-like environment (nothing inherited), logging into `log`.
+fn start_function(name: &str, port: u16, env: &[(String, String)], log: &Path) -> Process {
+    let out = std::fs::File::create(log).expect("log file");
+    let child = Command::new(bootstrap(name))
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("http://127.0.0.1:{port}/.rt/{name}"),
+        )
+        .stdout(out.try_clone().expect("log file"))
+        .stderr(out)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {name}: {e}"));
+    Process(child)
+}
+
+/// A fixture from tests/fixtures/lambda with its `{{PLACEHOLDERS}}` filled.
+fn fixture(name: &str, fill: &[(&str, String)]) -> Value {
+    let path = root().join(format!("tests/fixtures/lambda/{name}.json"));
+    let mut text = std::fs::read_to_string(&path).expect("fixture");
+    let now = chrono::Utc::now().timestamp_millis().to_string();
+    text = text.replace("{{NOW_MS}}", &now);
+    for (key, value) in fill {
+        text = text.replace(&format!("{{{{{key}}}}}"), value);
+    }
+    assert!(
+        !text.contains("{{"),
+        "{name}: a placeholder is left: {text}"
+    );
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Invokes function `name` through the emulator's Invoke API.
+async fn invoke(http: &reqwest::Client, port: u16, name: &str, event: &Value) -> Value {
+    let res = http
+        .post(format!(
+            "http://127.0.0.1:{port}/2015-03-31/functions/{name}/invocations"
+        ))
+        .json(event)
+        .timeout(DEADLINE)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("invoking {name}: {e}"));
+    let status = res.status();
+    let body = res.text().await.unwrap();
+    assert!(status.is_success(), "{name} failed: {status} {body}");
+    serde_json::from_str(&body).unwrap_or_else(|_| panic!("{name} answered {body}"))
+}
+
+fn body_json(response: &Value) -> Value {
+    serde_json::from_str(response["body"].as_str().expect("a text body")).expect("a JSON body")
+}
+
+#[tokio::test]
+async fn the_six_bootstraps_carry_a_job_from_connect_to_a_pushed_result() {
+    // GIVEN the local gateway on the aws backend (moto), a silent third
+    // party, the Lambda APIs emulator and the six bootstraps
+    let tp = FakeThirdParty::start(Mode::Silent).await;
+    let tp_url = tp.url();
+    let app = spawn_app_with(|c| {
+        c.backend = Backend::Aws;
+        c.third_party_url = Some(tp_url);
+    })
+    .await;
+    let (_apis, port) = lambda_apis().await;
+    let env = function_env(&app, &tp);
+    let logs = tempfile::tempdir().unwrap();
+    let names = [
+        "ws-connect",
+        "ws-disconnect",
+        "ws-default",
+        "upload",
+        "webhook",
+        "api",
+    ];
+    let _functions: Vec<Process> = names
+        .iter()
+        .map(|n| start_function(n, port, &env, &logs.path().join(format!("{n}.log"))))
+        .collect();
+    let http = reqwest::Client::new();
+    let token = app.token("alice");
+
+    // WHEN ws-connect gets a bad token, then alice's
+    let refused = fixture(
+        "ws-connect",
+        &[
+            ("TOKEN", "nope".into()),
+            ("CONNECTION_ID", "Refused000000=".into()),
+        ],
+    );
+    assert_eq!(
+        invoke(&http, port, "ws-connect", &refused).await["statusCode"],
+        401
+    );
+    let stale = fixture(
+        "ws-connect",
+        &[
+            ("TOKEN", token.clone()),
+            ("CONNECTION_ID", "StaleTab0000=".into()),
+        ],
+    );
+    assert_eq!(
+        invoke(&http, port, "ws-connect", &stale).await["statusCode"],
+        200
+    );
+    // THEN only alice's connection is stored, under alice
+    assert_eq!(app.connection_ids("alice").await, ["StaleTab0000="]);
+
+    // WHEN ws-default gets a ping
+    let ping = fixture("ws-default", &[("CONNECTION_ID", "StaleTab0000=".into())]);
+    let pong = invoke(&http, port, "ws-default", &ping).await;
+    // THEN the two-way route's answer is the pong
+    assert_eq!(body_json(&pong)["type"], "pong");
+
+    // GIVEN a real tab of alice's on the gateway (StaleTab0000= is no socket)
+    let mut tab = app.tab("alice").await;
+
+    // WHEN upload gets a multipart file
+    let boundary = "----boomerangfixture";
+    let multipart = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"notes.txt\"\r\n\
+         Content-Type: text/plain\r\n\r\nhello from a fixture\r\n--{boundary}--\r\n"
+    );
+    let upload = fixture(
+        "upload",
+        &[
+            ("TOKEN", token.clone()),
+            ("BOUNDARY", boundary.into()),
+            ("BODY_LENGTH", multipart.len().to_string()),
+            (
+                "BODY_BASE64",
+                base64::engine::general_purpose::STANDARD.encode(&multipart),
+            ),
+        ],
+    );
+    let answer = invoke(&http, port, "upload", &upload).await;
+    assert_eq!(answer["statusCode"], 202, "{answer}");
+    let job_id = body_json(&answer)["job"]["id"].as_str().unwrap().to_owned();
+
+    // THEN the third party got the file with the callback URL, the tab got
+    // job.submitted through the Management API, and the connection with no
+    // socket was deleted by its 410
+    let got = tp.next().await;
+    assert_eq!(got.job_id, job_id);
+    assert_eq!(got.bytes, b"hello from a fixture");
+    assert_eq!(got.callback_url, app.stack.callback_url);
+    assert_eq!(tab.expect("job.submitted").await["job"]["id"], job_id);
+    boomerang_e2e::eventually("the stale connection is deleted", || async {
+        !app.connection_ids("alice")
+            .await
+            .contains(&"StaleTab0000=".to_owned())
+    })
+    .await;
+
+    // WHEN webhook gets the third party's signed result
+    let body = serde_json::json!({
+        "job_id": job_id, "status": "completed", "result": {"words": 4}
+    })
+    .to_string();
+    let ts = chrono::Utc::now().timestamp();
+    let signature = sign::webhook(&app.stack.webhook_secret, "msg_fixture_1", ts, &body);
+    let webhook = fixture(
+        "webhook",
+        &[
+            ("WEBHOOK_ID", "msg_fixture_1".into()),
+            ("TIMESTAMP", ts.to_string()),
+            ("SIGNATURE", signature),
+            ("BODY_LENGTH", body.len().to_string()),
+            ("BODY_JSON_STRING", serde_json::to_string(&body).unwrap()),
+        ],
+    );
+    let applied = invoke(&http, port, "webhook", &webhook).await;
+    assert_eq!(applied["statusCode"], 200, "{applied}");
+
+    // THEN the tab gets the result, and api serves the completed job
+    let completed = tab.expect("job.completed").await;
+    assert_eq!(completed["job"]["result"]["words"], 4);
+    let read = fixture(
+        "api-job",
+        &[("TOKEN", token.clone()), ("JOB_ID", job_id.clone())],
+    );
+    let job = invoke(&http, port, "api", &read).await;
+    assert_eq!(job["statusCode"], 200, "{job}");
+    assert_eq!(body_json(&job)["job"]["status"], "completed");
+
+    // WHEN ws-disconnect gets the tab's $disconnect
+    let tab_id = app.connection_ids("alice").await.remove(0);
+    let bye = fixture("ws-disconnect", &[("CONNECTION_ID", tab_id)]);
+    assert_eq!(
+        invoke(&http, port, "ws-disconnect", &bye).await["statusCode"],
+        200
+    );
+    // THEN alice has no stored connection left
+    assert!(app.connection_ids("alice").await.is_empty());
+
+    // AND the functions logged JSON lines, and no secret or token
+    drop(_functions);
+    let webhook_key = app.stack.webhook_secret.clone();
+    let jwt_key = String::from_utf8(app.jwt_secret().to_vec()).unwrap();
+    for name in names {
+        let log = std::fs::read_to_string(logs.path().join(format!("{name}.log"))).unwrap();
+        assert!(!log.is_empty(), "{name} logged nothing");
+        for line in log.lines() {
+            let v: Value = serde_json::from_str(line)
+                .unwrap_or_else(|_| panic!("{name} logged a non-JSON line: {line}"));
+            assert!(v["level"].is_string(), "{name}: {line}");
+        }
+        for secret in [&token, &webhook_key, &jwt_key] {
+            assert!(!log.contains(secret.as_str()), "{name} logged a secret");
+        }
+    }
+}
