@@ -10,9 +10,6 @@ use async_trait::async_trait;
 use boomerang_core::ports::{Processor, Submission};
 use reqwest::multipart::{Form, Part};
 
-/// The contract gives the third party 10 s to answer.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-
 #[derive(Clone, Debug)]
 pub struct HttpProcessor {
     client: reqwest::Client,
@@ -20,12 +17,11 @@ pub struct HttpProcessor {
 }
 
 impl HttpProcessor {
-    /// Builds the client once; call at start, not per request.
-    pub fn new(url: &str, timeout: Duration) -> Result<Self, String> {
+    /// Builds the client once; call at start, not per request. Each
+    /// submission brings its own timeout.
+    pub fn new(url: &str) -> Result<Self, String> {
         let url = reqwest::Url::parse(url).map_err(|e| format!("third party URL {url:?}: {e}"))?;
         let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
             .user_agent(concat!("boomerang/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
@@ -39,7 +35,7 @@ impl HttpProcessor {
 
 #[async_trait]
 impl Processor for HttpProcessor {
-    async fn submit(&self, s: &Submission) -> Result<(), String> {
+    async fn submit(&self, s: &Submission, timeout: Duration) -> Result<(), String> {
         let file = Part::stream(reqwest::Body::from(s.bytes.clone()))
             .file_name(s.file_name.clone())
             .mime_str(&s.content_type)
@@ -56,6 +52,7 @@ impl Processor for HttpProcessor {
         let res = self
             .client
             .post(self.url.clone())
+            .timeout(timeout)
             .multipart(form)
             .send()
             .await

@@ -13,7 +13,7 @@ use rand::RngCore;
 use tracing::info;
 
 use crate::tables::Tables;
-use crate::{Deployment, HttpProcessor, DEFAULT_TIMEOUT};
+use crate::{Deployment, HttpProcessor};
 
 /// The settings a function cannot run without, beyond its tables.
 #[derive(Clone, Copy, Debug, Default)]
@@ -84,23 +84,23 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
     };
     let third_party = var_if(needs.third_party, "BOOMERANG_THIRD_PARTY_URL")?;
     let callback_url = var_if(needs.third_party, "BOOMERANG_CALLBACK_URL")?.unwrap_or_default();
-    let timeout = match std::env::var("BOOMERANG_THIRD_PARTY_TIMEOUT_MS") {
-        Ok(ms) => Duration::from_millis(ms.parse().map_err(|_| BootError::Invalid {
-            name: "BOOMERANG_THIRD_PARTY_TIMEOUT_MS",
-            reason: format!("{ms:?} is not a number of milliseconds"),
-        })?),
-        Err(_) => DEFAULT_TIMEOUT,
+    let mut limits = Limits::default();
+    if let Ok(ms) = std::env::var("BOOMERANG_THIRD_PARTY_TIMEOUT_MS") {
+        limits.submit_timeout =
+            Duration::from_millis(ms.parse().map_err(|_| BootError::Invalid {
+                name: "BOOMERANG_THIRD_PARTY_TIMEOUT_MS",
+                reason: format!("{ms:?} is not a number of milliseconds"),
+            })?);
+    }
+    let processor: Arc<dyn Processor> = match third_party {
+        Some(url) => Arc::new(
+            HttpProcessor::new(&url).map_err(|reason| BootError::Invalid {
+                name: "BOOMERANG_THIRD_PARTY_URL",
+                reason,
+            })?,
+        ),
+        None => Arc::new(NoThirdParty),
     };
-    let processor: Arc<dyn Processor> =
-        match third_party {
-            Some(url) => Arc::new(HttpProcessor::new(&url, timeout).map_err(|reason| {
-                BootError::Invalid {
-                    name: "BOOMERANG_THIRD_PARTY_URL",
-                    reason,
-                }
-            })?),
-            None => Arc::new(NoThirdParty),
-        };
 
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     warm(&sdk).await;
@@ -109,7 +109,7 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
         jwt_secret,
         webhook_secret,
         callback_url,
-        limits: Limits::default(),
+        limits,
     };
     info!(
         connections = %deployment.tables.connections,
@@ -134,7 +134,7 @@ struct NoThirdParty;
 
 #[async_trait::async_trait]
 impl Processor for NoThirdParty {
-    async fn submit(&self, _: &Submission) -> Result<(), String> {
+    async fn submit(&self, _: &Submission, _: Duration) -> Result<(), String> {
         Err("this function does not send files to the third party".into())
     }
 }

@@ -26,6 +26,15 @@ pub struct Limits {
     pub max_connection_age: Duration,
     /// Attempts at handing a file to the third party (1 + 2 retries).
     pub submit_attempts: u32,
+    /// How long one attempt waits for the third party's 2xx (the
+    /// contract's 10 s).
+    pub submit_timeout: Duration,
+    /// All attempts and their backoff together. API Gateway's HTTP API
+    /// gives an integration at most 30 s; the upload Lambda must store,
+    /// submit, record and push inside it, or it is cut off with the job
+    /// still pending. A last attempt gets what is left of this, so a hung
+    /// third party fails the upload cleanly instead.
+    pub submit_budget: Duration,
     /// First retry delay; doubled for each further retry.
     pub submit_backoff: Duration,
     /// Pushes to one user's connections in flight at once.
@@ -42,6 +51,8 @@ impl Default for Limits {
             webhook_dedupe_ttl: Duration::from_secs(24 * 60 * 60),
             max_connection_age: Duration::from_secs(2 * 60 * 60),
             submit_attempts: 3,
+            submit_timeout: Duration::from_secs(10),
+            submit_budget: Duration::from_secs(25),
             submit_backoff: Duration::from_millis(500),
             push_concurrency: 16,
         }

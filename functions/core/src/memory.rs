@@ -22,6 +22,11 @@ struct State {
     files: HashMap<String, Bytes>,
     pushed: HashMap<ConnectionId, Vec<String>>,
     submissions: usize,
+    /// The timeout each submission was given.
+    timeouts: Vec<Duration>,
+    /// How far the test clock is ahead of the wall clock: `sleep` and a
+    /// hanging third party move it, so time-budget tests run instantly.
+    skew: Duration,
 }
 
 #[derive(Clone, Copy)]
@@ -29,6 +34,8 @@ pub enum ThirdParty {
     Accepts,
     Refuses,
     CallsBackFirst,
+    /// Never answers: each attempt uses up its whole timeout.
+    Hangs,
 }
 
 #[derive(Clone)]
@@ -177,10 +184,18 @@ impl Pusher for Memory {
 
 #[async_trait]
 impl Processor for Memory {
-    async fn submit(&self, s: &Submission) -> Result<(), String> {
-        self.state.lock().unwrap().submissions += 1;
+    async fn submit(&self, s: &Submission, timeout: Duration) -> Result<(), String> {
+        {
+            let mut s = self.state.lock().unwrap();
+            s.submissions += 1;
+            s.timeouts.push(timeout);
+        }
         match self.third_party {
             ThirdParty::Accepts => Ok(()),
+            ThirdParty::Hangs => {
+                self.state.lock().unwrap().skew += timeout;
+                Err("no answer in time".into())
+            }
             ThirdParty::Refuses => Err("503 Service Unavailable".into()),
             ThirdParty::CallsBackFirst => {
                 let app = self.app.get().expect("app set").clone();
@@ -209,9 +224,12 @@ impl Processor for Memory {
 #[async_trait]
 impl Clock for Memory {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        let skew = self.state.lock().unwrap().skew;
+        Utc::now() + chrono::Duration::from_std(skew).unwrap_or_default()
     }
-    async fn sleep(&self, _d: Duration) {}
+    async fn sleep(&self, d: Duration) {
+        self.state.lock().unwrap().skew += d;
+    }
 }
 
 /// An app wired to one in-memory state, with helpers for tests.
@@ -309,6 +327,11 @@ impl TestApp {
         msgs.iter()
             .map(|m| serde_json::from_str(m).unwrap())
             .collect()
+    }
+
+    /// The timeout each submission got, in order.
+    pub fn submission_timeouts(&self) -> Vec<Duration> {
+        self.mem.state.lock().unwrap().timeouts.clone()
     }
 
     pub fn submissions(&self) -> usize {

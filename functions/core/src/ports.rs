@@ -91,8 +91,9 @@ pub struct Submission {
 /// The third party that processes files.
 #[async_trait]
 pub trait Processor: Send + Sync {
-    /// One attempt; `Err` says why it was not accepted (no 2xx in time).
-    async fn submit(&self, submission: &Submission) -> Result<(), String>;
+    /// One attempt, given `timeout` to answer; `Err` says why it was not
+    /// accepted (no 2xx in time).
+    async fn submit(&self, submission: &Submission, timeout: Duration) -> Result<(), String>;
 }
 
 /// Time, so tests can own it.

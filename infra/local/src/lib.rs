@@ -137,11 +137,8 @@ impl Stack {
             (None, Some(sim)) => sim.url(),
             (None, None) => unreachable!("the simulator runs when no third party is configured"),
         };
-        let processor = boomerang_aws::HttpProcessor::new(
-            &third_party_url,
-            Duration::from_millis(config.third_party_timeout_ms),
-        )
-        .map_err(StartError::Config)?;
+        let processor =
+            boomerang_aws::HttpProcessor::new(&third_party_url).map_err(StartError::Config)?;
 
         let registry = Registry::default();
         let stage = "local";
@@ -173,6 +170,7 @@ impl Stack {
             max_webhook_bytes: config.max_webhook_bytes,
             max_push_bytes: config.max_push_bytes,
             submit_backoff: Duration::from_millis(config.third_party_backoff_ms),
+            submit_timeout: Duration::from_millis(config.third_party_timeout_ms),
             max_connection_age: Duration::from_secs(config.ws_max_connection_secs),
             ..Limits::default()
         };

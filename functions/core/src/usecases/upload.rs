@@ -7,6 +7,10 @@ use super::Boomerang;
 use crate::ports::Submission;
 use crate::{Error, EventDraft, EventType, Job, JobId, JobStatus, Result, UserId};
 
+/// An attempt the budget would cut below this is not made: it could only
+/// time out.
+const MIN_ATTEMPT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The longest file name kept (longer ones are cut, on a char boundary).
 const MAX_FILE_NAME_CHARS: usize = 255;
 
@@ -115,13 +119,26 @@ impl Boomerang {
         }
     }
 
-    /// One attempt and up to `submit_attempts - 1` retries, with backoff.
+    /// One attempt and up to `submit_attempts - 1` retries, with backoff,
+    /// all within `submit_budget`: each attempt gets `submit_timeout` or
+    /// what is left of the budget, whichever is less.
     async fn submit_with_retries(&self, s: &Submission) -> Result<(), String> {
         let limits = self.limits();
+        let clock = &self.ports.clock;
+        let started = clock.now();
+        let left = || {
+            let spent = (clock.now() - started).to_std().unwrap_or_default();
+            limits.submit_budget.saturating_sub(spent)
+        };
         let mut delay = limits.submit_backoff;
         let mut last = String::new();
         for attempt in 1..=limits.submit_attempts.max(1) {
-            match self.ports.processor.submit(s).await {
+            let timeout = limits.submit_timeout.min(left());
+            if timeout < limits.submit_timeout.min(MIN_ATTEMPT) {
+                warn!(job_id = %s.job_id, attempt, "no time left for another attempt");
+                break;
+            }
+            match self.ports.processor.submit(s, timeout).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     warn!(job_id = %s.job_id, attempt, error = %e, "third party submission failed");
@@ -129,7 +146,7 @@ impl Boomerang {
                 }
             }
             if attempt < limits.submit_attempts {
-                self.ports.clock.sleep(delay).await;
+                clock.sleep(delay.min(left())).await;
                 delay *= 2;
             }
         }
@@ -232,6 +249,32 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("did not accept"));
+    }
+
+    #[tokio::test]
+    async fn a_hanging_third_party_gets_its_attempts_within_the_budget_and_the_job_fails() {
+        // GIVEN a third party that never answers, and the default limits:
+        // 10 s per attempt, 0.5 s then 1 s of backoff, 25 s in all
+        let t = TestApp::with_third_party(ThirdParty::Hangs);
+        let limits = t.app.limits().clone();
+        // WHEN alice uploads
+        let started = t.now();
+        let outcome = t.app.upload(&t.user("alice"), file("x")).await.unwrap();
+        // THEN two full attempts and a last one cut to what the budget left
+        // (API Gateway would cut the whole request off at 30 s), and the
+        // job failed, recorded, within the budget
+        let UploadOutcome::Refused(job) = outcome else {
+            panic!("expected a refusal")
+        };
+        assert_eq!(job.status, JobStatus::Failed);
+        let secs: Vec<f64> = t
+            .submission_timeouts()
+            .iter()
+            .map(|d| (d.as_secs_f64() * 10.0).round() / 10.0)
+            .collect();
+        assert_eq!(secs, [10.0, 10.0, 3.5]);
+        let spent = (t.now() - started).to_std().unwrap();
+        assert!(spent <= limits.submit_budget + std::time::Duration::from_secs(1));
     }
 
     #[tokio::test]
