@@ -6,7 +6,7 @@ VENV   ?= .venv
 # The system's Python, found before the virtualenv goes on PATH below.
 PYTHON ?= $(shell command -v python3)
 
-.PHONY: run run-aws test test-aws lint template-check docs-check build deploy clean help
+.PHONY: run run-aws test test-aws lint template-check docs-check build bootstraps bench deploy clean help
 
 # The project's tools (sam, cfn-lint, cargo-lambda, zig) come first on PATH.
 PYTHON := $(PYTHON)
@@ -17,6 +17,7 @@ help:
 	@echo "make run    build and start the local stack (boomerang-local)"
 	@echo "make test   formatting, lints, template checks, unit + end-to-end tests on both backends"
 	@echo "make run-aws  the local stack on the AWS adapters, against moto"
+	@echo "make bench    release bootstraps: size, cold start, warm invocations"
 	@echo "make deploy   sam build + sam deploy --guided (needs AWS credentials)"
 
 ## Build and start the local stack on the embedded backend.
@@ -76,6 +77,19 @@ run-aws: $(VENV)/.installed
 	AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
 	BOOMERANG_BACKEND=aws BOOMERANG_CREATE_RESOURCES=true \
 	$(CARGO) run -p boomerang-local --bin boomerang-local
+
+## The six release bootstraps for this machine's architecture, with
+## cargo-lambda and zig (target/lambda/<function>/bootstrap).
+LAMBDA_ARCH ?= --x86-64
+bootstraps: $(VENV)/.installed
+	cargo lambda build --release $(LAMBDA_ARCH) --locked \
+		-p boomerang-ws-connect -p boomerang-ws-disconnect -p boomerang-ws-default \
+		-p boomerang-upload -p boomerang-webhook -p boomerang-api
+
+## Bootstrap sizes, cold starts and warm invocations (docs/benchmarks.md).
+BENCH_RUNS ?= 20
+bench: bootstraps
+	$(CARGO) run --locked -p boomerang-bench --bin cold-start -- $(BENCH_RUNS)
 
 ## Builds the six Lambdas for arm64 (cargo-lambda + zig, no Docker) and
 ## deploys the stack, asking for its parameters the first time.

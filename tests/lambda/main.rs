@@ -7,86 +7,13 @@
 //! `make test` builds the binaries (`cargo build --workspace --bins`) and
 //! installs cargo-lambda into `.venv` before this runs.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use base64::Engine;
-use boomerang_e2e::{sign, spawn_app_with, FakeThirdParty, Mode, TestApp, DEADLINE};
+use boomerang_e2e::lambda::{
+    debug_bootstrap, fixture, invoke, lambda_apis, start_function, Process,
+};
+use boomerang_e2e::{sign, spawn_app_with, FakeThirdParty, Mode, TestApp};
 use boomerang_local::Backend;
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-async fn wait_for_port(port: u16, what: &str) {
-    let started = Instant::now();
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(started.elapsed() < DEADLINE, "{what} did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A child process killed when the test ends.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `cargo lambda watch --only-lambda-apis`: the Lambda Runtime API the
-/// bootstraps poll, and the Invoke API the test calls.
-async fn lambda_apis() -> (Process, u16) {
-    let port = free_port();
-    let venv_bin = root().join(".venv/bin");
-    let path = format!(
-        "{}:{}",
-        venv_bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let child = Command::new("cargo")
-        .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1"])
-        .args(["-P", &port.to_string()])
-        .current_dir(root())
-        .env("PATH", path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("cargo lambda (make test installs it into .venv)");
-    let process = Process(child);
-    wait_for_port(port, "cargo lambda watch").await;
-    (process, port)
-}
-
-/// A Lambda's `bootstrap`: the workspace binary next to this test's.
-fn bootstrap(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps");
-    let bin = dir.join(name);
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first (make test does)",
-        bin.display()
-    );
-    bin
-}
 
 /// What the deployed functions get from template.yaml, pointed at moto, the
 /// local gateway and the test's third party.
@@ -128,60 +55,6 @@ fn function_env(app: &TestApp, tp: &FakeThirdParty) -> Vec<(String, String)> {
     .collect()
 }
 
-/// Starts one bootstrap polling the emulator as function `name`, with a
-/// Lambda-like environment (nothing inherited), logging into `log`.
-fn start_function(name: &str, port: u16, env: &[(String, String)], log: &Path) -> Process {
-    let out = std::fs::File::create(log).expect("log file");
-    let child = Command::new(bootstrap(name))
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .env("AWS_LAMBDA_FUNCTION_NAME", name)
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env(
-            "AWS_LAMBDA_RUNTIME_API",
-            format!("http://127.0.0.1:{port}/.rt/{name}"),
-        )
-        .stdout(out.try_clone().expect("log file"))
-        .stderr(out)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {name}: {e}"));
-    Process(child)
-}
-
-/// A fixture from tests/fixtures/lambda with its `{{PLACEHOLDERS}}` filled.
-fn fixture(name: &str, fill: &[(&str, String)]) -> Value {
-    let path = root().join(format!("tests/fixtures/lambda/{name}.json"));
-    let mut text = std::fs::read_to_string(&path).expect("fixture");
-    let now = chrono::Utc::now().timestamp_millis().to_string();
-    text = text.replace("{{NOW_MS}}", &now);
-    for (key, value) in fill {
-        text = text.replace(&format!("{{{{{key}}}}}"), value);
-    }
-    assert!(
-        !text.contains("{{"),
-        "{name}: a placeholder is left: {text}"
-    );
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-/// Invokes function `name` through the emulator's Invoke API.
-async fn invoke(http: &reqwest::Client, port: u16, name: &str, event: &Value) -> Value {
-    let res = http
-        .post(format!(
-            "http://127.0.0.1:{port}/2015-03-31/functions/{name}/invocations"
-        ))
-        .json(event)
-        .timeout(DEADLINE)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("invoking {name}: {e}"));
-    let status = res.status();
-    let body = res.text().await.unwrap();
-    assert!(status.is_success(), "{name} failed: {status} {body}");
-    serde_json::from_str(&body).unwrap_or_else(|_| panic!("{name} answered {body}"))
-}
-
 fn body_json(response: &Value) -> Value {
     serde_json::from_str(response["body"].as_str().expect("a text body")).expect("a JSON body")
 }
@@ -210,7 +83,10 @@ async fn the_six_bootstraps_carry_a_job_from_connect_to_a_pushed_result() {
     ];
     let _functions: Vec<Process> = names
         .iter()
-        .map(|n| start_function(n, port, &env, &logs.path().join(format!("{n}.log"))))
+        .map(|n| {
+            let log = logs.path().join(format!("{n}.log"));
+            start_function(&debug_bootstrap(n), n, port, &env, &log)
+        })
         .collect();
     let http = reqwest::Client::new();
     let token = app.token("alice");

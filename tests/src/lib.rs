@@ -2,6 +2,7 @@
 //! that talk to it as browsers and a third party would. Tokens and webhook
 //! signatures are made here, independently of the code that verifies them.
 
+pub mod lambda;
 pub mod moto;
 pub mod sign;
 pub mod third_party;
@@ -228,6 +229,26 @@ pub async fn spawn_app_with_third_party(
     })
     .await;
     (app, tp)
+}
+
+/// A port nothing listens on (yet).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Waits until something accepts connections on `port`.
+pub async fn wait_for_port(port: u16, what: &str) {
+    let started = tokio::time::Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(started.elapsed() < DEADLINE, "{what} did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Waits until `check` holds, polling, and fails at the deadline.

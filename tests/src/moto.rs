@@ -1,12 +1,8 @@
 //! moto server: DynamoDB and S3 over their real wire protocols, one server
 //! per test, from the virtualenv `make test` installs.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-
-use crate::DEADLINE;
+use std::process::{Child, Command, Stdio};
 
 pub struct Moto {
     child: Child,
@@ -27,10 +23,7 @@ impl Moto {
         let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
         let python = std::env::var("BOOMERANG_TEST_PYTHON")
             .unwrap_or_else(|_| format!("{root}/.venv/bin/python"));
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = crate::free_port();
         let child = Command::new(&python)
             .arg(format!("{root}/tools/moto_server.py"))
             .arg("127.0.0.1")
@@ -45,14 +38,7 @@ impl Moto {
             child,
             url: format!("http://127.0.0.1:{port}"),
         };
-        let started = Instant::now();
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(started.elapsed() < DEADLINE, "moto server did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        crate::wait_for_port(port, "moto server").await;
         moto
     }
 

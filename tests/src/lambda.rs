@@ -1,0 +1,126 @@
+//! Running the Lambda bootstraps on this machine: `cargo lambda watch
+//! --only-lambda-apis` (the Runtime and Invoke APIs), bootstraps polling it
+//! with a Lambda-like environment, and API Gateway event fixtures from
+//! `tests/fixtures/lambda`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+use crate::{free_port, wait_for_port, DEADLINE};
+
+/// The repository's root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A child process killed when the test ends.
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `cargo lambda watch --only-lambda-apis`: the Lambda Runtime API the
+/// bootstraps poll, and the Invoke API the test calls.
+pub async fn lambda_apis() -> (Process, u16) {
+    let port = free_port();
+    let venv_bin = root().join(".venv/bin");
+    let path = format!(
+        "{}:{}",
+        venv_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let child = Command::new("cargo")
+        .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1"])
+        .args(["-P", &port.to_string()])
+        .current_dir(root())
+        .env("PATH", path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cargo lambda (make test installs it into .venv)");
+    let process = Process(child);
+    wait_for_port(port, "cargo lambda watch").await;
+    (process, port)
+}
+
+/// A Lambda's `bootstrap`: the workspace binary next to this test's.
+pub fn debug_bootstrap(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let bin = dir.join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (make test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Starts `bin` polling the emulator as function `name`, with a
+/// Lambda-like environment (nothing inherited), logging into `log`.
+pub fn start_function(
+    bin: &Path,
+    name: &str,
+    port: u16,
+    env: &[(String, String)],
+    log: &Path,
+) -> Process {
+    let out = std::fs::File::create(log).expect("log file");
+    let child = Command::new(bin)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("http://127.0.0.1:{port}/.rt/{name}"),
+        )
+        .stdout(out.try_clone().expect("log file"))
+        .stderr(out)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {name}: {e}"));
+    Process(child)
+}
+
+/// A fixture from tests/fixtures/lambda with its `{{PLACEHOLDERS}}` filled.
+pub fn fixture(name: &str, fill: &[(&str, String)]) -> Value {
+    let path = root().join(format!("tests/fixtures/lambda/{name}.json"));
+    let mut text = std::fs::read_to_string(&path).expect("fixture");
+    let now = chrono::Utc::now().timestamp_millis().to_string();
+    text = text.replace("{{NOW_MS}}", &now);
+    for (key, value) in fill {
+        text = text.replace(&format!("{{{{{key}}}}}"), value);
+    }
+    assert!(
+        !text.contains("{{"),
+        "{name}: a placeholder is left: {text}"
+    );
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Invokes function `name` through the emulator's Invoke API.
+pub async fn invoke(http: &reqwest::Client, port: u16, name: &str, event: &Value) -> Value {
+    let res = http
+        .post(format!(
+            "http://127.0.0.1:{port}/2015-03-31/functions/{name}/invocations"
+        ))
+        .json(event)
+        .timeout(DEADLINE)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("invoking {name}: {e}"));
+    let status = res.status();
+    let body = res.text().await.unwrap();
+    assert!(status.is_success(), "{name} failed: {status} {body}");
+    serde_json::from_str(&body).unwrap_or_else(|_| panic!("{name} answered {body}"))
+}
