@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use boomerang_aws::tables::Tables;
 use boomerang_aws::Deployment;
-use boomerang_e2e::lambda::{fixture, invoke, lambda_apis, root, start_function};
+use boomerang_e2e::lambda::{fixture, function_env, invoke, lambda_apis, root, start_function};
 use boomerang_e2e::{sign, Moto};
 
 const FUNCTIONS: [&str; 6] = [
@@ -54,38 +54,25 @@ async fn main() {
         let size = std::fs::metadata(&bin)
             .unwrap_or_else(|_| panic!("{} missing: `make bench` builds it", bin.display()))
             .len();
-        println!("| {name} | {size} bytes ({:.2} MiB) |", size as f64 / 1048576.0);
+        println!(
+            "| {name} | {size} bytes ({:.2} MiB) |",
+            size as f64 / 1048576.0
+        );
     }
 
-    let moto = Moto::start().await;
-    let sdk = moto.sdk_config().await;
     let deployment = Deployment {
         tables: Tables::with_prefix("bench"),
         bucket: "bench-files".into(),
         connections_endpoint: "http://127.0.0.1:9/local".into(),
     };
-    boomerang_local::provision::create_resources(&sdk, &deployment)
-        .await
-        .expect("tables and bucket");
+    let (moto, _sdk) = Moto::with(&deployment).await;
     let (_apis, port) = lambda_apis().await;
     let jwt_key = "bench-key-bench-key-bench-key-bench-key";
-    let env: Vec<(String, String)> = [
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "test".into()),
-        ("AWS_SECRET_ACCESS_KEY", "test".into()),
-        ("AWS_ENDPOINT_URL", moto.url.clone()),
-        ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
-        ("BOOMERANG_CONNECTIONS_TABLE", deployment.tables.connections.clone()),
-        ("BOOMERANG_JOBS_TABLE", deployment.tables.jobs.clone()),
-        ("BOOMERANG_EVENTS_TABLE", deployment.tables.events.clone()),
-        ("BOOMERANG_DELIVERIES_TABLE", deployment.tables.deliveries.clone()),
-        ("BOOMERANG_BUCKET", deployment.bucket.clone()),
-        ("BOOMERANG_WS_ENDPOINT", deployment.connections_endpoint.clone()),
-        ("BOOMERANG_JWT_SECRET", jwt_key.into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    let env = function_env(
+        &moto.url,
+        &deployment,
+        &[("BOOMERANG_JWT_SECRET", jwt_key.into())],
+    );
     let token = sign::jwt(
         "alice",
         chrono::Utc::now().timestamp() + 3600,

@@ -23,16 +23,12 @@ struct Aws {
 
 /// A fresh moto with the tables and bucket as template.yaml defines them.
 async fn aws() -> Aws {
-    let moto = Moto::start().await;
-    let sdk = moto.sdk_config().await;
     let deployment = Deployment {
         tables: Tables::with_prefix("boomerang-test"),
         bucket: "boomerang-test-files".into(),
         connections_endpoint: "http://127.0.0.1:9/unused".into(),
     };
-    boomerang_local::provision::create_resources(&sdk, &deployment)
-        .await
-        .unwrap();
+    let (moto, sdk) = Moto::with(&deployment).await;
     Aws {
         _moto: moto,
         dynamo: aws_sdk_dynamodb::Client::new(&sdk),

@@ -8,8 +8,10 @@
 //! installs cargo-lambda into `.venv` before this runs.
 
 use base64::Engine;
+use boomerang_aws::tables::Tables;
+use boomerang_aws::Deployment;
 use boomerang_e2e::lambda::{
-    debug_bootstrap, fixture, invoke, lambda_apis, start_function, Process,
+    debug_bootstrap, fixture, function_env, invoke, lambda_apis, start_function, Process,
 };
 use boomerang_e2e::{sign, spawn_app_with, FakeThirdParty, Mode, TestApp};
 use boomerang_local::Backend;
@@ -17,42 +19,25 @@ use serde_json::Value;
 
 /// What the deployed functions get from template.yaml, pointed at moto, the
 /// local gateway and the test's third party.
-fn function_env(app: &TestApp, tp: &FakeThirdParty) -> Vec<(String, String)> {
+fn env_for(app: &TestApp, tp: &FakeThirdParty) -> Vec<(String, String)> {
     let c = &app.stack.config;
     let moto = app.moto.as_ref().expect("the aws backend runs on moto");
+    let deployment = Deployment {
+        tables: Tables::with_prefix(&c.table_prefix),
+        bucket: c.bucket.clone(),
+        connections_endpoint: format!("{}/local", app.stack.http_url()),
+    };
     let jwt = String::from_utf8(app.jwt_secret().to_vec()).expect("a text key");
-    [
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "test".into()),
-        ("AWS_SECRET_ACCESS_KEY", "test".into()),
-        ("AWS_ENDPOINT_URL", moto.url.clone()),
-        ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
-        (
-            "BOOMERANG_CONNECTIONS_TABLE",
-            format!("{}-connections", c.table_prefix),
-        ),
-        ("BOOMERANG_JOBS_TABLE", format!("{}-jobs", c.table_prefix)),
-        (
-            "BOOMERANG_EVENTS_TABLE",
-            format!("{}-events", c.table_prefix),
-        ),
-        (
-            "BOOMERANG_DELIVERIES_TABLE",
-            format!("{}-deliveries", c.table_prefix),
-        ),
-        ("BOOMERANG_BUCKET", c.bucket.clone()),
-        (
-            "BOOMERANG_WS_ENDPOINT",
-            format!("{}/local", app.stack.http_url()),
-        ),
-        ("BOOMERANG_JWT_SECRET", jwt),
-        ("BOOMERANG_WEBHOOK_SECRET", app.stack.webhook_secret.clone()),
-        ("BOOMERANG_THIRD_PARTY_URL", tp.url()),
-        ("BOOMERANG_CALLBACK_URL", app.stack.callback_url.clone()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+    function_env(
+        &moto.url,
+        &deployment,
+        &[
+            ("BOOMERANG_JWT_SECRET", jwt),
+            ("BOOMERANG_WEBHOOK_SECRET", app.stack.webhook_secret.clone()),
+            ("BOOMERANG_THIRD_PARTY_URL", tp.url()),
+            ("BOOMERANG_CALLBACK_URL", app.stack.callback_url.clone()),
+        ],
+    )
 }
 
 fn body_json(response: &Value) -> Value {
@@ -71,7 +56,7 @@ async fn the_six_bootstraps_carry_a_job_from_connect_to_a_pushed_result() {
     })
     .await;
     let (_apis, port) = lambda_apis().await;
-    let env = function_env(&app, &tp);
+    let env = env_for(&app, &tp);
     let logs = tempfile::tempdir().unwrap();
     let names = [
         "ws-connect",

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use boomerang_aws::Deployment;
 use serde_json::Value;
 
 use crate::{free_port, wait_for_port, DEADLINE};
@@ -63,6 +64,36 @@ pub fn debug_bootstrap(name: &str) -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// The environment template.yaml gives every function, for `deployment`
+/// on moto at `moto_url`, plus `extra` (secrets, the third party).
+pub fn function_env(
+    moto_url: &str,
+    deployment: &Deployment,
+    extra: &[(&str, String)],
+) -> Vec<(String, String)> {
+    let t = &deployment.tables;
+    let base = [
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_ENDPOINT_URL", moto_url.to_owned()),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
+        ("BOOMERANG_CONNECTIONS_TABLE", t.connections.clone()),
+        ("BOOMERANG_JOBS_TABLE", t.jobs.clone()),
+        ("BOOMERANG_EVENTS_TABLE", t.events.clone()),
+        ("BOOMERANG_DELIVERIES_TABLE", t.deliveries.clone()),
+        ("BOOMERANG_BUCKET", deployment.bucket.clone()),
+        (
+            "BOOMERANG_WS_ENDPOINT",
+            deployment.connections_endpoint.clone(),
+        ),
+    ];
+    base.into_iter()
+        .chain(extra.iter().cloned())
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
 }
 
 /// Starts `bin` polling the emulator as function `name`, with a

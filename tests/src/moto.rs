@@ -2,6 +2,7 @@
 //! per test, from the virtualenv `make test` installs.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use boomerang_aws::Deployment;
 use std::process::{Child, Command, Stdio};
 
 pub struct Moto {
@@ -45,6 +46,17 @@ impl Moto {
     /// An SDK configuration that sends every service to this server.
     pub async fn sdk_config(&self) -> SdkConfig {
         sdk_config_for(&self.url).await
+    }
+
+    /// A fresh moto holding `deployment`'s tables and bucket, created as
+    /// template.yaml defines them, and an SDK configuration for it.
+    pub async fn with(deployment: &Deployment) -> (Moto, SdkConfig) {
+        let moto = Moto::start().await;
+        let sdk = moto.sdk_config().await;
+        boomerang_local::provision::create_resources(&sdk, deployment)
+            .await
+            .expect("tables and bucket created in moto");
+        (moto, sdk)
     }
 }
 
