@@ -42,8 +42,9 @@ test: lint template-check docs-check $(VENV)/.installed
 	$(RUN_TESTS) --workspace
 	$(MAKE) --no-print-directory test-aws
 
+# --workspace keeps the features of the first run, so nothing is rebuilt.
 test-aws: $(VENV)/.installed
-	BOOMERANG_TEST_BACKEND=aws $(RUN_TESTS) -p boomerang-e2e --test e2e
+	BOOMERANG_TEST_BACKEND=aws $(RUN_TESTS) --workspace --test e2e
 
 lint:
 	$(CARGO) fmt --all --check

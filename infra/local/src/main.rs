@@ -1,7 +1,7 @@
 //! `boomerang-local`: start the local stack, print where it is, run until
 //! SIGINT or SIGTERM, then stop cleanly.
 
-use boomerang_local::{Config, Stack};
+use boomerang_local::{Backend, Config, Stack};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -44,7 +44,17 @@ async fn main() -> std::process::ExitCode {
     println!("  WebSocket    {}?token=<token>", stack.ws_url());
     println!("  webhook      {}", stack.callback_url);
     println!("  third party  {sim}");
-    println!("  data folder  {}", stack.config.data_dir.display());
+    let c = &stack.config;
+    match c.backend {
+        Backend::Embedded => println!("  storage      embedded (SQLite and files)"),
+        Backend::Aws => println!(
+            "  storage      aws: tables {}-*, bucket {}, pushes via {}/local/@connections",
+            c.table_prefix,
+            c.bucket,
+            stack.http_url()
+        ),
+    }
+    println!("  data folder  {}", c.data_dir.display());
     println!(
         "  dev token for {:?} ({SAMPLE_TOKEN_HOURS} h):",
         stack.config.dev_user
