@@ -206,3 +206,30 @@ async fn the_six_bootstraps_carry_a_job_from_connect_to_a_pushed_result() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_function_missing_a_setting_fails_its_init_naming_the_variable() {
+    // GIVEN ws-connect's environment without its token key
+    let deployment = Deployment {
+        tables: Tables::with_prefix("unused"),
+        bucket: "unused".into(),
+        connections_endpoint: "http://127.0.0.1:9/unused".into(),
+    };
+    let env = function_env("http://127.0.0.1:9", &deployment, &[]);
+    // WHEN its bootstrap starts
+    let out = std::process::Command::new(debug_bootstrap("ws-connect"))
+        .env_clear()
+        .envs(env)
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .env("AWS_LAMBDA_FUNCTION_NAME", "ws-connect")
+        .output()
+        .expect("the bootstrap runs");
+    // THEN init fails, and says which variable is missing
+    assert!(!out.status.success());
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(printed.contains("BOOMERANG_JWT_SECRET"), "{printed}");
+}
