@@ -13,8 +13,9 @@ use boomerang_aws::Deployment;
 use boomerang_e2e::lambda::{
     debug_bootstrap, fixture, function_env, invoke, lambda_apis, start_function, Process,
 };
-use boomerang_e2e::{sign, spawn_app_with, FakeThirdParty, Mode, TestApp};
-use boomerang_local::Backend;
+use std::sync::Arc;
+
+use boomerang_e2e::{sign, spawn_on_moto, FakeThirdParty, Mode, Moto, TestApp};
 use serde_json::Value;
 
 /// What the deployed functions get from template.yaml, pointed at moto, the
@@ -44,32 +45,49 @@ fn body_json(response: &Value) -> Value {
     serde_json::from_str(response["body"].as_str().expect("a text body")).expect("a JSON body")
 }
 
+/// The functions, by binary and by template.yaml logical id.
+const FUNCTIONS: [(&str, &str); 6] = [
+    ("ws-connect", "WsConnectFunction"),
+    ("ws-disconnect", "WsDisconnectFunction"),
+    ("ws-default", "WsDefaultFunction"),
+    ("upload", "UploadFunction"),
+    ("webhook", "WebhookFunction"),
+    ("api", "ApiFunction"),
+];
+
 #[tokio::test]
-async fn the_six_bootstraps_carry_a_job_from_connect_to_a_pushed_result() {
-    // GIVEN the local gateway on the aws backend (moto), a silent third
-    // party, the Lambda APIs emulator and the six bootstraps
+async fn the_six_bootstraps_carry_a_job_from_connect_to_a_pushed_result_with_only_their_own_permissions(
+) {
+    // GIVEN moto with the tables and bucket, enforcing IAM: each function
+    // signs as a user holding only its template.yaml policy
+    let moto = Arc::new(Moto::start().await);
+    let defaults = boomerang_local::Config::with_data_dir("unused");
+    let deployment = Deployment {
+        tables: Tables::with_prefix(&defaults.table_prefix),
+        bucket: defaults.bucket.clone(),
+        connections_endpoint: "unused".into(),
+    };
+    boomerang_local::provision::create_resources(&moto.sdk_config().await, &deployment)
+        .await
+        .expect("tables and bucket");
+    let keys = moto.enforce_iam(&deployment.bucket);
+    // AND the local gateway on it, a silent third party, the Lambda APIs
+    // emulator and the six bootstraps
     let tp = FakeThirdParty::start(Mode::Silent).await;
     let tp_url = tp.url();
-    let app = spawn_app_with(|c| {
-        c.backend = Backend::Aws;
-        c.third_party_url = Some(tp_url);
-    })
-    .await;
+    let app = spawn_on_moto(moto, |c| c.third_party_url = Some(tp_url)).await;
     let (_apis, port) = lambda_apis().await;
     let env = env_for(&app, &tp);
     let logs = tempfile::tempdir().unwrap();
-    let names = [
-        "ws-connect",
-        "ws-disconnect",
-        "ws-default",
-        "upload",
-        "webhook",
-        "api",
-    ];
-    let _functions: Vec<Process> = names
+    let names = FUNCTIONS.map(|(name, _)| name);
+    let _functions: Vec<Process> = FUNCTIONS
         .iter()
-        .map(|n| {
+        .map(|(n, logical_id)| {
             let log = logs.path().join(format!("{n}.log"));
+            let (key, secret) = keys[*logical_id].clone();
+            let mut env = env.clone();
+            env.push(("AWS_ACCESS_KEY_ID".into(), key));
+            env.push(("AWS_SECRET_ACCESS_KEY".into(), secret));
             start_function(&debug_bootstrap(n), n, port, &env, &log)
         })
         .collect();

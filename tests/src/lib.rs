@@ -51,6 +51,16 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     spawn_in(dir, None, configure).await
 }
 
+/// A stack on the aws backend, on a moto the test prepared.
+pub async fn spawn_on_moto(moto: Arc<Moto>, configure: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    spawn_in(dir, Some(moto), |c| {
+        c.backend = Backend::Aws;
+        configure(c)
+    })
+    .await
+}
+
 /// Starts a stack on the suite's backend in `dir`, on `moto` if given.
 async fn spawn_in(
     dir: tempfile::TempDir,

@@ -3,11 +3,15 @@
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use boomerang_aws::Deployment;
+use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 
 pub struct Moto {
     child: Child,
     pub url: String,
+    /// The access key pair clients of this server sign with.
+    credentials: Mutex<(String, String)>,
 }
 
 impl Drop for Moto {
@@ -22,10 +26,9 @@ impl Moto {
     /// says why) on a free port and waits until it answers.
     pub async fn start() -> Moto {
         let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
-        let python = std::env::var("BOOMERANG_TEST_PYTHON")
-            .unwrap_or_else(|_| format!("{root}/.venv/bin/python"));
+        let python = python_path();
         let port = crate::free_port();
-        let child = Command::new(&python)
+        let child = Command::new(python_path())
             .arg(format!("{root}/tools/moto_server.py"))
             .arg("127.0.0.1")
             .arg(port.to_string())
@@ -38,6 +41,7 @@ impl Moto {
         let moto = Moto {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            credentials: Mutex::new(("test".into(), "test".into())),
         };
         crate::wait_for_port(port, "moto server").await;
         moto
@@ -45,7 +49,45 @@ impl Moto {
 
     /// An SDK configuration that sends every service to this server.
     pub async fn sdk_config(&self) -> SdkConfig {
-        sdk_config_for(&self.url).await
+        let (key, secret) = self.lock().clone();
+        sdk_config_with(&self.url, &key, &secret).await
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (String, String)> {
+        self.credentials.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Gives each function of template.yaml an IAM user holding only its
+    /// policy, and turns on moto's IAM enforcement (`tools/moto_iam.py`
+    /// says how moto's checks differ from AWS's). From then on this
+    /// server's own clients sign as an admin user. Returns each function's
+    /// key pair by logical id (`UploadFunction`).
+    pub fn enforce_iam(&self, bucket: &str) -> HashMap<String, (String, String)> {
+        let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
+        let out = Command::new(python_path())
+            .arg(format!("{root}/tools/moto_iam.py"))
+            .arg(&self.url)
+            .arg(format!("{root}/template.yaml"))
+            .arg(bucket)
+            .output()
+            .expect("tools/moto_iam.py runs");
+        assert!(
+            out.status.success(),
+            "moto_iam.py: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let keys: HashMap<String, serde_json::Value> =
+            serde_json::from_slice(&out.stdout).expect("keys as JSON");
+        let mut pairs: HashMap<String, (String, String)> = keys
+            .into_iter()
+            .map(|(name, k)| {
+                let id = k["AccessKeyId"].as_str().unwrap_or_default().to_owned();
+                let secret = k["SecretAccessKey"].as_str().unwrap_or_default().to_owned();
+                (name, (id, secret))
+            })
+            .collect();
+        *self.lock() = pairs.remove("admin").expect("an admin key");
+        pairs
     }
 
     /// A fresh moto holding `deployment`'s tables and bucket, created as
@@ -63,12 +105,22 @@ impl Moto {
 /// An SDK configuration that sends every service to `url`, with test
 /// credentials (nothing local checks them).
 pub async fn sdk_config_for(url: &str) -> SdkConfig {
+    sdk_config_with(url, "test", "test").await
+}
+
+async fn sdk_config_with(url: &str, key: &str, secret: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(url)
         .region(Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "moto",
+            key, secret, None, None, "moto",
         ))
         .load()
         .await
+}
+
+/// The virtualenv's Python (`make test` installs moto there).
+fn python_path() -> String {
+    std::env::var("BOOMERANG_TEST_PYTHON")
+        .unwrap_or_else(|_| format!("{}/../.venv/bin/python", env!("CARGO_MANIFEST_DIR")))
 }

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Gives each Lambda of template.yaml an IAM user in moto holding exactly
+the function's policy statements, plus an admin user for the test harness,
+then turns on moto's IAM enforcement. Prints the access keys as JSON:
+{"admin": {...}, "UploadFunction": {"AccessKeyId": ..., "SecretAccessKey": ...}}.
+
+Where moto's checks differ from AWS's, the policy is translated, never
+widened beyond what the template grants:
+- moto authorizes DynamoDB calls against the resource "*" only, so
+  DynamoDB statements keep their actions and lose their table ARNs (the
+  actions are still checked; S3 actions are checked with their prefixes);
+- moto checks a TransactWriteItems call as the action
+  dynamodb:TransactWriteItems, where AWS checks each item's own action: a
+  function allowed both UpdateItem and PutItem gets it;
+- execute-api:ManageConnections is for the local gateway, which checks no
+  signature.
+
+Usage: moto_iam.py ENDPOINT TEMPLATE BUCKET
+"""
+
+import json
+import sys
+
+import boto3
+import urllib.request
+import yaml
+
+
+class CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _tagged(loader, tag_suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {tag_suffix: value}
+
+
+CfnLoader.add_multi_constructor("!", _tagged)
+
+
+def s3_resource(resource, bucket):
+    """A FilesBucket ARN (`!GetAtt FilesBucket.Arn`, `!Sub ${FilesBucket.Arn}/x/*`)
+    as the bucket's real ARN; None if it names something else."""
+    arn = f"arn:aws:s3:::{bucket}"
+    if resource == {"GetAtt": "FilesBucket.Arn"}:
+        return arn
+    if isinstance(resource, dict) and isinstance(resource.get("Sub"), str):
+        sub = resource["Sub"]
+        if sub.startswith("${FilesBucket.Arn}"):
+            return sub.replace("${FilesBucket.Arn}", arn)
+    return None
+
+
+def as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+def policy_for(function, bucket):
+    statements = []
+    actions_seen = set()
+    for policy in function["Properties"].get("Policies", []):
+        for st in policy.get("Statement", []):
+            actions = as_list(st["Action"])
+            actions_seen.update(actions)
+            if all(a.startswith("dynamodb:") for a in actions):
+                statements.append({"Effect": st["Effect"], "Action": actions, "Resource": "*"})
+            elif all(a.startswith("s3:") for a in actions):
+                resources = [s3_resource(r, bucket) for r in as_list(st["Resource"])]
+                if None in resources:
+                    raise SystemExit(f"unexpected S3 resource in {st}")
+                statements.append({"Effect": st["Effect"], "Action": actions, "Resource": resources})
+            elif actions == ["execute-api:ManageConnections"]:
+                continue
+            else:
+                raise SystemExit(f"a statement this script does not know: {st}")
+    if {"dynamodb:UpdateItem", "dynamodb:PutItem"} <= actions_seen:
+        statements.append(
+            {"Effect": "Allow", "Action": "dynamodb:TransactWriteItems", "Resource": "*"}
+        )
+    if not statements:
+        # No AWS permission at all: a statement that allows nothing real.
+        statements.append({"Effect": "Allow", "Action": "none:None", "Resource": "*"})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def main():
+    endpoint, template_path, bucket = sys.argv[1:4]
+    with open(template_path) as f:
+        template = yaml.load(f, Loader=CfnLoader)
+    iam = boto3.client(
+        "iam",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    everything = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    policies = {"admin": everything}
+    for name, res in template["Resources"].items():
+        if res.get("Type") == "AWS::Serverless::Function":
+            policies[name] = policy_for(res, bucket)
+    keys = {}
+    for name, document in policies.items():
+        iam.create_user(UserName=name)
+        iam.put_user_policy(
+            UserName=name, PolicyName=f"{name}-policy", PolicyDocument=json.dumps(document)
+        )
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        keys[name] = {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
+    # From now on every request is authenticated and authorized.
+    req = urllib.request.Request(
+        f"{endpoint}/moto-api/reset-auth",
+        data=b"0",
+        method="POST",
+        headers={"Content-Type": "text/plain"},
+    )
+    urllib.request.urlopen(req).read()
+    json.dump(keys, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
