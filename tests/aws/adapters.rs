@@ -165,25 +165,34 @@ async fn concurrent_transitions_get_gapless_unique_seqs_and_each_job_moves_once(
 }
 
 #[tokio::test]
-async fn a_result_too_large_for_an_item_is_kept_whole_in_s3() {
+async fn results_too_large_for_an_item_are_kept_whole_in_s3_and_listed_in_order() {
+    // GIVEN three of alice's jobs completed one after the other, the first
+    // and last with 500 KB results (over DynamoDB's 400 KB item limit)
     let a = aws().await;
     let jobs = job_store(&a);
-    let mut j = job("alice");
-    jobs.create(&j).await.unwrap();
-    // 500 KB: over DynamoDB's 400 KB item limit.
-    j.status = JobStatus::Completed;
-    j.result = Some(serde_json::json!({"blob": "z".repeat(500 * 1024)}));
-    let draft = EventDraft::new(EventType::JobCompleted, &j, 65536);
-    let event = jobs
-        .transition(&[JobStatus::Submitted], &j, draft)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(event.job.result_truncated, Some(true));
-    let stored = jobs.get(&j.id).await.unwrap().unwrap();
-    assert_eq!(stored.result, j.result);
+    let mut done = Vec::new();
+    for (n, size) in [500 * 1024, 10, 500 * 1024].into_iter().enumerate() {
+        let mut j = job("alice");
+        j.created_at += Span::milliseconds(n as i64);
+        jobs.create(&j).await.unwrap();
+        j.status = JobStatus::Completed;
+        j.result = Some(serde_json::json!({"n": n, "blob": "z".repeat(size)}));
+        let draft = EventDraft::new(EventType::JobCompleted, &j, 65536);
+        let event = jobs
+            .transition(&[JobStatus::Submitted], &j, draft)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(event.job.result_truncated, (size > 65536).then_some(true));
+        done.push(j);
+    }
+    // THEN each reads back whole, and the list is newest first
+    let stored = jobs.get(&done[0].id).await.unwrap().unwrap();
+    assert_eq!(stored.result, done[0].result);
     let listed = jobs.list(&user("alice"), 10).await.unwrap();
-    assert_eq!(listed[0].result, j.result);
+    let results: Vec<_> = listed.into_iter().map(|j| j.result).collect();
+    let expected: Vec<_> = done.iter().rev().map(|j| j.result.clone()).collect();
+    assert_eq!(results, expected);
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::Client;
 use boomerang_core::ports::{EventLog, JobStore};
 use boomerang_core::{Error, Event, EventDraft, Job, JobId, JobStatus, Result, UserId};
 use chrono::DateTime;
+use futures::stream::{self, StreamExt, TryStreamExt};
 use tracing::debug;
 
 use super::{get_n, get_opt_s, get_s, n, s, sdk, Item};
@@ -24,6 +25,8 @@ use crate::tables::{COUNTER_SEQ, JOBS_BY_OWNER};
 pub const MAX_INLINE_RESULT_BYTES: usize = 300 * 1024;
 /// Tries at allocating a seq when other writers keep winning.
 const MAX_TRANSITION_ATTEMPTS: u32 = 16;
+/// S3 reads in flight while listing jobs whose results live there.
+const RESULT_FETCHES: usize = 8;
 
 #[derive(Clone, Debug)]
 pub struct DynamoJobStore {
@@ -159,11 +162,12 @@ impl JobStore for DynamoJobStore {
             .send()
             .await
             .map_err(sdk)?;
-        let mut jobs = Vec::with_capacity(out.items().len());
-        for item in out.items() {
-            jobs.push(self.read_job(item).await?);
-        }
-        Ok(jobs)
+        // Results kept in S3 are fetched a few at a time, in page order.
+        let reads: Vec<_> = out.items().iter().map(|i| self.read_job(i)).collect();
+        stream::iter(reads)
+            .buffered(RESULT_FETCHES)
+            .try_collect()
+            .await
     }
 
     async fn transition(
