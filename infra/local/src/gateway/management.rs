@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use boomerang_core::ConnectionId;
@@ -21,15 +22,7 @@ use super::pusher::{Outbound, SendError};
 use super::{Gateway, WS_MAX_MESSAGE_BYTES};
 
 /// `PostToConnection`: the body goes to the socket as one text message.
-pub async fn post(
-    State(gw): State<Arc<Gateway>>,
-    Path(params): Path<HashMap<String, String>>,
-    body: Bytes,
-) -> Response {
-    let id = match target(&gw, &params) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+pub async fn post(State(gw): State<Arc<Gateway>>, Target(id): Target, body: Bytes) -> Response {
     // API Gateway WebSocket: 128 KB per message, in either direction.
     if body.len() > WS_MAX_MESSAGE_BYTES {
         return error(
@@ -55,14 +48,7 @@ pub async fn post(
 }
 
 /// `GetConnection`.
-pub async fn get(
-    State(gw): State<Arc<Gateway>>,
-    Path(params): Path<HashMap<String, String>>,
-) -> Response {
-    let id = match target(&gw, &params) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+pub async fn get(State(gw): State<Arc<Gateway>>, Target(id): Target) -> Response {
     match gw.registry.info(&id) {
         Some(i) => axum::Json(json!({
             "ConnectedAt": i.connected_at.to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -75,14 +61,7 @@ pub async fn get(
 }
 
 /// `DeleteConnection`: the socket is closed and gets its `$disconnect`.
-pub async fn delete(
-    State(gw): State<Arc<Gateway>>,
-    Path(params): Path<HashMap<String, String>>,
-) -> Response {
-    let id = match target(&gw, &params) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+pub async fn delete(State(gw): State<Arc<Gateway>>, Target(id): Target) -> Response {
     match gw.registry.send(&id, Outbound::Close) {
         // A full outbox still closes: the socket task ends on its own turn.
         Ok(()) | Err(SendError::Full) => StatusCode::NO_CONTENT.into_response(),
@@ -90,20 +69,33 @@ pub async fn delete(
     }
 }
 
-/// The connection a request names; a stage other than ours is refused as
-/// API Gateway refuses an unknown path.
-#[allow(clippy::result_large_err)]
-fn target(gw: &Gateway, params: &HashMap<String, String>) -> Result<ConnectionId, Response> {
-    if params.get("stage").is_some_and(|s| *s != gw.stage) {
-        return Err(error(
-            StatusCode::FORBIDDEN,
-            "ForbiddenException",
-            "Forbidden",
-        ));
+/// The connection a request names. A stage other than ours is refused as
+/// API Gateway refuses an unknown path; an id that could never have been
+/// issued is a connection that is not there.
+pub struct Target(ConnectionId);
+
+impl FromRequestParts<Arc<Gateway>> for Target {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        gw: &Arc<Gateway>,
+    ) -> Result<Self, Self::Rejection> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, gw)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if params.get("stage").is_some_and(|s| *s != gw.stage) {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "ForbiddenException",
+                "Forbidden",
+            ));
+        }
+        let raw = params.get("id").map(String::as_str).unwrap_or_default();
+        ConnectionId::parse(raw)
+            .map(Target)
+            .map_err(|_| send_error(SendError::Gone))
     }
-    let raw = params.get("id").map(String::as_str).unwrap_or_default();
-    // An id that could never have been issued is a connection that is not there.
-    ConnectionId::parse(raw).map_err(|_| send_error(SendError::Gone))
 }
 
 fn send_error(e: SendError) -> Response {
