@@ -24,6 +24,8 @@ pub struct Needs {
     pub webhook_secret: bool,
     /// Sends files: `BOOMERANG_THIRD_PARTY_URL` and `BOOMERANG_CALLBACK_URL`.
     pub third_party: bool,
+    /// Touches no storage: no connection to warm at init.
+    pub stateless: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +105,9 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
     };
 
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    warm(&sdk).await;
+    if !needs.stateless {
+        warm(&sdk).await;
+    }
     let ports = deployment.ports(&sdk, processor, clock);
     let settings = Settings {
         jwt_secret,
@@ -119,13 +123,18 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
     Ok(Boomerang::new(ports, settings))
 }
 
-/// Opens the HTTPS connection to DynamoDB during init, which Lambda does
-/// not bill up to 10 s and which a cold first request would otherwise wait
-/// for. `DescribeEndpoints` needs no IAM permission; its answer is unused.
+/// Opens the HTTPS connection to DynamoDB during init, so that the first
+/// invocation does not wait for DNS and a TLS handshake. Only the
+/// connection matters: any answer, an error from the service included,
+/// leaves it open in the client's pool.
 async fn warm(sdk: &aws_config::SdkConfig) {
     let client = aws_sdk_dynamodb::Client::new(sdk);
-    if let Err(e) = client.describe_endpoints().send().await {
-        info!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(e), "warm-up request failed; the first invocation connects instead");
+    match client.describe_endpoints().send().await {
+        Ok(_) | Err(aws_sdk_dynamodb::error::SdkError::ServiceError(_)) => {}
+        Err(e) => info!(
+            error = %aws_sdk_dynamodb::error::DisplayErrorContext(e),
+            "could not reach DynamoDB at init; the first invocation connects instead"
+        ),
     }
 }
 

@@ -11,7 +11,14 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let app = boot(Needs::default(), Arc::new(SystemClock)).await?;
+    let app = boot(
+        Needs {
+            stateless: true,
+            ..Needs::default()
+        },
+        Arc::new(SystemClock),
+    )
+    .await?;
     let app = &app;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
