@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use boomerang_aws::tables::Tables;
 use boomerang_aws::Deployment;
-use boomerang_e2e::lambda::{fixture, function_env, invoke, lambda_apis, root, start_function};
+use boomerang_e2e::lambda::{
+    fixture, invoke, lambda_apis, root, start_function, template_env, Local,
+};
 use boomerang_e2e::{sign, Moto};
 
 const FUNCTIONS: [&str; 6] = [
@@ -68,11 +70,14 @@ async fn main() {
     let (moto, _sdk) = Moto::with(&deployment).await;
     let (_apis, port) = lambda_apis().await;
     let jwt_key = "bench-key-bench-key-bench-key-bench-key";
-    let env = function_env(
-        &moto.url,
-        &deployment,
-        &[("BOOMERANG_JWT_SECRET", jwt_key.into())],
-    );
+    let local = Local {
+        moto_url: &moto.url,
+        deployment: &deployment,
+        jwt_secret: jwt_key.into(),
+        webhook_secret: String::new(),
+        third_party_url: String::new(),
+        callback_url: String::new(),
+    };
     let token = sign::jwt(
         "alice",
         chrono::Utc::now().timestamp() + 3600,
@@ -84,12 +89,26 @@ async fn main() {
     println!();
     println!("| function | what the invocation does | cold start p50 | p90 | max | warm p50 | warm p99 |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");
-    let cases: [(&str, &str); 3] = [
-        ("ws-default", "answers a ping; no storage"),
-        ("ws-connect", "verifies a token; one DynamoDB PutItem"),
-        ("api", "verifies a token; one DynamoDB GetItem (404)"),
+    let cases: [(&str, &str, &str); 3] = [
+        (
+            "ws-default",
+            "WsDefaultFunction",
+            "answers a ping; no storage",
+        ),
+        (
+            "ws-connect",
+            "WsConnectFunction",
+            "verifies a token; one DynamoDB PutItem",
+        ),
+        (
+            "api",
+            "ApiFunction",
+            "verifies a token; one DynamoDB GetItem (404)",
+        ),
     ];
-    for (name, what) in cases {
+    for (name, logical_id, what) in cases {
+        // The environment template.yaml gives the function.
+        let env = template_env(logical_id, &local);
         let event = |n: usize| {
             let conn = format!("Bench{n:08}=");
             match name {

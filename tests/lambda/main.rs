@@ -11,16 +11,16 @@ use base64::Engine;
 use boomerang_aws::tables::Tables;
 use boomerang_aws::Deployment;
 use boomerang_e2e::lambda::{
-    debug_bootstrap, fixture, function_env, invoke, lambda_apis, start_function, Process,
+    debug_bootstrap, fixture, invoke, lambda_apis, start_function, template_env, Local, Process,
 };
 use std::sync::Arc;
 
 use boomerang_e2e::{sign, spawn_on_moto, FakeThirdParty, Mode, Moto, TestApp};
 use serde_json::Value;
 
-/// What the deployed functions get from template.yaml, pointed at moto, the
+/// What function `logical_id` gets from template.yaml, pointed at moto, the
 /// local gateway and the test's third party.
-fn env_for(app: &TestApp, tp: &FakeThirdParty) -> Vec<(String, String)> {
+fn env_for(app: &TestApp, tp: &FakeThirdParty, logical_id: &str) -> Vec<(String, String)> {
     let c = &app.stack.config;
     let moto = app.moto.as_ref().expect("the aws backend runs on moto");
     let deployment = Deployment {
@@ -28,17 +28,15 @@ fn env_for(app: &TestApp, tp: &FakeThirdParty) -> Vec<(String, String)> {
         bucket: c.bucket.clone(),
         connections_endpoint: format!("{}/local", app.stack.http_url()),
     };
-    let jwt = String::from_utf8(app.jwt_secret().to_vec()).expect("a text key");
-    function_env(
-        &moto.url,
-        &deployment,
-        &[
-            ("BOOMERANG_JWT_SECRET", jwt),
-            ("BOOMERANG_WEBHOOK_SECRET", app.stack.webhook_secret.clone()),
-            ("BOOMERANG_THIRD_PARTY_URL", tp.url()),
-            ("BOOMERANG_CALLBACK_URL", app.stack.callback_url.clone()),
-        ],
-    )
+    let local = Local {
+        moto_url: &moto.url,
+        deployment: &deployment,
+        jwt_secret: String::from_utf8(app.jwt_secret().to_vec()).expect("a text key"),
+        webhook_secret: app.stack.webhook_secret.clone(),
+        third_party_url: tp.url(),
+        callback_url: app.stack.callback_url.clone(),
+    };
+    template_env(logical_id, &local)
 }
 
 fn body_json(response: &Value) -> Value {
@@ -77,7 +75,6 @@ async fn the_six_bootstraps_carry_a_job_from_connect_to_a_pushed_result_with_onl
     let tp_url = tp.url();
     let app = spawn_on_moto(moto, |c| c.third_party_url = Some(tp_url)).await;
     let (_apis, port) = lambda_apis().await;
-    let env = env_for(&app, &tp);
     let logs = tempfile::tempdir().unwrap();
     let names = FUNCTIONS.map(|(name, _)| name);
     let _functions: Vec<Process> = FUNCTIONS
@@ -85,7 +82,7 @@ async fn the_six_bootstraps_carry_a_job_from_connect_to_a_pushed_result_with_onl
         .map(|(n, logical_id)| {
             let log = logs.path().join(format!("{n}.log"));
             let (key, secret) = keys[*logical_id].clone();
-            let mut env = env.clone();
+            let mut env = env_for(&app, &tp, logical_id);
             env.push(("AWS_ACCESS_KEY_ID".into(), key));
             env.push(("AWS_SECRET_ACCESS_KEY".into(), secret));
             start_function(&debug_bootstrap(n), n, port, &env, &log)
@@ -227,13 +224,23 @@ async fn the_six_bootstraps_carry_a_job_from_connect_to_a_pushed_result_with_onl
 
 #[tokio::test]
 async fn a_function_missing_a_setting_fails_its_init_naming_the_variable() {
-    // GIVEN ws-connect's environment without its token key
+    // GIVEN ws-connect's environment from template.yaml, without its token key
     let deployment = Deployment {
         tables: Tables::with_prefix("unused"),
         bucket: "unused".into(),
         connections_endpoint: "http://127.0.0.1:9/unused".into(),
     };
-    let env = function_env("http://127.0.0.1:9", &deployment, &[]);
+    let local = Local {
+        moto_url: "http://127.0.0.1:9",
+        deployment: &deployment,
+        jwt_secret: "a-key-long-enough-for-hs256-tokens-0000".into(),
+        webhook_secret: String::new(),
+        third_party_url: String::new(),
+        callback_url: String::new(),
+    };
+    let mut env = template_env("WsConnectFunction", &local);
+    assert!(env.iter().any(|(k, _)| k == "BOOMERANG_JWT_SECRET"));
+    env.retain(|(k, _)| k != "BOOMERANG_JWT_SECRET");
     // WHEN its bootstrap starts
     let out = std::process::Command::new(debug_bootstrap("ws-connect"))
         .env_clear()

@@ -66,34 +66,79 @@ pub fn debug_bootstrap(name: &str) -> PathBuf {
     bin
 }
 
-/// The environment template.yaml gives every function, for `deployment`
-/// on moto at `moto_url`, plus `extra` (secrets, the third party).
-pub fn function_env(
-    moto_url: &str,
-    deployment: &Deployment,
-    extra: &[(&str, String)],
-) -> Vec<(String, String)> {
-    let t = &deployment.tables;
-    let base = [
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "test".into()),
-        ("AWS_SECRET_ACCESS_KEY", "test".into()),
-        ("AWS_ENDPOINT_URL", moto_url.to_owned()),
-        ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
-        ("BOOMERANG_CONNECTIONS_TABLE", t.connections.clone()),
-        ("BOOMERANG_JOBS_TABLE", t.jobs.clone()),
-        ("BOOMERANG_EVENTS_TABLE", t.events.clone()),
-        ("BOOMERANG_DELIVERIES_TABLE", t.deliveries.clone()),
-        ("BOOMERANG_BUCKET", deployment.bucket.clone()),
-        (
-            "BOOMERANG_WS_ENDPOINT",
-            deployment.connections_endpoint.clone(),
-        ),
+/// What the references in template.yaml stand for on this machine.
+pub struct Local<'a> {
+    pub moto_url: &'a str,
+    pub deployment: &'a Deployment,
+    pub jwt_secret: String,
+    pub webhook_secret: String,
+    pub third_party_url: String,
+    pub callback_url: String,
+}
+
+/// The environment template.yaml gives function `logical_id` (its
+/// `Globals` and its own variables), each `!Ref` resolved to its local
+/// counterpart, plus what Lambda and the SDK read (region, credentials,
+/// moto as the endpoint, JSON logs). A variable the template forgets is
+/// missing here too, so the bootstraps fail as they would on AWS.
+pub fn template_env(logical_id: &str, local: &Local) -> Vec<(String, String)> {
+    let template: serde_yaml::Value =
+        serde_yaml::from_str(boomerang_local::provision::TEMPLATE).expect("template.yaml");
+    let vars = |v: Option<&serde_yaml::Value>| -> serde_yaml::Mapping {
+        v.and_then(|v| v.get("Environment"))
+            .and_then(|e| e.get("Variables"))
+            .and_then(|v| v.as_mapping())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let globals = vars(template.get("Globals").and_then(|g| g.get("Function")));
+    let function = template["Resources"]
+        .get(logical_id)
+        .unwrap_or_else(|| panic!("template.yaml has no {logical_id}"));
+    let own = vars(function.get("Properties"));
+    let t = &local.deployment.tables;
+    let refs = [
+        ("ConnectionsTable", t.connections.clone()),
+        ("JobsTable", t.jobs.clone()),
+        ("EventsTable", t.events.clone()),
+        ("DeliveriesTable", t.deliveries.clone()),
+        ("FilesBucket", local.deployment.bucket.clone()),
+        ("JwtSecret", local.jwt_secret.clone()),
+        ("WebhookSecret", local.webhook_secret.clone()),
+        ("ThirdPartyUrl", local.third_party_url.clone()),
     ];
-    base.into_iter()
-        .chain(extra.iter().cloned())
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
+    let mut env: Vec<(String, String)> = [
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_ENDPOINT_URL", local.moto_url),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (key, value) in globals.iter().chain(own.iter()) {
+        let key = key.as_str().expect("variable names are strings").to_owned();
+        let resolved = match value {
+            serde_yaml::Value::String(s) => s.clone(),
+            serde_yaml::Value::Tagged(t) if t.tag == "!Ref" => {
+                let name = t.value.as_str().unwrap_or_default();
+                refs.iter()
+                    .find(|(r, _)| *r == name)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_else(|| panic!("{logical_id} {key}: no local value for !Ref {name}"))
+            }
+            // The URLs the template builds with !Sub and !If.
+            _ => match key.as_str() {
+                "BOOMERANG_WS_ENDPOINT" => local.deployment.connections_endpoint.clone(),
+                "BOOMERANG_CALLBACK_URL" => local.callback_url.clone(),
+                _ => panic!("{logical_id} {key}: no local value for {value:?}"),
+            },
+        };
+        env.retain(|(k, _)| *k != key);
+        env.push((key, resolved));
+    }
+    env
 }
 
 /// Starts `bin` polling the emulator as function `name`, with a
