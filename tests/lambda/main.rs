@@ -2,7 +2,9 @@
 //! environment, the runtime loop, JSON logs), run under `cargo lambda watch
 //! --only-lambda-apis` (the Lambda Runtime API emulator) and invoked with
 //! API Gateway event fixtures. They talk to moto for DynamoDB and S3 and to
-//! the local gateway's Management API, where a real tab listens.
+//! the local gateway's Management API, where a real tab listens. Each runs
+//! with the environment template.yaml gives it and signs as an IAM user
+//! holding only its template.yaml policy, with moto enforcing IAM.
 //!
 //! `make test` builds the binaries (`cargo build --workspace --bins`) and
 //! installs cargo-lambda into `.venv` before this runs.
