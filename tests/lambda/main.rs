@@ -60,17 +60,15 @@ async fn the_six_bootstraps_carry_a_job_from_connect_to_a_pushed_result_with_onl
 ) {
     // GIVEN moto with the tables and bucket, enforcing IAM: each function
     // signs as a user holding only its template.yaml policy
-    let moto = Arc::new(Moto::start().await);
     let defaults = boomerang_local::Config::with_data_dir("unused");
     let deployment = Deployment {
         tables: Tables::with_prefix(&defaults.table_prefix),
         bucket: defaults.bucket.clone(),
         connections_endpoint: "unused".into(),
     };
-    boomerang_local::provision::create_resources(&moto.sdk_config().await, &deployment)
-        .await
-        .expect("tables and bucket");
+    let (moto, _) = Moto::with(&deployment).await;
     let keys = moto.enforce_iam(&deployment.bucket);
+    let moto = Arc::new(moto);
     // AND the local gateway on it, a silent third party, the Lambda APIs
     // emulator and the six bootstraps
     let tp = FakeThirdParty::start(Mode::Silent).await;

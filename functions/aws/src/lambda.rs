@@ -58,7 +58,7 @@ fn unknowable_key() -> Secret {
 
 /// The function's deployment from `BOOMERANG_*_TABLE`, `BOOMERANG_BUCKET`
 /// and `BOOMERANG_WS_ENDPOINT`.
-pub fn deployment_from_env() -> Result<Deployment, BootError> {
+fn deployment_from_env() -> Result<Deployment, BootError> {
     Ok(Deployment {
         tables: Tables {
             connections: var("BOOMERANG_CONNECTIONS_TABLE")?,

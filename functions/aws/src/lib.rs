@@ -15,5 +15,5 @@ pub mod tables;
 pub use deployment::{s3_client, Deployment};
 pub use dynamo::{DynamoConnectionStore, DynamoDeliveryLog, DynamoEventLog, DynamoJobStore};
 pub use http_processor::HttpProcessor;
-pub use pusher::{ApiGatewayPusher, PUSH_ATTEMPTS, PUSH_INITIAL_BACKOFF};
+pub use pusher::{ApiGatewayPusher, PUSH_ATTEMPTS};
 pub use s3::S3FileStore;

@@ -186,9 +186,9 @@ impl Pusher for Memory {
 impl Processor for Memory {
     async fn submit(&self, s: &Submission, timeout: Duration) -> Result<(), String> {
         {
-            let mut s = self.state.lock().unwrap();
-            s.submissions += 1;
-            s.timeouts.push(timeout);
+            let mut state = self.state.lock().unwrap();
+            state.submissions += 1;
+            state.timeouts.push(timeout);
         }
         match self.third_party {
             ThirdParty::Accepts => Ok(()),

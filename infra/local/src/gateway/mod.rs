@@ -6,7 +6,7 @@ mod management;
 mod pusher;
 mod ws;
 
-pub use pusher::{GatewayPusher, Registry, SendError, OUTBOX};
+pub use pusher::{GatewayPusher, Registry};
 
 use std::sync::Arc;
 use std::time::Duration;
