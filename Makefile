@@ -6,7 +6,7 @@ VENV   ?= .venv
 # The system's Python, found before the virtualenv goes on PATH below.
 PYTHON ?= $(shell command -v python3)
 
-.PHONY: run run-aws test test-aws lint template-check docs-check build bootstraps bench deploy clean help
+.PHONY: run run-aws test test-aws test-web test-browser lint template-check docs-check build bootstraps bench deploy clean help
 
 # The project's tools (sam, cfn-lint, cargo-lambda, zig) come first on PATH.
 PYTHON := $(PYTHON)
@@ -15,7 +15,8 @@ export SAM_CLI_TELEMETRY := 0
 
 help:
 	@echo "make run    build and start the local stack (boomerang-local)"
-	@echo "make test   formatting, lints, template checks, unit + end-to-end tests on both backends"
+	@echo "make test   formatting, lints, template checks, unit + end-to-end tests on both backends,"
+	@echo "            the browser client under node and the demo page in Chromium"
 	@echo "make run-aws  the local stack on the AWS adapters, against moto"
 	@echo "make bench    release bootstraps: size, cold start, warm invocations"
 	@echo "make deploy   sam build + sam deploy --guided (needs AWS credentials)"
@@ -36,11 +37,38 @@ else
 RUN_TESTS = $(CARGO) test --locked --no-fail-fast
 endif
 
-# The Lambda bootstrap test runs the workspace's binaries: build them first.
-test: lint template-check docs-check $(VENV)/.installed
+# The Lambda bootstrap test and the browser tests run the workspace's
+# binaries: build them first.
+test: lint template-check docs-check $(VENV)/.installed node_modules/.installed
 	$(CARGO) build --workspace --bins --locked
 	$(RUN_TESTS) --workspace
+	$(MAKE) --no-print-directory test-web test-browser
 	$(MAKE) --no-print-directory test-aws
+
+## The browser client's logic and the React hook, under node's own runner.
+test-web: node_modules/.installed
+	node --test web/test/*.test.js
+
+## The demo page and the client in Debian's Chromium (playwright-core),
+## against the debug boomerang-local. Screenshots land in target/browser/.
+test-browser: node_modules/.installed $(CHROMIUM)
+	$(CARGO) build --workspace --bins --locked
+	CHROMIUM=$(CHROMIUM) node --test --test-concurrency=1 tests/browser/*.test.js
+
+# npm packages from package-lock.json, exactly; nothing fetched at test time.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Debian's Chromium: Playwright's own browser downloads are not used.
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
+		|| { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }; \
+	else \
+		echo "the browser tests need Chromium: run 'sudo apt-get install chromium' (or set CHROMIUM=/path/to/chromium)"; exit 1; \
+	fi
 
 # --workspace keeps the features of the first run, so nothing is rebuilt.
 test-aws: $(VENV)/.installed
@@ -100,4 +128,4 @@ deploy: $(VENV)/.installed
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) node_modules

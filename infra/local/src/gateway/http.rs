@@ -108,6 +108,22 @@ pub async fn healthz() -> Response {
     (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
 }
 
+/// Prometheus text format. On AWS the same figures are CloudWatch metrics.
+pub async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+    let body = format!(
+        "# HELP boomerang_connections WebSocket connections this gateway holds.\n\
+         # TYPE boomerang_connections gauge\n\
+         boomerang_connections {}\n",
+        gw.registry.len()
+    );
+    (
+        StatusCode::OK,
+        [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
 pub async fn not_found() -> Response {
     json_error(StatusCode::NOT_FOUND, "no such route")
 }

@@ -4,6 +4,7 @@
 mod http;
 mod management;
 mod pusher;
+mod web;
 mod ws;
 
 pub use pusher::{GatewayPusher, Registry};
@@ -51,7 +52,9 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/events", get(http::forward))
         .route("/dev/token", post(http::forward))
         .route("/healthz", get(http::healthz))
+        .route("/metrics", get(http::metrics))
         .merge(management_api())
+        .merge(web::router())
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
         .with_state(gw)

@@ -1,0 +1,25 @@
+// Types for useBoomerang.js, the React hook over the Boomerang client.
+import type { BoomerangClient, BoomerangEvent, ConnectOptions, GapDetail, Status, StatusDetail } from "../boomerang-client";
+
+export interface UseBoomerangOptions extends Omit<ConnectOptions, "onStatus"> {
+  /** Who is signed in: a change closes the connection and opens a new one. */
+  user?: string;
+  /** false: no connection (e.g. while signed out). Default true. */
+  enabled?: boolean;
+  /** How many recent events `events` keeps (default 100; 0 keeps none). */
+  keepEvents?: number;
+}
+
+export interface UseBoomerang {
+  status: Status;
+  detail: StatusDetail;
+  /** The most recent events, oldest first, each once, in seq order. */
+  events: BoomerangEvent[];
+  lastSeq: number;
+  /** Set when events were lost to retention: reload GET /jobs. */
+  gap: GapDetail | null;
+  /** The underlying client (null until connected or when disabled). */
+  client: BoomerangClient | null;
+}
+
+export function useBoomerang(options: UseBoomerangOptions): UseBoomerang;

@@ -1,0 +1,60 @@
+// A React hook over the Boomerang client: the connection's status, the
+// events so far, the last seq. One client per mounted component; the
+// client itself shares one socket between the user's tabs.
+import { useEffect, useRef, useState } from "react";
+
+import { connect } from "../boomerang-client.js";
+
+/**
+ * @param {import("./useBoomerang").UseBoomerangOptions} options
+ * @returns {import("./useBoomerang").UseBoomerang}
+ */
+export function useBoomerang({ wsUrl, apiUrl, getToken, user, enabled = true, keepEvents = 100, onEvent, onGap, ...rest }) {
+  const [status, setStatus] = useState(enabled ? "connecting" : "closed");
+  const [detail, setDetail] = useState({});
+  const [events, setEvents] = useState([]);
+  const [lastSeq, setLastSeq] = useState(0);
+  const [gap, setGap] = useState(null);
+  const [client, setClient] = useState(null);
+
+  // The latest callbacks, without reconnecting when their identity changes.
+  const latest = useRef({ getToken, onEvent, onGap, rest });
+  latest.current = { getToken, onEvent, onGap, rest };
+
+  useEffect(() => {
+    if (!enabled) {
+      setStatus("closed");
+      return undefined;
+    }
+    setEvents([]);
+    setGap(null);
+    const c = connect({
+      ...latest.current.rest,
+      wsUrl,
+      apiUrl,
+      getToken: () => latest.current.getToken(),
+      onEvent: (event) => {
+        setEvents((prev) => (keepEvents > 0 ? [...prev, event].slice(-keepEvents) : prev));
+        setLastSeq(event.seq);
+        latest.current.onEvent?.(event);
+      },
+      onStatus: (s, d) => {
+        setStatus(s);
+        setDetail(d);
+      },
+      onGap: (g) => {
+        setGap(g);
+        latest.current.onGap?.(g);
+      },
+    });
+    setClient(c);
+    setLastSeq(c.lastSeq);
+    return () => {
+      c.close();
+      setClient(null);
+    };
+    // A new user or another stack is a new connection; callbacks are not.
+  }, [wsUrl, apiUrl, user, enabled, keepEvents]);
+
+  return { status, detail, events, lastSeq, gap, client };
+}

@@ -1,0 +1,417 @@
+// The client's logic, step by step on a virtual clock: node --test web/test
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+
+import {
+  backoffDelay,
+  catchUp,
+  connect,
+  DEFAULTS,
+  IDLE_LIMIT_MS,
+  MAX_CONNECTION_MS,
+  readClaims,
+  Sequencer,
+  socketUrl,
+} from "../boomerang-client.js";
+import { Clock, event, FakeChannelHub, FakeLocks, FakePage, FakeServer, fakeToken, settle } from "./fakes.js";
+
+/** A tab: a client with everything injected, recording what it reports. */
+function tab(server, clock, { user = "alice", tokens, locks = null, hub = null, page = new FakePage(), ...options } = {}) {
+  const seen = [];
+  const statuses = [];
+  const gaps = [];
+  let tokenCalls = 0;
+  const getToken = async () => {
+    tokenCalls += 1;
+    return tokens ? tokens(tokenCalls) : server.token(user);
+  };
+  const client = connect({
+    wsUrl: "ws://boomerang.test/ws",
+    apiUrl: "http://boomerang.test/",
+    getToken,
+    onEvent: (e) => seen.push(e.seq),
+    onStatus: (s, d) => statuses.push([s, d]),
+    onGap: (g) => gaps.push(g),
+    WebSocket: server.WebSocket,
+    fetch: server.fetch,
+    setTimeout: clock.setTimeout,
+    clearTimeout: clock.clearTimeout,
+    now: clock.now,
+    random: () => 0.5,
+    locks,
+    BroadcastChannel: hub?.BroadcastChannel ?? null,
+    document: page,
+    window: page,
+    ...options,
+  });
+  return {
+    client,
+    seen,
+    statuses,
+    gaps,
+    page,
+    get tokenCalls() {
+      return tokenCalls;
+    },
+    get status() {
+      return statuses.at(-1)?.[0];
+    },
+  };
+}
+
+const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+describe("backoffDelay", () => {
+  const bounds = { baseMs: 500, capMs: 30_000 };
+
+  it("draws from [0, base * 2^attempt), full jitter", () => {
+    for (const attempt of [0, 1, 2, 3]) {
+      assert.equal(backoffDelay(attempt, bounds, () => 0), 0);
+      assert.equal(backoffDelay(attempt, bounds, () => 0.999999), 500 * 2 ** attempt - 1);
+    }
+  });
+
+  it("never exceeds the cap, however many attempts", () => {
+    for (const attempt of [6, 7, 20, 1000]) {
+      assert.equal(backoffDelay(attempt, bounds, () => 0.999999), 29_999);
+    }
+  });
+});
+
+describe("Sequencer", () => {
+  it("delivers each seq once, in order, across a hole and a replay", () => {
+    const s = new Sequencer(0);
+    assert.deepEqual(s.accept([event(1), event(2), event(4)]).map((e) => e.seq), [1, 2]);
+    assert.equal(s.hasHole, true);
+    assert.deepEqual(s.accept([event(2), event(3), event(4), event(1)]).map((e) => e.seq), [3, 4]);
+    assert.equal(s.hasHole, false);
+    assert.deepEqual(s.accept([event(4), event(3)]), []);
+    assert.equal(s.lastSeq, 4);
+  });
+
+  it("from now: starts below the first event heard, or at the newest seq", () => {
+    const late = new Sequencer(null);
+    assert.deepEqual(late.accept([event(9)]), []);
+    assert.deepEqual(late.start(10).map((e) => e.seq), [9]);
+    assert.equal(late.lastSeq, 9);
+    const quiet = new Sequencer(null);
+    assert.deepEqual(quiet.start(10), []);
+    assert.equal(quiet.lastSeq, 10);
+  });
+
+  it("skips over expired seqs and keeps what waits above them", () => {
+    const s = new Sequencer(2);
+    s.accept([event(8)]);
+    assert.deepEqual(s.skipTo(6).map((e) => e.seq), []);
+    assert.deepEqual(s.accept([event(7)]).map((e) => e.seq), [7, 8]);
+  });
+});
+
+describe("catchUp", () => {
+  it("pages through GET /events, each event once, in order", async () => {
+    const server = new FakeServer();
+    for (let i = 0; i < 1234; i++) server.append("alice", { push: false });
+    const token = server.token("alice");
+    const seen = [];
+    const sequencer = new Sequencer(0);
+    await catchUp({
+      sequencer,
+      pageSize: 500,
+      getPage: (since, limit) => server.fetch(`http://x/events?since=${since}&limit=${limit}`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.json()),
+      deliver: (e) => seen.push(e.seq),
+      onGap: () => assert.fail("no gap"),
+    });
+    assert.deepEqual(seen, range(1, 1234));
+    assert.deepEqual(server.requests, ["/events?since=0&limit=500", "/events?since=500&limit=500", "/events?since=1000&limit=500"]);
+  });
+
+  it("reports a gap when events after its position expired, and goes on after them", async () => {
+    const server = new FakeServer();
+    for (let i = 0; i < 20; i++) server.append("alice", { push: false });
+    server.expiredBelow.set("alice", 10);
+    const token = server.token("alice");
+    const seen = [];
+    const gaps = [];
+    await catchUp({
+      sequencer: new Sequencer(4),
+      pageSize: 500,
+      getPage: (since, limit) => server.fetch(`http://x/events?since=${since}&limit=${limit}`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.json()),
+      deliver: (e) => seen.push(e.seq),
+      onGap: (g) => gaps.push(g),
+    });
+    assert.deepEqual(gaps, [{ since: 4, resumedAt: 10 }]);
+    assert.deepEqual(seen, range(11, 20));
+  });
+});
+
+describe("readClaims and socketUrl", () => {
+  it("read a token's subject and put the token in the query", () => {
+    assert.equal(readClaims(fakeToken("bob")).sub, "bob");
+    assert.equal(readClaims("not a token"), null);
+    assert.equal(socketUrl("wss://h/prod", "a.b c"), "wss://h/prod?token=a.b+c");
+  });
+});
+
+describe("a tab with its own socket", () => {
+  it("catches up from `since` once open, then takes live pushes, each once", async () => {
+    const server = new FakeServer();
+    const clock = new Clock();
+    for (let i = 0; i < 3; i++) server.append("alice");
+    const t = tab(server, clock, { since: 1 });
+    await clock.advance(0);
+    assert.equal(t.status, "open");
+    assert.deepEqual(t.seen, [2, 3]);
+    server.append("alice");
+    server.pushTo("alice", event(4)); // a duplicate push
+    await clock.advance(0);
+    assert.deepEqual(t.seen, [2, 3, 4]);
+    assert.equal(t.client.lastSeq, 4);
+  });
+
+  it("starts from now when given no position", async () => {
+    const server = new FakeServer();
+    const clock = new Clock();
+    for (let i = 0; i < 5; i++) server.append("alice");
+    const t = tab(server, clock);
+    await clock.advance(0);
+    server.append("alice");
+    await clock.advance(0);
+    assert.deepEqual(t.seen, [6]);
+  });
+
+  it("fills a hole in the pushes from GET /events after a short grace", async () => {
+    const server = new FakeServer();
+    const clock = new Clock();
+    const t = tab(server, clock, { since: 0 });
+    await clock.advance(0);
+    server.append("alice", { push: false }); // seq 1 never pushed
+    server.append("alice"); // seq 2 pushed
+    await clock.advance(0);
+    assert.deepEqual(t.seen, []);
+    await clock.advance(DEFAULTS.holeGraceMs);
+    assert.deepEqual(t.seen, [1, 2]);
+  });
+
+  it("reconnects after a drop, with backoff, and catches up what it missed", async () => {
+    const server = new FakeServer();
+    const clock = new Clock();
+    const t = tab(server, clock, { since: 0 });
+    await clock.advance(0);
+    server.open("alice")[0].drop(1006);
+    server.append("alice"); // while away
+    await clock.advance(0);
+    assert.equal(t.status, "reconnecting");
+    const { delayMs } = t.statuses.at(-1)[1];
+    assert.ok(delayMs >= 0 && delayMs < DEFAULTS.backoffBaseMs);
+    await clock.advance(delayMs);
+    assert.equal(t.status, "open");
+    assert.deepEqual(t.seen, [1]);
+    assert.equal(server.open("alice").length, 1);
+  });
+
+  it("grows its backoff while the server is down, within the cap", async () => {
+    const server = new FakeServer();
+    const clock = new Clock();
+    const t = tab(server, clock, { since: 0, random: () => 0.999 });
+    await clock.advance(0);
+    server.down = true;
+    server.open("alice")[0].drop(1006);
+    await clock.advance(10 * 60 * 1000);
+    const delays = t.statuses.filter(([s]) => s === "reconnecting").map(([, d]) => d.delayMs);
+    assert.ok(delays.length > 8, `${delays.length} attempts`);
+    delays.forEach((d, i) => assert.ok(d < Math.min(DEFAULTS.backoffCapMs, DEFAULTS.backoffBaseMs * 2 ** i), `attempt ${i}: ${d}`));
+    assert.ok(delays.at(-1) >= DEFAULTS.backoffCapMs * 0.99);
+    server.down = false;
+    await clock.advance(DEFAULTS.backoffCapMs);
+    assert.equal(t.status, "open");
+  });
+
+  it("asks getToken again when its token is refused, and connects with the new one", async () => {
+    const server = new FakeServer();
+    const clock = new Clock();
+    const fresh = server.token("alice", 2);
+    const t = tab(server, clock, { since: 0, tokens: (n) => (n === 1 ? fakeToken("alice", 1) : fresh) });
+    await clock.advance(0);
+    assert.equal(t.status, "open");
+    assert.equal(t.tokenCalls, 2);
+    assert.ok(t.statuses.some(([s, d]) => s === "reconnecting" && d.reason === "unauthorized"));
+  });
+
+  it("stops and says so when the fresh token is refused too", async () => {
+    const server = new FakeServer();
+    const clock = new Clock();
+    let sockets = 0;
+    const Counting = class extends server.WebSocket {
+      constructor(url) {
+        super(url);
+        sockets += 1;
+      }
+    };
+    const t = tab(server, clock, { since: 0, tokens: (n) => fakeToken("alice", n), WebSocket: Counting });
+    await clock.advance(60 * 60 * 1000);
+    assert.deepEqual(t.statuses.at(-1), ["closed", { reason: "unauthorized", message: "token refused" }]);
+    assert.equal(sockets, 2);
+    // The app signs in again and asks for a reconnect: one more round.
+    t.client.reconnect();
+    await clock.advance(60 * 60 * 1000);
+    assert.equal(sockets, 4);
+    assert.equal(t.status, "closed");
+  });
+
+  it("pings inside API Gateway's idle limit and drops a socket that does not answer", async () => {
+    assert.ok(DEFAULTS.pingIntervalMs < IDLE_LIMIT_MS / 2);
+    const server = new FakeServer();
+    const clock = new Clock();
+    const t = tab(server, clock, { since: 0 });
+    await clock.advance(0);
+    const first = server.open("alice")[0];
+    await clock.advance(DEFAULTS.pingIntervalMs);
+    assert.deepEqual(first.sent, [{ action: "ping" }]);
+    server.mutePongs = true;
+    await clock.advance(DEFAULTS.pingIntervalMs + DEFAULTS.pongTimeoutMs);
+    assert.equal(first.readyState, 3);
+    assert.ok(t.statuses.some(([s, d]) => s === "reconnecting" && d.reason === "no answer to ping"));
+  });
+
+  it("reconnects on its own before the 2-hour cut, and loses nothing in the swap", async () => {
+    assert.ok(DEFAULTS.maxConnectionMs + DEFAULTS.maxConnectionJitterMs < MAX_CONNECTION_MS);
+    const server = new FakeServer();
+    const clock = new Clock();
+    const t = tab(server, clock, { since: 0 });
+    await clock.advance(0);
+    const first = server.open("alice")[0];
+    server.append("alice");
+    // random() is 0.5: the cut comes halfway into the jitter window.
+    const cut = DEFAULTS.maxConnectionMs + DEFAULTS.maxConnectionJitterMs / 2;
+    await clock.advance(cut - 1);
+    assert.equal(first.readyState, 1);
+    // Pushed to nobody while the sockets swap: comes by catch-up.
+    server.append("alice", { push: false });
+    await clock.advance(1);
+    assert.equal(first.readyState, 3);
+    assert.equal(server.open("alice").length, 1);
+    assert.notEqual(server.open("alice")[0], first);
+    assert.deepEqual(t.seen, [1, 2]);
+  });
+
+  it("goes quiet for good on close()", async () => {
+    const server = new FakeServer();
+    const clock = new Clock();
+    const t = tab(server, clock, { since: 0 });
+    await clock.advance(0);
+    t.client.close();
+    server.append("alice");
+    await clock.advance(3 * 60 * 60 * 1000);
+    assert.equal(t.status, "closed");
+    assert.deepEqual(t.seen, []);
+    assert.equal(server.sockets.size, 0);
+  });
+});
+
+describe("tabs sharing one socket", () => {
+  /** One browser: shared locks and channels. */
+  function browser() {
+    return { locks: new FakeLocks(), hub: new FakeChannelHub() };
+  }
+
+  it("hold one socket per user; every tab gets every event once; users never share", async () => {
+    const server = new FakeServer();
+    const clock = new Clock();
+    const b = browser();
+    const a1 = tab(server, clock, { ...b, since: 0 });
+    const a2 = tab(server, clock, { ...b, since: 0 });
+    const bob = tab(server, clock, { ...b, user: "bob", since: 0 });
+    await clock.advance(100);
+    assert.equal(server.open("alice").length, 1);
+    assert.equal(server.open("bob").length, 1);
+    assert.deepEqual([a1.client.mode, a2.client.mode].sort(), ["follower", "leader"]);
+    for (let i = 0; i < 5; i++) server.append("alice");
+    server.append("bob");
+    await clock.advance(100);
+    assert.deepEqual(a1.seen, range(1, 5));
+    assert.deepEqual(a2.seen, range(1, 5));
+    assert.deepEqual(bob.seen, [1]);
+    assert.equal(a2.status, "open");
+    assert.equal(a1.client.lastSeq, 5);
+    assert.equal(a2.client.lastSeq, 5);
+  });
+
+  it("hand over when the leader tab closes: the next takes the socket and catches up", async () => {
+    const server = new FakeServer();
+    const clock = new Clock();
+    const b = browser();
+    const tabs = [tab(server, clock, { ...b, since: 0 }), tab(server, clock, { ...b, since: 0 }), tab(server, clock, { ...b, since: 0 })];
+    await clock.advance(100);
+    server.append("alice");
+    await clock.advance(100);
+    const leader = tabs.find((t) => t.client.mode === "leader");
+    leader.client.close();
+    server.append("alice", { push: false }); // while nobody holds a socket
+    await clock.advance(1000);
+    const rest = tabs.filter((t) => t !== leader);
+    assert.equal(rest.filter((t) => t.client.mode === "leader").length, 1);
+    assert.equal(server.open("alice").length, 1);
+    server.append("alice");
+    await clock.advance(100);
+    for (const t of rest) assert.deepEqual(t.seen, [1, 2, 3]);
+    assert.deepEqual(leader.seen, [1]);
+  });
+
+  it("hand over when the leader tab freezes, and the frozen tab follows on resume", async () => {
+    const server = new FakeServer();
+    const clock = new Clock();
+    const b = browser();
+    const a1 = tab(server, clock, { ...b, since: 0 });
+    const a2 = tab(server, clock, { ...b, since: 0 });
+    await clock.advance(100);
+    const [leader, follower] = a1.client.mode === "leader" ? [a1, a2] : [a2, a1];
+    leader.page.fire("freeze");
+    await clock.advance(500);
+    assert.equal(follower.client.mode, "leader");
+    assert.equal(server.open("alice").length, 1);
+    server.append("alice");
+    await clock.advance(100);
+    leader.page.fire("resume");
+    await clock.advance(1000);
+    assert.equal(leader.client.mode, "follower");
+    assert.deepEqual(follower.seen, [1]);
+    assert.deepEqual(leader.seen, [1]);
+  });
+
+  it("take over from a leader that went silent, within two seconds", async () => {
+    const server = new FakeServer();
+    const clock = new Clock();
+    const b = browser();
+    const a1 = tab(server, clock, { ...b, since: 0 });
+    const a2 = tab(server, clock, { ...b, since: 0 });
+    await clock.advance(100);
+    const [leader, follower] = a1.client.mode === "leader" ? [a1, a2] : [a2, a1];
+    // A hung tab hears nothing on its channel.
+    const ch = leader.client.channel;
+    b.hub.members.delete(ch);
+    await clock.advance(2000);
+    b.hub.members.add(ch);
+    assert.equal(follower.client.mode, "leader");
+    assert.equal(leader.client.mode, "follower");
+    assert.equal(server.open("alice").length, 1);
+    server.append("alice");
+    await clock.advance(100);
+    assert.deepEqual(follower.seen, [1]);
+    assert.deepEqual(leader.seen, [1]);
+  });
+
+  it("fall back to a socket per tab without Web Locks", async () => {
+    const server = new FakeServer();
+    const clock = new Clock();
+    const hub = new FakeChannelHub();
+    const a1 = tab(server, clock, { hub, since: 0 });
+    const a2 = tab(server, clock, { hub, since: 0 });
+    await clock.advance(0);
+    assert.equal(a1.client.mode, "solo");
+    assert.equal(server.open("alice").length, 2);
+    server.append("alice");
+    await clock.advance(0);
+    assert.deepEqual(a1.seen, [1]);
+    assert.deepEqual(a2.seen, [1]);
+  });
+});
