@@ -45,9 +45,11 @@ test: lint template-check docs-check $(VENV)/.installed node_modules/.installed
 	$(MAKE) --no-print-directory test-web test-browser
 	$(MAKE) --no-print-directory test-aws
 
-## The browser client's logic and the React hook, under node's own runner.
+## The browser client's logic and the React hook, under node's own runner;
+## the hand-written .d.ts files checked by the TypeScript compiler.
 test-web: node_modules/.installed
 	node --test web/test/*.test.js
+	node_modules/.bin/tsc -p web/tsconfig.json
 
 ## The demo page and the client in Debian's Chromium (playwright-core),
 ## against the debug boomerang-local. Screenshots land in target/browser/.

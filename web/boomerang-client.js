@@ -34,9 +34,10 @@ export const DEFAULTS = Object.freeze({
   holeGraceMs: 250,
   pageSize: MAX_EVENTS_PAGE,
   // Follower tabs ask the holder of the socket for a sign of life this
-  // often and take over after this long without one.
-  leaderProbeMs: 500,
-  leaderTimeoutMs: 1500,
+  // often, and take over when one goes unanswered this long: a hung
+  // leader is replaced within probe + timeout + probe = 1.5 s.
+  leaderProbeMs: 250,
+  leaderTimeoutMs: 1000,
 });
 
 // ---------------------------------------------------------------------------
@@ -288,7 +289,8 @@ class Client {
   // --- roles -------------------------------------------------------------
 
   start() {
-    this.setStatus("connecting", {});
+    if (this.status?.status !== "reconnecting") this.setStatus("connecting", {});
+    if (!this.unlistenLifecycle) this.listenLifecycle();
     const sharable = this.o.shared && this.locks?.request && this.Channel;
     if (!sharable) {
       this.role = "solo";
@@ -318,12 +320,12 @@ class Client {
     this.channel = new this.Channel(name);
     this.channel.onmessage = (m) => this.onChannel(m.data);
     this.becomeFollower();
-    this.listenLifecycle();
   }
 
   becomeFollower() {
     this.role = "follower";
     this.leaderSeen = this.now();
+    this.pingSentAt = null;
     this.post({ t: "hello" });
     this.queueForLock(false);
     this.probeLeader();
@@ -379,6 +381,7 @@ class Client {
     this.channel?.close();
     this.channel = null;
     this.unlistenLifecycle?.();
+    this.unlistenLifecycle = null;
   }
 
   /**
@@ -388,7 +391,9 @@ class Client {
   listenLifecycle() {
     const doc = this.doc;
     const win = this.win;
+    // A tab alone keeps its socket through a freeze; the browser decides.
     const onFreeze = () => {
+      if (this.role !== "leader" && this.role !== "follower") return;
       this.frozen = true;
       if (this.role === "leader") {
         this.post({ t: "status", status: "reconnecting", detail: { reason: "the tab holding the connection froze" } });
@@ -459,14 +464,21 @@ class Client {
     }
   }
 
-  /** A follower checks the holder is alive, and takes over if it is not. */
+  /**
+   * A follower checks the holder is alive, and takes over if it is not.
+   * Only a ping left unanswered counts: a hidden tab's timers may fire once
+   * a minute, and a late timer is no sign of a dead leader.
+   */
   probeLeader() {
     this.setTimer("probe", this.o.leaderProbeMs, () => {
       if (this.role !== "follower" || this.closed || this.frozen) return;
-      if (this.now() - this.leaderSeen > this.o.leaderTimeoutMs) {
-        this.leaderSeen = this.now();
+      const sent = this.pingSentAt;
+      const answered = sent === null || this.leaderSeen >= sent;
+      if (!answered && this.now() - sent > this.o.leaderTimeoutMs) {
+        this.pingSentAt = null;
         this.queueForLock(true);
-      } else {
+      } else if (answered) {
+        this.pingSentAt = this.now();
         this.post({ t: "ping" });
       }
       this.probeLeader();
@@ -576,6 +588,8 @@ class Client {
     this.setStatus("reconnecting", { ...detail, attempt: this.attempt, delayMs });
     this.attempt += 1;
     this.setTimer("retry", delayMs, () => {
+      // Not started yet (getToken failed before the first socket): start.
+      if (this.role === null) return this.start();
       if (this.role === "follower") return;
       this.openSocket();
     });

@@ -92,6 +92,37 @@ describe("in Chromium", () => {
     }
   });
 
+  it("a leader tab that stops running hands over; when it runs again it follows, each event once", async () => {
+    const stack = await startStack();
+    const context = await browser.newContext();
+    try {
+      const tabs = [await openTab(context, stack, "alice"), await openTab(context, stack, "alice")];
+      const modes = await Promise.all(tabs.map((p) => p.evaluate(() => window.boomerang.mode)));
+      const leader = tabs[modes.indexOf("leader")];
+      const follower = tabs[modes.indexOf("follower")];
+      // The leader runs no more code, as a frozen or hung tab: headless
+      // Chromium will not freeze a visible page, but the debugger can stop
+      // one (the harder case: no `freeze` event to step down on).
+      const cdp = await context.newCDPSession(leader);
+      await cdp.send("Debugger.enable");
+      await cdp.send("Debugger.pause");
+      await waitFor("the follower to take over", () => follower.evaluate(() => window.boomerang.mode === "leader"));
+      await follower.locator('#status[data-status="open"]').waitFor({ timeout: 15_000 });
+
+      await uploadThroughPage(follower, "while-frozen.txt", "nobody home\n");
+      await jobShown(follower, "while-frozen.txt", "completed");
+      await cdp.send("Debugger.resume");
+      await jobShown(leader, "while-frozen.txt", "completed");
+      for (const page of tabs) assert.deepEqual(await seqsShown(page), [1, 2]);
+      assert.equal(await leader.evaluate(() => window.boomerang.mode), "follower");
+      await waitFor("one connection", async () => (await stack.connections()) === 1);
+    } finally {
+      await context.close();
+      await stack.stop();
+      stack.cleanup();
+    }
+  });
+
   it("the stack is killed while a webhook is delivered, restarts, and every tab shows the result once", async () => {
     const thirdParty = await startThirdParty();
     let stack = await startStack({ env: { BOOMERANG_THIRD_PARTY_URL: thirdParty.url } });

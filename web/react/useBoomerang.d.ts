@@ -1,5 +1,5 @@
 // Types for useBoomerang.js, the React hook over the Boomerang client.
-import type { BoomerangClient, BoomerangEvent, ConnectOptions, GapDetail, Status, StatusDetail } from "../boomerang-client";
+import type { BoomerangClient, BoomerangEvent, ConnectOptions, GapDetail, Status, StatusDetail } from "../boomerang-client.js";
 
 export interface UseBoomerangOptions extends Omit<ConnectOptions, "onStatus"> {
   /** Who is signed in: a change closes the connection and opens a new one. */

@@ -294,6 +294,37 @@ describe("a tab with its own socket", () => {
     assert.deepEqual(t.seen, [1, 2]);
   });
 
+  it("retries a getToken that fails, with backoff, then connects", async () => {
+    const server = new FakeServer();
+    const clock = new Clock();
+    const t = tab(server, clock, {
+      since: 0,
+      tokens: (n) => {
+        if (n < 3) throw new Error("auth service down");
+        return server.token("alice");
+      },
+    });
+    await clock.advance(0);
+    assert.deepEqual(t.statuses.map(([s, d]) => [s, d.reason ?? ""]).slice(0, 2), [["connecting", ""], ["reconnecting", "getToken failed"]]);
+    await clock.advance(DEFAULTS.backoffBaseMs * 4);
+    assert.equal(t.status, "open");
+    assert.equal(server.open("alice").length, 1);
+  });
+
+  it("skips the backoff wait when the browser comes back online", async () => {
+    const server = new FakeServer();
+    const clock = new Clock();
+    const t = tab(server, clock, { since: 0, random: () => 0.999 });
+    await clock.advance(0);
+    server.down = true;
+    server.open("alice")[0].drop(1006);
+    await clock.advance(20_000); // several failed attempts: the next wait is long
+    server.down = false;
+    t.page.fire("online");
+    await clock.advance(0);
+    assert.equal(t.status, "open");
+  });
+
   it("goes quiet for good on close()", async () => {
     const server = new FakeServer();
     const clock = new Clock();
@@ -398,6 +429,21 @@ describe("tabs sharing one socket", () => {
     await clock.advance(100);
     assert.deepEqual(follower.seen, [1]);
     assert.deepEqual(leader.seen, [1]);
+  });
+
+  it("do not take over from a healthy leader when a hidden tab's timers run late", async () => {
+    const server = new FakeServer();
+    const clock = new Clock();
+    const b = browser();
+    // Chrome may wake a tab hidden for 5 minutes once a minute.
+    const a1 = tab(server, clock, { ...b, since: 0, leaderProbeMs: 60_000 });
+    const a2 = tab(server, clock, { ...b, since: 0, leaderProbeMs: 60_000 });
+    await clock.advance(100);
+    const leader = a1.client.mode === "leader" ? a1 : a2;
+    const first = server.open("alice")[0];
+    await clock.advance(30 * 60 * 1000);
+    assert.equal(leader.client.mode, "leader");
+    assert.equal(server.open("alice")[0], first);
   });
 
   it("fall back to a socket per tab without Web Locks", async () => {

@@ -40,6 +40,7 @@ async fn main() -> std::process::ExitCode {
         None => stack.third_party_url.clone(),
     };
     println!("Boomerang local stack");
+    println!("  demo page    {}/", stack.http_url());
     println!("  HTTP API     {}", stack.http_url());
     println!("  WebSocket    {}?token=<token>", stack.ws_url());
     println!("  webhook      {}", stack.callback_url);

@@ -42,6 +42,7 @@ fn it_prints_its_urls_serves_and_stops_cleanly_on_sigterm() {
     };
     let banner = banner.join("\n");
     for expected in [
+        "demo page",
         "HTTP API",
         "WebSocket",
         "/ws?token=",
