@@ -45,6 +45,10 @@ test: lint template-check docs-check $(VENV)/.installed node_modules/.installed
 	$(MAKE) --no-print-directory test-web test-browser
 	$(MAKE) --no-print-directory test-aws
 
+# Debian's Chromium, which the browser tests drive (defined before the
+# rules that name it: prerequisites expand as they are read).
+CHROMIUM ?= /usr/bin/chromium
+
 ## The browser client's logic and the React hook, under node's own runner;
 ## the hand-written .d.ts files checked by the TypeScript compiler.
 test-web: node_modules/.installed
@@ -63,7 +67,6 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # Debian's Chromium: Playwright's own browser downloads are not used.
-CHROMIUM ?= /usr/bin/chromium
 $(CHROMIUM):
 	@if [ "$$(id -u)" = 0 ]; then \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \

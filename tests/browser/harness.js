@@ -120,6 +120,23 @@ export async function launch() {
   });
 }
 
+/**
+ * Runs `body` with a fresh stack and a fresh browser context (one
+ * "browser": its tabs share Web Locks and channels), and cleans both up.
+ * `body` may replace `s.stack` (a restart); the one left is stopped.
+ */
+export async function withStack(browser, { env = {}, context = {} } = {}, body) {
+  const s = { stack: await startStack({ env }) };
+  try {
+    s.context = await browser.newContext(context);
+    return await body(s);
+  } finally {
+    await s.context?.close();
+    await s.stack.stop();
+    s.stack.cleanup();
+  }
+}
+
 /** Opens the demo page in a new tab of `context` and signs in as `user`. */
 export async function openTab(context, stack, user) {
   const page = await context.newPage();
@@ -132,8 +149,9 @@ export async function openTab(context, stack, user) {
 }
 
 /** Uploads through the page's form, as a user would. */
-export async function uploadThroughPage(page, name, text) {
-  await page.getByLabel("File", { exact: true }).setInputFiles({ name, mimeType: "text/plain", buffer: Buffer.from(text) });
+export async function uploadThroughPage(page, name, content) {
+  const buffer = Buffer.isBuffer(content) ? content : Buffer.from(content);
+  await page.getByLabel("File", { exact: true }).setInputFiles({ name, mimeType: "text/plain", buffer });
   await page.getByRole("button", { name: "Upload" }).click();
 }
 
@@ -154,15 +172,16 @@ export async function shot(page, name) {
  * answers 202 at once, and later POSTs a signed result to the callback URL,
  * retrying until it gets a 2xx.
  */
-export async function startThirdParty() {
+export async function startThirdParty({ status = 202 } = {}) {
   const received = new Map(); // job_id -> { callbackUrl, text }
   const server = http.createServer(async (req, res) => {
     const chunks = [];
     for await (const c of req) chunks.push(c);
+    if (status >= 300) return res.writeHead(status, { "content-type": "application/json" }).end('{"error":"we are closed"}');
     const form = await new Request("http://third.party/", { method: "POST", headers: req.headers, body: Buffer.concat(chunks) }).formData();
     const file = form.get("file");
     received.set(String(form.get("job_id")), { callbackUrl: String(form.get("callback_url")), text: await file.text() });
-    res.writeHead(202, { "content-type": "application/json" }).end("{}");
+    res.writeHead(status, { "content-type": "application/json" }).end("{}");
   });
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
   const url = `http://127.0.0.1:${server.address().port}/`;

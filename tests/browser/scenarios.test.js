@@ -4,7 +4,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 
-import { launch, mintToken, openTab, seqsShown, sha256, shot, startStack, startThirdParty, uploadThroughPage, waitFor } from "./harness.js";
+import { launch, mintToken, openTab, seqsShown, sha256, shot, startStack, startThirdParty, uploadThroughPage, waitFor, withStack } from "./harness.js";
 
 let browser;
 before(async () => {
@@ -25,9 +25,7 @@ const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from
 
 describe("in Chromium", () => {
   it("a result reaches both of alice's tabs, by itself, and never bob's", async () => {
-    const stack = await startStack();
-    const context = await browser.newContext({ viewport: { width: 720, height: 900 }, reducedMotion: "reduce" });
-    try {
+    await withStack(browser, { context: { viewport: { width: 720, height: 900 }, reducedMotion: "reduce" } }, async ({ stack, context }) => {
       const alice1 = await openTab(context, stack, "alice");
       const alice2 = await openTab(context, stack, "alice");
       const bob = await openTab(context, stack, "bob");
@@ -51,17 +49,11 @@ describe("in Chromium", () => {
       await shot(alice2, "two-tabs-alice-2");
       await shot(bob, "two-tabs-bob");
       await sideBySide(context, ["two-tabs-alice-1", "two-tabs-alice-2"], "demo");
-    } finally {
-      await context.close();
-      await stack.stop();
-      stack.cleanup();
-    }
+    });
   });
 
   it("three tabs of alice hold one server connection, and hand it over when its tab closes", async () => {
-    const stack = await startStack();
-    const context = await browser.newContext();
-    try {
+    await withStack(browser, {}, async ({ stack, context }) => {
       const tabs = [];
       for (let i = 0; i < 3; i++) tabs.push(await openTab(context, stack, "alice"));
       await waitFor("one connection for three tabs", async () => (await stack.connections()) === 1);
@@ -85,17 +77,11 @@ describe("in Chromium", () => {
       for (const page of rest) assert.deepEqual(await seqsShown(page), range(1, 4));
       assert.equal(await stack.connections(), 1);
       await shot(rest[0], "three-tabs-after-handover");
-    } finally {
-      await context.close();
-      await stack.stop();
-      stack.cleanup();
-    }
+    });
   });
 
   it("a leader tab that stops running hands over; when it runs again it follows, each event once", async () => {
-    const stack = await startStack();
-    const context = await browser.newContext();
-    try {
+    await withStack(browser, {}, async ({ stack, context }) => {
       const tabs = [await openTab(context, stack, "alice"), await openTab(context, stack, "alice")];
       const modes = await Promise.all(tabs.map((p) => p.evaluate(() => window.boomerang.mode)));
       const leader = tabs[modes.indexOf("leader")];
@@ -116,51 +102,42 @@ describe("in Chromium", () => {
       for (const page of tabs) assert.deepEqual(await seqsShown(page), [1, 2]);
       assert.equal(await leader.evaluate(() => window.boomerang.mode), "follower");
       await waitFor("one connection", async () => (await stack.connections()) === 1);
-    } finally {
-      await context.close();
-      await stack.stop();
-      stack.cleanup();
-    }
+    });
   });
 
   it("the stack is killed while a webhook is delivered, restarts, and every tab shows the result once", async () => {
     const thirdParty = await startThirdParty();
-    let stack = await startStack({ env: { BOOMERANG_THIRD_PARTY_URL: thirdParty.url } });
-    const { dataDir, addr } = stack;
-    const context = await browser.newContext();
+    const env = { BOOMERANG_THIRD_PARTY_URL: thirdParty.url };
     try {
-      const tabs = [await openTab(context, stack, "alice"), await openTab(context, stack, "alice")];
-      const text = "delivered across a crash\n";
-      await uploadThroughPage(tabs[0], "crash.txt", text);
-      for (const page of tabs) await jobShown(page, "crash.txt", "submitted");
-      const [jobId] = [...thirdParty.received.keys()];
+      await withStack(browser, { env }, async (s) => {
+        const tabs = [await openTab(s.context, s.stack, "alice"), await openTab(s.context, s.stack, "alice")];
+        const text = "delivered across a crash\n";
+        await uploadThroughPage(tabs[0], "crash.txt", text);
+        for (const page of tabs) await jobShown(page, "crash.txt", "submitted");
+        const [jobId] = [...thirdParty.received.keys()];
 
-      const killed = stack;
-      const delivered = thirdParty.deliver(jobId, { onSent: () => killed.kill() });
-      await killed.exited;
-      for (const page of tabs) await page.locator('#status:not([data-status="open"])').waitFor({ timeout: 15_000 });
-      stack = await startStack({ dataDir, addr, env: { BOOMERANG_THIRD_PARTY_URL: thirdParty.url } });
-      await delivered;
+        const killed = s.stack;
+        const delivered = thirdParty.deliver(jobId, { onSent: () => killed.kill() });
+        await killed.exited;
+        for (const page of tabs) await page.locator('#status:not([data-status="open"])').waitFor({ timeout: 15_000 });
+        s.stack = await startStack({ dataDir: killed.dataDir, addr: killed.addr, env });
+        await delivered;
 
-      for (const page of tabs) {
-        await page.locator('#status[data-status="open"]').waitFor({ timeout: 40_000 });
-        const card = await jobShown(page, "crash.txt", "completed");
-        assert.equal(await card.locator('dd[data-key="sha256"]').textContent(), sha256(text));
-        assert.deepEqual(await seqsShown(page), [1, 2]);
-      }
-      await shot(tabs[0], "after-crash");
+        for (const page of tabs) {
+          await page.locator('#status[data-status="open"]').waitFor({ timeout: 40_000 });
+          const card = await jobShown(page, "crash.txt", "completed");
+          assert.equal(await card.locator('dd[data-key="sha256"]').textContent(), sha256(text));
+          assert.deepEqual(await seqsShown(page), [1, 2]);
+        }
+        await shot(tabs[0], "after-crash");
+      });
     } finally {
-      await context.close();
-      await stack.stop();
-      stack.cleanup();
       await thirdParty.close();
     }
   });
 
   it("an expired token: the client asks getToken again and connects", async () => {
-    const stack = await startStack();
-    const context = await browser.newContext();
-    try {
+    await withStack(browser, {}, async ({ stack, context }) => {
       const page = await context.newPage();
       const tokens = [mintToken("carol", -60)];
       let asked = 0;
@@ -170,23 +147,29 @@ describe("in Chromium", () => {
       });
       await page.goto(stack.url);
       // The module as an app would import it, with its own getToken.
-      await page.evaluate(async ({ wsUrl, apiUrl }) => {
-        const { connect } = await import("/boomerang-client.js");
-        window.seen = [];
-        window.statuses = [];
-        window.client = connect({
-          wsUrl,
-          apiUrl,
-          since: 0,
-          getToken: () => window.nextToken(),
-          onEvent: (e) => window.seen.push(e.seq),
-          onStatus: (s, d) => window.statuses.push([s, d.reason ?? ""]),
-        });
-      }, { wsUrl: stack.url.replace("http", "ws") + "/ws", apiUrl: stack.url });
+      await page.evaluate(
+        async ({ wsUrl, apiUrl }) => {
+          const { connect } = await import("/boomerang-client.js");
+          window.seen = [];
+          window.statuses = [];
+          window.client = connect({
+            wsUrl,
+            apiUrl,
+            since: 0,
+            getToken: () => window.nextToken(),
+            onEvent: (e) => window.seen.push(e.seq),
+            onStatus: (s, d) => window.statuses.push([s, d.reason ?? ""]),
+          });
+        },
+        { wsUrl: stack.url.replace("http", "ws") + "/ws", apiUrl: stack.url },
+      );
 
       await page.waitForFunction(() => window.statuses.at(-1)?.[0] === "open", null, { timeout: 15_000 });
       const statuses = await page.evaluate(() => window.statuses);
-      assert.ok(statuses.some(([s, r]) => s === "reconnecting" && r === "unauthorized"), JSON.stringify(statuses));
+      assert.ok(
+        statuses.some(([s, r]) => s === "reconnecting" && r === "unauthorized"),
+        JSON.stringify(statuses),
+      );
       assert.ok(asked >= 2, `getToken asked ${asked} times`);
 
       // And the connection it made works: carol's upload comes back.
@@ -198,45 +181,42 @@ describe("in Chromium", () => {
       await page.waitForFunction(() => window.seen.length >= 2, null, { timeout: 15_000 });
       assert.deepEqual(await page.evaluate(() => window.seen), [1, 2]);
       await shot(page, "expired-token");
-    } finally {
-      await context.close();
-      await stack.stop();
-      stack.cleanup();
-    }
+    });
   });
 
   it("a network that repeats and reorders messages: each event once, in order", async () => {
-    const stack = await startStack();
-    const context = await browser.newContext();
-    try {
+    await withStack(browser, {}, async ({ stack, context }) => {
       const page = await context.newPage();
       const token = mintToken("dave", 3600);
       await page.goto(stack.url);
-      await page.evaluate(async ({ wsUrl, apiUrl, token }) => {
-        const { connect } = await import("/boomerang-client.js");
-        // Every message twice, and each pair swapped (a lone one comes late).
-        class Hostile extends WebSocket {
-          set onmessage(fn) {
-            let held = null;
-            const twice = (m) => {
-              fn(m);
-              fn(m);
-            };
-            super.onmessage = (m) => {
-              if (held) {
-                twice(m);
-                twice(held);
-                held = null;
-                return;
-              }
-              held = m;
-              setTimeout(() => held === m && ((held = null), twice(m)), 100);
-            };
+      await page.evaluate(
+        async ({ wsUrl, apiUrl, token }) => {
+          const { connect } = await import("/boomerang-client.js");
+          // Every message twice, and each pair swapped (a lone one comes late).
+          class Hostile extends WebSocket {
+            set onmessage(fn) {
+              let held = null;
+              const twice = (m) => {
+                fn(m);
+                fn(m);
+              };
+              super.onmessage = (m) => {
+                if (held) {
+                  twice(m);
+                  twice(held);
+                  held = null;
+                  return;
+                }
+                held = m;
+                setTimeout(() => held === m && ((held = null), twice(m)), 100);
+              };
+            }
           }
-        }
-        window.seen = [];
-        window.client = connect({ wsUrl, apiUrl, since: 0, WebSocket: Hostile, getToken: async () => token, onEvent: (e) => window.seen.push(e.seq) });
-      }, { wsUrl: stack.url.replace("http", "ws") + "/ws", apiUrl: stack.url, token });
+          window.seen = [];
+          window.client = connect({ wsUrl, apiUrl, since: 0, WebSocket: Hostile, getToken: async () => token, onEvent: (e) => window.seen.push(e.seq) });
+        },
+        { wsUrl: stack.url.replace("http", "ws") + "/ws", apiUrl: stack.url, token },
+      );
       await waitFor("the socket", async () => (await stack.connections()) === 1);
 
       for (const name of ["a.txt", "b.txt", "c.txt"]) {
@@ -248,11 +228,7 @@ describe("in Chromium", () => {
       // A repeat of an earlier seq would come before 6; one of 6, with it.
       await page.waitForFunction(() => window.seen.includes(6), null, { timeout: 15_000 });
       assert.deepEqual(await page.evaluate(() => window.seen), range(1, 6));
-    } finally {
-      await context.close();
-      await stack.stop();
-      stack.cleanup();
-    }
+    });
   });
 });
 

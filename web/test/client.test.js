@@ -345,6 +345,18 @@ describe("tabs sharing one socket", () => {
     return { locks: new FakeLocks(), hub: new FakeChannelHub() };
   }
 
+  /** Two tabs of alice in one browser, settled: one leads, one follows. */
+  async function twoTabs(options = {}) {
+    const server = new FakeServer();
+    const clock = new Clock();
+    const b = browser();
+    const a1 = tab(server, clock, { ...b, since: 0, ...options });
+    const a2 = tab(server, clock, { ...b, since: 0, ...options });
+    await clock.advance(100);
+    const [leader, follower] = a1.client.mode === "leader" ? [a1, a2] : [a2, a1];
+    return { server, clock, hub: b.hub, leader, follower };
+  }
+
   it("hold one socket per user; every tab gets every event once; users never share", async () => {
     const server = new FakeServer();
     const clock = new Clock();
@@ -389,13 +401,7 @@ describe("tabs sharing one socket", () => {
   });
 
   it("hand over when the leader tab freezes, and the frozen tab follows on resume", async () => {
-    const server = new FakeServer();
-    const clock = new Clock();
-    const b = browser();
-    const a1 = tab(server, clock, { ...b, since: 0 });
-    const a2 = tab(server, clock, { ...b, since: 0 });
-    await clock.advance(100);
-    const [leader, follower] = a1.client.mode === "leader" ? [a1, a2] : [a2, a1];
+    const { server, clock, leader, follower } = await twoTabs();
     leader.page.fire("freeze");
     await clock.advance(500);
     assert.equal(follower.client.mode, "leader");
@@ -410,18 +416,12 @@ describe("tabs sharing one socket", () => {
   });
 
   it("take over from a leader that went silent, within two seconds", async () => {
-    const server = new FakeServer();
-    const clock = new Clock();
-    const b = browser();
-    const a1 = tab(server, clock, { ...b, since: 0 });
-    const a2 = tab(server, clock, { ...b, since: 0 });
-    await clock.advance(100);
-    const [leader, follower] = a1.client.mode === "leader" ? [a1, a2] : [a2, a1];
+    const { server, clock, hub, leader, follower } = await twoTabs();
     // A hung tab hears nothing on its channel.
     const ch = leader.client.channel;
-    b.hub.members.delete(ch);
+    hub.members.delete(ch);
     await clock.advance(2000);
-    b.hub.members.add(ch);
+    hub.members.add(ch);
     assert.equal(follower.client.mode, "leader");
     assert.equal(leader.client.mode, "follower");
     assert.equal(server.open("alice").length, 1);
@@ -432,14 +432,8 @@ describe("tabs sharing one socket", () => {
   });
 
   it("do not take over from a healthy leader when a hidden tab's timers run late", async () => {
-    const server = new FakeServer();
-    const clock = new Clock();
-    const b = browser();
     // Chrome may wake a tab hidden for 5 minutes once a minute.
-    const a1 = tab(server, clock, { ...b, since: 0, leaderProbeMs: 60_000 });
-    const a2 = tab(server, clock, { ...b, since: 0, leaderProbeMs: 60_000 });
-    await clock.advance(100);
-    const leader = a1.client.mode === "leader" ? a1 : a2;
+    const { server, clock, leader } = await twoTabs({ leaderProbeMs: 60_000 });
     const first = server.open("alice")[0];
     await clock.advance(30 * 60 * 1000);
     assert.equal(leader.client.mode, "leader");

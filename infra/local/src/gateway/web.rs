@@ -18,32 +18,28 @@ struct Asset {
     body: &'static str,
 }
 
+/// A file of `web/`, embedded at build time.
+macro_rules! asset {
+    ($path:literal, $file:literal, $type:expr) => {
+        Asset {
+            path: $path,
+            content_type: $type,
+            body: include_str!(concat!("../../../../web/", $file)),
+        }
+    };
+}
+
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+const TS: &str = "application/typescript; charset=utf-8";
+
 const ASSETS: &[Asset] = &[
-    Asset {
-        path: "/",
-        content_type: "text/html; charset=utf-8",
-        body: include_str!("../../../../web/index.html"),
-    },
-    Asset {
-        path: "/demo.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../../../web/demo.js"),
-    },
-    Asset {
-        path: "/demo.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_str!("../../../../web/demo.css"),
-    },
-    Asset {
-        path: "/boomerang-client.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../../../web/boomerang-client.js"),
-    },
-    Asset {
-        path: "/boomerang-client.d.ts",
-        content_type: "application/typescript; charset=utf-8",
-        body: include_str!("../../../../web/boomerang-client.d.ts"),
-    },
+    asset!("/", "index.html", HTML),
+    asset!("/demo.js", "demo.js", JS),
+    asset!("/demo.css", "demo.css", CSS),
+    asset!("/boomerang-client.js", "boomerang-client.js", JS),
+    asset!("/boomerang-client.d.ts", "boomerang-client.d.ts", TS),
 ];
 
 /// The page may talk to any Boomerang stack (its URLs are parameters), but
