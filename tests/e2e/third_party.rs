@@ -49,7 +49,7 @@ async fn a_result_that_beats_the_third_partys_reply_completes_the_job_and_submit
 {
     let secret = "whsec_dGhlIHRlc3QncyBvd24gd2ViaG9vayBrZXk=".to_owned();
     let (app, _tp) = spawn_app_with_third_party(Mode::CallsBackFirst(secret.clone()), |c| {
-        c.webhook_secret = Some(secret)
+        c.webhook_secret = Some(secret.parse().expect("any string"))
     })
     .await;
     let mut tab = app.tab("alice").await;

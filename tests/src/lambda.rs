@@ -126,6 +126,12 @@ pub fn template_env(logical_id: &str, local: &Local) -> Vec<(String, String)> {
                 refs.iter()
                     .find(|(r, _)| *r == name)
                     .map(|(_, v)| v.clone())
+                    // Otherwise a parameter's default, as a deploy without it gets.
+                    .or_else(|| match &template["Parameters"][name]["Default"] {
+                        serde_yaml::Value::Number(n) => Some(n.to_string()),
+                        serde_yaml::Value::String(s) => Some(s.clone()),
+                        _ => None,
+                    })
                     .unwrap_or_else(|| panic!("{logical_id} {key}: no local value for !Ref {name}"))
             }
             // The URLs the template builds with !Sub and !If.

@@ -115,7 +115,7 @@ impl TestApp {
             .app
             .ports
             .connections
-            .for_user(&user, chrono::Utc::now())
+            .for_user(&user)
             .await
             .expect("connections readable")
             .into_iter()

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use boomerang_core::auth::Secret;
 use boomerang_core::ports::{Clock, Processor, Submission};
-use boomerang_core::{webhook, Boomerang, Limits, Settings};
+use boomerang_core::{auth, webhook, Boomerang, Limits, Settings};
 use rand::RngCore;
 use tracing::info;
 
@@ -71,12 +71,29 @@ fn deployment_from_env() -> Result<Deployment, BootError> {
     })
 }
 
+/// An optional whole number from the environment.
+fn number(name: &'static str, unit: &str) -> Result<Option<u64>, BootError> {
+    match std::env::var(name) {
+        Ok(v) => v.trim().parse().map(Some).map_err(|_| BootError::Invalid {
+            name,
+            reason: format!("{v:?} is not a number of {unit}"),
+        }),
+        Err(_) => Ok(None),
+    }
+}
+
 /// Builds the app once, at init.
 pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, BootError> {
     let deployment = deployment_from_env()?;
-    let jwt_secret = var_if(needs.jwt_secret, "BOOMERANG_JWT_SECRET")?
-        .map(|s| Secret::new(s.into_bytes()))
-        .unwrap_or_else(unknowable_key);
+    let jwt_secret = match var_if(needs.jwt_secret, "BOOMERANG_JWT_SECRET")? {
+        Some(s) => auth::secret_from_config("BOOMERANG_JWT_SECRET", &s).map_err(|reason| {
+            BootError::Invalid {
+                name: "BOOMERANG_JWT_SECRET",
+                reason,
+            }
+        })?,
+        None => unknowable_key(),
+    };
     let webhook_secret = match var_if(needs.webhook_secret, "BOOMERANG_WEBHOOK_SECRET")? {
         Some(s) => webhook::parse_secret(&s).map_err(|reason| BootError::Invalid {
             name: "BOOMERANG_WEBHOOK_SECRET",
@@ -87,12 +104,11 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
     let third_party = var_if(needs.third_party, "BOOMERANG_THIRD_PARTY_URL")?;
     let callback_url = var_if(needs.third_party, "BOOMERANG_CALLBACK_URL")?.unwrap_or_default();
     let mut limits = Limits::default();
-    if let Ok(ms) = std::env::var("BOOMERANG_THIRD_PARTY_TIMEOUT_MS") {
-        limits.submit_timeout =
-            Duration::from_millis(ms.parse().map_err(|_| BootError::Invalid {
-                name: "BOOMERANG_THIRD_PARTY_TIMEOUT_MS",
-                reason: format!("{ms:?} is not a number of milliseconds"),
-            })?);
+    if let Some(ms) = number("BOOMERANG_THIRD_PARTY_TIMEOUT_MS", "milliseconds")? {
+        limits.submit_timeout = Duration::from_millis(ms);
+    }
+    if let Some(n) = number("BOOMERANG_MAX_CONNECTIONS_PER_USER", "connections")? {
+        limits.max_connections_per_user = usize::try_from(n).unwrap_or(usize::MAX);
     }
     let processor: Arc<dyn Processor> = match third_party {
         Some(url) => Arc::new(

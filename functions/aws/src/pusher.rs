@@ -14,6 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_apigatewaymanagement::config::retry::RetryConfig;
 use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_apigatewaymanagement::operation::delete_connection::DeleteConnectionError;
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use aws_sdk_apigatewaymanagement::Client;
@@ -65,6 +66,28 @@ impl Pusher for ApiGatewayPusher {
                 PostToConnectionError::LimitExceededException(_) => Err(PushError::Other(format!(
                     "throttled after {PUSH_ATTEMPTS} attempts"
                 ))),
+                other => Err(PushError::Other(format!(
+                    "{}: {}",
+                    other.code().unwrap_or("error"),
+                    DisplayErrorContext(&other)
+                ))),
+            },
+        }
+    }
+
+    /// `DELETE /@connections/{id}`: API Gateway closes the socket (and runs
+    /// `$disconnect`). Already gone is fine.
+    async fn close(&self, conn: &ConnectionId) -> Result<(), PushError> {
+        match self
+            .client
+            .delete_connection()
+            .connection_id(conn.as_str())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                DeleteConnectionError::GoneException(_) => Ok(()),
                 other => Err(PushError::Other(format!(
                     "{}: {}",
                     other.code().unwrap_or("error"),

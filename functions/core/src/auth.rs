@@ -27,6 +27,22 @@ impl Secret {
     }
 }
 
+/// HS256 keys shorter than this are refused: RFC 7518 asks for a key at
+/// least as long as the hash output (32 bytes for SHA-256).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// A JWT key from configuration (`name` says where it came from): refused
+/// when empty or shorter than [`MIN_SECRET_BYTES`].
+pub fn secret_from_config(name: &str, value: &str) -> std::result::Result<Secret, String> {
+    if value.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "{name} must be at least {MIN_SECRET_BYTES} bytes (it has {})",
+            value.len()
+        ));
+    }
+    Ok(Secret::new(value.as_bytes().to_vec()))
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(***)")
@@ -36,6 +52,16 @@ impl std::fmt::Debug for Secret {
 #[derive(Deserialize)]
 struct Header {
     alg: String,
+    /// Extensions the token says must be understood (RFC 7515 4.1.11): we
+    /// understand none, so a token that lists any is refused.
+    crit: Option<serde_json::Value>,
+}
+
+/// Who a verified token speaks for, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user: UserId,
+    pub expires_at: DateTime<Utc>,
 }
 
 #[derive(Deserialize)]
@@ -52,6 +78,11 @@ fn unauthorized(why: &str) -> Error {
 /// token, signed with `secret`, with a `sub` and an `exp` after `now`, is
 /// refused.
 pub fn verify(token: &str, secret: &Secret, now: DateTime<Utc>) -> Result<UserId> {
+    verify_identity(token, secret, now).map(|i| i.user)
+}
+
+/// As [`verify`], with the token's expiry: a connection lives no longer.
+pub fn verify_identity(token: &str, secret: &Secret, now: DateTime<Utc>) -> Result<Identity> {
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -67,6 +98,9 @@ pub fn verify(token: &str, secret: &Secret, now: DateTime<Utc>) -> Result<UserId
     // every other algorithm confusion is refused here, before anything else.
     if header.alg != "HS256" {
         return Err(unauthorized("token algorithm must be HS256"));
+    }
+    if header.crit.is_some() {
+        return Err(unauthorized("token has critical extensions"));
     }
     let sig = B64URL
         .decode(s)
@@ -89,11 +123,25 @@ pub fn verify(token: &str, secret: &Secret, now: DateTime<Utc>) -> Result<UserId
         .as_ref()
         .and_then(serde_json::Value::as_f64)
         .ok_or_else(|| unauthorized("token has no exp"))?;
-    if exp <= now.timestamp() as f64 {
+    if !exp.is_finite() || exp <= now.timestamp() as f64 {
         return Err(unauthorized("token expired"));
     }
+    // Far-future values saturate rather than wrap.
+    let expires_at = DateTime::<Utc>::from_timestamp(exp.min(i64::MAX as f64) as i64, 0)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
     let sub = claims.sub.ok_or_else(|| unauthorized("token has no sub"))?;
-    UserId::parse(sub).map_err(|_| unauthorized("token sub must be 1 to 128 characters"))
+    let user =
+        UserId::parse(sub).map_err(|_| unauthorized("token sub must be 1 to 128 characters"))?;
+    Ok(Identity { user, expires_at })
+}
+
+/// A token's `exp`, read without verifying it: only for a gateway that
+/// has just had the same token verified by `$connect`.
+pub fn unverified_expiry(token: &str) -> Option<DateTime<Utc>> {
+    let payload = token.split('.').nth(1)?;
+    let claims: Claims = serde_json::from_slice(&B64URL.decode(payload).ok()?).ok()?;
+    let exp = claims.exp?.as_f64()?;
+    DateTime::<Utc>::from_timestamp(exp.clamp(0.0, i64::MAX as f64) as i64, 0)
 }
 
 /// Signs a token for `user`, valid until `exp`.
@@ -164,6 +212,13 @@ mod tests {
                 B64URL.encode(r#"{"alg":"none"}"#),
                 B64URL.encode(format!(r#"{{"sub":"a","exp":{exp}}}"#))
             ),
+            raw(
+                r#"{"alg":"HS256","crit":["exp"]}"#,
+                &format!(r#"{{"sub":"a","exp":{exp}}}"#),
+                b"test-secret",
+            ),
+            raw(hs, r#"{"sub":"a","exp":1e999}"#, b"test-secret"),
+            raw(hs, r#"{"sub":"a","exp":"2099"}"#, b"test-secret"),
             "not-a-token".into(),
             String::new(),
         ];
@@ -171,6 +226,27 @@ mod tests {
             let err = verify(&t, &secret(), now).unwrap_err();
             assert_eq!(err.status_code(), 401, "{t}");
         }
+    }
+
+    #[test]
+    fn a_token_carries_its_expiry() {
+        let alice = UserId::parse("alice").unwrap();
+        let now = Utc::now();
+        let exp =
+            DateTime::<Utc>::from_timestamp((now + Duration::hours(1)).timestamp(), 0).unwrap();
+        let t = issue(&alice, exp, &secret());
+        let id = verify_identity(&t, &secret(), now).unwrap();
+        assert_eq!(id.expires_at, exp);
+        assert_eq!(unverified_expiry(&t), Some(exp));
+    }
+
+    #[test]
+    fn empty_and_short_keys_are_refused() {
+        for bad in ["", "x", &"k".repeat(MIN_SECRET_BYTES - 1)] {
+            let err = secret_from_config("BOOMERANG_JWT_SECRET", bad).unwrap_err();
+            assert!(err.contains("BOOMERANG_JWT_SECRET"), "{err}");
+        }
+        assert!(secret_from_config("X", &"k".repeat(MIN_SECRET_BYTES)).is_ok());
     }
 
     #[test]

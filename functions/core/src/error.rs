@@ -15,6 +15,10 @@ pub enum Error {
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error("{0}")]
     BadGateway(String),
     #[error("internal error: {0}")]
     Internal(String),
@@ -30,6 +34,8 @@ impl Error {
             Error::Unauthorized(_) => 401,
             Error::NotFound(_) => 404,
             Error::PayloadTooLarge(_) => 413,
+            Error::UnsupportedMediaType(_) => 415,
+            Error::TooManyRequests(_) => 429,
             Error::BadGateway(_) => 502,
             Error::Internal(_) => 500,
         }

@@ -39,6 +39,10 @@ pub struct Limits {
     pub submit_backoff: Duration,
     /// Pushes to one user's connections in flight at once.
     pub push_concurrency: usize,
+    /// Open connections one user may hold; one more is refused with 429.
+    /// Bounds what one account can make the gateway hold (each socket has
+    /// its buffers and its outbox) and what one push fans out to.
+    pub max_connections_per_user: usize,
 }
 
 impl Default for Limits {
@@ -55,6 +59,7 @@ impl Default for Limits {
             submit_budget: Duration::from_secs(25),
             submit_backoff: Duration::from_millis(500),
             push_concurrency: 16,
+            max_connections_per_user: 50,
         }
     }
 }

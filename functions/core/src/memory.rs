@@ -21,6 +21,8 @@ struct State {
     deliveries: HashMap<String, DateTime<Utc>>,
     files: HashMap<String, Bytes>,
     pushed: HashMap<ConnectionId, Vec<String>>,
+    /// Connections the core asked the gateway to close.
+    closed: Vec<ConnectionId>,
     submissions: usize,
     /// The timeout each submission was given.
     timeouts: Vec<Duration>,
@@ -59,11 +61,11 @@ impl ConnectionStore for Memory {
         self.state.lock().unwrap().connections.remove(id);
         Ok(())
     }
-    async fn for_user(&self, user: &UserId, now: DateTime<Utc>) -> Result<Vec<Connection>> {
+    async fn for_user(&self, user: &UserId) -> Result<Vec<Connection>> {
         let s = self.state.lock().unwrap();
         Ok(s.connections
             .values()
-            .filter(|c| &c.user == user && c.is_live(now))
+            .filter(|c| &c.user == user)
             .cloned()
             .collect())
     }
@@ -178,6 +180,10 @@ impl Pusher for Memory {
             .entry(conn.clone())
             .or_default()
             .push(message.to_owned());
+        Ok(())
+    }
+    async fn close(&self, conn: &ConnectionId) -> Result<(), PushError> {
+        self.state.lock().unwrap().closed.push(conn.clone());
         Ok(())
     }
 }
@@ -299,22 +305,32 @@ impl TestApp {
     }
 
     pub async fn connect(&self, conn: &str, user: &str) {
-        let token = auth::issue(
-            &self.user(user),
-            Utc::now() + chrono::Duration::hours(1),
-            &self.app.settings.jwt_secret,
-        );
-        self.app
-            .on_connect(Some(&token), ConnectionId::parse(conn).unwrap(), Utc::now())
+        self.connect_until(conn, user, Utc::now() + chrono::Duration::hours(1))
             .await
             .unwrap();
     }
 
-    pub async fn connections_of(&self, user: &str) -> Vec<Connection> {
-        self.mem
-            .for_user(&self.user(user), Utc::now())
+    /// Connects `conn` as `user` with a token valid until `exp`.
+    pub async fn connect_until(
+        &self,
+        conn: &str,
+        user: &str,
+        exp: DateTime<Utc>,
+    ) -> Result<Connection> {
+        let token = auth::issue(&self.user(user), exp, &self.app.settings.jwt_secret);
+        self.app
+            .on_connect(Some(&token), ConnectionId::parse(conn).unwrap(), Utc::now())
             .await
-            .unwrap()
+    }
+
+    /// The connections the core closed, in order.
+    pub fn closed(&self) -> Vec<String> {
+        let s = self.mem.state.lock().unwrap();
+        s.closed.iter().map(|c| c.to_string()).collect()
+    }
+
+    pub async fn connections_of(&self, user: &str) -> Vec<Connection> {
+        self.mem.for_user(&self.user(user)).await.unwrap()
     }
 
     pub fn pushed(&self, conn: &str) -> Vec<serde_json::Value> {

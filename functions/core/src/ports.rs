@@ -16,9 +16,10 @@ pub trait ConnectionStore: Send + Sync {
     async fn add(&self, conn: &Connection) -> Result<()>;
     /// Removing an unknown connection is not an error.
     async fn remove(&self, id: &ConnectionId) -> Result<()>;
-    /// The user's connections still live at `now` (rows past `expires_at`
-    /// are left out even if the store has not deleted them yet).
-    async fn for_user(&self, user: &UserId, now: DateTime<Utc>) -> Result<Vec<Connection>>;
+    /// Every connection stored for the user, including rows past their
+    /// `expires_at` that the store has not deleted yet (DynamoDB's TTL
+    /// lags by up to days): the fan-out closes those instead of pushing.
+    async fn for_user(&self, user: &UserId) -> Result<Vec<Connection>>;
 }
 
 /// Jobs, and the only way their status changes.
@@ -72,10 +73,13 @@ pub enum PushError {
     Other(String),
 }
 
-/// Sends one message down one connection.
+/// Sends one message down one connection, or ends it.
 #[async_trait]
 pub trait Pusher: Send + Sync {
     async fn push(&self, conn: &ConnectionId, message: &str) -> Result<(), PushError>;
+    /// Closes the connection (API Gateway: `DeleteConnection`). One that is
+    /// already gone is not an error.
+    async fn close(&self, conn: &ConnectionId) -> Result<(), PushError>;
 }
 
 /// What is handed to the third party.

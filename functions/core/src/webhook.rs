@@ -16,12 +16,35 @@ type HmacSha256 = Hmac<Sha256>;
 
 const PREFIX: &str = "whsec_";
 
-/// Decodes a `whsec_...` secret into its key bytes.
+/// Webhook keys shorter than this are refused (the Standard Webhooks
+/// specification's own example key is 24 bytes; generated keys are 32).
+pub const MIN_KEY_BYTES: usize = 24;
+
+/// Decodes a `whsec_...` secret into its key bytes; an empty or short key
+/// is refused.
 pub fn parse_secret(s: &str) -> Result<Secret, String> {
     let b64 = s.strip_prefix(PREFIX).unwrap_or(s);
     match B64.decode(b64.trim()) {
-        Ok(k) if !k.is_empty() => Ok(Secret::new(k)),
-        _ => Err("webhook secret must be whsec_ followed by base64".to_owned()),
+        Ok(k) if k.len() >= MIN_KEY_BYTES => Ok(Secret::new(k)),
+        Ok(k) => Err(format!(
+            "webhook secret must hold at least {MIN_KEY_BYTES} bytes of key (it has {})",
+            k.len()
+        )),
+        Err(_) => Err("webhook secret must be whsec_ followed by base64".to_owned()),
+    }
+}
+
+/// A Unix timestamp exactly as the specification writes it: ASCII digits,
+/// no sign, no leading zero, no spaces, at most 19 digits (fits an i64).
+fn parse_timestamp(s: &str) -> Option<i64> {
+    let canonical = !s.is_empty()
+        && s.len() <= 19
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && (s == "0" || !s.starts_with('0'));
+    if canonical {
+        s.parse().ok()
+    } else {
+        None
     }
 }
 
@@ -69,11 +92,10 @@ pub fn verify(
         .signature
         .as_deref()
         .ok_or_else(|| unauthorized("missing webhook-signature"))?;
-    let ts: i64 = ts
-        .trim()
-        .parse()
-        .map_err(|_| unauthorized("malformed webhook-timestamp"))?;
-    if (now.timestamp() - ts).unsigned_abs() > tolerance.as_secs() {
+    let ts = parse_timestamp(ts).ok_or_else(|| unauthorized("malformed webhook-timestamp"))?;
+    // i128: no timestamp from outside can overflow the difference.
+    let skew = (i128::from(now.timestamp()) - i128::from(ts)).unsigned_abs();
+    if skew > u128::from(tolerance.as_secs()) {
         return Err(unauthorized("webhook-timestamp too far from now"));
     }
     let mut mac = HmacSha256::new_from_slice(key.expose()).expect("HMAC takes any key length");
@@ -187,7 +209,7 @@ mod tests {
                 FIVE_MIN,
             ),
             verify(
-                &parse_secret("whsec_b3RoZXI=").unwrap(),
+                &parse_secret(&format_secret(&[7u8; 32])).unwrap(),
                 &headers(SPEC_SIG, SPEC_TS),
                 body,
                 at(SPEC_TS),
@@ -197,5 +219,52 @@ mod tests {
         for r in refused {
             assert_eq!(r.unwrap_err().status_code(), 401);
         }
+    }
+
+    #[test]
+    fn a_timestamp_is_digits_only_and_never_overflows() {
+        let key = parse_secret(SPEC_SECRET).unwrap();
+        let body = SPEC_BODY.as_bytes();
+        for ts in [
+            "-9223372036854775808",
+            "9223372036854775807",
+            "99999999999999999999",
+            "+1614265330",
+            "01614265330",
+            " 1614265330",
+            "1614265330 ",
+            "1614265330.0",
+            "",
+        ] {
+            let h = SignatureHeaders {
+                id: Some(SPEC_ID.into()),
+                timestamp: Some(ts.into()),
+                signature: Some(SPEC_SIG.into()),
+            };
+            let err = verify(&key, &h, body, at(SPEC_TS), FIVE_MIN).unwrap_err();
+            assert_eq!(err.status_code(), 401, "{ts:?}");
+        }
+        // The far past, against a clock at the far future: no overflow.
+        let h = headers(SPEC_SIG, 0);
+        let far = DateTime::<Utc>::MAX_UTC;
+        assert_eq!(
+            verify(&key, &h, body, far, FIVE_MIN)
+                .unwrap_err()
+                .status_code(),
+            401
+        );
+    }
+
+    #[test]
+    fn empty_and_short_keys_are_refused() {
+        for bad in [
+            "whsec_",
+            "whsec_b3RoZXI=",
+            &format_secret(&[1u8; MIN_KEY_BYTES - 1]),
+            "whsec_!!",
+        ] {
+            assert!(parse_secret(bad).is_err(), "{bad}");
+        }
+        assert!(parse_secret(&format_secret(&[1u8; MIN_KEY_BYTES])).is_ok());
     }
 }

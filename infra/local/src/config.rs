@@ -3,8 +3,33 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use clap::{Parser, ValueEnum};
+
+/// A secret from the environment or a flag: never printed, not even by
+/// `{:?}` of the whole configuration.
+#[derive(Clone)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for SecretString {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
 
 /// Where the stack keeps things.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,13 +60,13 @@ pub struct Config {
     #[arg(long, env = "BOOMERANG_DATA_DIR", default_value = "./.boomerang")]
     pub data_dir: PathBuf,
 
-    /// Token key [default: random per data folder, kept there].
+    /// Token key, at least 32 bytes [default: random per data folder, kept there].
     #[arg(long, env = "BOOMERANG_JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<SecretString>,
 
-    /// Webhook key, whsec_ + base64 [default: random per data folder, kept there].
+    /// Webhook key, whsec_ + base64 of at least 24 bytes [default: random per data folder, kept there].
     #[arg(long, env = "BOOMERANG_WEBHOOK_SECRET", hide_env_values = true)]
-    pub webhook_secret: Option<String>,
+    pub webhook_secret: Option<SecretString>,
 
     /// Where files are sent [default: the built-in simulated third party].
     #[arg(long, env = "BOOMERANG_THIRD_PARTY_URL")]
@@ -82,6 +107,30 @@ pub struct Config {
     /// Close any WebSocket after this long (API Gateway: 2 hours).
     #[arg(long, env = "BOOMERANG_WS_MAX_CONNECTION_SECS", default_value_t = 7200)]
     pub ws_max_connection_secs: u64,
+
+    /// A write to a WebSocket that takes longer closes it: the tab stopped reading.
+    #[arg(long, env = "BOOMERANG_WS_WRITE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub ws_write_timeout_ms: u64,
+
+    /// Open WebSocket connections one user may hold; one more is refused with 429.
+    #[arg(long, env = "BOOMERANG_MAX_CONNECTIONS_PER_USER", default_value_t = 50)]
+    pub max_connections_per_user: usize,
+
+    /// Open HTTP connections at once (WebSockets not counted); more wait in the backlog.
+    #[arg(long, env = "BOOMERANG_MAX_HTTP_CONNECTIONS", default_value_t = 1024)]
+    pub max_http_connections: usize,
+
+    /// A client has this long to send a request's headers.
+    #[arg(
+        long,
+        env = "BOOMERANG_HTTP_HEADER_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub http_header_timeout_ms: u64,
+
+    /// A client has this long to send a request's body (API Gateway: 30 s per request).
+    #[arg(long, env = "BOOMERANG_HTTP_BODY_TIMEOUT_MS", default_value_t = 30_000)]
+    pub http_body_timeout_ms: u64,
 
     /// Storage: the embedded one, or the AWS adapters (point them at moto or
     /// LocalStack with AWS_ENDPOINT_URL).

@@ -38,11 +38,15 @@ impl FileStore for DiskFileStore {
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             use std::io::Write;
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
+                crate::private::dir(dir)?;
             }
             // Write aside, sync, then rename: a file is whole or absent.
             let tmp = path.with_extension("partial");
-            let mut f = std::fs::File::create(&tmp)?;
+            let mut f = crate::private::file_options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
             f.write_all(&bytes)?;
             f.sync_all()?;
             std::fs::rename(&tmp, &path)

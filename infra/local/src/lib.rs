@@ -8,6 +8,7 @@
 pub mod config;
 pub mod files;
 pub mod gateway;
+pub mod private;
 pub mod provision;
 pub mod secrets;
 pub mod simulator;
@@ -24,7 +25,7 @@ use boomerang_core::{auth, Boomerang, Limits, Ports, Settings, UserId};
 use boomerang_handlers::SystemClock;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info};
+use tracing::info;
 
 pub use config::{Backend, Config};
 use gateway::{Gateway, GatewayPusher, Registry};
@@ -91,13 +92,17 @@ impl Stack {
             path: data_dir.display().to_string(),
             source,
         };
-        std::fs::create_dir_all(data_dir.join("files")).map_err(dir_err)?;
+        private::dir(&data_dir).map_err(dir_err)?;
+        private::dir(&data_dir.join("files")).map_err(dir_err)?;
 
         let jwt_secret =
-            secrets::jwt_secret(config.jwt_secret.as_deref(), &data_dir).map_err(dir_err)?;
-        let (webhook_key, webhook_secret) =
-            secrets::webhook_secret(config.webhook_secret.as_deref(), &data_dir)
+            secrets::jwt_secret(config.jwt_secret.as_ref().map(|s| s.expose()), &data_dir)
                 .map_err(StartError::Config)?;
+        let (webhook_key, webhook_secret) = secrets::webhook_secret(
+            config.webhook_secret.as_ref().map(|s| s.expose()),
+            &data_dir,
+        )
+        .map_err(StartError::Config)?;
 
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
@@ -115,7 +120,6 @@ impl Stack {
             .unwrap_or_else(|| format!("http://{addr}"));
         let callback_url = format!("{}/webhooks/third-party", public_url.trim_end_matches('/'));
 
-        let shutdown = CancellationToken::new();
         let sim_shutdown = CancellationToken::new();
         let simulator = match &config.third_party_url {
             Some(_) => None,
@@ -123,6 +127,7 @@ impl Stack {
                 Simulator::start(
                     webhook_key.clone(),
                     Duration::from_millis(config.sim_delay_ms),
+                    callback_url.clone(),
                     sim_shutdown.clone(),
                 )
                 .await
@@ -143,6 +148,29 @@ impl Stack {
         let registry = Registry::default();
         let stage = "local";
         let processor: Arc<dyn Processor> = Arc::new(processor);
+        // Development endpoints only when nothing but this machine can
+        // reach the listener.
+        let loopback = addr.ip().is_loopback();
+        let shutdown = CancellationToken::new();
+        // The aws backend pushes through the Management API; when the public
+        // listener does not serve it, a loopback one of our own does.
+        let internal = match (config.backend, loopback) {
+            (Backend::Aws, false) => Some(
+                tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .map_err(|source| StartError::Listen {
+                        addr: "127.0.0.1:0".parse().expect("literal"),
+                        source,
+                    })?,
+            ),
+            _ => None,
+        };
+        let management_addr = match &internal {
+            Some(l) => l
+                .local_addr()
+                .map_err(|source| StartError::Listen { addr, source })?,
+            None => addr,
+        };
         let ports = match (config.backend, sdk) {
             (Backend::Embedded, _) => {
                 embedded_ports(&data_dir, registry.clone(), processor).await?
@@ -155,7 +183,10 @@ impl Stack {
                     tables: Tables::with_prefix(&config.table_prefix),
                     bucket: config.bucket.clone(),
                     // This gateway serves the Management API itself.
-                    connections_endpoint: format!("http://{addr}/{stage}"),
+                    connections_endpoint: format!(
+                        "http://127.0.0.1:{}/{stage}",
+                        management_addr.port()
+                    ),
                 };
                 if config.create_resources {
                     provision::create_resources(&sdk, &deployment)
@@ -172,6 +203,7 @@ impl Stack {
             submit_backoff: Duration::from_millis(config.third_party_backoff_ms),
             submit_timeout: Duration::from_millis(config.third_party_timeout_ms),
             max_connection_age: Duration::from_secs(config.ws_max_connection_secs),
+            max_connections_per_user: config.max_connections_per_user,
             ..Limits::default()
         };
         let settings = Settings {
@@ -181,6 +213,9 @@ impl Stack {
             limits,
         };
         let app = Boomerang::new(ports, settings);
+        if let Some(sim) = &simulator {
+            sim.serve_jobs_of(app.ports.jobs.clone());
+        }
 
         let sockets = TaskTracker::new();
         let gw = Arc::new(Gateway {
@@ -190,19 +225,32 @@ impl Stack {
             stage: stage.into(),
             idle_timeout: Duration::from_secs(config.ws_idle_timeout_secs),
             max_connection_age: Duration::from_secs(config.ws_max_connection_secs),
+            write_timeout: Duration::from_millis(config.ws_write_timeout_ms),
+            body_timeout: Duration::from_millis(config.http_body_timeout_ms),
+            dev_endpoints: loopback,
             deliver_disconnect: !config.drop_disconnect,
             shutdown: shutdown.clone(),
             sockets: sockets.clone(),
         });
-        let router = gateway::router(gw).into_make_service_with_connect_info::<SocketAddr>();
-        let stop = shutdown.clone();
-        let server = tokio::spawn(async move {
-            let serve = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await });
-            if let Err(e) = serve.await {
-                error!(error = %e, "HTTP server stopped");
-            }
-        });
+        let serve_limits = gateway::ServeLimits {
+            max_connections: config.max_http_connections,
+            header_read_timeout: Duration::from_millis(config.http_header_timeout_ms),
+        };
+        if let Some(internal) = internal {
+            let router = gateway::internal_management(gw.clone());
+            tokio::spawn(gateway::serve(
+                internal,
+                router,
+                serve_limits,
+                shutdown.clone(),
+            ));
+        }
+        let server = tokio::spawn(gateway::serve(
+            listener,
+            gateway::router(gw),
+            serve_limits,
+            shutdown.clone(),
+        ));
         info!(%addr, third_party = %third_party_url, backend = ?config.backend, "local stack started");
         Ok(Self {
             addr,

@@ -7,6 +7,9 @@ use tracing_subscriber::EnvFilter;
 
 /// How long the printed sample token lives.
 const SAMPLE_TOKEN_HOURS: i64 = 12;
+/// A stop never takes longer than this, whatever clients do: every write
+/// that was acknowledged is already on disk, so nothing is lost by going.
+const STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -56,16 +59,33 @@ async fn main() -> std::process::ExitCode {
         ),
     }
     println!("  data folder  {}", c.data_dir.display());
-    println!(
-        "  dev token for {:?} ({SAMPLE_TOKEN_HOURS} h):",
-        stack.config.dev_user
-    );
-    println!("    {token}");
+    if stack.addr.ip().is_loopback() {
+        println!("  dev only     POST /dev/token and /@connections/*, for localhost only");
+        println!(
+            "  dev token for {:?} ({SAMPLE_TOKEN_HOURS} h):",
+            stack.config.dev_user
+        );
+        println!("    {token}");
+    } else {
+        println!(
+            "  WARNING      listening on {}, not loopback: /dev/token and the Management API \
+             (/@connections) are not served; bring your own tokens",
+            stack.addr
+        );
+    }
     println!("ready: {}", stack.http_url());
 
     wait_for_signal().await;
     eprintln!("boomerang-local: stopping");
-    stack.stop().await;
+    if tokio::time::timeout(STOP_DEADLINE, stack.stop())
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "boomerang-local: clients still busy after {} s; exiting anyway",
+            STOP_DEADLINE.as_secs()
+        );
+    }
     std::process::ExitCode::SUCCESS
 }
 

@@ -5,19 +5,24 @@ use std::io::Write;
 use std::path::Path;
 
 use base64::Engine;
-use boomerang_core::auth::Secret;
+use boomerang_core::auth::{self, Secret};
 use boomerang_core::webhook;
 use rand::RngCore;
 
-/// The JWT key: `BOOMERANG_JWT_SECRET` as given, else `jwt-secret` in the data folder.
-pub fn jwt_secret(configured: Option<&str>, data_dir: &Path) -> std::io::Result<Secret> {
-    let s = match configured {
-        Some(s) => s.to_owned(),
-        None => load_or_create(&data_dir.join("jwt-secret"), || {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_key())
-        })?,
-    };
-    Ok(Secret::new(s.into_bytes()))
+/// The JWT key: `BOOMERANG_JWT_SECRET` as given, else `jwt-secret` in the
+/// data folder. Empty or shorter than 32 bytes: refused, naming where.
+pub fn jwt_secret(configured: Option<&str>, data_dir: &Path) -> Result<Secret, String> {
+    match configured {
+        Some(s) => auth::secret_from_config("BOOMERANG_JWT_SECRET", s),
+        None => {
+            let path = data_dir.join("jwt-secret");
+            let s = load_or_create(&path, || {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_key())
+            })
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+            auth::secret_from_config(&path.display().to_string(), &s)
+        }
+    }
 }
 
 /// The webhook key and its `whsec_...` form: `BOOMERANG_WEBHOOK_SECRET`,
@@ -51,14 +56,11 @@ fn load_or_create(path: &Path, make: impl FnOnce() -> String) -> std::io::Result
         Err(e) => return Err(e),
     }
     let value = make();
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
+    let mut f = crate::private::file_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
     f.write_all(value.as_bytes())?;
     f.sync_all()?;
     Ok(value)

@@ -2,9 +2,13 @@
 //! that speaks the contract. It takes the multipart upload, answers 202,
 //! "processes" for `BOOMERANG_SIM_DELAY_MS`, then POSTs a Standard Webhooks
 //! signed result to the callback URL.
+//!
+//! It holds the webhook key, so it is careful with it: it signs only for
+//! jobs this stack created and are still waiting, and posts only to this
+//! stack's own webhook URL (never to an address a request names).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::{Multipart, State};
@@ -13,7 +17,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use boomerang_core::auth::Secret;
-use boomerang_core::webhook;
+use boomerang_core::ports::JobStore;
+use boomerang_core::{webhook, JobId, JobStatus};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -26,6 +31,10 @@ const DELIVERY_ATTEMPTS: u32 = 5;
 struct Sim {
     key: Secret,
     delay: Duration,
+    /// The only URL results go to: this stack's webhook.
+    callback_url: String,
+    /// This stack's jobs, once the stack has built its storage.
+    jobs: OnceLock<Arc<dyn JobStore>>,
     client: reqwest::Client,
     work: TaskTracker,
     shutdown: CancellationToken,
@@ -36,6 +45,7 @@ pub struct Simulator {
     pub addr: SocketAddr,
     work: TaskTracker,
     server: tokio::task::JoinHandle<()>,
+    sim: Arc<Sim>,
 }
 
 impl Simulator {
@@ -43,6 +53,7 @@ impl Simulator {
     pub async fn start(
         key: Secret,
         delay: Duration,
+        callback_url: String,
         shutdown: CancellationToken,
     ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
@@ -51,6 +62,8 @@ impl Simulator {
         let sim = Arc::new(Sim {
             key,
             delay,
+            callback_url,
+            jobs: OnceLock::new(),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
@@ -64,7 +77,7 @@ impl Simulator {
             .layer(axum::extract::DefaultBodyLimit::max(
                 crate::gateway::LAMBDA_MAX_REQUEST_BYTES,
             ))
-            .with_state(sim);
+            .with_state(sim.clone());
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, app)
                 .with_graceful_shutdown(async move { shutdown.cancelled().await });
@@ -72,7 +85,18 @@ impl Simulator {
                 warn!(error = %e, "simulated third party stopped");
             }
         });
-        Ok(Self { addr, work, server })
+        Ok(Self {
+            addr,
+            work,
+            server,
+            sim,
+        })
+    }
+
+    /// Gives the simulator the stack's jobs, which it checks every file
+    /// against. Until then it accepts nothing.
+    pub fn serve_jobs_of(&self, jobs: Arc<dyn JobStore>) {
+        let _ = self.sim.jobs.set(jobs);
     }
 
     pub fn url(&self) -> String {
@@ -110,6 +134,18 @@ async fn accept(State(sim): State<Arc<Sim>>, mut form: Multipart) -> Response {
     let (Some(file), Some(job_id), Some(callback)) = (file, job_id, callback) else {
         return bad("parts file, job_id and callback_url are required");
     };
+    if callback != sim.callback_url {
+        warn!("simulated third party refused a callback_url that is not this stack's");
+        return bad("callback_url must be this stack's webhook URL");
+    }
+    if !sim.waiting(&job_id).await {
+        warn!(job_id = %job_id, "simulated third party refused a job this stack is not waiting on");
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no such job waiting"})),
+        )
+            .into_response();
+    }
     info!(job_id = %job_id, bytes = file.len(), "simulated third party accepted a file");
     let result = analyse(&file);
     let sim2 = sim.clone();
@@ -122,6 +158,19 @@ async fn accept(State(sim): State<Arc<Sim>>, mut form: Multipart) -> Response {
         deliver(&sim2, &callback, &job_id, result).await;
     });
     (StatusCode::ACCEPTED, Json(json!({"accepted": true}))).into_response()
+}
+
+impl Sim {
+    /// A job of this stack's that has not finished.
+    async fn waiting(&self, job_id: &str) -> bool {
+        let (Some(jobs), Ok(id)) = (self.jobs.get(), JobId::parse(job_id)) else {
+            return false;
+        };
+        matches!(
+            jobs.get(&id).await,
+            Ok(Some(job)) if !matches!(job.status, JobStatus::Completed | JobStatus::Failed)
+        )
+    }
 }
 
 /// The simulated processing: `{"bytes", "sha256", "lines", "words"}`.

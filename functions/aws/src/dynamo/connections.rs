@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use boomerang_core::ports::ConnectionStore;
 use boomerang_core::{Connection, ConnectionId, Result, UserId};
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 
 use super::{get_n, get_s, n, s, sdk, Item};
 use crate::tables::{CONNECTIONS_BY_USER, TTL};
@@ -65,7 +65,7 @@ impl ConnectionStore for DynamoConnectionStore {
         Ok(())
     }
 
-    async fn for_user(&self, user: &UserId, now: DateTime<Utc>) -> Result<Vec<Connection>> {
+    async fn for_user(&self, user: &UserId) -> Result<Vec<Connection>> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
@@ -75,11 +75,9 @@ impl ConnectionStore for DynamoConnectionStore {
                 .table_name(&self.table)
                 .index_name(CONNECTIONS_BY_USER)
                 .key_condition_expression("userId = :u")
-                // TTL deletion lags by up to days: expired rows are dropped here.
-                .filter_expression("#ttl > :now")
-                .expression_attribute_names("#ttl", TTL)
+                // TTL deletion lags by up to days: expired rows still come
+                // back, and the fan-out closes them (DeleteConnection).
                 .expression_attribute_values(":u", s(user.as_str()))
-                .expression_attribute_values(":now", n(now.timestamp()))
                 .set_exclusive_start_key(start)
                 .send()
                 .await

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use tracing::info;
 
 use super::Boomerang;
-use crate::{Connection, ConnectionId, Result, UserId};
+use crate::{auth, Connection, ConnectionId, Error, Result};
 
 #[derive(Deserialize)]
 struct Message {
@@ -14,24 +14,46 @@ struct Message {
 
 impl Boomerang {
     /// A tab opens a WebSocket: only a verified token makes it a user's.
+    /// The connection lives until its token expires, or API Gateway's 2
+    /// hours, whichever comes first; a user already holding the most
+    /// connections allowed is refused (429).
     pub async fn on_connect(
         &self,
         token: Option<&str>,
         id: ConnectionId,
         connected_at: DateTime<Utc>,
-    ) -> Result<UserId> {
-        let user = self.authenticate(token)?;
+    ) -> Result<Connection> {
+        let token = token.ok_or_else(|| Error::Unauthorized("missing token".into()))?;
+        let now = self.ports.clock.now();
+        let identity = auth::verify_identity(token, &self.settings.jwt_secret, now)?;
+        let max = self.limits().max_connections_per_user;
+        // Concurrent connects may each see max - 1 and pass: the bound is
+        // approximate by a few, which is all it needs to be.
+        let open = self
+            .ports
+            .connections
+            .for_user(&identity.user)
+            .await?
+            .iter()
+            .filter(|c| c.is_live(now))
+            .count();
+        if open >= max {
+            info!(user = %identity.user, open, "connection refused: too many open");
+            return Err(Error::TooManyRequests(format!(
+                "too many open connections: at most {max} per user"
+            )));
+        }
         let max_age = chrono::Duration::from_std(self.limits().max_connection_age)
             .unwrap_or(chrono::Duration::hours(2));
         let conn = Connection {
             id,
-            user: user.clone(),
+            user: identity.user,
             connected_at,
-            expires_at: connected_at + max_age,
+            expires_at: (connected_at + max_age).min(identity.expires_at),
         };
         self.ports.connections.add(&conn).await?;
-        info!(connection = %conn.id, user = %user, "connected");
-        Ok(user)
+        info!(connection = %conn.id, user = %conn.user, "connected");
+        Ok(conn)
     }
 
     /// A tab went away. Unknown connections are fine: `$disconnect` may
@@ -74,6 +96,36 @@ mod tests {
             assert_eq!(v["type"], "error", "{junk}");
             assert!(v["message"].as_str().is_some());
         }
+    }
+
+    #[tokio::test]
+    async fn a_connection_lives_no_longer_than_its_token() {
+        // GIVEN a token that expires in ten minutes
+        let t = TestApp::new();
+        let exp = t.now() + chrono::Duration::minutes(10);
+        // WHEN it connects
+        let conn = t.connect_until("c1", "alice", exp).await.unwrap();
+        // THEN the connection expires with the token, not after 2 hours
+        assert_eq!(conn.expires_at.timestamp(), exp.timestamp());
+    }
+
+    #[tokio::test]
+    async fn one_connection_over_the_per_user_limit_is_refused_with_429() {
+        // GIVEN alice holding the most connections allowed
+        let t = TestApp::new();
+        let max = t.app.limits().max_connections_per_user;
+        let exp = t.now() + chrono::Duration::hours(1);
+        for i in 0..max {
+            t.connect_until(&format!("a{i}"), "alice", exp)
+                .await
+                .unwrap();
+        }
+        // WHEN she opens one more, THEN it is refused with 429 and not stored
+        let err = t.connect_until("one-more", "alice", exp).await.unwrap_err();
+        assert_eq!(err.status_code(), 429);
+        assert_eq!(t.connections_of("alice").await.len(), max);
+        // AND another user is not affected
+        t.connect_until("b1", "bob", exp).await.unwrap();
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@ use tracing::{debug, info, warn};
 
 use super::Boomerang;
 use crate::ports::PushError;
-use crate::{Event, UserId};
+use crate::{Connection, Event, UserId};
 
 /// What a fan-out did, for logs and tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +13,8 @@ pub struct Delivery {
     pub delivered: usize,
     pub gone: usize,
     pub failed: usize,
+    /// Expired connections closed instead of pushed to.
+    pub closed: usize,
 }
 
 impl Boomerang {
@@ -22,7 +24,7 @@ impl Boomerang {
     /// log, so a tab that misses the push catches up with `GET /events`.
     pub async fn notify(&self, user: &UserId, event: &Event) -> Delivery {
         let now = self.ports.clock.now();
-        let conns = match self.ports.connections.for_user(user, now).await {
+        let conns = match self.ports.connections.for_user(user).await {
             Ok(c) => c,
             Err(e) => {
                 warn!(user = %user, seq = event.seq, error = %e, "could not list connections; event stays in the log");
@@ -32,6 +34,10 @@ impl Boomerang {
                 };
             }
         };
+        // A connection past its token's expiry (or its 2 hours) gets no
+        // more events: it is closed and forgotten instead.
+        let (conns, expired): (Vec<_>, Vec<_>) = conns.into_iter().partition(|c| c.is_live(now));
+        let closed = self.close_expired(expired).await;
         let message = event.to_json();
         let results: Vec<_> = stream::iter(conns)
             .map(|conn| {
@@ -45,7 +51,10 @@ impl Boomerang {
             .collect()
             .await;
 
-        let mut d = Delivery::default();
+        let mut d = Delivery {
+            closed,
+            ..Delivery::default()
+        };
         for (conn, r) in results {
             match r {
                 Ok(()) => d.delivered += 1,
@@ -62,7 +71,58 @@ impl Boomerang {
                 }
             }
         }
-        info!(user = %user, seq = event.seq, kind = event.kind.as_str(), delivered = d.delivered, gone = d.gone, failed = d.failed, "event pushed");
+        info!(user = %user, seq = event.seq, kind = event.kind.as_str(), delivered = d.delivered, gone = d.gone, failed = d.failed, closed = d.closed, "event pushed");
         d
+    }
+
+    /// Closes connections whose time is up and forgets them.
+    async fn close_expired(&self, expired: Vec<Connection>) -> usize {
+        let n = expired.len();
+        for conn in expired {
+            match self.ports.pusher.close(&conn.id).await {
+                Ok(()) | Err(PushError::Gone) => {}
+                Err(PushError::Other(e)) => {
+                    warn!(connection = %conn.id, error = %e, "could not close an expired connection")
+                }
+            }
+            if let Err(e) = self.ports.connections.remove(&conn.id).await {
+                warn!(connection = %conn.id, error = %e, "could not forget an expired connection");
+            }
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::memory::TestApp;
+    use crate::usecases::upload::{tests::file, UploadOutcome};
+
+    #[tokio::test]
+    async fn a_connection_past_its_tokens_expiry_is_closed_and_forgotten_not_pushed_to() {
+        // GIVEN alice with a tab whose token expires in a minute, and one
+        // whose token lasts an hour
+        let t = TestApp::new();
+        let soon = t.now() + chrono::Duration::minutes(1);
+        t.connect_until("short", "alice", soon).await.unwrap();
+        t.connect("long", "alice").await;
+        // WHEN two minutes pass and an event for alice is pushed
+        t.app.ports.clock.sleep(Duration::from_secs(120)).await;
+        let outcome = t.app.upload(&t.user("alice"), file("hi")).await.unwrap();
+        assert!(matches!(outcome, UploadOutcome::Accepted(_)));
+        // THEN the expired tab got nothing and was closed and forgotten;
+        // the other got its event
+        assert!(t.pushed("short").is_empty());
+        assert_eq!(t.closed(), ["short"]);
+        assert_eq!(t.pushed("long").len(), 1);
+        let left: Vec<String> = t
+            .connections_of("alice")
+            .await
+            .into_iter()
+            .map(|c| c.id.to_string())
+            .collect();
+        assert_eq!(left, ["long"]);
     }
 }

@@ -189,11 +189,11 @@ fn clean_content_type(ct: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::memory::{TestApp, ThirdParty};
 
-    fn file(body: &str) -> UploadedFile {
+    pub(crate) fn file(body: &str) -> UploadedFile {
         UploadedFile {
             file_name: "C:\\Users\\a\\notes.txt".into(),
             content_type: "text/plain".into(),

@@ -18,6 +18,18 @@ struct TokenRequest {
 }
 
 pub async fn dev_token(app: &Boomerang, req: Request) -> Response<Body> {
+    // JSON only: a page elsewhere cannot send that cross-origin without a
+    // CORS preflight, which this route never grants.
+    let json = super::header(&req, "content-type").is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if !json {
+        return error_response(&Error::UnsupportedMediaType(
+            "send the request as application/json".into(),
+        ));
+    }
     let parsed = serde_json::from_slice::<TokenRequest>(&body_bytes(&req))
         .map_err(|_| Error::BadRequest(r#"expected {"user": "<1 to 128 characters>"}"#.into()))
         .and_then(|r| UserId::parse(r.user));

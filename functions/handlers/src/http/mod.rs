@@ -18,15 +18,18 @@ use lambda_http::{Body, Request};
 
 /// The user behind `Authorization: Bearer <token>`.
 fn bearer_user(app: &Boomerang, req: &Request) -> Result<UserId> {
-    let token = req
-        .headers()
+    app.authenticate(bearer_token(req.headers()))
+}
+
+/// The token of `Authorization: Bearer <token>` (scheme in any case).
+pub fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
+    headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             let (scheme, token) = v.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        });
-    app.authenticate(token)
+        })
 }
 
 /// A query string parameter as API Gateway delivered it.

@@ -24,11 +24,28 @@ pub async fn forward(
     req: Request,
 ) -> Response {
     let (parts, body) = req.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, LAMBDA_MAX_REQUEST_BYTES).await else {
-        return json_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "request is larger than Lambda's 6 MB payload limit",
-        );
+    // As API Gateway's JWT authorizer does: a route that needs a token is
+    // refused before a byte of its body is read.
+    if needs_token(matched.as_str()) {
+        if let Err(e) = gw.app.authenticate(handlers::bearer_token(&parts.headers)) {
+            return json_error(StatusCode::UNAUTHORIZED, &e.public_message());
+        }
+    }
+    let read = axum::body::to_bytes(body, LAMBDA_MAX_REQUEST_BYTES);
+    let body = match tokio::time::timeout(gw.body_timeout, read).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
+            return json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request is larger than Lambda's 6 MB payload limit",
+            )
+        }
+        Err(_) => {
+            return json_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time",
+            )
+        }
     };
     let method = parts.method.as_str().to_owned();
     let route_key = format!("{method} {}", matched.as_str());
@@ -102,6 +119,11 @@ pub async fn forward(
         _ => handlers::api(&gw.app, request).await,
     };
     into_axum(response)
+}
+
+/// Every route but the webhook (signed instead) and `/dev/token`.
+fn needs_token(route: &str) -> bool {
+    matches!(route, "/uploads" | "/jobs" | "/jobs/{id}" | "/events")
 }
 
 pub async fn healthz() -> Response {

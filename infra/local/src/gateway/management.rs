@@ -63,9 +63,8 @@ pub async fn get(State(gw): State<Arc<Gateway>>, Target(id): Target) -> Response
 /// `DeleteConnection`: the socket is closed and gets its `$disconnect`.
 pub async fn delete(State(gw): State<Arc<Gateway>>, Target(id): Target) -> Response {
     match gw.registry.send(&id, Outbound::Close) {
-        // A full outbox still closes: the socket task ends on its own turn.
-        Ok(()) | Err(SendError::Full) => StatusCode::NO_CONTENT.into_response(),
-        Err(SendError::Gone) => send_error(SendError::Gone),
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => send_error(e),
     }
 }
 
@@ -98,14 +97,10 @@ impl FromRequestParts<Arc<Gateway>> for Target {
     }
 }
 
+/// A socket that is not there, or was just closed for not keeping up.
 fn send_error(e: SendError) -> Response {
     match e {
         SendError::Gone => error(StatusCode::GONE, "GoneException", "Gone"),
-        SendError::Full => error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "LimitExceededException",
-            "the client's buffer is full",
-        ),
     }
 }
 

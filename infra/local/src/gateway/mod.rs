@@ -4,14 +4,20 @@
 mod http;
 mod management;
 mod pusher;
+mod serve;
 mod web;
 mod ws;
 
 pub use pusher::{GatewayPusher, Registry};
+pub use serve::{serve, ServeLimits};
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::{Request, State};
+use axum::http::header::HOST;
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use boomerang_core::Boomerang;
@@ -34,6 +40,14 @@ pub struct Gateway {
     /// API Gateway WebSocket: closed after 10 minutes idle, 2 hours in all.
     pub idle_timeout: Duration,
     pub max_connection_age: Duration,
+    /// How long one write to a socket may take before the tab is taken
+    /// for gone (it stopped reading).
+    pub write_timeout: Duration,
+    /// How long a client may take to send a request body.
+    pub body_timeout: Duration,
+    /// `/dev/token` and the Management API exist: the stack listens on a
+    /// loopback address only (they still answer only loopback `Host`s).
+    pub dev_endpoints: bool,
     /// API Gateway sends `$disconnect` only best-effort; when false, closed
     /// sockets never get theirs, and their rows wait for a push's 410.
     pub deliver_disconnect: bool,
@@ -43,6 +57,11 @@ pub struct Gateway {
 }
 
 pub fn router(gw: Arc<Gateway>) -> Router {
+    // Development endpoints: a loopback bind and a loopback Host, or 404.
+    let dev = Router::new()
+        .route("/dev/token", post(http::forward))
+        .merge(management_api())
+        .route_layer(middleware::from_fn_with_state(gw.clone(), dev_only));
     Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/uploads", post(http::forward))
@@ -50,14 +69,62 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/jobs", get(http::forward))
         .route("/jobs/{id}", get(http::forward))
         .route("/events", get(http::forward))
-        .route("/dev/token", post(http::forward))
         .route("/healthz", get(http::healthz))
         .route("/metrics", get(http::metrics))
-        .merge(management_api())
+        .merge(dev)
         .merge(web::router())
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
         .with_state(gw)
+}
+
+/// The Management API alone, with no Host check: for a listener of the
+/// stack's own on loopback, when the public one is not (aws backend).
+pub fn internal_management(gw: Arc<Gateway>) -> Router {
+    management_api().with_state(gw)
+}
+
+/// `/dev/token` mints any user's token and the Management API pushes into
+/// any tab: they exist only when the stack listens on loopback, and only
+/// for requests naming a loopback host, so a page on another site cannot
+/// reach them by DNS rebinding (its `Host` is its own name).
+async fn dev_only(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> Response {
+    let host = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| {
+            req.headers()
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        });
+    if gw.dev_endpoints && host.as_deref().is_some_and(is_loopback_host) {
+        next.run(req).await
+    } else {
+        http::not_found().await
+    }
+}
+
+/// `localhost`, `127.0.0.1` or `[::1]`, with any port.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((name, port)) if port.is_empty() || is_port(port) => name,
+            _ => return false,
+        },
+        None => match host.rsplit_once(':') {
+            Some((name, port)) if is_port(port) => name,
+            Some(_) => return false,
+            None => host,
+        },
+    };
+    name.eq_ignore_ascii_case("localhost") || name == "127.0.0.1" || name == "::1"
+}
+
+fn is_port(s: &str) -> bool {
+    let digits = s.strip_prefix(':').unwrap_or(s);
+    !digits.is_empty() && digits.len() <= 5 && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// API Gateway's own Management API for this WebSocket API (not part of
@@ -69,4 +136,37 @@ fn management_api() -> Router<Arc<Gateway>> {
     Router::new()
         .route("/@connections/{id}", conn.clone())
         .route("/{stage}/@connections/{id}", conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn only_loopback_names_are_loopback_hosts() {
+        for ok in [
+            "localhost",
+            "LOCALHOST:3000",
+            "127.0.0.1",
+            "127.0.0.1:80",
+            "[::1]",
+            "[::1]:3000",
+        ] {
+            assert!(is_loopback_host(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "localhost.evil.example",
+            "127.0.0.1.nip.io",
+            "127.0.0.2",
+            "0.0.0.0:3000",
+            "[::2]:1",
+            "localhost:http",
+            "127.0.0.1:3000:1",
+            "[::1]x",
+            "",
+        ] {
+            assert!(!is_loopback_host(bad), "{bad}");
+        }
+    }
 }

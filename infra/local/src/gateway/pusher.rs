@@ -10,11 +10,12 @@ use boomerang_core::ports::{PushError, Pusher};
 use boomerang_core::ConnectionId;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
-/// Messages waiting for one socket. A tab that falls this far behind gets
-/// `LimitExceededException`, as API Gateway answers when a client's buffer
-/// is full, rather than growing memory without bound.
-pub const OUTBOX: usize = 1024;
+/// Messages waiting for one socket. A tab that falls this far behind is
+/// not reading: it is closed (going away) and reported gone, so its row
+/// is forgotten, rather than holding memory for it.
+pub const OUTBOX: usize = 256;
 
 #[derive(Debug)]
 pub enum Outbound {
@@ -35,14 +36,15 @@ pub struct SocketInfo {
 struct Entry {
     tx: mpsc::Sender<Outbound>,
     info: SocketInfo,
+    /// Cancelled when the socket must go now: its outbox overflowed.
+    kill: CancellationToken,
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum SendError {
-    /// No such socket (never was, or closed): API Gateway's 410.
+    /// No such socket (never was, closed, or just closed for not keeping
+    /// up): API Gateway's 410.
     Gone,
-    /// The socket's outbox is full: API Gateway's 429.
-    Full,
 }
 
 /// The sockets the gateway holds, by connection id.
@@ -50,8 +52,14 @@ pub enum SendError {
 pub struct Registry(Arc<Mutex<HashMap<ConnectionId, Entry>>>);
 
 impl Registry {
-    pub fn insert(&self, id: ConnectionId, tx: mpsc::Sender<Outbound>, info: SocketInfo) {
-        self.lock().insert(id, Entry { tx, info });
+    pub fn insert(
+        &self,
+        id: ConnectionId,
+        tx: mpsc::Sender<Outbound>,
+        info: SocketInfo,
+        kill: CancellationToken,
+    ) {
+        self.lock().insert(id, Entry { tx, info, kill });
     }
 
     pub fn remove(&self, id: &ConnectionId) {
@@ -77,16 +85,19 @@ impl Registry {
         self.len() == 0
     }
 
-    /// Queues `out` for the socket, without waiting.
+    /// Queues `out` for the socket, without waiting. A full outbox closes
+    /// the socket and answers gone.
     pub fn send(&self, id: &ConnectionId, out: Outbound) -> Result<(), SendError> {
-        let tx = self
+        let (tx, kill) = self
             .lock()
             .get(id)
-            .map(|e| e.tx.clone())
+            .map(|e| (e.tx.clone(), e.kill.clone()))
             .ok_or(SendError::Gone)?;
-        tx.try_send(out).map_err(|e| match e {
-            mpsc::error::TrySendError::Closed(_) => SendError::Gone,
-            mpsc::error::TrySendError::Full(_) => SendError::Full,
+        tx.try_send(out).map_err(|e| {
+            if let mpsc::error::TrySendError::Full(_) = e {
+                kill.cancel();
+            }
+            SendError::Gone
         })
     }
 
@@ -113,7 +124,12 @@ impl Pusher for GatewayPusher {
         match self.registry.send(conn, Outbound::Text(message.to_owned())) {
             Ok(()) => Ok(()),
             Err(SendError::Gone) => Err(PushError::Gone),
-            Err(SendError::Full) => Err(PushError::Other("connection is not keeping up".into())),
         }
+    }
+
+    async fn close(&self, conn: &ConnectionId) -> Result<(), PushError> {
+        // Gone already, or closing now: either way it is closed.
+        let _ = self.registry.send(conn, Outbound::Close);
+        Ok(())
     }
 }

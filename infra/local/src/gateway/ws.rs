@@ -2,6 +2,7 @@
 //! close → `$disconnect`, with the fields API Gateway fills in.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -9,14 +10,16 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use boomerang_core::ConnectionId;
+use boomerang_core::{auth, ConnectionId};
 use boomerang_handlers::ws as handlers;
 use chrono::{DateTime, Utc};
+use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use rand::RngCore;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
+use tokio::time::{timeout, Instant};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::http::{headers_json, query_json};
@@ -25,6 +28,9 @@ use super::{Gateway, WS_MAX_FRAME_BYTES, WS_MAX_MESSAGE_BYTES};
 
 /// Close code API Gateway uses when it ends a connection (idle, too old).
 const GOING_AWAY: u16 = 1001;
+/// How long the close handshake may take once we end a connection: a
+/// client that does not read never blocks a shutdown for longer.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub async fn upgrade(
     State(gw): State<Arc<Gateway>>,
@@ -48,7 +54,8 @@ pub async fn upgrade(
         source_ip: peer.ip().to_string(),
         user_agent: header(&headers, "user-agent"),
     };
-    gw.registry.insert(id.clone(), tx, info);
+    let kill = CancellationToken::new();
+    gw.registry.insert(id.clone(), tx, info, kill.clone());
 
     let mut ctx = context(&gw, &id, "$connect", "CONNECT", connected_at);
     ctx["identity"] =
@@ -65,6 +72,16 @@ pub async fn upgrade(
         gw.registry.remove(&id);
         return refuse(answer);
     }
+    // $connect verified the token: the socket lives no longer than it.
+    let token_expiry = query
+        .as_deref()
+        .and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "token")
+                .map(|(_, v)| v.into_owned())
+        })
+        .and_then(|t| auth::unverified_expiry(&t));
+    let limits = Limits { token_expiry, kill };
 
     let gw_failed = gw.clone();
     let id_failed = id.clone();
@@ -79,8 +96,33 @@ pub async fn upgrade(
         })
         .on_upgrade(move |socket| {
             let tracker = gw.sockets.clone();
-            tracker.track_future(run(gw, socket, id, connected_at, rx))
+            tracker.track_future(run(gw, socket, id, connected_at, rx, limits))
         })
+}
+
+/// What ends a socket besides the tab and the gateway's own limits.
+struct Limits {
+    /// The token's `exp`: the socket is closed then.
+    token_expiry: Option<DateTime<Utc>>,
+    /// Cancelled when the socket's outbox overflowed.
+    kill: CancellationToken,
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+
+/// Sends one message, or gives up after the write deadline: a tab that
+/// stopped reading never holds its socket task (and so the idle, age and
+/// shutdown checks) hostage.
+async fn send_within(
+    sink: &mut Sink,
+    message: Message,
+    deadline: Duration,
+) -> Result<(), &'static str> {
+    match timeout(deadline, sink.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err("send failed"),
+        Err(_) => Err("write stalled"),
+    }
 }
 
 /// One socket's life, until the tab, the limits or a shutdown close it.
@@ -90,18 +132,25 @@ async fn run(
     id: ConnectionId,
     connected_at: DateTime<Utc>,
     mut rx: mpsc::Receiver<Outbound>,
+    limits: Limits,
 ) {
     let (mut sink, mut stream) = socket.split();
     let started = Instant::now();
     let mut last_heard = Instant::now();
+    let age_deadline = started + gw.max_connection_age;
+    // A token past its exp ends the socket; never later than the 2 hours.
+    let token_deadline = limits.token_expiry.map_or(age_deadline, |exp| {
+        let left = (exp - Utc::now()).to_std().unwrap_or_default();
+        (started + left).min(age_deadline)
+    });
+    let write = gw.write_timeout;
     let (code, reason): (u16, &str) = loop {
         let idle_deadline = last_heard + gw.idle_timeout;
-        let age_deadline = started + gw.max_connection_age;
         tokio::select! {
             out = rx.recv() => match out {
                 Some(Outbound::Text(text)) => {
-                    if sink.send(Message::Text(text.into())).await.is_err() {
-                        break (1006, "send failed");
+                    if let Err(why) = send_within(&mut sink, Message::Text(text.into()), write).await {
+                        break (GOING_AWAY, why);
                     }
                 }
                 Some(Outbound::Close) => break (GOING_AWAY, "closed by DeleteConnection"),
@@ -125,25 +174,28 @@ async fn run(
                 let answer = handlers::default(&gw.app, parse(event)).await;
                 // A two-way route: the handler's body goes back to this tab.
                 if let Some(aws_lambda_events::encodings::Body::Text(reply)) = answer.body {
-                    if sink.send(Message::Text(reply.into())).await.is_err() {
-                        break (1006, "send failed");
+                    if let Err(why) = send_within(&mut sink, Message::Text(reply.into()), write).await {
+                        break (GOING_AWAY, why);
                     }
                 }
             }
             _ = tokio::time::sleep_until(idle_deadline) => break (GOING_AWAY, "idle timeout"),
             _ = tokio::time::sleep_until(age_deadline) => break (GOING_AWAY, "maximum connection duration"),
+            _ = tokio::time::sleep_until(token_deadline) => break (GOING_AWAY, "token expired"),
+            _ = limits.kill.cancelled() => break (GOING_AWAY, "not keeping up"),
             _ = gw.shutdown.cancelled() => break (GOING_AWAY, "server shutting down"),
         }
     };
+    // The registry forgets it first: pushes from now on answer gone.
+    gw.registry.remove(&id);
     if code == GOING_AWAY {
-        let _ = sink
-            .send(Message::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            })))
-            .await;
+        let frame = Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }));
+        let _ = timeout(CLOSE_TIMEOUT, sink.send(frame)).await;
     }
-    let _ = sink.close().await;
+    let _ = timeout(CLOSE_TIMEOUT, sink.close()).await;
     disconnect(&gw, &id, connected_at, code, reason).await;
 }
 

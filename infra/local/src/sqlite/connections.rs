@@ -3,7 +3,6 @@
 use async_trait::async_trait;
 use boomerang_core::ports::ConnectionStore;
 use boomerang_core::{Connection, ConnectionId, Result, UserId};
-use chrono::{DateTime, Utc};
 use rusqlite::params;
 
 use super::{corrupt, from_millis, millis, Db};
@@ -50,15 +49,20 @@ impl ConnectionStore for SqliteConnectionStore {
         Ok(())
     }
 
-    async fn for_user(&self, user: &UserId, now: DateTime<Utc>) -> Result<Vec<Connection>> {
-        let (u, now) = (user.to_string(), millis(now));
+    async fn for_user(&self, user: &UserId) -> Result<Vec<Connection>> {
+        let u = user.to_string();
         self.db
             .call(move |c| {
                 let mut st = c.prepare_cached(
-                    "SELECT id, user, connected_at, expires_at FROM connections WHERE user = ?1 AND expires_at > ?2",
+                    "SELECT id, user, connected_at, expires_at FROM connections WHERE user = ?1",
                 )?;
-                let rows = st.query_map(params![u, now], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+                let rows = st.query_map(params![u], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
                 })?;
                 rows.map(|row| {
                     let (id, user, at, exp) = row?;
@@ -78,10 +82,10 @@ impl ConnectionStore for SqliteConnectionStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Duration;
+    use chrono::{Duration, Utc};
 
     #[tokio::test]
-    async fn expired_rows_are_left_out_and_users_kept_apart() {
+    async fn rows_come_back_with_their_expiry_and_users_kept_apart() {
         // GIVEN alice with a fresh and an expired connection, and bob
         let store = SqliteConnectionStore::new(Db::in_memory().unwrap());
         let now = Utc::now();
@@ -104,23 +108,28 @@ mod tests {
             .await
             .unwrap();
         // WHEN alice's connections are listed
-        let ids: Vec<String> = store
-            .for_user(&UserId::parse("alice").unwrap(), now)
+        let alice = UserId::parse("alice").unwrap();
+        let mut live: Vec<(String, bool)> = store
+            .for_user(&alice)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.id.to_string(), c.is_live(now)))
+            .collect();
+        live.sort();
+        // THEN both of hers come back, each with its expiry, and not bob's
+        assert_eq!(live, [("fresh".into(), true), ("stale".into(), false)]);
+        store
+            .remove(&ConnectionId::parse("fresh").unwrap())
+            .await
+            .unwrap();
+        let left: Vec<String> = store
+            .for_user(&alice)
             .await
             .unwrap()
             .into_iter()
             .map(|c| c.id.to_string())
             .collect();
-        // THEN only the live one of hers comes back
-        assert_eq!(ids, ["fresh"]);
-        store
-            .remove(&ConnectionId::parse("fresh").unwrap())
-            .await
-            .unwrap();
-        assert!(store
-            .for_user(&UserId::parse("alice").unwrap(), now)
-            .await
-            .unwrap()
-            .is_empty());
+        assert_eq!(left, ["stale"]);
     }
 }

@@ -67,7 +67,28 @@ CREATE TABLE IF NOT EXISTS deliveries (
 pub struct Db(Arc<Mutex<Connection>>);
 
 impl Db {
+    /// Opens (or creates) the database 0600; SQLite gives its WAL and
+    /// shared-memory files the database file's mode.
     pub fn open(path: &Path) -> rusqlite::Result<Self> {
+        let io = |e: std::io::Error| {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(format!("{}: {e}", path.display())),
+            )
+        };
+        crate::private::file_options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io)?;
+        for p in [
+            path.to_path_buf(),
+            wal_path(path, "-wal"),
+            wal_path(path, "-shm"),
+        ] {
+            crate::private::restrict(&p).map_err(io)?;
+        }
         let conn = Connection::open(path)?;
         Self::init(conn)
     }
@@ -122,4 +143,11 @@ pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
 /// hand or is corrupt.
 pub(crate) fn corrupt(what: &str) -> rusqlite::Error {
     rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Text)
+}
+
+/// `boomerang.sqlite3-wal` and the like, beside the database.
+fn wal_path(db: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
 }
