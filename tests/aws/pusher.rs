@@ -60,6 +60,23 @@ async fn a_post_reaches_exactly_its_tab_and_an_unknown_connection_is_gone() {
 }
 
 #[tokio::test]
+async fn close_ends_a_connection_with_delete_connection_and_a_gone_one_is_fine() {
+    // GIVEN a tab of alice's
+    let app = spawn_app().await;
+    let tab = app.tab("alice").await;
+    let id = connection_ids(&app, "alice").await.remove(0);
+    let pusher = pusher_for(&app).await;
+    // WHEN the SDK closes it (what the fan-out does past a token's expiry)
+    pusher.close(&id).await.unwrap();
+    // THEN the tab is closed, going away, as API Gateway closes it
+    assert_eq!(tab.closed_with().await, Some(1001));
+    // AND closing it again, or one never seen, is no error
+    pusher.close(&id).await.unwrap();
+    let unknown = ConnectionId::parse("bm9zdWNodGFiMTIz").unwrap();
+    pusher.close(&unknown).await.unwrap();
+}
+
+#[tokio::test]
 async fn get_describes_a_connection_and_delete_closes_it_like_api_gateway() {
     let app = spawn_app().await;
     let tab = app.tab("alice").await;

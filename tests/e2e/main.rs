@@ -3,6 +3,7 @@
 
 mod catch_up;
 mod flow;
+mod hardening;
 mod http_errors;
 mod third_party;
 mod webhook;

@@ -61,6 +61,11 @@ pub async fn spawn_on_moto(moto: Arc<Moto>, configure: impl FnOnce(&mut Config))
     .await
 }
 
+/// The stack with the simulated third party, in a data folder the test made.
+pub async fn spawn_in_dir(dir: tempfile::TempDir) -> TestApp {
+    spawn_in(dir, None, |_| {}).await
+}
+
 /// Starts a stack on the suite's backend in `dir`, on `moto` if given.
 async fn spawn_in(
     dir: tempfile::TempDir,
