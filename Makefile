@@ -19,7 +19,7 @@ help:
 	@echo "            the browser client under node and the demo page in Chromium"
 	@echo "make run-aws  the local stack on the AWS adapters, against moto"
 	@echo "make bench    release bootstraps: size, cold start, warm invocations"
-	@echo "make deploy   sam build + sam deploy --guided (needs AWS credentials)"
+	@echo "make deploy   sam build + sam deploy (--guided the first time; needs AWS credentials)"
 
 ## Build and start the local stack on the embedded backend.
 run:
@@ -126,10 +126,11 @@ bench: bootstraps
 	$(CARGO) run --locked -p boomerang-bench --bin cold-start -- $(BENCH_RUNS)
 
 ## Builds the six Lambdas for arm64 (cargo-lambda + zig, no Docker) and
-## deploys the stack, asking for its parameters the first time.
+## deploys the stack, asking for its parameters only the first time (they
+## are kept in samconfig.toml; no secret is among them).
 deploy: $(VENV)/.installed
 	sam build --beta-features
-	sam deploy --guided
+	@if [ -f samconfig.toml ]; then sam deploy; else sam deploy --guided; fi
 
 clean:
 	$(CARGO) clean

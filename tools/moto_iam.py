@@ -12,6 +12,9 @@ widened beyond what the template grants:
 - moto checks a TransactWriteItems call as the action
   dynamodb:TransactWriteItems, where AWS checks each item's own action: a
   function allowed both UpdateItem and PutItem gets it;
+- moto authorizes Secrets Manager calls by action only too, so
+  secretsmanager statements keep their actions and lose their secret ARNs
+  (the secret a function reads is the one its environment names);
 - execute-api:ManageConnections is for the local gateway, which checks no
   signature.
 
@@ -67,7 +70,7 @@ def policy_for(function, bucket):
         for st in policy.get("Statement", []):
             actions = as_list(st["Action"])
             actions_seen.update(actions)
-            if all(a.startswith("dynamodb:") for a in actions):
+            if all(a.startswith("dynamodb:") or a.startswith("secretsmanager:") for a in actions):
                 statements.append({"Effect": st["Effect"], "Action": actions, "Resource": "*"})
             elif all(a.startswith("s3:") for a in actions):
                 resources = [s3_resource(r, bucket) for r in as_list(st["Resource"])]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use boomerang_aws::tables::Tables;
 use boomerang_aws::Deployment;
 use boomerang_e2e::lambda::{
-    fixture, invoke, lambda_apis, root, start_function, template_env, Local,
+    fixture, invoke, lambda_apis, root, start_function, store_keys, template_env, Local,
 };
 use boomerang_e2e::{sign, Moto};
 
@@ -67,14 +67,21 @@ async fn main() {
         bucket: "bench-files".into(),
         connections_endpoint: "http://127.0.0.1:9/local".into(),
     };
-    let (moto, _sdk) = Moto::with(&deployment).await;
+    let (moto, sdk) = Moto::with(&deployment).await;
     let (_apis, port) = lambda_apis().await;
     let jwt_key = "bench-key-bench-key-bench-key-bench-key";
+    // The keys in Secrets Manager, as the template's functions read them.
+    let (jwt_secret_arn, webhook_secret_arn) = store_keys(
+        &sdk,
+        jwt_key,
+        "whsec_YmVuY2gta2V5LWJlbmNoLWtleS1iZW5jaC1rZXktYmVu",
+    )
+    .await;
     let local = Local {
         moto_url: &moto.url,
         deployment: &deployment,
-        jwt_secret: jwt_key.into(),
-        webhook_secret: String::new(),
+        jwt_secret_arn,
+        webhook_secret_arn,
         third_party_url: String::new(),
         callback_url: String::new(),
     };

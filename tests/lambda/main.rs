@@ -13,7 +13,8 @@ use base64::Engine;
 use boomerang_aws::tables::Tables;
 use boomerang_aws::Deployment;
 use boomerang_e2e::lambda::{
-    debug_bootstrap, fixture, invoke, lambda_apis, start_function, template_env, Local, Process,
+    debug_bootstrap, fixture, invoke, lambda_apis, start_function, store_keys, template_env, Local,
+    Process,
 };
 use std::sync::Arc;
 
@@ -22,7 +23,12 @@ use serde_json::Value;
 
 /// What function `logical_id` gets from template.yaml, pointed at moto, the
 /// local gateway and the test's third party.
-fn env_for(app: &TestApp, tp: &FakeThirdParty, logical_id: &str) -> Vec<(String, String)> {
+fn env_for(
+    app: &TestApp,
+    tp: &FakeThirdParty,
+    arns: &(String, String),
+    logical_id: &str,
+) -> Vec<(String, String)> {
     let c = &app.stack.config;
     let moto = app.moto.as_ref().expect("the aws backend runs on moto");
     let deployment = Deployment {
@@ -33,8 +39,8 @@ fn env_for(app: &TestApp, tp: &FakeThirdParty, logical_id: &str) -> Vec<(String,
     let local = Local {
         moto_url: &moto.url,
         deployment: &deployment,
-        jwt_secret: String::from_utf8(app.jwt_secret().to_vec()).expect("a text key"),
-        webhook_secret: app.stack.webhook_secret.clone(),
+        jwt_secret_arn: arns.0.clone(),
+        webhook_secret_arn: arns.1.clone(),
         third_party_url: tp.url(),
         callback_url: app.stack.callback_url.clone(),
     };
@@ -74,6 +80,10 @@ async fn the_six_bootstraps_carry_a_job_from_connect_to_a_pushed_result_with_onl
     let tp = FakeThirdParty::start(Mode::Silent).await;
     let tp_url = tp.url();
     let app = spawn_on_moto(moto, |c| c.third_party_url = Some(tp_url)).await;
+    // AND the stack's keys in Secrets Manager, where the functions read them
+    let admin = app.moto.as_ref().expect("moto").sdk_config().await;
+    let jwt_key = String::from_utf8(app.jwt_secret().to_vec()).expect("a text key");
+    let arns = store_keys(&admin, &jwt_key, &app.stack.webhook_secret).await;
     let (_apis, port) = lambda_apis().await;
     let logs = tempfile::tempdir().unwrap();
     let names = FUNCTIONS.map(|(name, _)| name);
@@ -82,7 +92,7 @@ async fn the_six_bootstraps_carry_a_job_from_connect_to_a_pushed_result_with_onl
         .map(|(n, logical_id)| {
             let log = logs.path().join(format!("{n}.log"));
             let (key, secret) = keys[*logical_id].clone();
-            let mut env = env_for(&app, &tp, logical_id);
+            let mut env = env_for(&app, &tp, &arns, logical_id);
             env.push(("AWS_ACCESS_KEY_ID".into(), key));
             env.push(("AWS_SECRET_ACCESS_KEY".into(), secret));
             start_function(&debug_bootstrap(n), n, port, &env, &log)
@@ -233,14 +243,14 @@ async fn a_function_missing_a_setting_fails_its_init_naming_the_variable() {
     let local = Local {
         moto_url: "http://127.0.0.1:9",
         deployment: &deployment,
-        jwt_secret: "a-key-long-enough-for-hs256-tokens-0000".into(),
-        webhook_secret: String::new(),
+        jwt_secret_arn: "arn:aws:secretsmanager:us-east-1:000000000000:secret:jwt".into(),
+        webhook_secret_arn: String::new(),
         third_party_url: String::new(),
         callback_url: String::new(),
     };
     let mut env = template_env("WsConnectFunction", &local);
-    assert!(env.iter().any(|(k, _)| k == "BOOMERANG_JWT_SECRET"));
-    env.retain(|(k, _)| k != "BOOMERANG_JWT_SECRET");
+    assert!(env.iter().any(|(k, _)| k == "BOOMERANG_JWT_SECRET_ARN"));
+    env.retain(|(k, _)| k != "BOOMERANG_JWT_SECRET_ARN");
     // WHEN its bootstrap starts
     let out = std::process::Command::new(debug_bootstrap("ws-connect"))
         .env_clear()
@@ -256,5 +266,5 @@ async fn a_function_missing_a_setting_fails_its_init_naming_the_variable() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(printed.contains("BOOMERANG_JWT_SECRET"), "{printed}");
+    assert!(printed.contains("BOOMERANG_JWT_SECRET_ARN"), "{printed}");
 }

@@ -66,12 +66,39 @@ pub fn debug_bootstrap(name: &str) -> PathBuf {
     bin
 }
 
+/// Stores the keys in Secrets Manager (moto), as the template's generated
+/// secrets hold them; returns the token key's and the webhook key's ARNs.
+pub async fn store_keys(
+    sdk: &aws_config::SdkConfig,
+    jwt_key: &str,
+    webhook_key: &str,
+) -> (String, String) {
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let mut arns = Vec::new();
+    for (name, value) in [("jwt", jwt_key), ("webhook", webhook_key)] {
+        let out = client
+            .create_secret()
+            .name(format!(
+                "boomerang-{name}-{}",
+                uuid::Uuid::new_v4().simple()
+            ))
+            .secret_string(value)
+            .send()
+            .await
+            .expect("moto stores the secret");
+        arns.push(out.arn().expect("an ARN").to_owned());
+    }
+    let webhook = arns.pop().expect("two ARNs");
+    (arns.pop().expect("two ARNs"), webhook)
+}
+
 /// What the references in template.yaml stand for on this machine.
 pub struct Local<'a> {
     pub moto_url: &'a str,
     pub deployment: &'a Deployment,
-    pub jwt_secret: String,
-    pub webhook_secret: String,
+    /// The Secrets Manager secrets holding the keys (see [`store_keys`]).
+    pub jwt_secret_arn: String,
+    pub webhook_secret_arn: String,
     pub third_party_url: String,
     pub callback_url: String,
 }
@@ -103,8 +130,6 @@ pub fn template_env(logical_id: &str, local: &Local) -> Vec<(String, String)> {
         ("EventsTable", t.events.clone()),
         ("DeliveriesTable", t.deliveries.clone()),
         ("FilesBucket", local.deployment.bucket.clone()),
-        ("JwtSecret", local.jwt_secret.clone()),
-        ("WebhookSecret", local.webhook_secret.clone()),
         ("ThirdPartyUrl", local.third_party_url.clone()),
     ];
     let mut env: Vec<(String, String)> = [
@@ -138,6 +163,8 @@ pub fn template_env(logical_id: &str, local: &Local) -> Vec<(String, String)> {
             _ => match key.as_str() {
                 "BOOMERANG_WS_ENDPOINT" => local.deployment.connections_endpoint.clone(),
                 "BOOMERANG_CALLBACK_URL" => local.callback_url.clone(),
+                "BOOMERANG_JWT_SECRET_ARN" => local.jwt_secret_arn.clone(),
+                "BOOMERANG_WEBHOOK_SECRET_ARN" => local.webhook_secret_arn.clone(),
                 _ => panic!("{logical_id} {key}: no local value for {value:?}"),
             },
         };

@@ -1,12 +1,13 @@
-//! What every Lambda does at init: read its environment once, build the
-//! SDK clients and the app, and warm the HTTPS connection to DynamoDB, so
-//! no invocation pays for any of it. A missing variable fails the init
+//! What every Lambda does at init: read its environment once, read its
+//! keys from Secrets Manager, build the SDK clients and the app, and warm
+//! the HTTPS connection to DynamoDB, so no invocation pays for any of it.
+//! A missing variable, an unreadable secret or a short key fails the init
 //! with its name.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use boomerang_core::auth::Secret;
+use boomerang_core::auth::{Keys, Secret};
 use boomerang_core::ports::{Clock, Processor, Submission};
 use boomerang_core::{auth, webhook, Boomerang, Limits, Settings};
 use rand::RngCore;
@@ -18,9 +19,9 @@ use crate::{Deployment, HttpProcessor};
 /// The settings a function cannot run without, beyond its tables.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Needs {
-    /// Verifies tokens: `BOOMERANG_JWT_SECRET`.
+    /// Verifies tokens: the secret `BOOMERANG_JWT_SECRET_ARN` names.
     pub jwt_secret: bool,
-    /// Verifies webhooks: `BOOMERANG_WEBHOOK_SECRET`.
+    /// Verifies webhooks: the secret `BOOMERANG_WEBHOOK_SECRET_ARN` names.
     pub webhook_secret: bool,
     /// Sends files: `BOOMERANG_THIRD_PARTY_URL` and `BOOMERANG_CALLBACK_URL`.
     pub third_party: bool,
@@ -34,6 +35,26 @@ pub enum BootError {
     Missing(&'static str),
     #[error("environment variable {name}: {reason}")]
     Invalid { name: &'static str, reason: String },
+}
+
+/// The keys in the secret the variable `name` points at, each checked by
+/// `check` (which refuses empty and short keys).
+async fn keys_from(
+    client: &aws_sdk_secretsmanager::Client,
+    name: &'static str,
+    check: impl Fn(&str) -> Result<Secret, String>,
+) -> Result<Keys, BootError> {
+    let invalid = |reason| BootError::Invalid { name, reason };
+    let stored = crate::secrets::fetch(client, &var(name)?)
+        .await
+        .map_err(invalid)?;
+    let current = check(&stored.current).map_err(invalid)?;
+    let previous = stored
+        .previous
+        .as_deref()
+        .map(|p| check(p).map_err(|e| invalid(format!("previous key: {e}"))))
+        .transpose()?;
+    Ok(Keys::new(current, previous))
 }
 
 fn var(name: &'static str) -> Result<String, BootError> {
@@ -85,21 +106,25 @@ fn number(name: &'static str, unit: &str) -> Result<Option<u64>, BootError> {
 /// Builds the app once, at init.
 pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, BootError> {
     let deployment = deployment_from_env()?;
-    let jwt_secret = match var_if(needs.jwt_secret, "BOOMERANG_JWT_SECRET")? {
-        Some(s) => auth::secret_from_config("BOOMERANG_JWT_SECRET", &s).map_err(|reason| {
-            BootError::Invalid {
-                name: "BOOMERANG_JWT_SECRET",
-                reason,
-            }
-        })?,
-        None => unknowable_key(),
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let jwt_secret = if needs.jwt_secret {
+        keys_from(&secrets, "BOOMERANG_JWT_SECRET_ARN", |k| {
+            auth::secret_from_config("the token key", k)
+        })
+        .await?
+    } else {
+        unknowable_key().into()
     };
-    let webhook_secret = match var_if(needs.webhook_secret, "BOOMERANG_WEBHOOK_SECRET")? {
-        Some(s) => webhook::parse_secret(&s).map_err(|reason| BootError::Invalid {
-            name: "BOOMERANG_WEBHOOK_SECRET",
-            reason,
-        })?,
-        None => unknowable_key(),
+    let webhook_secret = if needs.webhook_secret {
+        keys_from(
+            &secrets,
+            "BOOMERANG_WEBHOOK_SECRET_ARN",
+            webhook::parse_secret,
+        )
+        .await?
+    } else {
+        unknowable_key().into()
     };
     let third_party = var_if(needs.third_party, "BOOMERANG_THIRD_PARTY_URL")?;
     let callback_url = var_if(needs.third_party, "BOOMERANG_CALLBACK_URL")?.unwrap_or_default();
@@ -120,7 +145,6 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
         None => Arc::new(NoThirdParty),
     };
 
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     if !needs.stateless {
         warm(&sdk).await;
     }

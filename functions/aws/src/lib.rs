@@ -10,6 +10,7 @@ mod http_processor;
 pub mod lambda;
 mod pusher;
 pub mod s3;
+pub mod secrets;
 pub mod tables;
 
 pub use deployment::{s3_client, Deployment};

@@ -27,6 +27,42 @@ impl Secret {
     }
 }
 
+/// The keys a signature is accepted with: the current one and, during a
+/// rotation, the previous one, so that changing a key has no cut-over
+/// (tokens and webhooks signed with either verify; new ones use current).
+#[derive(Clone, Debug)]
+pub struct Keys {
+    current: Secret,
+    previous: Option<Secret>,
+}
+
+impl Keys {
+    pub fn new(current: Secret, previous: Option<Secret>) -> Self {
+        Self { current, previous }
+    }
+
+    /// What new signatures are made with.
+    pub fn current(&self) -> &Secret {
+        &self.current
+    }
+
+    /// The current key's bytes.
+    pub fn expose(&self) -> &[u8] {
+        self.current.expose()
+    }
+
+    /// Every key a signature may have been made with, current first.
+    pub fn all(&self) -> impl Iterator<Item = &Secret> {
+        std::iter::once(&self.current).chain(self.previous.as_ref())
+    }
+}
+
+impl From<Secret> for Keys {
+    fn from(current: Secret) -> Self {
+        Self::new(current, None)
+    }
+}
+
 /// HS256 keys shorter than this are refused: RFC 7518 asks for a key at
 /// least as long as the hash output (32 bytes for SHA-256).
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -77,12 +113,12 @@ fn unauthorized(why: &str) -> Error {
 /// Verifies `token` and returns its user. Anything but a well-formed HS256
 /// token, signed with `secret`, with a `sub` and an `exp` after `now`, is
 /// refused.
-pub fn verify(token: &str, secret: &Secret, now: DateTime<Utc>) -> Result<UserId> {
-    verify_identity(token, secret, now).map(|i| i.user)
+pub fn verify(token: &str, keys: &Keys, now: DateTime<Utc>) -> Result<UserId> {
+    verify_identity(token, keys, now).map(|i| i.user)
 }
 
 /// As [`verify`], with the token's expiry: a connection lives no longer.
-pub fn verify_identity(token: &str, secret: &Secret, now: DateTime<Utc>) -> Result<Identity> {
+pub fn verify_identity(token: &str, keys: &Keys, now: DateTime<Utc>) -> Result<Identity> {
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -105,13 +141,18 @@ pub fn verify_identity(token: &str, secret: &Secret, now: DateTime<Utc>) -> Resu
     let sig = B64URL
         .decode(s)
         .map_err(|_| unauthorized("malformed token"))?;
-    let mut mac = HmacSha256::new_from_slice(secret.expose()).expect("HMAC takes any key length");
-    mac.update(h.as_bytes());
-    mac.update(b".");
-    mac.update(p.as_bytes());
     // verify_slice compares in constant time.
-    mac.verify_slice(&sig)
-        .map_err(|_| unauthorized("bad token signature"))?;
+    let signed_by = |secret: &Secret| {
+        let mut mac =
+            HmacSha256::new_from_slice(secret.expose()).expect("HMAC takes any key length");
+        mac.update(h.as_bytes());
+        mac.update(b".");
+        mac.update(p.as_bytes());
+        mac.verify_slice(&sig).is_ok()
+    };
+    if !keys.all().any(signed_by) {
+        return Err(unauthorized("bad token signature"));
+    }
 
     let claims: Claims = B64URL
         .decode(p)
@@ -166,6 +207,10 @@ mod tests {
         Secret::new(b"test-secret".to_vec())
     }
 
+    fn keys() -> Keys {
+        secret().into()
+    }
+
     fn raw(header: &str, claims: &str, key: &[u8]) -> String {
         let h = B64URL.encode(header);
         let p = B64URL.encode(claims);
@@ -179,7 +224,7 @@ mod tests {
         let alice = UserId::parse("alice").unwrap();
         let now = Utc::now();
         let t = issue(&alice, now + Duration::hours(1), &secret());
-        assert_eq!(verify(&t, &secret(), now).unwrap(), alice);
+        assert_eq!(verify(&t, &keys(), now).unwrap(), alice);
     }
 
     #[test]
@@ -223,7 +268,7 @@ mod tests {
             String::new(),
         ];
         for t in cases {
-            let err = verify(&t, &secret(), now).unwrap_err();
+            let err = verify(&t, &keys(), now).unwrap_err();
             assert_eq!(err.status_code(), 401, "{t}");
         }
     }
@@ -235,9 +280,30 @@ mod tests {
         let exp =
             DateTime::<Utc>::from_timestamp((now + Duration::hours(1)).timestamp(), 0).unwrap();
         let t = issue(&alice, exp, &secret());
-        let id = verify_identity(&t, &secret(), now).unwrap();
+        let id = verify_identity(&t, &keys(), now).unwrap();
         assert_eq!(id.expires_at, exp);
         assert_eq!(unverified_expiry(&t), Some(exp));
+    }
+
+    #[test]
+    fn during_a_rotation_the_previous_key_still_verifies_and_new_tokens_use_the_current() {
+        let alice = UserId::parse("alice").unwrap();
+        let now = Utc::now();
+        let (old, new) = (
+            Secret::new(b"old-key".to_vec()),
+            Secret::new(b"new-key".to_vec()),
+        );
+        let rotating = Keys::new(new.clone(), Some(old.clone()));
+        let by_old = issue(&alice, now + Duration::hours(1), &old);
+        let by_new = issue(&alice, now + Duration::hours(1), rotating.current());
+        assert_eq!(verify(&by_old, &rotating, now).unwrap(), alice);
+        assert_eq!(verify(&by_new, &rotating, now).unwrap(), alice);
+        // Once the old key is dropped, its tokens stop verifying.
+        let rotated: Keys = new.into();
+        assert_eq!(
+            verify(&by_old, &rotated, now).unwrap_err().status_code(),
+            401
+        );
     }
 
     #[test]

@@ -212,7 +212,7 @@ impl Processor for Memory {
                     id: Some("msg_fast".into()),
                     timestamp: Some(ts.to_string()),
                     signature: Some(webhook::sign(
-                        &app.settings.webhook_secret,
+                        app.settings.webhook_secret.current(),
                         "msg_fast",
                         ts,
                         body.as_bytes(),
@@ -276,8 +276,8 @@ impl TestApp {
             clock: m,
         };
         let settings = Settings {
-            jwt_secret: Secret::new(b"jwt".to_vec()),
-            webhook_secret: Secret::new(b"whk".to_vec()),
+            jwt_secret: Secret::new(b"jwt".to_vec()).into(),
+            webhook_secret: Secret::new(b"whk".to_vec()).into(),
             callback_url: "http://localhost/webhooks/third-party".into(),
             limits: Limits::default(),
         };
@@ -317,7 +317,11 @@ impl TestApp {
         user: &str,
         exp: DateTime<Utc>,
     ) -> Result<Connection> {
-        let token = auth::issue(&self.user(user), exp, &self.app.settings.jwt_secret);
+        let token = auth::issue(
+            &self.user(user),
+            exp,
+            self.app.settings.jwt_secret.current(),
+        );
         self.app
             .on_connect(Some(&token), ConnectionId::parse(conn).unwrap(), Utc::now())
             .await
@@ -361,7 +365,7 @@ impl TestApp {
             id: Some(id.into()),
             timestamp: Some(ts.to_string()),
             signature: Some(webhook::sign(
-                &self.app.settings.webhook_secret,
+                self.app.settings.webhook_secret.current(),
                 id,
                 ts,
                 body.as_bytes(),

@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::time::Duration;
 
-use crate::auth::Secret;
+use crate::auth::{Keys, Secret};
 use crate::{Error, Result};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -72,7 +72,7 @@ pub fn sign(key: &Secret, id: &str, timestamp: i64, body: &[u8]) -> String {
 /// Verifies a delivery before anything reads its body. Returns the
 /// `webhook-id`. Any failure is a 401.
 pub fn verify(
-    key: &Secret,
+    keys: &Keys,
     headers: &SignatureHeaders,
     body: &[u8],
     now: DateTime<Utc>,
@@ -98,23 +98,26 @@ pub fn verify(
     if skew > u128::from(tolerance.as_secs()) {
         return Err(unauthorized("webhook-timestamp too far from now"));
     }
-    let mut mac = HmacSha256::new_from_slice(key.expose()).expect("HMAC takes any key length");
-    mac.update(format!("{id}.{ts}.").as_bytes());
-    mac.update(body);
-    let expected = mac.finalize().into_bytes();
-    for candidate in sigs.split(' ') {
-        let Some(b64) = candidate.strip_prefix("v1,") else {
-            continue;
-        };
-        let Ok(sig) = B64.decode(b64) else { continue };
-        // Constant-time comparison of the whole tag.
-        if sig.len() == expected.len()
-            && bool::from(subtle::ConstantTimeEq::ct_eq(
-                sig.as_slice(),
-                expected.as_slice(),
-            ))
-        {
-            return Ok(id.to_owned());
+    // The current key or, during a rotation, the previous one.
+    for key in keys.all() {
+        let mut mac = HmacSha256::new_from_slice(key.expose()).expect("HMAC takes any key length");
+        mac.update(format!("{id}.{ts}.").as_bytes());
+        mac.update(body);
+        let expected = mac.finalize().into_bytes();
+        for candidate in sigs.split(' ') {
+            let Some(b64) = candidate.strip_prefix("v1,") else {
+                continue;
+            };
+            let Ok(sig) = B64.decode(b64) else { continue };
+            // Constant-time comparison of the whole tag.
+            if sig.len() == expected.len()
+                && bool::from(subtle::ConstantTimeEq::ct_eq(
+                    sig.as_slice(),
+                    expected.as_slice(),
+                ))
+            {
+                return Ok(id.to_owned());
+            }
         }
     }
     Err(unauthorized("bad webhook signature"))
@@ -147,8 +150,11 @@ mod tests {
 
     #[test]
     fn the_specification_example_signs_and_verifies() {
-        let key = parse_secret(SPEC_SECRET).unwrap();
-        assert_eq!(sign(&key, SPEC_ID, SPEC_TS, SPEC_BODY.as_bytes()), SPEC_SIG);
+        let key: Keys = parse_secret(SPEC_SECRET).unwrap().into();
+        assert_eq!(
+            sign(key.current(), SPEC_ID, SPEC_TS, SPEC_BODY.as_bytes()),
+            SPEC_SIG
+        );
         let id = verify(
             &key,
             &headers(SPEC_SIG, SPEC_TS),
@@ -162,7 +168,7 @@ mod tests {
 
     #[test]
     fn one_good_signature_among_several_is_enough() {
-        let key = parse_secret(SPEC_SECRET).unwrap();
+        let key: Keys = parse_secret(SPEC_SECRET).unwrap().into();
         let sigs = format!("v1,Zm9v v2,abc {SPEC_SIG}");
         assert!(verify(
             &key,
@@ -176,7 +182,7 @@ mod tests {
 
     #[test]
     fn tampered_stale_future_and_unsigned_deliveries_are_refused() {
-        let key = parse_secret(SPEC_SECRET).unwrap();
+        let key: Keys = parse_secret(SPEC_SECRET).unwrap().into();
         let body = SPEC_BODY.as_bytes();
         let refused = [
             verify(
@@ -209,7 +215,7 @@ mod tests {
                 FIVE_MIN,
             ),
             verify(
-                &parse_secret(&format_secret(&[7u8; 32])).unwrap(),
+                &parse_secret(&format_secret(&[7u8; 32])).unwrap().into(),
                 &headers(SPEC_SIG, SPEC_TS),
                 body,
                 at(SPEC_TS),
@@ -223,7 +229,7 @@ mod tests {
 
     #[test]
     fn a_timestamp_is_digits_only_and_never_overflows() {
-        let key = parse_secret(SPEC_SECRET).unwrap();
+        let key: Keys = parse_secret(SPEC_SECRET).unwrap().into();
         let body = SPEC_BODY.as_bytes();
         for ts in [
             "-9223372036854775808",
@@ -253,6 +259,24 @@ mod tests {
                 .status_code(),
             401
         );
+    }
+
+    #[test]
+    fn during_a_rotation_a_delivery_signed_with_the_previous_key_verifies() {
+        let old = parse_secret(SPEC_SECRET).unwrap();
+        let new = parse_secret(&format_secret(&[9u8; 32])).unwrap();
+        let rotating = Keys::new(new.clone(), Some(old));
+        let ok = |keys: &Keys| {
+            verify(
+                keys,
+                &headers(SPEC_SIG, SPEC_TS),
+                SPEC_BODY.as_bytes(),
+                at(SPEC_TS),
+                FIVE_MIN,
+            )
+        };
+        assert_eq!(ok(&rotating).unwrap(), SPEC_ID);
+        assert_eq!(ok(&new.into()).unwrap_err().status_code(), 401);
     }
 
     #[test]

@@ -68,6 +68,18 @@ pub struct Config {
     #[arg(long, env = "BOOMERANG_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<SecretString>,
 
+    /// The token key before a rotation: still accepted, never used to sign.
+    #[arg(long, env = "BOOMERANG_JWT_SECRET_PREVIOUS", hide_env_values = true)]
+    pub jwt_secret_previous: Option<SecretString>,
+
+    /// The webhook key before a rotation: still accepted, never used to sign.
+    #[arg(
+        long,
+        env = "BOOMERANG_WEBHOOK_SECRET_PREVIOUS",
+        hide_env_values = true
+    )]
+    pub webhook_secret_previous: Option<SecretString>,
+
     /// Where files are sent [default: the built-in simulated third party].
     #[arg(long, env = "BOOMERANG_THIRD_PARTY_URL")]
     pub third_party_url: Option<String>,

@@ -20,8 +20,9 @@ use std::time::Duration;
 
 use boomerang_aws::tables::Tables;
 use boomerang_aws::Deployment;
+use boomerang_core::auth::{self, Keys};
 use boomerang_core::ports::Processor;
-use boomerang_core::{auth, Boomerang, Limits, Ports, Settings, UserId};
+use boomerang_core::{webhook, Boomerang, Limits, Ports, Settings, UserId};
 use boomerang_handlers::SystemClock;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -103,6 +104,21 @@ impl Stack {
             &data_dir,
         )
         .map_err(StartError::Config)?;
+        let jwt_previous = config
+            .jwt_secret_previous
+            .as_ref()
+            .map(|s| auth::secret_from_config("BOOMERANG_JWT_SECRET_PREVIOUS", s.expose()))
+            .transpose()
+            .map_err(StartError::Config)?;
+        let webhook_previous = config
+            .webhook_secret_previous
+            .as_ref()
+            .map(|s| {
+                webhook::parse_secret(s.expose())
+                    .map_err(|e| format!("BOOMERANG_WEBHOOK_SECRET_PREVIOUS: {e}"))
+            })
+            .transpose()
+            .map_err(StartError::Config)?;
 
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
@@ -207,8 +223,8 @@ impl Stack {
             ..Limits::default()
         };
         let settings = Settings {
-            jwt_secret,
-            webhook_secret: webhook_key,
+            jwt_secret: Keys::new(jwt_secret, jwt_previous),
+            webhook_secret: Keys::new(webhook_key, webhook_previous),
             callback_url: callback_url.clone(),
             limits,
         };
@@ -281,7 +297,11 @@ impl Stack {
     pub fn token(&self, user: &str, hours: i64) -> Result<String, boomerang_core::Error> {
         let user = UserId::parse(user)?;
         let exp = chrono::Utc::now() + chrono::Duration::hours(hours);
-        Ok(auth::issue(&user, exp, &self.app.settings.jwt_secret))
+        Ok(auth::issue(
+            &user,
+            exp,
+            self.app.settings.jwt_secret.current(),
+        ))
     }
 
     /// Sockets open right now.

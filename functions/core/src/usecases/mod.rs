@@ -8,7 +8,7 @@ mod upload;
 
 use std::sync::Arc;
 
-use crate::auth::{self, Secret};
+use crate::auth::{self, Keys};
 use crate::ports::{
     Clock, ConnectionStore, DeliveryLog, EventLog, FileStore, JobStore, Processor, Pusher,
 };
@@ -33,8 +33,10 @@ pub struct Ports {
 /// What a deployment is configured with.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    pub jwt_secret: Secret,
-    pub webhook_secret: Secret,
+    /// Token keys: current, and previous during a rotation.
+    pub jwt_secret: Keys,
+    /// Webhook keys: current, and previous during a rotation.
+    pub webhook_secret: Keys,
     /// Where the third party sends its result (`.../webhooks/third-party`).
     pub callback_url: String,
     pub limits: Limits,
