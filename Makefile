@@ -6,7 +6,7 @@ VENV   ?= .venv
 # The system's Python, found before the virtualenv goes on PATH below.
 PYTHON ?= $(shell command -v python3)
 
-.PHONY: run run-aws test test-aws test-web test-browser lint template-check docs-check build bootstraps bench deploy clean help
+.PHONY: run run-aws test test-aws test-web test-browser bench-smoke lint template-check docs-check build bootstraps bench deploy clean help
 
 # The project's tools (sam, cfn-lint, cargo-lambda, zig) come first on PATH.
 PYTHON := $(PYTHON)
@@ -42,7 +42,7 @@ endif
 test: lint template-check docs-check $(VENV)/.installed node_modules/.installed
 	$(CARGO) build --workspace --bins --locked
 	$(RUN_TESTS) --workspace
-	$(MAKE) --no-print-directory test-web test-browser
+	$(MAKE) --no-print-directory test-web test-browser bench-smoke
 	$(MAKE) --no-print-directory test-aws
 
 # Debian's Chromium, which the browser tests drive (defined before the
@@ -120,10 +120,28 @@ bootstraps: $(VENV)/.installed
 		-p boomerang-ws-connect -p boomerang-ws-disconnect -p boomerang-ws-default \
 		-p boomerang-upload -p boomerang-webhook -p boomerang-api
 
-## Bootstrap sizes, cold starts and warm invocations (docs/benchmarks.md).
+## Side by side with the Socket.IO design (bench/reference), then the
+## Lambdas' bootstrap sizes, cold starts and warm invocations
+## (docs/benchmarks.md). The table also lands in bench/results/.
 BENCH_RUNS ?= 20
-bench: bootstraps
+BENCH_ARGS ?=
+bench: bootstraps bench/reference/node_modules/.installed
+	$(CARGO) build --locked --profile local-release -p boomerang-local -p boomerang-bench \
+		--bin boomerang-local --bin loadgen
+	BOOMERANG_LOCAL_BIN=$(CURDIR)/target/local-release/boomerang-local \
+		target/local-release/loadgen $(BENCH_ARGS) --out bench/results/latest.json
 	$(CARGO) run --locked -p boomerang-bench --bin cold-start -- $(BENCH_RUNS)
+
+## A tiny run of the same harness, to prove it works (no timing is judged).
+bench-smoke: bench/reference/node_modules/.installed
+	$(CARGO) build --workspace --bins --locked
+	BOOMERANG_LOCAL_BIN=$(CURDIR)/target/debug/boomerang-local target/debug/loadgen \
+		--users 4 --tabs 2 --webhooks 40 --inflight 8 --latency-seconds 1 --idle 30 \
+		--out target/bench-smoke.json
+
+bench/reference/node_modules/.installed: bench/reference/package.json bench/reference/package-lock.json
+	cd bench/reference && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 ## Builds the six Lambdas for arm64 (cargo-lambda + zig, no Docker) and
 ## deploys the stack, asking for its parameters only the first time (they
@@ -134,4 +152,4 @@ deploy: $(VENV)/.installed
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) node_modules
+	rm -rf $(VENV) node_modules bench/reference/node_modules

@@ -26,6 +26,9 @@ use super::http::{headers_json, query_json};
 use super::pusher::{Outbound, SocketInfo, OUTBOX};
 use super::{Gateway, WS_MAX_FRAME_BYTES, WS_MAX_MESSAGE_BYTES};
 
+/// A socket's read buffer to start with; tabs send pings of a few bytes.
+const WS_READ_BUFFER_BYTES: usize = 1024;
+
 /// Close code API Gateway uses when it ends a connection (idle, too old).
 const GOING_AWAY: u16 = 1001;
 /// How long the close handshake may take once we end a connection: a
@@ -87,6 +90,10 @@ pub async fn upgrade(
     let id_failed = id.clone();
     ws.max_message_size(WS_MAX_MESSAGE_BYTES)
         .max_frame_size(WS_MAX_FRAME_BYTES)
+        // Small buffers per socket, grown as a message needs: an idle tab
+        // holds almost nothing (tungstenite's defaults are 128 KiB each).
+        .read_buffer_size(WS_READ_BUFFER_BYTES)
+        .write_buffer_size(0)
         .on_failed_upgrade(move |e| {
             warn!(connection = %id_failed, error = %e, "upgrade failed after $connect");
             let gw = gw_failed.clone();

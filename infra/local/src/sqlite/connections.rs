@@ -20,7 +20,7 @@ impl SqliteConnectionStore {
     /// Forgets every connection: at start, none from a previous run is open.
     pub async fn clear(&self) -> Result<usize> {
         self.db
-            .call(|c| c.execute("DELETE FROM connections", []))
+            .write(|c| c.execute("DELETE FROM connections", []))
             .await
     }
 }
@@ -31,7 +31,7 @@ impl ConnectionStore for SqliteConnectionStore {
         let (id, user) = (conn.id.to_string(), conn.user.to_string());
         let (at, exp) = (millis(conn.connected_at), millis(conn.expires_at));
         self.db
-            .call(move |c| {
+            .write(move |c| {
                 c.execute(
                     "INSERT OR REPLACE INTO connections (id, user, connected_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
                     params![id, user, at, exp],
@@ -44,7 +44,7 @@ impl ConnectionStore for SqliteConnectionStore {
     async fn remove(&self, id: &ConnectionId) -> Result<()> {
         let id = id.to_string();
         self.db
-            .call(move |c| c.execute("DELETE FROM connections WHERE id = ?1", [id]))
+            .write(move |c| c.execute("DELETE FROM connections WHERE id = ?1", [id]))
             .await?;
         Ok(())
     }

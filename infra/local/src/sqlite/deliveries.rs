@@ -39,18 +39,17 @@ impl DeliveryLog for SqliteDeliveryLog {
     async fn remember(&self, webhook_id: &str, expires_at: DateTime<Utc>) -> Result<()> {
         let (id, exp) = (webhook_id.to_owned(), millis(expires_at));
         self.db
-            .call(move |c| {
-                let tx = c.transaction()?;
+            .write(move |c| {
                 // Expired ids go as new ones come, so the table stays small.
-                tx.execute(
+                c.execute(
                     "DELETE FROM deliveries WHERE expires_at <= ?1",
                     [millis(Utc::now())],
                 )?;
-                tx.execute(
+                c.execute(
                     "INSERT OR REPLACE INTO deliveries (id, expires_at) VALUES (?1, ?2)",
                     params![id, exp],
                 )?;
-                tx.commit()
+                Ok(())
             })
             .await
     }

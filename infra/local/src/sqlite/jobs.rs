@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use boomerang_core::ports::{EventLog, JobStore};
 use boomerang_core::{Event, EventDraft, Job, JobId, JobStatus, Result, UserId};
-use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, Row};
 
 use super::{corrupt, from_millis, millis, Db};
 
@@ -51,7 +51,7 @@ impl JobStore for SqliteJobStore {
     async fn create(&self, job: &Job) -> Result<()> {
         let j = job.clone();
         self.db
-            .call(move |c| {
+            .write(move |c| {
                 c.execute(
                     &format!("INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
                     params![
@@ -109,11 +109,10 @@ impl JobStore for SqliteJobStore {
         let from: Vec<&'static str> = from.iter().map(|s| s.as_str()).collect();
         let j = job.clone();
         self.db
-            .call(move |c| {
-                // IMMEDIATE: take the write lock before reading, so the status
-                // check and the seq allocation cannot interleave with another
-                // writer.
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            .write(move |tx| {
+                // One writer runs every write, each in its savepoint: the
+                // status check and the seq allocation cannot interleave
+                // with another writer, and all of this lands or none.
                 let current: Option<String> =
                     tx.query_row("SELECT status FROM jobs WHERE id = ?1", [j.id.as_str()], |r| r.get(0)).optional()?;
                 if !current.is_some_and(|s| from.contains(&s.as_str())) {
@@ -135,7 +134,6 @@ impl JobStore for SqliteJobStore {
                     "INSERT INTO events (user, seq, body) VALUES (?1, ?2, ?3)",
                     params![j.owner.as_str(), seq, event.to_json()],
                 )?;
-                tx.commit()?;
                 Ok(Some(event))
             })
             .await

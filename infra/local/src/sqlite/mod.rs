@@ -13,6 +13,8 @@ pub use jobs::{SqliteEventLog, SqliteJobStore};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use rusqlite::OpenFlags;
+
 use boomerang_core::{Error, Result};
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
@@ -61,10 +63,35 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 ";
 
-/// One SQLite connection shared by the adapters; statements run on the
-/// blocking pool so they never stall the async runtime.
+/// Statements waiting for the writer, at most this many per commit.
+const MAX_BATCH: usize = 256;
+/// Connections that only read (WAL lets them read while the writer writes).
+const READERS: usize = 2;
+
+type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+/// Runs on the writer's connection inside the batch's transaction, or is
+/// given `None` when that transaction could not begin (it then only fails).
+type WriteJob = Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>;
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
+enum Job {
+    Write(WriteJob),
+    /// Only for an in-memory database, which no other connection can see.
+    Read(ReadJob),
+}
+
+/// The embedded database, with group commit: every write goes to one
+/// writer thread, which runs all the writes waiting at that moment in one
+/// transaction, each in its own savepoint (a failing write rolls back
+/// alone), and commits them with one fsync. A write's caller hears back
+/// only after that commit: whatever was acknowledged is on disk. Reads run
+/// on their own connections, beside the writer.
 #[derive(Clone)]
-pub struct Db(Arc<Mutex<Connection>>);
+pub struct Db {
+    writer: std::sync::mpsc::SyncSender<Job>,
+    readers: Arc<Vec<Mutex<Connection>>>,
+    next_reader: Arc<std::sync::atomic::AtomicUsize>,
+}
 
 impl Db {
     /// Opens (or creates) the database 0600; SQLite gives its WAL and
@@ -89,44 +116,185 @@ impl Db {
         ] {
             crate::private::restrict(&p).map_err(io)?;
         }
-        let conn = Connection::open(path)?;
-        Self::init(conn)
+        let writer = init(Connection::open(path)?)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let c = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(std::time::Duration::from_secs(5))?;
+                Ok(Mutex::new(c))
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Self::start(writer, readers))
     }
 
     pub fn in_memory() -> rusqlite::Result<Self> {
-        Self::init(Connection::open_in_memory()?)
+        Ok(Self::start(
+            init(Connection::open_in_memory()?)?,
+            Vec::new(),
+        ))
     }
 
-    fn init(conn: Connection) -> rusqlite::Result<Self> {
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version > SCHEMA_VERSION {
-            return Err(rusqlite::Error::InvalidQuery);
+    fn start(conn: Connection, readers: Vec<Mutex<Connection>>) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(MAX_BATCH * 4);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .expect("the writer thread starts");
+        Self {
+            writer: tx,
+            readers: Arc::new(readers),
+            next_reader: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         }
-        conn.execute_batch(SCHEMA)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        Ok(Self(Arc::new(Mutex::new(conn))))
     }
 
+    /// Runs `f` on a reading connection.
     pub async fn call<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let db = self.0.clone();
+        if self.readers.is_empty() {
+            let (done, result) = tokio::sync::oneshot::channel();
+            let job: ReadJob = Box::new(move |c| {
+                let _ = done.send(f(c));
+            });
+            return self.send(Job::Read(job), result).await;
+        }
+        let readers = self.readers.clone();
+        let n = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let joined = tokio::task::spawn_blocking(move || {
-            // A panic elsewhere cannot leave a half-applied transaction
-            // behind (it rolls back on drop), so a poisoned lock is safe.
-            let mut conn = db.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut conn)
+            let conn = readers[n % readers.len()]
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            f(&conn)
         })
         .await;
         match joined {
             Ok(r) => r.map_err(Error::internal),
             Err(e) => Err(Error::internal(e)),
+        }
+    }
+
+    /// Runs `f` in the writer's next commit, in a savepoint of its own:
+    /// its changes are kept only if it returns `Ok`. Answers once the
+    /// commit is on disk.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: WriteJob = Box::new(move |c| {
+            let outcome = match c {
+                Some(c) => in_savepoint(c, f),
+                None => Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                    Some("could not begin a transaction".into()),
+                )),
+            };
+            Box::new(move |committed| {
+                let answer = match (outcome, committed) {
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Err(e), _) => Err(e),
+                    (Ok(_), Err(e)) => Err(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+                        Some(format!("commit failed: {e}")),
+                    )),
+                };
+                let _ = done.send(answer);
+            })
+        });
+        self.send(Job::Write(job), result).await
+    }
+
+    async fn send<T>(
+        &self,
+        job: Job,
+        result: tokio::sync::oneshot::Receiver<rusqlite::Result<T>>,
+    ) -> Result<T> {
+        let writer = self.writer.clone();
+        // A full queue blocks the sender: off the async runtime.
+        tokio::task::spawn_blocking(move || writer.send(job))
+            .await
+            .map_err(Error::internal)?
+            .map_err(|_| Error::internal("the database writer stopped"))?;
+        result
+            .await
+            .map_err(|_| Error::internal("the database writer stopped"))?
+            .map_err(Error::internal)
+    }
+}
+
+fn init(conn: Connection) -> rusqlite::Result<Connection> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(rusqlite::Error::InvalidQuery);
+    }
+    conn.execute_batch(SCHEMA)?;
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(conn)
+}
+
+/// `f` inside `SAVEPOINT`: released if it succeeds, rolled back if not.
+fn in_savepoint<T>(
+    c: &Connection,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    c.execute_batch("SAVEPOINT w")?;
+    match f(c) {
+        Ok(v) => {
+            c.execute_batch("RELEASE w")?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = c.execute_batch("ROLLBACK TO w; RELEASE w");
+            Err(e)
+        }
+    }
+}
+
+/// Takes every write waiting, runs them in one transaction, commits once,
+/// then tells each its outcome. Ends when every `Db` handle is gone.
+fn writer_loop(mut conn: Connection, rx: std::sync::mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut writes = Vec::new();
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Read(read) => read(&conn),
+                Job::Write(w) => writes.push(w),
+            }
+            if writes.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if writes.is_empty() {
+            continue;
+        }
+        let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => {
+                // Nothing runs; each write is told why.
+                let why = e.to_string();
+                for w in writes {
+                    w(None)(Err(why.clone()));
+                }
+                continue;
+            }
+        };
+        let completions: Vec<Completion> = writes.into_iter().map(|w| w(Some(&tx))).collect();
+        let committed = tx.commit().map_err(|e| e.to_string());
+        for done in completions {
+            done(committed.clone());
         }
     }
 }
