@@ -60,7 +60,7 @@ impl Scenario {
                 "--inflight" => s.inflight = value(),
                 "--latency-seconds" => s.latency_seconds = value() as u64,
                 "--idle" => s.idle = value(),
-                "--out" => {}
+                "--out" | "--boomerang-only" => {}
                 other => panic!("unknown flag {other}"),
             }
         }
@@ -96,6 +96,13 @@ fn main() {
         .unwrap();
     rt.block_on(async move {
         eprintln!("scenario: {scenario:?}");
+        // `--boomerang-only RATE`: for profiling, Boomerang alone, its
+        // latency measured at RATE webhooks/s.
+        if let Some(rate) = flag("--boomerang-only") {
+            let b = run(Target::Boomerang, &scenario, Some(rate)).await;
+            println!("{b:#?}");
+            return;
+        }
         let reference = run(Target::Reference, &scenario, None).await;
         let half = reference.webhooks_per_s / 2.0;
         // The reference's own latency run, at half its saturation rate.
@@ -116,6 +123,13 @@ fn main() {
         std::fs::write(&out, serde_json::to_string_pretty(&json).unwrap()).unwrap();
         eprintln!("written: {out}");
     });
+}
+
+fn flag(name: &str) -> Option<f64> {
+    std::env::args()
+        .skip_while(|a| a != name)
+        .nth(1)
+        .and_then(|v| v.parse().ok())
 }
 
 /// All phases against a fresh server. `latency_rate`: None measures it later.

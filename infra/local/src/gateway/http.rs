@@ -105,8 +105,10 @@ pub async fn forward(
     if !path_params.is_empty() {
         event["pathParameters"] = Value::Object(path_params);
     }
-    let request = match lambda_http::request::from_str(&event.to_string()) {
-        Ok(r) => r,
+    // The same deserialisation a Lambda runs on its event, from the value
+    // itself rather than a string of it.
+    let request = match serde_json::from_value::<lambda_http::request::LambdaRequest>(event) {
+        Ok(r) => lambda_http::Request::from(r),
         Err(e) => {
             tracing::error!(error = %e, "gateway built an event lambda_http cannot read");
             return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");

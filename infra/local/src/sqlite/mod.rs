@@ -61,12 +61,14 @@ CREATE TABLE IF NOT EXISTS deliveries (
     id         TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL
 );
+-- Expired deliveries are deleted as new ones come: by range, not by scan.
+CREATE INDEX IF NOT EXISTS deliveries_by_expiry ON deliveries (expires_at);
 ";
 
 /// Statements waiting for the writer, at most this many per commit.
 const MAX_BATCH: usize = 256;
 /// Connections that only read (WAL lets them read while the writer writes).
-const READERS: usize = 2;
+const READERS: usize = 4;
 
 type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
 /// Runs on the writer's connection inside the batch's transaction, or is
@@ -88,7 +90,7 @@ enum Job {
 /// on their own connections, beside the writer.
 #[derive(Clone)]
 pub struct Db {
-    writer: std::sync::mpsc::SyncSender<Job>,
+    writer: tokio::sync::mpsc::Sender<Job>,
     readers: Arc<Vec<Mutex<Connection>>>,
     next_reader: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -138,7 +140,7 @@ impl Db {
     }
 
     fn start(conn: Connection, readers: Vec<Mutex<Connection>>) -> Self {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(MAX_BATCH * 4);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Job>(MAX_BATCH * 4);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
@@ -150,7 +152,9 @@ impl Db {
         }
     }
 
-    /// Runs `f` on a reading connection.
+    /// Runs `f` on a reading connection. Reads are indexed lookups of a
+    /// few rows that never wait for the writer (WAL), so they run right
+    /// here rather than paying for a hop to the blocking pool.
     pub async fn call<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -163,21 +167,19 @@ impl Db {
             });
             return self.send(Job::Read(job), result).await;
         }
-        let readers = self.readers.clone();
-        let n = self
+        let start = self
             .next_reader
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let joined = tokio::task::spawn_blocking(move || {
-            let conn = readers[n % readers.len()]
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            f(&conn)
-        })
-        .await;
-        match joined {
-            Ok(r) => r.map_err(Error::internal),
-            Err(e) => Err(Error::internal(e)),
-        }
+        let n = self.readers.len();
+        // A free reader if there is one; else wait for ours.
+        let conn = (0..n)
+            .find_map(|i| self.readers[(start + i) % n].try_lock().ok())
+            .unwrap_or_else(|| {
+                self.readers[start % n]
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+            });
+        f(&conn).map_err(Error::internal)
     }
 
     /// Runs `f` in the writer's next commit, in a savepoint of its own:
@@ -217,11 +219,9 @@ impl Db {
         job: Job,
         result: tokio::sync::oneshot::Receiver<rusqlite::Result<T>>,
     ) -> Result<T> {
-        let writer = self.writer.clone();
-        // A full queue blocks the sender: off the async runtime.
-        tokio::task::spawn_blocking(move || writer.send(job))
+        self.writer
+            .send(job)
             .await
-            .map_err(Error::internal)?
             .map_err(|_| Error::internal("the database writer stopped"))?;
         result
             .await
@@ -264,8 +264,8 @@ fn in_savepoint<T>(
 
 /// Takes every write waiting, runs them in one transaction, commits once,
 /// then tells each its outcome. Ends when every `Db` handle is gone.
-fn writer_loop(mut conn: Connection, rx: std::sync::mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
+fn writer_loop(mut conn: Connection, mut rx: tokio::sync::mpsc::Receiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
         let mut writes = Vec::new();
         let mut next = Some(first);
         while let Some(job) = next.take() {
