@@ -1,0 +1,129 @@
+//! What a connect and a webhook cost on AWS, counted on the wire: a proxy
+//! in front of moto records each DynamoDB and S3 operation the adapters
+//! send. One Query finds a user's connections, writes do not grow with
+//! the number of tabs, and nothing ever scans a table.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use boomerang_e2e::moto::sdk_config_for;
+use boomerang_e2e::{json_of, FakeThirdParty, Mode, Moto, TestApp};
+use serde_json::json;
+
+#[derive(Clone)]
+struct Proxy {
+    moto: String,
+    http: reqwest::Client,
+    calls: Arc<Mutex<Vec<String>>>,
+}
+
+/// Forwards to moto, recording `dynamodb:<Operation>` or `s3:<METHOD>`.
+async fn forward(
+    State(p): State<Proxy>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let op = match headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        Some(t) => format!("dynamodb:{}", t.rsplit('.').next().unwrap_or(t)),
+        None => format!("s3:{method}"),
+    };
+    p.calls.lock().unwrap().push(op);
+    let mut req = p.http.request(
+        method,
+        format!("{}{}", p.moto, uri.path_and_query().map_or("/", |x| x.as_str())),
+    );
+    for (k, v) in &headers {
+        if k != "host" && k != "content-length" {
+            req = req.header(k, v);
+        }
+    }
+    let r = req.body(body).send().await.unwrap();
+    let status = StatusCode::from_u16(r.status().as_u16()).unwrap();
+    let mut out = HeaderMap::new();
+    for (k, v) in r.headers() {
+        if k != "content-length" && k != "transfer-encoding" {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    (status, out, r.bytes().await.unwrap()).into_response()
+}
+
+impl Proxy {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+}
+
+#[tokio::test]
+async fn a_connect_and_a_webhook_cost_a_fixed_number_of_calls_one_query_and_no_scan() {
+    // GIVEN the aws backend, talking to moto through a counting proxy
+    let moto = Arc::new(Moto::start().await);
+    let proxy = Proxy {
+        moto: moto.url.clone(),
+        http: reqwest::Client::new(),
+        calls: Arc::default(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(forward).with_state(proxy.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let tp = FakeThirdParty::start(Mode::Silent).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = boomerang_local::Config::with_data_dir(dir.path());
+    config.addr = "127.0.0.1:0".parse().unwrap();
+    config.backend = boomerang_local::Backend::Aws;
+    config.create_resources = true;
+    config.third_party_url = Some(tp.url());
+    let stack = boomerang_local::Stack::start_with_sdk(config, Some(sdk_config_for(&proxy_url).await))
+        .await
+        .expect("stack starts");
+    let app = TestApp {
+        stack,
+        http: reqwest::Client::new(),
+        dir,
+        moto: Some(moto),
+    };
+    proxy.take();
+
+    // WHEN a tab connects
+    let mut tabs = vec![app.tab("alice").await];
+    let connect = proxy.take();
+    // THEN it costs one Query (the per-user limit) and one PutItem
+    assert_eq!(connect, ["dynamodb:Query", "dynamodb:PutItem"], "{connect:?}");
+
+    // WHEN a webhook completes a job of alice's with one tab, then with three
+    let mut per_webhook = Vec::new();
+    for n in [1, 3] {
+        while tabs.len() < n {
+            tabs.push(app.tab("alice").await);
+        }
+        let job = json_of(app.upload("alice", "a.txt", b"hi").await, 202).await;
+        for tab in tabs.iter_mut() {
+            tab.expect("job.submitted").await;
+        }
+        let id = job["job"]["id"].as_str().unwrap().to_owned();
+        proxy.take();
+        let body = json!({"job_id": id, "status": "completed", "result": {"n": n}}).to_string();
+        assert_eq!(app.webhook(&format!("msg_{n}"), &body).await.status(), 200);
+        for tab in tabs.iter_mut() {
+            tab.expect("job.completed").await;
+        }
+        let mut calls = proxy.take();
+        calls.sort();
+        per_webhook.push(calls);
+    }
+    // THEN each webhook made the same calls whatever the number of tabs:
+    // one Query for the connections, one transaction, no Scan
+    assert_eq!(per_webhook[0], per_webhook[1], "calls grew with the tabs");
+    let calls = &per_webhook[0];
+    eprintln!("calls per webhook: {calls:?}");
+    assert_eq!(calls.iter().filter(|c| *c == "dynamodb:Query").count(), 1, "{calls:?}");
+    assert_eq!(calls.iter().filter(|c| *c == "dynamodb:TransactWriteItems").count(), 1, "{calls:?}");
+    assert!(!calls.iter().any(|c| c == "dynamodb:Scan"), "{calls:?}");
+    assert!(calls.len() <= 6, "{calls:?}");
+}
