@@ -35,7 +35,11 @@ async fn forward(
     p.calls.lock().unwrap().push(op);
     let mut req = p.http.request(
         method,
-        format!("{}{}", p.moto, uri.path_and_query().map_or("/", |x| x.as_str())),
+        format!(
+            "{}{}",
+            p.moto,
+            uri.path_and_query().map_or("/", |x| x.as_str())
+        ),
     );
     for (k, v) in &headers {
         if k != "host" && k != "content-length" {
@@ -70,7 +74,9 @@ async fn a_connect_and_a_webhook_cost_a_fixed_number_of_calls_one_query_and_no_s
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy_url = format!("http://{}", listener.local_addr().unwrap());
-    let app = axum::Router::new().fallback(forward).with_state(proxy.clone());
+    let app = axum::Router::new()
+        .fallback(forward)
+        .with_state(proxy.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let tp = FakeThirdParty::start(Mode::Silent).await;
     let dir = tempfile::tempdir().unwrap();
@@ -79,9 +85,10 @@ async fn a_connect_and_a_webhook_cost_a_fixed_number_of_calls_one_query_and_no_s
     config.backend = boomerang_local::Backend::Aws;
     config.create_resources = true;
     config.third_party_url = Some(tp.url());
-    let stack = boomerang_local::Stack::start_with_sdk(config, Some(sdk_config_for(&proxy_url).await))
-        .await
-        .expect("stack starts");
+    let stack =
+        boomerang_local::Stack::start_with_sdk(config, Some(sdk_config_for(&proxy_url).await))
+            .await
+            .expect("stack starts");
     let app = TestApp {
         stack,
         http: reqwest::Client::new(),
@@ -94,7 +101,11 @@ async fn a_connect_and_a_webhook_cost_a_fixed_number_of_calls_one_query_and_no_s
     let mut tabs = vec![app.tab("alice").await];
     let connect = proxy.take();
     // THEN it costs one Query (the per-user limit) and one PutItem
-    assert_eq!(connect, ["dynamodb:Query", "dynamodb:PutItem"], "{connect:?}");
+    assert_eq!(
+        connect,
+        ["dynamodb:Query", "dynamodb:PutItem"],
+        "{connect:?}"
+    );
 
     // WHEN a webhook completes a job of alice's with one tab, then with three
     let mut per_webhook = Vec::new();
@@ -122,8 +133,19 @@ async fn a_connect_and_a_webhook_cost_a_fixed_number_of_calls_one_query_and_no_s
     assert_eq!(per_webhook[0], per_webhook[1], "calls grew with the tabs");
     let calls = &per_webhook[0];
     eprintln!("calls per webhook: {calls:?}");
-    assert_eq!(calls.iter().filter(|c| *c == "dynamodb:Query").count(), 1, "{calls:?}");
-    assert_eq!(calls.iter().filter(|c| *c == "dynamodb:TransactWriteItems").count(), 1, "{calls:?}");
+    assert_eq!(
+        calls.iter().filter(|c| *c == "dynamodb:Query").count(),
+        1,
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| *c == "dynamodb:TransactWriteItems")
+            .count(),
+        1,
+        "{calls:?}"
+    );
     assert!(!calls.iter().any(|c| c == "dynamodb:Scan"), "{calls:?}");
     assert!(calls.len() <= 6, "{calls:?}");
 }
