@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use axum::extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -105,10 +106,11 @@ pub async fn forward(
     if !path_params.is_empty() {
         event["pathParameters"] = Value::Object(path_params);
     }
-    // The same deserialisation a Lambda runs on its event, from the value
-    // itself rather than a string of it.
-    let request = match serde_json::from_value::<lambda_http::request::LambdaRequest>(event) {
-        Ok(r) => lambda_http::Request::from(r),
+    // What a Lambda behind this route deserialises its event into, from the
+    // value itself: straight to the payload 2.0 type, not through
+    // lambda_http's untagged guess at which of its event types it is.
+    let request = match serde_json::from_value::<ApiGatewayV2httpRequest>(event) {
+        Ok(r) => lambda_http::Request::from(lambda_http::request::LambdaRequest::ApiGatewayV2(r)),
         Err(e) => {
             tracing::error!(error = %e, "gateway built an event lambda_http cannot read");
             return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");

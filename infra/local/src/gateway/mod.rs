@@ -3,6 +3,7 @@
 
 mod http;
 mod management;
+mod outbox;
 mod pusher;
 mod serve;
 mod web;

@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use boomerang_core::ports::{PushError, Pusher};
 use boomerang_core::ConnectionId;
 use chrono::{DateTime, Utc};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use super::outbox;
 
 /// Messages waiting for one socket. A tab that falls this far behind is
 /// not reading: it is closed (going away) and reported gone, so its row
@@ -34,7 +35,7 @@ pub struct SocketInfo {
 }
 
 struct Entry {
-    tx: mpsc::Sender<Outbound>,
+    tx: outbox::Sender,
     info: SocketInfo,
     /// Cancelled when the socket must go now: its outbox overflowed.
     kill: CancellationToken,
@@ -55,7 +56,7 @@ impl Registry {
     pub fn insert(
         &self,
         id: ConnectionId,
-        tx: mpsc::Sender<Outbound>,
+        tx: outbox::Sender,
         info: SocketInfo,
         kill: CancellationToken,
     ) {
@@ -94,7 +95,7 @@ impl Registry {
             .map(|e| (e.tx.clone(), e.kill.clone()))
             .ok_or(SendError::Gone)?;
         tx.try_send(out).map_err(|e| {
-            if let mpsc::error::TrySendError::Full(_) = e {
+            if e == outbox::Refused::Full {
                 kill.cancel();
             }
             SendError::Gone

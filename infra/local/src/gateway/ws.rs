@@ -17,12 +17,12 @@ use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use rand::RngCore;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::http::{headers_json, query_json};
+use super::outbox;
 use super::pusher::{Outbound, SocketInfo, OUTBOX};
 use super::{Gateway, WS_MAX_FRAME_BYTES, WS_MAX_MESSAGE_BYTES};
 
@@ -50,7 +50,7 @@ pub async fn upgrade(
     let connected_at = Utc::now();
     // Registered before `$connect` runs, so a push that races the handshake
     // waits in the outbox instead of finding the connection gone.
-    let (tx, rx) = mpsc::channel(OUTBOX);
+    let (tx, rx) = outbox::outbox(OUTBOX);
     let info = SocketInfo {
         connected_at,
         last_active_at: connected_at,
@@ -138,7 +138,7 @@ async fn run(
     socket: WebSocket,
     id: ConnectionId,
     connected_at: DateTime<Utc>,
-    mut rx: mpsc::Receiver<Outbound>,
+    rx: outbox::Receiver,
     limits: Limits,
 ) {
     let (mut sink, mut stream) = socket.split();
@@ -178,7 +178,8 @@ async fn run(
                 let mut ctx = context(&gw, &id, "$default", "MESSAGE", connected_at);
                 ctx["messageId"] = json!(uuid::Uuid::new_v4().simple().to_string());
                 let event = json!({"requestContext": ctx, "body": body, "isBase64Encoded": base64});
-                let answer = handlers::default(&gw.app, parse(event)).await;
+                // Boxed: the socket's future stays small while it idles.
+                let answer = Box::pin(handlers::default(&gw.app, parse(event))).await;
                 // A two-way route: the handler's body goes back to this tab.
                 if let Some(aws_lambda_events::encodings::Body::Text(reply)) = answer.body {
                     if let Err(why) = send_within(&mut sink, Message::Text(reply.into()), write).await {
@@ -203,7 +204,7 @@ async fn run(
         let _ = timeout(CLOSE_TIMEOUT, sink.send(frame)).await;
     }
     let _ = timeout(CLOSE_TIMEOUT, sink.close()).await;
-    disconnect(&gw, &id, connected_at, code, reason).await;
+    Box::pin(disconnect(&gw, &id, connected_at, code, reason)).await;
 }
 
 async fn disconnect(
