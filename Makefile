@@ -3,6 +3,8 @@
 
 CARGO  ?= cargo
 VENV   ?= .venv
+# Where cargo puts what it builds (CARGO_TARGET_DIR when set).
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # The system's Python, found before the virtualenv goes on PATH below.
 PYTHON ?= $(shell command -v python3)
 
@@ -128,16 +130,16 @@ BENCH_ARGS ?=
 bench: bootstraps bench/reference/node_modules/.installed
 	$(CARGO) build --locked --profile local-release -p boomerang-local -p boomerang-bench \
 		--bin boomerang-local --bin loadgen
-	BOOMERANG_LOCAL_BIN=$(CURDIR)/target/local-release/boomerang-local \
-		target/local-release/loadgen $(BENCH_ARGS) --out bench/results/latest.json
+	BOOMERANG_LOCAL_BIN=$(TARGET_DIR)/local-release/boomerang-local \
+		$(TARGET_DIR)/local-release/loadgen $(BENCH_ARGS) --out bench/results/latest.json
 	$(CARGO) run --locked -p boomerang-bench --bin cold-start -- $(BENCH_RUNS)
 
 ## A tiny run of the same harness, to prove it works (no timing is judged).
 bench-smoke: bench/reference/node_modules/.installed
 	$(CARGO) build --workspace --bins --locked
-	BOOMERANG_LOCAL_BIN=$(CURDIR)/target/debug/boomerang-local target/debug/loadgen \
+	BOOMERANG_LOCAL_BIN=$(TARGET_DIR)/debug/boomerang-local $(TARGET_DIR)/debug/loadgen \
 		--users 4 --tabs 2 --webhooks 40 --inflight 8 --latency-seconds 1 --idle 30 \
-		--out target/bench-smoke.json
+		--out $(TARGET_DIR)/bench-smoke.json
 
 bench/reference/node_modules/.installed: bench/reference/package.json bench/reference/package-lock.json
 	cd bench/reference && npm ci --no-audit --no-fund --loglevel=error

@@ -7,7 +7,7 @@ use tracing::info;
 
 use super::Boomerang;
 use crate::webhook::{self, SignatureHeaders};
-use crate::{Error, EventType, JobId, JobStatus, Result};
+use crate::{Error, EventDraft, EventType, JobId, JobStatus, Result};
 
 /// The longest failure reason kept from a third party.
 const MAX_ERROR_CHARS: usize = 2000;
@@ -93,7 +93,13 @@ impl Boomerang {
             .get(&id)
             .await?
             .ok_or_else(|| Error::NotFound("no such job".into()))?;
+        // Remembered only once the job's move is durable: a crash in
+        // between leaves a redelivery to find the job finished, never a
+        // delivery remembered but not applied.
+        let ttl = Duration::from_std(limits.webhook_dedupe_ttl).unwrap_or(Duration::days(1));
+        let remember = self.ports.deliveries.remember(&webhook_id, now + ttl);
         let outcome = if job.status.is_terminal() {
+            remember.await?;
             WebhookOutcome::AlreadyDone
         } else {
             job.status = status;
@@ -104,20 +110,22 @@ impl Boomerang {
             };
             job.error = error;
             job.updated_at = now;
-            let (_, moved) = self
-                .advance(&[JobStatus::Pending, JobStatus::Submitted], job, kind)
-                .await?;
-            if moved {
-                WebhookOutcome::Applied
-            } else {
-                WebhookOutcome::AlreadyDone
+            let draft = EventDraft::new(kind, &job, limits.max_push_bytes);
+            let from = [JobStatus::Pending, JobStatus::Submitted];
+            match self.ports.jobs.transition(&from, &job, draft).await? {
+                Some(event) => {
+                    info!(job_id = %job.id, user = %job.owner, seq = event.seq, status = job.status.as_str(), "job moved");
+                    // The pushes and the dedupe record go out together.
+                    let (_, remembered) = futures::join!(self.notify(&job.owner, &event), remember);
+                    remembered?;
+                    WebhookOutcome::Applied
+                }
+                None => {
+                    remember.await?;
+                    WebhookOutcome::AlreadyDone
+                }
             }
         };
-        let ttl = Duration::from_std(limits.webhook_dedupe_ttl).unwrap_or(Duration::days(1));
-        self.ports
-            .deliveries
-            .remember(&webhook_id, now + ttl)
-            .await?;
         Ok(outcome)
     }
 }
