@@ -142,20 +142,8 @@ async fn run(target: Target, s: &Scenario, latency_rate: Option<f64>) -> Figures
 
     // Connect U x T tabs.
     let started = Instant::now();
-    let tabs: Vec<(usize, Tab)> = stream::iter(0..s.users * s.tabs)
-        .map(|i| {
-            let server = server.clone();
-            async move { (i, server.tab(i % s.users).await) }
-        })
-        .buffer_unordered(64)
-        .collect()
-        .await;
-    f.connections_per_s = tabs.len() as f64 / started.elapsed().as_secs_f64();
-    let received = Arc::new(protocol::Received::new(s.users, s.tabs));
-    let readers: Vec<_> = tabs
-        .into_iter()
-        .map(|(i, tab)| tokio::spawn(tab.read(i % s.users, i / s.users, received.clone())))
-        .collect();
+    let (received, readers) = connect_tabs(&server, s).await;
+    f.connections_per_s = (s.users * s.tabs) as f64 / started.elapsed().as_secs_f64();
 
     // Saturation: every webhook, `inflight` at once.
     let cpu0 = server.proc().cpu_seconds();
@@ -198,14 +186,11 @@ async fn run(target: Target, s: &Scenario, latency_rate: Option<f64>) -> Figures
     f
 }
 
-fn latency_jobs(s: &Scenario, rate: Option<f64>) -> usize {
-    rate.map_or(0, |r| (r * s.latency_seconds as f64).ceil() as usize + 1)
-}
-
-/// The reference's latency, on a fresh server, at `rate`.
-async fn latency_again(target: Target, s: &Scenario, mut f: Figures, rate: f64) -> Figures {
-    let server = Server::start(target, s.users).await;
-    let jobs = server.prepare_jobs(latency_jobs(s, Some(rate))).await;
+/// U x T tabs, each read by its own task into one record.
+async fn connect_tabs(
+    server: &Server,
+    s: &Scenario,
+) -> (Arc<protocol::Received>, Vec<tokio::task::JoinHandle<()>>) {
     let tabs: Vec<(usize, Tab)> = stream::iter(0..s.users * s.tabs)
         .map(|i| {
             let server = server.clone();
@@ -215,10 +200,22 @@ async fn latency_again(target: Target, s: &Scenario, mut f: Figures, rate: f64) 
         .collect()
         .await;
     let received = Arc::new(protocol::Received::new(s.users, s.tabs));
-    let readers: Vec<_> = tabs
+    let readers = tabs
         .into_iter()
         .map(|(i, tab)| tokio::spawn(tab.read(i % s.users, i / s.users, received.clone())))
         .collect();
+    (received, readers)
+}
+
+fn latency_jobs(s: &Scenario, rate: Option<f64>) -> usize {
+    rate.map_or(0, |r| (r * s.latency_seconds as f64).ceil() as usize + 1)
+}
+
+/// The reference's latency, on a fresh server, at `rate`.
+async fn latency_again(target: Target, s: &Scenario, mut f: Figures, rate: f64) -> Figures {
+    let server = Server::start(target, s.users).await;
+    let jobs = server.prepare_jobs(latency_jobs(s, Some(rate))).await;
+    let (received, readers) = connect_tabs(&server, s).await;
     latency(&server, s, 0, &jobs, rate, &received, &mut f).await;
     received.check_exactly_once();
     f.deliveries_checked += received.total();
