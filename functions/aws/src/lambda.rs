@@ -108,24 +108,36 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
     let deployment = deployment_from_env()?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-    let jwt_secret = if needs.jwt_secret {
-        keys_from(&secrets, "BOOMERANG_JWT_SECRET_ARN", |k| {
-            auth::secret_from_config("the token key", k)
-        })
-        .await?
-    } else {
-        unknowable_key().into()
+    let jwt_secret = async {
+        if needs.jwt_secret {
+            keys_from(&secrets, "BOOMERANG_JWT_SECRET_ARN", |k| {
+                auth::secret_from_config("the token key", k)
+            })
+            .await
+        } else {
+            Ok(unknowable_key().into())
+        }
     };
-    let webhook_secret = if needs.webhook_secret {
-        keys_from(
-            &secrets,
-            "BOOMERANG_WEBHOOK_SECRET_ARN",
-            webhook::parse_secret,
-        )
-        .await?
-    } else {
-        unknowable_key().into()
+    let webhook_secret = async {
+        if needs.webhook_secret {
+            keys_from(
+                &secrets,
+                "BOOMERANG_WEBHOOK_SECRET_ARN",
+                webhook::parse_secret,
+            )
+            .await
+        } else {
+            Ok(unknowable_key().into())
+        }
     };
+    let warmed = async {
+        if !needs.stateless {
+            warm(&sdk).await;
+        }
+    };
+    // The keys and the DynamoDB connection, at once: one round trip of init.
+    let (jwt_secret, webhook_secret, ()) = futures::join!(jwt_secret, webhook_secret, warmed);
+    let (jwt_secret, webhook_secret) = (jwt_secret?, webhook_secret?);
     let third_party = var_if(needs.third_party, "BOOMERANG_THIRD_PARTY_URL")?;
     let callback_url = var_if(needs.third_party, "BOOMERANG_CALLBACK_URL")?.unwrap_or_default();
     let mut limits = Limits::default();
@@ -145,9 +157,6 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
         None => Arc::new(NoThirdParty),
     };
 
-    if !needs.stateless {
-        warm(&sdk).await;
-    }
     let ports = deployment.ports(&sdk, processor, clock);
     let settings = Settings {
         jwt_secret,
