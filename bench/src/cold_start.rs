@@ -105,7 +105,7 @@ async fn main() {
         (
             "ws-connect",
             "WsConnectFunction",
-            "verifies a token; one DynamoDB PutItem",
+            "verifies a token; one DynamoDB Query (the per-user limit) and one PutItem",
         ),
         (
             "api",
@@ -120,9 +120,21 @@ async fn main() {
             let conn = format!("Bench{n:08}=");
             match name {
                 "ws-default" => fixture("ws-default", &[("CONNECTION_ID", conn)]),
+                // A user of its own per connection, as tabs of many users
+                // connect: one user's rows would pile up to the limit.
                 "ws-connect" => fixture(
                     "ws-connect",
-                    &[("TOKEN", token.clone()), ("CONNECTION_ID", conn)],
+                    &[
+                        (
+                            "TOKEN",
+                            sign::jwt(
+                                &format!("user{n}"),
+                                chrono::Utc::now().timestamp() + 3600,
+                                jwt_key.as_bytes(),
+                            ),
+                        ),
+                        ("CONNECTION_ID", conn),
+                    ],
                 ),
                 _ => fixture(
                     "api-job",
@@ -144,6 +156,9 @@ async fn main() {
             let answer = invoke(&http, port, name, &first).await;
             cold.push(started.elapsed());
             assert!(answer["statusCode"].is_number(), "{name}: {answer}");
+            if name == "ws-connect" {
+                assert_eq!(answer["statusCode"], 200, "{name}: {answer}");
+            }
             // A few warm invocations per process.
             for n in 0..WARM_INVOCATIONS / runs.max(1) + 1 {
                 let e = event(runs + run * WARM_INVOCATIONS + n);
