@@ -455,12 +455,14 @@ class Client {
       this.take([m.event]);
     } else if (m.t === "status" && typeof m.status === "string") {
       this.leaderStatus = { status: m.status, detail: m.detail ?? {} };
-      if (this.status?.detail?.reason !== "unauthorized") this.setStatus(m.status, m.detail ?? {});
-      // The holder's position tells a follower it has missed something.
+      // The holder's position first (a follower starting "from now" takes
+      // it as its own), so lastSeq is known when onStatus reports "open";
+      // a position ahead of ours says we missed something.
       if (Number.isSafeInteger(m.lastSeq)) {
         if (this.seq.lastSeq === null) this.seq.start(m.lastSeq).forEach((e) => this.deliver(e));
         else if (m.lastSeq > this.seq.lastSeq) this.requestCatchUp();
       }
+      if (this.status?.detail?.reason !== "unauthorized") this.setStatus(m.status, m.detail ?? {});
     }
   }
 

@@ -131,6 +131,7 @@ function showStatus(status, detail = {}) {
   }[status];
   $("status-text").textContent = text ?? status;
   box.title = detail.reason ?? "";
+  if (client) $("last-seq").textContent = String(client.lastSeq);
   const mode = client?.mode;
   $("mode").textContent =
     mode === "leader" ? "this tab holds the connection" : mode === "follower" ? "sharing another tab's connection" : mode === "solo" ? "own connection" : status;
