@@ -3,8 +3,9 @@
 // state go to target/browser/.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 
-import { launch, mintToken, openTab, seqsShown, sha256, shot, startStack, startThirdParty, uploadThroughPage, waitFor, withStack } from "./harness.js";
+import { launch, mintToken, openTab, seqsShown, sha256, shot, SHOTS, startStack, startThirdParty, uploadThroughPage, waitFor, withStack } from "./harness.js";
 
 let browser;
 before(async () => {
@@ -234,8 +235,6 @@ describe("in Chromium", () => {
 
 /** Two screenshots side by side, composed in the browser itself. */
 async function sideBySide(context, names, out) {
-  const { readFileSync } = await import("node:fs");
-  const { SHOTS } = await import("./harness.js");
   const imgs = names.map((n) => `data:image/png;base64,${readFileSync(`${SHOTS}/${n}.png`).toString("base64")}`);
   const page = await context.newPage();
   await page.setViewportSize({ width: 1480, height: 900 });

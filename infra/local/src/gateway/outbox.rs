@@ -1,5 +1,8 @@
 //! One socket's outbox: messages waiting to be written, bounded, and
 //! allocating nothing while empty, so an idle tab holds next to nothing.
+//! A message that finds it full overflows it: the tab is not reading, so
+//! what waits is dropped, nothing more is taken, and the socket hears of
+//! it on its next `recv`.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -20,8 +23,9 @@ struct Shared {
 
 struct State {
     queue: VecDeque<Outbound>,
-    /// The socket is gone: nothing more is taken.
+    /// The socket is gone, or overflowed: nothing more is taken.
     closed: bool,
+    overflowed: bool,
 }
 
 /// Why a message was not queued.
@@ -38,11 +42,16 @@ pub struct Sender(Arc<Shared>);
 /// The socket's side; dropping it closes the outbox.
 pub struct Receiver(Arc<Shared>);
 
+/// The outbox overflowed: its socket must close.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Overflowed;
+
 pub fn outbox(capacity: usize) -> (Sender, Receiver) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             queue: VecDeque::new(),
             closed: false,
+            overflowed: false,
         }),
         ready: Notify::new(),
         capacity,
@@ -55,26 +64,32 @@ fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, State> {
 }
 
 impl Sender {
-    /// Queues `message` without waiting.
+    /// Queues `message` without waiting. A full outbox overflows.
     pub fn try_send(&self, message: Outbound) -> Result<(), Refused> {
-        {
+        let refused = {
             let mut s = lock(&self.0);
             if s.closed {
                 return Err(Refused::Closed);
             }
             if s.queue.len() >= self.0.capacity {
-                return Err(Refused::Full);
+                s.closed = true;
+                s.overflowed = true;
+                s.queue = VecDeque::new();
+                Some(Refused::Full)
+            } else {
+                s.queue.push_back(message);
+                None
             }
-            s.queue.push_back(message);
-        }
+        };
         self.0.ready.notify_one();
-        Ok(())
+        refused.map_or(Ok(()), Err)
     }
 }
 
 impl Receiver {
-    /// The next message, once there is one.
-    pub async fn recv(&self) -> Option<Outbound> {
+    /// The next message, once there is one; or word that the outbox
+    /// overflowed. (It cannot close otherwise while this side lives.)
+    pub async fn recv(&self) -> Result<Outbound, Overflowed> {
         loop {
             // Registered before looking, so a send in between is not missed.
             let notified = self.0.ready.notified();
@@ -85,10 +100,10 @@ impl Receiver {
                         // Give back what a burst grew.
                         s.queue.shrink_to(0);
                     }
-                    return Some(m);
+                    return Ok(m);
                 }
-                if s.closed {
-                    return None;
+                if s.overflowed {
+                    return Err(Overflowed);
                 }
             }
             notified.await;
@@ -109,17 +124,26 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn messages_come_out_in_order_up_to_the_capacity_and_not_after_close() {
+    async fn messages_come_out_in_order_and_not_after_close() {
         let (tx, rx) = outbox(2);
         tx.try_send(Outbound::Text("a".into())).unwrap();
         tx.try_send(Outbound::Text("b".into())).unwrap();
-        assert_eq!(tx.try_send(Outbound::Close), Err(Refused::Full));
-        assert!(matches!(rx.recv().await, Some(Outbound::Text(t)) if t == "a"));
-        assert!(matches!(rx.recv().await, Some(Outbound::Text(t)) if t == "b"));
-        let waiting = tokio::spawn(async move { rx.recv().await.is_some() });
+        assert!(matches!(rx.recv().await, Ok(Outbound::Text(t)) if t == "a"));
+        assert!(matches!(rx.recv().await, Ok(Outbound::Text(t)) if t == "b"));
+        let waiting = tokio::spawn(async move { rx.recv().await.is_ok() });
         tx.try_send(Outbound::Close).unwrap();
         assert!(waiting.await.unwrap());
         // The receiver is gone with the task: the outbox is closed.
         assert_eq!(tx.try_send(Outbound::Close), Err(Refused::Closed));
+    }
+
+    #[tokio::test]
+    async fn a_full_outbox_overflows_and_its_socket_hears_of_it() {
+        let (tx, rx) = outbox(2);
+        tx.try_send(Outbound::Text("a".into())).unwrap();
+        tx.try_send(Outbound::Text("b".into())).unwrap();
+        assert_eq!(tx.try_send(Outbound::Close), Err(Refused::Full));
+        assert_eq!(tx.try_send(Outbound::Close), Err(Refused::Closed));
+        assert!(matches!(rx.recv().await, Err(Overflowed)));
     }
 }

@@ -9,7 +9,6 @@ use async_trait::async_trait;
 use boomerang_core::ports::{PushError, Pusher};
 use boomerang_core::ConnectionId;
 use chrono::{DateTime, Utc};
-use tokio_util::sync::CancellationToken;
 
 use super::outbox;
 
@@ -37,8 +36,6 @@ pub struct SocketInfo {
 struct Entry {
     tx: outbox::Sender,
     info: SocketInfo,
-    /// Cancelled when the socket must go now: its outbox overflowed.
-    kill: CancellationToken,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -53,14 +50,8 @@ pub enum SendError {
 pub struct Registry(Arc<Mutex<HashMap<ConnectionId, Entry>>>);
 
 impl Registry {
-    pub fn insert(
-        &self,
-        id: ConnectionId,
-        tx: outbox::Sender,
-        info: SocketInfo,
-        kill: CancellationToken,
-    ) {
-        self.lock().insert(id, Entry { tx, info, kill });
+    pub fn insert(&self, id: ConnectionId, tx: outbox::Sender, info: SocketInfo) {
+        self.lock().insert(id, Entry { tx, info });
     }
 
     pub fn remove(&self, id: &ConnectionId) {
@@ -86,20 +77,15 @@ impl Registry {
         self.len() == 0
     }
 
-    /// Queues `out` for the socket, without waiting. A full outbox closes
-    /// the socket and answers gone.
+    /// Queues `out` for the socket, without waiting. A full outbox
+    /// overflows (the socket closes) and answers gone.
     pub fn send(&self, id: &ConnectionId, out: Outbound) -> Result<(), SendError> {
-        let (tx, kill) = self
+        let tx = self
             .lock()
             .get(id)
-            .map(|e| (e.tx.clone(), e.kill.clone()))
+            .map(|e| e.tx.clone())
             .ok_or(SendError::Gone)?;
-        tx.try_send(out).map_err(|e| {
-            if e == outbox::Refused::Full {
-                kill.cancel();
-            }
-            SendError::Gone
-        })
+        tx.try_send(out).map_err(|_| SendError::Gone)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ConnectionId, Entry>> {

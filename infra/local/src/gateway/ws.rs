@@ -18,7 +18,6 @@ use futures::{SinkExt, StreamExt};
 use rand::RngCore;
 use serde_json::{json, Value};
 use tokio::time::{timeout, Instant};
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::http::{headers_json, query_json};
@@ -57,8 +56,7 @@ pub async fn upgrade(
         source_ip: peer.ip().to_string(),
         user_agent: header(&headers, "user-agent"),
     };
-    let kill = CancellationToken::new();
-    gw.registry.insert(id.clone(), tx, info, kill.clone());
+    gw.registry.insert(id.clone(), tx, info);
 
     let mut ctx = context(&gw, &id, "$connect", "CONNECT", connected_at);
     ctx["identity"] =
@@ -84,7 +82,6 @@ pub async fn upgrade(
                 .map(|(_, v)| v.into_owned())
         })
         .and_then(|t| auth::unverified_expiry(&t));
-    let limits = Limits { token_expiry, kill };
 
     let gw_failed = gw.clone();
     let id_failed = id.clone();
@@ -103,16 +100,8 @@ pub async fn upgrade(
         })
         .on_upgrade(move |socket| {
             let tracker = gw.sockets.clone();
-            tracker.track_future(run(gw, socket, id, connected_at, rx, limits))
+            tracker.track_future(run(gw, socket, id, connected_at, rx, token_expiry))
         })
-}
-
-/// What ends a socket besides the tab and the gateway's own limits.
-struct Limits {
-    /// The token's `exp`: the socket is closed then.
-    token_expiry: Option<DateTime<Utc>>,
-    /// Cancelled when the socket's outbox overflowed.
-    kill: CancellationToken,
 }
 
 type Sink = SplitSink<WebSocket, Message>;
@@ -139,14 +128,14 @@ async fn run(
     id: ConnectionId,
     connected_at: DateTime<Utc>,
     rx: outbox::Receiver,
-    limits: Limits,
+    token_expiry: Option<DateTime<Utc>>,
 ) {
     let (mut sink, mut stream) = socket.split();
     let started = Instant::now();
     let mut last_heard = Instant::now();
     let age_deadline = started + gw.max_connection_age;
     // A token past its exp ends the socket; never later than the 2 hours.
-    let token_deadline = limits.token_expiry.map_or(age_deadline, |exp| {
+    let token_deadline = token_expiry.map_or(age_deadline, |exp| {
         let left = (exp - Utc::now()).to_std().unwrap_or_default();
         (started + left).min(age_deadline)
     });
@@ -155,13 +144,13 @@ async fn run(
         let idle_deadline = last_heard + gw.idle_timeout;
         tokio::select! {
             out = rx.recv() => match out {
-                Some(Outbound::Text(text)) => {
+                Ok(Outbound::Text(text)) => {
                     if let Err(why) = send_within(&mut sink, Message::Text(text.into()), write).await {
                         break (GOING_AWAY, why);
                     }
                 }
-                Some(Outbound::Close) => break (GOING_AWAY, "closed by DeleteConnection"),
-                None => break (1006, "outbox closed"),
+                Ok(Outbound::Close) => break (GOING_AWAY, "closed by DeleteConnection"),
+                Err(outbox::Overflowed) => break (GOING_AWAY, "not keeping up"),
             },
             incoming = stream.next() => {
                 last_heard = Instant::now();
@@ -190,7 +179,6 @@ async fn run(
             _ = tokio::time::sleep_until(idle_deadline) => break (GOING_AWAY, "idle timeout"),
             _ = tokio::time::sleep_until(age_deadline) => break (GOING_AWAY, "maximum connection duration"),
             _ = tokio::time::sleep_until(token_deadline) => break (GOING_AWAY, "token expired"),
-            _ = limits.kill.cancelled() => break (GOING_AWAY, "not keeping up"),
             _ = gw.shutdown.cancelled() => break (GOING_AWAY, "server shutting down"),
         }
     };

@@ -52,7 +52,7 @@ impl ConnectionStore for SqliteConnectionStore {
     async fn for_user(&self, user: &UserId) -> Result<Vec<Connection>> {
         let u = user.to_string();
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 let mut st = c.prepare_cached(
                     "SELECT id, user, connected_at, expires_at FROM connections WHERE user = ?1",
                 )?;

@@ -24,7 +24,7 @@ impl DeliveryLog for SqliteDeliveryLog {
     async fn seen(&self, webhook_id: &str, now: DateTime<Utc>) -> Result<bool> {
         let (id, now) = (webhook_id.to_owned(), millis(now));
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     "SELECT 1 FROM deliveries WHERE id = ?1 AND expires_at > ?2",
                     params![id, now],

@@ -76,7 +76,7 @@ impl JobStore for SqliteJobStore {
     async fn get(&self, id: &JobId) -> Result<Option<Job>> {
         let id = id.to_string();
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
                     [id],
@@ -90,7 +90,7 @@ impl JobStore for SqliteJobStore {
     async fn list(&self, owner: &UserId, limit: usize) -> Result<Vec<Job>> {
         let owner = owner.to_string();
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 let mut st = c.prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM jobs WHERE owner = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2"
                 ))?;
@@ -157,7 +157,7 @@ impl EventLog for SqliteEventLog {
         let user = user.to_string();
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 let mut st = c.prepare_cached(
                     "SELECT body FROM events WHERE user = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
                 )?;
@@ -173,7 +173,7 @@ impl EventLog for SqliteEventLog {
     async fn last_seq(&self, user: &UserId) -> Result<u64> {
         let user = user.to_string();
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     "SELECT last_seq FROM user_seq WHERE user = ?1",
                     [user],

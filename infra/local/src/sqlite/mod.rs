@@ -1,6 +1,7 @@
 //! The embedded store: one SQLite database in the data folder, behind the
-//! core's ports. Writes are transactions; WAL with full sync, so whatever
-//! was acknowledged survives a crash or a restart.
+//! core's ports. Writes are group-committed transactions (see [`Db`]); WAL
+//! with full sync, so whatever was acknowledged survives a crash or a
+//! restart.
 
 mod connections;
 mod deliveries;
@@ -155,7 +156,7 @@ impl Db {
     /// Runs `f` on a reading connection. Reads are indexed lookups of a
     /// few rows that never wait for the writer (WAL), so they run right
     /// here rather than paying for a hop to the blocking pool.
-    pub async fn call<T, F>(&self, f: F) -> Result<T>
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
