@@ -114,13 +114,13 @@ run-aws: $(VENV)/.installed
 	BOOMERANG_BACKEND=aws BOOMERANG_CREATE_RESOURCES=true \
 	$(CARGO) run -p boomerang-local --bin boomerang-local
 
-## The six release bootstraps for this machine's architecture, with
+## The seven release bootstraps for this machine's architecture, with
 ## cargo-lambda and zig (target/lambda/<function>/bootstrap).
 LAMBDA_ARCH ?= --x86-64
 bootstraps: $(VENV)/.installed
 	cargo lambda build --release $(LAMBDA_ARCH) --locked \
 		-p boomerang-ws-connect -p boomerang-ws-disconnect -p boomerang-ws-default \
-		-p boomerang-upload -p boomerang-webhook -p boomerang-api
+		-p boomerang-upload -p boomerang-webhook -p boomerang-api -p boomerang-sweep
 
 ## Side by side with the Socket.IO design (bench/reference), then the
 ## Lambdas' bootstrap sizes, cold starts and warm invocations
@@ -145,7 +145,7 @@ bench/reference/node_modules/.installed: bench/reference/package.json bench/refe
 	cd bench/reference && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## Builds the six Lambdas for arm64 (cargo-lambda + zig, no Docker) and
+## Builds the seven Lambdas for arm64 (cargo-lambda + zig, no Docker) and
 ## deploys the stack, asking for its parameters only the first time (they
 ## are kept in samconfig.toml; no secret is among them).
 deploy: $(VENV)/.installed

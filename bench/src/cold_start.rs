@@ -66,6 +66,7 @@ async fn main() {
         tables: Tables::with_prefix("bench"),
         bucket: "bench-files".into(),
         connections_endpoint: "http://127.0.0.1:9/local".into(),
+        event_retention: std::time::Duration::from_secs(7 * 24 * 3600),
     };
     let (moto, sdk) = Moto::with(&deployment).await;
     let (_apis, port) = lambda_apis().await;

@@ -27,6 +27,7 @@ async fn aws() -> Aws {
         tables: Tables::with_prefix("boomerang-test"),
         bucket: "boomerang-test-files".into(),
         connections_endpoint: "http://127.0.0.1:9/unused".into(),
+        event_retention: boomerang_core::Limits::default().event_retention,
     };
     let (moto, sdk) = Moto::with(&deployment).await;
     Aws {
@@ -65,8 +66,12 @@ fn job_store(a: &Aws) -> DynamoJobStore {
         &a.tables.jobs,
         &a.tables.events,
         S3FileStore::new(a.s3.clone(), &a.bucket),
+        RETENTION,
     )
 }
+
+/// The event retention of the adapters under test.
+const RETENTION: std::time::Duration = std::time::Duration::from_secs(3600);
 
 #[tokio::test]
 async fn connections_come_back_with_their_expiry_and_remove_deletes_exactly_one() {
@@ -259,4 +264,83 @@ async fn files_round_trip_through_s3() {
         b"hello"
     );
     assert!(files.get("uploads/nope").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn waiting_jobs_are_found_through_the_sparse_index_and_leave_it_when_they_finish() {
+    // GIVEN jobs of several users waiting since an hour ago, and a fresh one
+    let a = aws().await;
+    let jobs = job_store(&a);
+    let t0 = Utc::now() - Span::hours(1);
+    let mut old = Vec::new();
+    for (i, owner) in ["alice", "bob", "carol", "alice", "dave"]
+        .iter()
+        .enumerate()
+    {
+        let mut j = job(owner);
+        j.updated_at = t0 + Span::seconds(i as i64);
+        jobs.create(&j).await.unwrap();
+        old.push(j);
+    }
+    jobs.create(&job("alice")).await.unwrap();
+
+    // WHEN the sweep asks for those waiting since before a minute after t0
+    let due = jobs.waiting(t0 + Span::minutes(1), 10).await.unwrap();
+    // THEN it gets exactly the old ones, oldest first (across shards)
+    let ids: Vec<_> = due.iter().map(|j| j.id.clone()).collect();
+    assert_eq!(ids, old.iter().map(|j| j.id.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        jobs.waiting(t0 + Span::minutes(1), 2).await.unwrap().len(),
+        2
+    );
+
+    // WHEN one of them finishes
+    let mut done = old[0].clone();
+    done.status = JobStatus::Failed;
+    done.error = Some("timed out".into());
+    done.updated_at = Utc::now();
+    let draft = EventDraft::new(EventType::JobFailed, &done, 65536);
+    jobs.transition(&[JobStatus::Submitted], &done, draft)
+        .await
+        .unwrap()
+        .unwrap();
+    // THEN it leaves the index, and its event carries a TTL of its time
+    // plus the retention, while the counter item carries none
+    let due = jobs.waiting(t0 + Span::minutes(1), 10).await.unwrap();
+    assert_eq!(due.len(), 4);
+    assert!(!due.iter().any(|j| j.id == done.id));
+    let item = a
+        .dynamo
+        .get_item()
+        .table_name(&a.tables.events)
+        .key("userId", s("alice"))
+        .key(
+            "seq",
+            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let ttl: i64 = item.item().unwrap()["ttl"].as_n().unwrap().parse().unwrap();
+    assert_eq!(
+        ttl,
+        done.updated_at.timestamp() + RETENTION.as_secs() as i64
+    );
+    let counter = a
+        .dynamo
+        .get_item()
+        .table_name(&a.tables.events)
+        .key("userId", s("alice"))
+        .key(
+            "seq",
+            aws_sdk_dynamodb::types::AttributeValue::N("0".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(!counter.item().unwrap().contains_key("ttl"));
+}
+
+fn s(v: &str) -> aws_sdk_dynamodb::types::AttributeValue {
+    aws_sdk_dynamodb::types::AttributeValue::S(v.into())
 }

@@ -2,6 +2,7 @@
 //! real signed webhooks.
 
 mod catch_up;
+mod deadlines;
 mod flow;
 mod hardening;
 mod http_errors;

@@ -90,8 +90,23 @@ async fn a_failure_reaches_the_tabs_with_its_reason() {
 #[tokio::test]
 async fn malformed_unknown_and_oversized_webhooks_get_their_status() {
     let (app, _tp) = app_with_silent_third_party().await;
-    let unknown = json!({"job_id": "0193a8f0-0000-7000-8000-000000000000", "status": "completed", "result": 1});
-    assert_error(app.webhook("u1", &unknown.to_string()).await, 404).await;
+    // Any job_id this deployment never issued, whatever its shape: 404.
+    for (i, job_id) in [
+        json!("0193a8f0-0000-7000-8000-000000000000"),
+        json!("job_123"),
+        json!("../../etc/passwd"),
+        json!(""),
+        json!(7),
+        json!(null),
+        json!(["0193a8f0-0000-7000-8000-000000000000"]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let unknown = json!({"job_id": job_id, "status": "completed", "result": 1});
+        let res = app.webhook(&format!("u{i}"), &unknown.to_string()).await;
+        assert_error(res, 404).await;
+    }
     for bad in [
         "not json",
         r#"{"status":"completed"}"#,

@@ -1,4 +1,4 @@
-//! The six Lambda binaries themselves (their real `main.rs`: init from the
+//! The seven Lambda binaries themselves (their real `main.rs`: init from the
 //! environment, the runtime loop, JSON logs), run under `cargo lambda watch
 //! --only-lambda-apis` (the Lambda Runtime API emulator) and invoked with
 //! API Gateway event fixtures. They talk to moto for DynamoDB and S3 and to
@@ -35,6 +35,7 @@ fn env_for(
         tables: Tables::with_prefix(&c.table_prefix),
         bucket: c.bucket.clone(),
         connections_endpoint: format!("{}/local", app.stack.http_url()),
+        event_retention: boomerang_core::Limits::default().event_retention,
     };
     let local = Local {
         moto_url: &moto.url,
@@ -52,17 +53,18 @@ fn body_json(response: &Value) -> Value {
 }
 
 /// The functions, by binary and by template.yaml logical id.
-const FUNCTIONS: [(&str, &str); 6] = [
+const FUNCTIONS: [(&str, &str); 7] = [
     ("ws-connect", "WsConnectFunction"),
     ("ws-disconnect", "WsDisconnectFunction"),
     ("ws-default", "WsDefaultFunction"),
     ("upload", "UploadFunction"),
     ("webhook", "WebhookFunction"),
     ("api", "ApiFunction"),
+    ("sweep", "SweepFunction"),
 ];
 
 #[tokio::test]
-async fn the_six_bootstraps_carry_a_job_from_connect_to_a_pushed_result_with_only_their_own_permissions(
+async fn the_seven_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_timeout_with_only_their_own_permissions(
 ) {
     // GIVEN moto with the tables and bucket, enforcing IAM: each function
     // signs as a user holding only its template.yaml policy
@@ -71,12 +73,13 @@ async fn the_six_bootstraps_carry_a_job_from_connect_to_a_pushed_result_with_onl
         tables: Tables::with_prefix(&defaults.table_prefix),
         bucket: defaults.bucket.clone(),
         connections_endpoint: "unused".into(),
+        event_retention: boomerang_core::Limits::default().event_retention,
     };
     let (moto, _) = Moto::with(&deployment).await;
     let keys = moto.enforce_iam(&deployment.bucket);
     let moto = Arc::new(moto);
     // AND the local gateway on it, a silent third party, the Lambda APIs
-    // emulator and the six bootstraps
+    // emulator and the seven bootstraps (the sweep with a 1 s job timeout)
     let tp = FakeThirdParty::start(Mode::Silent).await;
     let tp_url = tp.url();
     let app = spawn_on_moto(moto, |c| c.third_party_url = Some(tp_url)).await;
@@ -93,6 +96,10 @@ async fn the_six_bootstraps_carry_a_job_from_connect_to_a_pushed_result_with_onl
             let log = logs.path().join(format!("{n}.log"));
             let (key, secret) = keys[*logical_id].clone();
             let mut env = env_for(&app, &tp, &arns, logical_id);
+            if *n == "sweep" {
+                env.retain(|(k, _)| k != "BOOMERANG_JOB_TIMEOUT_SECS");
+                env.push(("BOOMERANG_JOB_TIMEOUT_SECS".into(), "1".into()));
+            }
             env.push(("AWS_ACCESS_KEY_ID".into(), key));
             env.push(("AWS_SECRET_ACCESS_KEY".into(), secret));
             start_function(&debug_bootstrap(n), n, port, &env, &log)
@@ -204,6 +211,24 @@ async fn the_six_bootstraps_carry_a_job_from_connect_to_a_pushed_result_with_onl
     assert_eq!(job["statusCode"], 200, "{job}");
     assert_eq!(body_json(&job)["job"]["status"], "completed");
 
+    // WHEN a second job is never answered, and the schedule runs the sweep
+    let answer = invoke(&http, port, "upload", &upload).await;
+    assert_eq!(answer["statusCode"], 202, "{answer}");
+    let waiting = body_json(&answer)["job"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(tab.expect("job.submitted").await["job"]["id"], waiting);
+    let scheduled = fixture("sweep", &[]);
+    boomerang_e2e::eventually("the sweep times the job out", || async {
+        invoke(&http, port, "sweep", &scheduled).await["timedOut"] == 1
+    })
+    .await;
+    // THEN the tab is told it failed, and why
+    let failed = tab.expect("job.failed").await;
+    assert_eq!(failed["job"]["id"], waiting);
+    assert_eq!(
+        failed["job"]["error"],
+        "timed out waiting for the third party"
+    );
+
     // WHEN ws-disconnect gets the tab's $disconnect
     let tab_id = app.connection_ids("alice").await.remove(0);
     let bye = fixture("ws-disconnect", &[("CONNECTION_ID", tab_id)]);
@@ -239,6 +264,7 @@ async fn a_function_missing_a_setting_fails_its_init_naming_the_variable() {
         tables: Tables::with_prefix("unused"),
         bucket: "unused".into(),
         connections_endpoint: "http://127.0.0.1:9/unused".into(),
+        event_retention: boomerang_core::Limits::default().event_retention,
     };
     let local = Local {
         moto_url: "http://127.0.0.1:9",

@@ -145,7 +145,9 @@ async fn run(target: Target, s: &Scenario, latency_rate: Option<f64>) -> Figures
     let (received, readers) = connect_tabs(&server, s).await;
     f.connections_per_s = (s.users * s.tabs) as f64 / started.elapsed().as_secs_f64();
 
-    // Saturation: every webhook, `inflight` at once.
+    // Saturation: every webhook, `inflight` at once. The line on stderr
+    // tells a profiler when to attach (`perf record -g -p PID`).
+    eprintln!("phase: saturation, {target:?} pid {}", server.proc().pid);
     let cpu0 = server.proc().cpu_seconds();
     let me0 = Proc::me().cpu_seconds();
     let started = Instant::now();
@@ -166,6 +168,7 @@ async fn run(target: Target, s: &Scenario, latency_rate: Option<f64>) -> Figures
     f.deliveries_per_s = expected as f64 / elapsed;
     f.server_cpu_s_per_1000_deliveries = server_cpu / (expected as f64 / 1000.0);
     f.loadgen_cpu_share = (Proc::me().cpu_seconds() - me0) / elapsed / stats::cores();
+    eprintln!("phase: saturation done");
 
     // Latency at a fixed rate.
     if let Some(rate) = latency_rate {

@@ -23,6 +23,9 @@ pub struct Deployment {
     /// The WebSocket API stage's Management API endpoint,
     /// `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`.
     pub connections_endpoint: String,
+    /// How long events are kept (`BOOMERANG_EVENT_RETENTION_SECS`): their
+    /// DynamoDB TTL.
+    pub event_retention: std::time::Duration,
 }
 
 impl Deployment {
@@ -46,6 +49,7 @@ impl Deployment {
                 &self.tables.jobs,
                 &self.tables.events,
                 files.clone(),
+                self.event_retention,
             )),
             events: Arc::new(DynamoEventLog::new(dynamo.clone(), &self.tables.events)),
             deliveries: Arc::new(DynamoDeliveryLog::new(dynamo, &self.tables.deliveries)),

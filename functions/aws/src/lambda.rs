@@ -77,9 +77,13 @@ fn unknowable_key() -> Secret {
     Secret::new(k)
 }
 
-/// The function's deployment from `BOOMERANG_*_TABLE`, `BOOMERANG_BUCKET`
-/// and `BOOMERANG_WS_ENDPOINT`.
+/// The function's deployment from `BOOMERANG_*_TABLE`, `BOOMERANG_BUCKET`,
+/// `BOOMERANG_WS_ENDPOINT` and `BOOMERANG_EVENT_RETENTION_SECS`.
 fn deployment_from_env() -> Result<Deployment, BootError> {
+    let event_retention = match number("BOOMERANG_EVENT_RETENTION_SECS", "seconds")? {
+        Some(secs) => Duration::from_secs(secs),
+        None => Limits::default().event_retention,
+    };
     Ok(Deployment {
         tables: Tables {
             connections: var("BOOMERANG_CONNECTIONS_TABLE")?,
@@ -89,6 +93,7 @@ fn deployment_from_env() -> Result<Deployment, BootError> {
         },
         bucket: var("BOOMERANG_BUCKET")?,
         connections_endpoint: var("BOOMERANG_WS_ENDPOINT")?,
+        event_retention,
     })
 }
 
@@ -147,6 +152,10 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
     if let Some(n) = number("BOOMERANG_MAX_CONNECTIONS_PER_USER", "connections")? {
         limits.max_connections_per_user = usize::try_from(n).unwrap_or(usize::MAX);
     }
+    if let Some(secs) = number("BOOMERANG_JOB_TIMEOUT_SECS", "seconds")? {
+        limits.job_timeout = Duration::from_secs(secs.max(1));
+    }
+    limits.event_retention = deployment.event_retention;
     let processor: Arc<dyn Processor> = match third_party {
         Some(url) => Arc::new(
             HttpProcessor::new(&url).map_err(|reason| BootError::Invalid {

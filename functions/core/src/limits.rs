@@ -43,6 +43,24 @@ pub struct Limits {
     /// Bounds what one account can make the gateway hold (each socket has
     /// its buffers and its outbox) and what one push fans out to.
     pub max_connections_per_user: usize,
+    /// How long a job may wait for the third party (pending or submitted)
+    /// before it fails with [`crate::usecases::TIMED_OUT`]
+    /// (`BOOMERANG_JOB_TIMEOUT_SECS`).
+    pub job_timeout: Duration,
+    /// How long events are kept for tabs catching up; older ones may be
+    /// gone, and `GET /events` then says `gap`
+    /// (`BOOMERANG_EVENT_RETENTION_SECS`).
+    pub event_retention: Duration,
+}
+
+impl Limits {
+    /// How often the sweep should run so that a job fails within
+    /// max(1 s, 10 % of the timeout) after its deadline: twice per that
+    /// bound, at most once a minute (EventBridge's finest schedule).
+    pub fn sweep_interval(&self) -> Duration {
+        let bound = (self.job_timeout / 10).max(Duration::from_secs(1));
+        (bound / 2).min(Duration::from_secs(60))
+    }
 }
 
 impl Default for Limits {
@@ -60,6 +78,8 @@ impl Default for Limits {
             submit_backoff: Duration::from_millis(500),
             push_concurrency: 16,
             max_connections_per_user: 50,
+            job_timeout: Duration::from_secs(15 * 60),
+            event_retention: Duration::from_secs(7 * 24 * 60 * 60),
         }
     }
 }

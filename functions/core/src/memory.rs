@@ -18,6 +18,8 @@ struct State {
     connections: HashMap<ConnectionId, Connection>,
     jobs: HashMap<JobId, Job>,
     events: HashMap<UserId, Vec<Event>>,
+    /// Each user's newest seq: kept when old events are forgotten.
+    last_seq: HashMap<UserId, u64>,
     deliveries: HashMap<String, DateTime<Utc>>,
     files: HashMap<String, Bytes>,
     pushed: HashMap<ConnectionId, Vec<String>>,
@@ -108,10 +110,26 @@ impl JobStore for Memory {
             return Ok(None);
         }
         s.jobs.insert(job.id.clone(), job.clone());
-        let log = s.events.entry(job.owner.clone()).or_default();
-        let event = event.numbered(log.len() as u64 + 1);
-        log.push(event.clone());
+        let seq = s.last_seq.entry(job.owner.clone()).or_default();
+        *seq += 1;
+        let event = event.numbered(*seq);
+        s.events
+            .entry(job.owner.clone())
+            .or_default()
+            .push(event.clone());
         Ok(Some(event))
+    }
+    async fn waiting(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
+        let s = self.state.lock().unwrap();
+        let mut jobs: Vec<Job> = s
+            .jobs
+            .values()
+            .filter(|j| !j.status.is_terminal() && j.updated_at <= before)
+            .cloned()
+            .collect();
+        jobs.sort_by_key(|j| j.updated_at);
+        jobs.truncate(limit);
+        Ok(jobs)
     }
 }
 
@@ -131,9 +149,20 @@ impl EventLog for Memory {
             .state
             .lock()
             .unwrap()
-            .events
+            .last_seq
             .get(user)
-            .map_or(0, |l| l.len() as u64))
+            .copied()
+            .unwrap_or(0))
+    }
+    async fn forget_before(&self, before: DateTime<Utc>) -> Result<u64> {
+        let mut s = self.state.lock().unwrap();
+        let mut gone = 0;
+        for log in s.events.values_mut() {
+            let n = log.len();
+            log.retain(|e| e.time().is_none_or(|t| t >= before));
+            gone += (n - log.len()) as u64;
+        }
+        Ok(gone)
     }
 }
 
@@ -291,9 +320,18 @@ impl TestApp {
     }
 
     pub fn set_max_upload(&mut self, n: usize) {
+        self.set_limits(|l| l.max_upload_bytes = n);
+    }
+
+    pub fn set_limits(&mut self, f: impl FnOnce(&mut Limits)) {
         let mut settings = (*self.app.settings).clone();
-        settings.limits.max_upload_bytes = n;
+        f(&mut settings.limits);
         self.app = Boomerang::new(self.app.ports.clone(), settings);
+    }
+
+    /// Moves the test clock forward.
+    pub fn advance(&self, d: Duration) {
+        self.mem.state.lock().unwrap().skew += d;
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -40,6 +40,10 @@ pub trait JobStore: Send + Sync {
         job: &Job,
         event: EventDraft,
     ) -> Result<Option<Event>>;
+    /// Jobs still waiting for the third party (pending or submitted) whose
+    /// status last changed at or before `before`, oldest first, at most
+    /// `limit`: an index lookup (a sparse index on AWS), never a scan.
+    async fn waiting(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<Job>>;
 }
 
 /// Each user's numbered events, for tabs catching up.
@@ -47,8 +51,12 @@ pub trait JobStore: Send + Sync {
 pub trait EventLog: Send + Sync {
     /// Events with `seq > after`, ascending, at most `limit`.
     async fn since(&self, user: &UserId, after: u64, limit: usize) -> Result<Vec<Event>>;
-    /// The newest seq the user has, 0 if none.
+    /// The newest seq the user has, 0 if none. The counter is never
+    /// deleted, so seqs never restart, whatever has expired.
     async fn last_seq(&self, user: &UserId) -> Result<u64>;
+    /// Deletes events from before `before`, where the store does not do
+    /// it by itself (DynamoDB's TTL does); how many went.
+    async fn forget_before(&self, before: DateTime<Utc>) -> Result<u64>;
 }
 
 /// Webhook deliveries already acted upon, by `webhook-id`.

@@ -128,6 +128,17 @@ pub struct Config {
     #[arg(long, env = "BOOMERANG_MAX_CONNECTIONS_PER_USER", default_value_t = 50)]
     pub max_connections_per_user: usize,
 
+    /// A job that waited this long for the third party's webhook fails
+    /// ("timed out waiting for the third party") and is pushed.
+    #[arg(long, env = "BOOMERANG_JOB_TIMEOUT_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub job_timeout_secs: u64,
+
+    /// Events older than this may be deleted; GET /events then says `gap`.
+    #[arg(long, env = "BOOMERANG_EVENT_RETENTION_SECS", default_value_t = 604_800,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub event_retention_secs: u64,
+
     /// Open HTTP connections at once (WebSockets not counted); more wait in the backlog.
     #[arg(long, env = "BOOMERANG_MAX_HTTP_CONNECTIONS", default_value_t = 1024)]
     pub max_http_connections: usize,

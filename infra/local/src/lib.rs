@@ -203,6 +203,7 @@ impl Stack {
                         "http://127.0.0.1:{}/{stage}",
                         management_addr.port()
                     ),
+                    event_retention: Duration::from_secs(config.event_retention_secs),
                 };
                 if config.create_resources {
                     provision::create_resources(&sdk, &deployment)
@@ -220,6 +221,8 @@ impl Stack {
             submit_timeout: Duration::from_millis(config.third_party_timeout_ms),
             max_connection_age: Duration::from_secs(config.ws_max_connection_secs),
             max_connections_per_user: config.max_connections_per_user,
+            job_timeout: Duration::from_secs(config.job_timeout_secs),
+            event_retention: Duration::from_secs(config.event_retention_secs),
             ..Limits::default()
         };
         let settings = Settings {
@@ -232,6 +235,14 @@ impl Stack {
         if let Some(sim) = &simulator {
             sim.serve_jobs_of(app.ports.jobs.clone());
         }
+
+        // Deadlines and retention: the sweep, on a timer (on AWS, an
+        // EventBridge schedule runs the sweep Lambda).
+        tokio::spawn(sweep_every(
+            app.clone(),
+            app.limits().sweep_interval(),
+            shutdown.clone(),
+        ));
 
         let sockets = TaskTracker::new();
         let gw = Arc::new(Gateway {
@@ -349,4 +360,22 @@ async fn embedded_ports(
         processor,
         clock: Arc::new(SystemClock),
     })
+}
+
+/// Runs the sweep every `interval` until `stop`, the first one interval
+/// after start. A failed sweep is logged and tried again at the next tick:
+/// what it missed is still due.
+async fn sweep_every(app: Boomerang, interval: Duration, stop: CancellationToken) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {
+                if let Err(e) = app.sweep().await {
+                    tracing::warn!(error = %e, "sweep failed; trying again at the next tick");
+                }
+            }
+        }
+    }
 }

@@ -214,7 +214,7 @@ async fn create_table(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use boomerang_aws::tables::{CONNECTIONS_BY_USER, JOBS_BY_OWNER, TTL};
+    use boomerang_aws::tables::{CONNECTIONS_BY_USER, JOBS_BY_OWNER, JOBS_WAITING, TTL};
 
     fn def<'a>(defs: &'a [TableDef], id: &str) -> &'a TableDef {
         defs.iter()
@@ -247,16 +247,26 @@ mod tests {
         assert_eq!(j.key, pairs(&[("jobId", "HASH")]));
         assert_eq!(
             j.indexes,
-            vec![(
-                JOBS_BY_OWNER.into(),
-                pairs(&[("owner", "HASH"), ("createdAt", "RANGE")])
-            )]
+            vec![
+                (
+                    JOBS_BY_OWNER.into(),
+                    pairs(&[("owner", "HASH"), ("createdAt", "RANGE")])
+                ),
+                (
+                    JOBS_WAITING.into(),
+                    pairs(&[("waitShard", "HASH"), ("waitingSince", "RANGE")])
+                ),
+            ]
         );
         assert!(j.attributes.contains(&("createdAt".into(), "N".into())));
+        assert!(j.attributes.contains(&("waitShard".into(), "S".into())));
+        assert!(j.attributes.contains(&("waitingSince".into(), "N".into())));
+        assert_eq!(j.ttl_attribute, None);
 
         let e = def(&defs, "EventsTable");
         assert_eq!(e.key, pairs(&[("userId", "HASH"), ("seq", "RANGE")]));
         assert!(e.attributes.contains(&("seq".into(), "N".into())));
+        assert_eq!(e.ttl_attribute.as_deref(), Some(TTL));
 
         let d = def(&defs, "DeliveriesTable");
         assert_eq!(d.key, pairs(&[("webhookId", "HASH")]));

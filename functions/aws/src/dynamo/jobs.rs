@@ -12,13 +12,13 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use boomerang_core::ports::{EventLog, JobStore};
 use boomerang_core::{Error, Event, EventDraft, Job, JobId, JobStatus, Result, UserId};
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tracing::debug;
 
 use super::{get_n, get_opt_s, get_s, n, s, sdk, Item};
 use crate::s3::S3FileStore;
-use crate::tables::{COUNTER_SEQ, JOBS_BY_OWNER};
+use crate::tables::{COUNTER_SEQ, JOBS_BY_OWNER, JOBS_WAITING, TTL, WAIT_SHARDS};
 
 /// Results larger than this go to S3: a DynamoDB item holds at most 400 KB,
 /// and the job's other attributes need room too.
@@ -36,6 +36,26 @@ pub struct DynamoJobStore {
     /// Reads the owner's counter before each transaction attempt.
     log: DynamoEventLog,
     results: S3FileStore,
+    /// Events carry a TTL of their time plus this: DynamoDB deletes them.
+    event_retention: std::time::Duration,
+}
+
+/// The sparse index's key of a job still waiting for the third party:
+/// (`waitShard`, `waitingSince`), present only while the job is pending or
+/// submitted, so the index holds nothing else. Jobs spread over
+/// [`WAIT_SHARDS`] partitions by their id, so that no one partition takes
+/// every new job's write.
+fn wait_key(job: &Job) -> Option<(String, i64)> {
+    if job.status.is_terminal() {
+        return None;
+    }
+    let shard = job
+        .id
+        .as_str()
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32))
+        % WAIT_SHARDS;
+    Some((format!("w{shard}"), job.updated_at.timestamp_millis()))
 }
 
 impl DynamoJobStore {
@@ -44,6 +64,7 @@ impl DynamoJobStore {
         jobs: impl Into<String>,
         events: impl Into<String>,
         results: S3FileStore,
+        event_retention: std::time::Duration,
     ) -> Self {
         let events = events.into();
         let log = DynamoEventLog::new(client.clone(), events.clone());
@@ -53,6 +74,7 @@ impl DynamoJobStore {
             events,
             log,
             results,
+            event_retention,
         }
     }
 
@@ -127,6 +149,11 @@ impl JobStore for DynamoJobStore {
         }
         if let Some(e) = &job.error {
             put = put.item("error", s(e));
+        }
+        if let Some((shard, since)) = wait_key(job) {
+            put = put
+                .item("waitShard", s(shard))
+                .item("waitingSince", n(since));
         }
         put.send().await.map_err(sdk)?;
         Ok(())
@@ -213,6 +240,15 @@ impl JobStore for DynamoJobStore {
                 }
                 None => remove.push("#error"),
             }
+            match wait_key(job) {
+                Some((shard, since)) => {
+                    set.extend(["waitShard = :shard", "waitingSince = :since"]);
+                    update = update
+                        .expression_attribute_values(":shard", s(shard))
+                        .expression_attribute_values(":since", n(since));
+                }
+                None => remove.extend(["waitShard", "waitingSince"]),
+            }
             let mut placeholders = Vec::new();
             for (i, st) in from.iter().enumerate() {
                 let p = format!(":from{i}");
@@ -247,11 +283,14 @@ impl JobStore for DynamoJobStore {
             };
             let counter = counter.build().map_err(Error::internal)?;
 
+            let expires = event.at.timestamp()
+                + i64::try_from(self.event_retention.as_secs()).unwrap_or(i64::MAX / 2);
             let put = Put::builder()
                 .table_name(&self.events)
                 .item("userId", s(job.owner.as_str()))
                 .item("seq", n(next))
                 .item("body", s(numbered.to_json()))
+                .item(TTL, n(expires))
                 .condition_expression("attribute_not_exists(seq)")
                 .build()
                 .map_err(Error::internal)?;
@@ -285,6 +324,30 @@ impl JobStore for DynamoJobStore {
             "could not allocate a seq for {} after {MAX_TRANSITION_ATTEMPTS} attempts",
             job.owner
         )))
+    }
+    async fn waiting(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
+        // One Query per shard of the sparse index, at once; never a Scan.
+        let queries = (0..WAIT_SHARDS).map(|shard| {
+            self.client
+                .query()
+                .table_name(&self.jobs)
+                .index_name(JOBS_WAITING)
+                .key_condition_expression("waitShard = :s AND waitingSince <= :b")
+                .expression_attribute_values(":s", s(format!("w{shard}")))
+                .expression_attribute_values(":b", n(before.timestamp_millis()))
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .send()
+        });
+        let pages = futures::future::try_join_all(queries).await.map_err(sdk)?;
+        let mut jobs = Vec::new();
+        for page in &pages {
+            for item in page.items() {
+                jobs.push(self.read_job(item).await?);
+            }
+        }
+        jobs.sort_by_key(|j| j.updated_at);
+        jobs.truncate(limit);
+        Ok(jobs)
     }
 }
 
@@ -340,5 +403,11 @@ impl EventLog for DynamoEventLog {
             Some(item) => get_n(item, "lastSeq"),
             None => Ok(0),
         }
+    }
+
+    /// DynamoDB's TTL deletes them (each event carries `ttl`); the counter
+    /// item has none, so seqs never restart.
+    async fn forget_before(&self, _before: DateTime<Utc>) -> Result<u64> {
+        Ok(0)
     }
 }

@@ -90,6 +90,14 @@ impl Event {
     pub fn wire_len(&self) -> usize {
         self.to_json().len()
     }
+
+    /// When it happened (`at`, parsed); `None` only for a stored event
+    /// that was edited by hand.
+    pub fn time(&self) -> Option<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(&self.at)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
 }
 
 #[cfg(test)]

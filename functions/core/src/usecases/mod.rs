@@ -4,6 +4,7 @@ mod connections;
 mod notify;
 mod queries;
 mod receive_webhook;
+mod sweep;
 mod upload;
 
 use std::sync::Arc;
@@ -14,7 +15,9 @@ use crate::ports::{
 };
 use crate::{Limits, Result, UserId};
 
+pub use queries::EventsPage;
 pub use receive_webhook::WebhookOutcome;
+pub use sweep::{Swept, TIMED_OUT};
 pub use upload::{UploadOutcome, UploadedFile};
 
 /// The adapters a deployment plugs in.

@@ -35,13 +35,15 @@ impl Boomerang {
         }
     }
 
-    /// Events after `since`, ascending, and the newest seq the user has.
+    /// Events after `since`, ascending, the newest seq the user has, and
+    /// whether some events after `since` are gone (older than the
+    /// retention).
     pub async fn events_since(
         &self,
         user: &UserId,
         since: Option<&str>,
         limit: Option<&str>,
-    ) -> Result<(Vec<Event>, u64)> {
+    ) -> Result<EventsPage> {
         let since = match since {
             None => 0,
             Some(s) => s
@@ -52,10 +54,35 @@ impl Boomerang {
         // Read lastSeq first: an event appended in between then shows up in
         // the page with a seq above lastSeq, never the other way round.
         let last = self.ports.events.last_seq(user).await?;
-        let events = self.ports.events.since(user, since, limit).await?;
+        let mut events = self.ports.events.since(user, since, limit).await?;
+        // What is past the retention counts as gone even where the store
+        // has not deleted it yet (DynamoDB's TTL lags by up to days), so
+        // that readers see one line between kept and gone.
+        let retention = chrono::Duration::from_std(self.limits().event_retention)
+            .unwrap_or(chrono::Duration::MAX);
+        if let Some(kept_from) = self.ports.clock.now().checked_sub_signed(retention) {
+            events.retain(|e| e.time().is_none_or(|t| t >= kept_from));
+        }
         let last = events.last().map_or(last, |e| e.seq.max(last));
-        Ok((events, last))
+        // Seqs have no holes: anything after `since` that does not start
+        // at since + 1 has expired.
+        let gap = last > since && events.first().is_none_or(|e| e.seq != since + 1);
+        Ok(EventsPage {
+            events,
+            last_seq: last,
+            gap,
+        })
     }
+}
+
+/// One page of `GET /events`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventsPage {
+    pub events: Vec<Event>,
+    /// The newest seq the user has (0 if none).
+    pub last_seq: u64,
+    /// Events after `since` have expired: reload the jobs instead.
+    pub gap: bool,
 }
 
 #[cfg(test)]

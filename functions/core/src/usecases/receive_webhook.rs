@@ -22,7 +22,9 @@ pub enum WebhookOutcome {
 
 #[derive(Deserialize)]
 struct Body {
-    job_id: String,
+    /// Any JSON: an id of another shape (or type) is one we never issued,
+    /// which is a 404, not a malformed body.
+    job_id: Value,
     status: String,
     #[serde(default)]
     result: Option<Value>,
@@ -59,8 +61,11 @@ impl Boomerang {
 
         let body: Body = serde_json::from_slice(body)
             .map_err(|e| Error::BadRequest(format!("malformed webhook body: {e}")))?;
-        let id = JobId::parse(body.job_id)
-            .map_err(|_| Error::BadRequest("job_id is not a job id".into()))?;
+        let unknown = || Error::NotFound("no such job".into());
+        let id = match &body.job_id {
+            Value::String(s) => JobId::parse(s.as_str()).ok(),
+            _ => None,
+        };
         let (status, kind) = match body.status.as_str() {
             "completed" => (JobStatus::Completed, EventType::JobCompleted),
             "failed" => (JobStatus::Failed, EventType::JobFailed),
@@ -87,12 +92,8 @@ impl Boomerang {
         }
 
         // The owner comes from our record, never from the body.
-        let mut job = self
-            .ports
-            .jobs
-            .get(&id)
-            .await?
-            .ok_or_else(|| Error::NotFound("no such job".into()))?;
+        let id = id.ok_or_else(unknown)?;
+        let mut job = self.ports.jobs.get(&id).await?.ok_or_else(unknown)?;
         // Remembered only once the job's move is durable: a crash in
         // between leaves a redelivery to find the job finished, never a
         // delivery remembered but not applied.
@@ -216,14 +217,31 @@ mod tests {
     #[tokio::test]
     async fn unknown_jobs_and_malformed_bodies_are_refused_after_the_signature() {
         let t = TestApp::new();
-        let unknown = serde_json::json!({"job_id": crate::JobId::generate().as_str(), "status": "completed", "result": 1});
-        assert_eq!(
-            t.deliver("m1", &unknown).await.unwrap_err().status_code(),
-            404
-        );
+        // Any job_id never issued, whatever its shape, is 404.
+        for (n, job_id) in [
+            serde_json::json!(crate::JobId::generate().as_str()),
+            serde_json::json!("x"),
+            serde_json::json!("../../etc/passwd"),
+            serde_json::json!(""),
+            serde_json::json!(42),
+            serde_json::json!(null),
+            serde_json::json!({"id": 1}),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let unknown = serde_json::json!({"job_id": job_id, "status": "completed", "result": 1});
+            assert_eq!(
+                t.deliver(&format!("m1-{n}"), &unknown)
+                    .await
+                    .unwrap_err()
+                    .status_code(),
+                404,
+                "{unknown}"
+            );
+        }
         for bad in [
             serde_json::json!({"status": "completed"}),
-            serde_json::json!({"job_id": "x", "status": "completed", "result": 1}),
             serde_json::json!({"job_id": crate::JobId::generate().as_str(), "status": "done"}),
         ] {
             assert_eq!(

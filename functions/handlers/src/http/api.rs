@@ -43,7 +43,7 @@ async fn serve(app: &Boomerang, req: &Request) -> Result<Response<Body>, Error> 
             Ok(json_response(200, &json!({"jobs": views})))
         }
         (None, ["events", ..]) => {
-            let (events, last) = app
+            let page = app
                 .events_since(
                     &user,
                     query(req, "since").as_deref(),
@@ -52,7 +52,7 @@ async fn serve(app: &Boomerang, req: &Request) -> Result<Response<Body>, Error> 
                 .await?;
             Ok(json_response(
                 200,
-                &json!({"events": events, "lastSeq": last}),
+                &json!({"events": page.events, "lastSeq": page.last_seq, "gap": page.gap}),
             ))
         }
         _ => Err(Error::NotFound("no such route".into())),

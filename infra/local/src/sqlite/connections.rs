@@ -20,7 +20,7 @@ impl SqliteConnectionStore {
     /// Forgets every connection: at start, none from a previous run is open.
     pub async fn clear(&self) -> Result<usize> {
         self.db
-            .write(|c| c.execute("DELETE FROM connections", []))
+            .write(|c| c.prepare_cached("DELETE FROM connections")?.execute([]))
             .await
     }
 }
@@ -32,9 +32,7 @@ impl ConnectionStore for SqliteConnectionStore {
         let (at, exp) = (millis(conn.connected_at), millis(conn.expires_at));
         self.db
             .write(move |c| {
-                c.execute(
-                    "INSERT OR REPLACE INTO connections (id, user, connected_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, user, at, exp],
+                c.prepare_cached("INSERT OR REPLACE INTO connections (id, user, connected_at, expires_at) VALUES (?1, ?2, ?3, ?4)")?.execute(params![id, user, at, exp],
                 )
             })
             .await?;
@@ -44,7 +42,10 @@ impl ConnectionStore for SqliteConnectionStore {
     async fn remove(&self, id: &ConnectionId) -> Result<()> {
         let id = id.to_string();
         self.db
-            .write(move |c| c.execute("DELETE FROM connections WHERE id = ?1", [id]))
+            .write(move |c| {
+                c.prepare_cached("DELETE FROM connections WHERE id = ?1")?
+                    .execute([id])
+            })
             .await?;
         Ok(())
     }

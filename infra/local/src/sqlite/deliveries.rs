@@ -25,13 +25,10 @@ impl DeliveryLog for SqliteDeliveryLog {
         let (id, now) = (webhook_id.to_owned(), millis(now));
         self.db
             .read(move |c| {
-                c.query_row(
-                    "SELECT 1 FROM deliveries WHERE id = ?1 AND expires_at > ?2",
-                    params![id, now],
-                    |_| Ok(()),
-                )
-                .optional()
-                .map(|r| r.is_some())
+                c.prepare_cached("SELECT 1 FROM deliveries WHERE id = ?1 AND expires_at > ?2")?
+                    .query_row(params![id, now], |_| Ok(()))
+                    .optional()
+                    .map(|r| r.is_some())
             })
             .await
     }
@@ -41,14 +38,12 @@ impl DeliveryLog for SqliteDeliveryLog {
         self.db
             .write(move |c| {
                 // Expired ids go as new ones come, so the table stays small.
-                c.execute(
-                    "DELETE FROM deliveries WHERE expires_at <= ?1",
-                    [millis(Utc::now())],
-                )?;
-                c.execute(
+                c.prepare_cached("DELETE FROM deliveries WHERE expires_at <= ?1")?
+                    .execute([millis(Utc::now())])?;
+                c.prepare_cached(
                     "INSERT OR REPLACE INTO deliveries (id, expires_at) VALUES (?1, ?2)",
-                    params![id, exp],
-                )?;
+                )?
+                .execute(params![id, exp])?;
                 Ok(())
             })
             .await

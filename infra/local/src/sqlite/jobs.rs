@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use boomerang_core::ports::{EventLog, JobStore};
 use boomerang_core::{Event, EventDraft, Job, JobId, JobStatus, Result, UserId};
+use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row};
 
 use super::{corrupt, from_millis, millis, Db};
@@ -52,9 +53,7 @@ impl JobStore for SqliteJobStore {
         let j = job.clone();
         self.db
             .write(move |c| {
-                c.execute(
-                    &format!("INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
-                    params![
+                c.prepare_cached(&format!("INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"))?.execute(params![
                         j.id.as_str(),
                         j.owner.as_str(),
                         j.status.as_str(),
@@ -77,12 +76,9 @@ impl JobStore for SqliteJobStore {
         let id = id.to_string();
         self.db
             .read(move |c| {
-                c.query_row(
-                    &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
-                    [id],
-                    job_from_row,
-                )
-                .optional()
+                c.prepare_cached(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"))?
+                    .query_row([id], job_from_row)
+                    .optional()
             })
             .await
     }
@@ -114,27 +110,39 @@ impl JobStore for SqliteJobStore {
                 // status check and the seq allocation cannot interleave
                 // with another writer, and all of this lands or none.
                 let current: Option<String> =
-                    tx.query_row("SELECT status FROM jobs WHERE id = ?1", [j.id.as_str()], |r| r.get(0)).optional()?;
+                    tx.prepare_cached("SELECT status FROM jobs WHERE id = ?1")?.query_row([j.id.as_str()], |r| r.get(0)).optional()?;
                 if !current.is_some_and(|s| from.contains(&s.as_str())) {
                     return Ok(None);
                 }
-                tx.execute(
-                    "UPDATE jobs SET status = ?2, updated_at = ?3, result = ?4, error = ?5 WHERE id = ?1",
-                    params![j.id.as_str(), j.status.as_str(), millis(j.updated_at), result_json(&j), j.error],
+                tx.prepare_cached("UPDATE jobs SET status = ?2, updated_at = ?3, result = ?4, error = ?5 WHERE id = ?1")?.execute(params![j.id.as_str(), j.status.as_str(), millis(j.updated_at), result_json(&j), j.error],
                 )?;
-                let seq: i64 = tx.query_row(
-                    "INSERT INTO user_seq (user, last_seq) VALUES (?1, 1)
+                let seq: i64 = tx.prepare_cached("INSERT INTO user_seq (user, last_seq) VALUES (?1, 1)
                      ON CONFLICT (user) DO UPDATE SET last_seq = last_seq + 1
-                     RETURNING last_seq",
-                    [j.owner.as_str()],
+                     RETURNING last_seq")?.query_row([j.owner.as_str()],
                     |r| r.get(0),
                 )?;
+                let at = millis(event.at);
                 let event = event.numbered(seq as u64);
-                tx.execute(
-                    "INSERT INTO events (user, seq, body) VALUES (?1, ?2, ?3)",
-                    params![j.owner.as_str(), seq, event.to_json()],
-                )?;
+                tx.prepare_cached(
+                    "INSERT INTO events (user, seq, body, at) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![j.owner.as_str(), seq, event.to_json(), at])?;
                 Ok(Some(event))
+            })
+            .await
+    }
+
+    async fn waiting(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
+        let before = millis(before);
+        self.db
+            .read(move |c| {
+                // The WHERE repeats the partial index's, so the index is used.
+                let mut st = c.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM jobs WHERE status IN ('pending', 'submitted')
+                     AND updated_at <= ?1 ORDER BY updated_at LIMIT ?2"
+                ))?;
+                let rows = st.query_map(params![before, limit as i64], job_from_row)?;
+                rows.collect()
             })
             .await
     }
@@ -174,17 +182,40 @@ impl EventLog for SqliteEventLog {
         let user = user.to_string();
         self.db
             .read(move |c| {
-                c.query_row(
-                    "SELECT last_seq FROM user_seq WHERE user = ?1",
-                    [user],
-                    |r| r.get::<_, i64>(0),
-                )
-                .optional()
-                .map(|s| s.unwrap_or(0) as u64)
+                c.prepare_cached("SELECT last_seq FROM user_seq WHERE user = ?1")?
+                    .query_row([user], |r| r.get::<_, i64>(0))
+                    .optional()
+                    .map(|s| s.unwrap_or(0) as u64)
             })
             .await
     }
+
+    async fn forget_before(&self, before: DateTime<Utc>) -> Result<u64> {
+        let before = millis(before);
+        let mut gone = 0;
+        // In slices, so the writer's batch (and everyone waiting on its
+        // commit) never holds a delete of a whole week of events.
+        loop {
+            let n = self
+                .db
+                .write(move |c| {
+                    c.prepare_cached(
+                        "DELETE FROM events WHERE (user, seq) IN
+                         (SELECT user, seq FROM events WHERE at < ?1 LIMIT ?2)",
+                    )?
+                    .execute(params![before, FORGET_SLICE as i64])
+                })
+                .await?;
+            gone += n as u64;
+            if n < FORGET_SLICE {
+                return Ok(gone);
+            }
+        }
+    }
 }
+
+/// Events deleted per write by the retention.
+const FORGET_SLICE: usize = 2000;
 
 #[cfg(test)]
 mod tests {
@@ -253,5 +284,61 @@ mod tests {
             log.last_seq(&UserId::parse("bob").unwrap()).await.unwrap(),
             0
         );
+    }
+
+    #[tokio::test]
+    async fn waiting_jobs_are_found_by_age_and_finished_ones_never() {
+        let db = Db::in_memory().unwrap();
+        let jobs = SqliteJobStore::new(db);
+        let t0 = Utc::now() - chrono::Duration::hours(1);
+        let mut old = job("alice");
+        old.updated_at = t0;
+        let mut older_pending = job("bob");
+        older_pending.status = JobStatus::Pending;
+        older_pending.updated_at = t0 - chrono::Duration::minutes(1);
+        let mut done = job("alice");
+        done.status = JobStatus::Completed;
+        done.updated_at = t0;
+        let fresh = job("alice");
+        for j in [&old, &older_pending, &done, &fresh] {
+            jobs.create(j).await.unwrap();
+        }
+        let due = jobs.waiting(t0, 10).await.unwrap();
+        let ids: Vec<_> = due.iter().map(|j| j.id.clone()).collect();
+        assert_eq!(ids, [older_pending.id.clone(), old.id.clone()]);
+        assert_eq!(jobs.waiting(t0, 1).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn forgetting_takes_old_events_only_and_the_counter_stays() {
+        let db = Db::in_memory().unwrap();
+        let (jobs, log) = (SqliteJobStore::new(db.clone()), SqliteEventLog::new(db));
+        let alice = UserId::parse("alice").unwrap();
+        let t0 = Utc::now() - chrono::Duration::days(8);
+        for (i, at) in [t0, t0, Utc::now()].into_iter().enumerate() {
+            let mut j = job("alice");
+            jobs.create(&j).await.unwrap();
+            j.status = JobStatus::Completed;
+            j.result = Some(serde_json::json!(i));
+            j.updated_at = at;
+            let draft = EventDraft::new(EventType::JobCompleted, &j, 65536);
+            jobs.transition(&[JobStatus::Submitted], &j, draft)
+                .await
+                .unwrap();
+        }
+        let gone = log
+            .forget_before(Utc::now() - chrono::Duration::days(7))
+            .await
+            .unwrap();
+        assert_eq!(gone, 2);
+        let left: Vec<u64> = log
+            .since(&alice, 0, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(left, [3]);
+        assert_eq!(log.last_seq(&alice).await.unwrap(), 3);
     }
 }

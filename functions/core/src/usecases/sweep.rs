@@ -1,0 +1,199 @@
+//! The sweep: what happens because time passed. A job that waited too long
+//! for the third party fails, and old events go.
+//!
+//! Locally a background task runs it; on AWS a scheduled Lambda
+//! (EventBridge). Either way it runs often enough that a job fails within
+//! max(1 s, 10 % of the timeout) after its deadline
+//! ([`crate::Limits::sweep_interval`]).
+
+use chrono::Duration;
+use futures::stream::{self, StreamExt};
+use tracing::{info, warn};
+
+use super::Boomerang;
+use crate::{EventDraft, EventType, Job, JobStatus, Result};
+
+/// The error of a job that timed out (the contract's words).
+pub const TIMED_OUT: &str = "timed out waiting for the third party";
+/// Due jobs read per page.
+const PAGE: usize = 100;
+/// Pages per sweep at most: the rest waits for the next sweep. On AWS the
+/// sparse index is eventually consistent, so a page can repeat jobs this
+/// sweep already moved; a page that moves nothing ends the sweep too.
+const MAX_PAGES: usize = 50;
+/// Due jobs failed at once.
+const CONCURRENCY: usize = 8;
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    /// Jobs that timed out, each pushed as `job.failed`.
+    pub timed_out: usize,
+    /// Events deleted for being older than the retention.
+    pub events_forgotten: u64,
+}
+
+impl Boomerang {
+    /// Fails every job whose wait is over, through the same conditional
+    /// transition as a webhook (a webhook racing the deadline: exactly one
+    /// of them moves the job, and one terminal event is pushed), then
+    /// forgets events older than the retention.
+    pub async fn sweep(&self) -> Result<Swept> {
+        let limits = self.limits();
+        let now = self.ports.clock.now();
+        let timeout = Duration::from_std(limits.job_timeout).unwrap_or(Duration::MAX);
+        let deadline_passed = now.checked_sub_signed(timeout).unwrap_or(now);
+        let mut swept = Swept::default();
+        for _ in 0..MAX_PAGES {
+            let due = self.ports.jobs.waiting(deadline_passed, PAGE).await?;
+            let n = due.len();
+            let moved: Vec<Result<bool>> = stream::iter(due)
+                .map(|job| self.time_out(job, now))
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+            let mut this_page = 0;
+            for m in moved {
+                if m? {
+                    this_page += 1;
+                }
+            }
+            swept.timed_out += this_page;
+            if n < PAGE || this_page == 0 {
+                break;
+            }
+        }
+        let retention = Duration::from_std(limits.event_retention).unwrap_or(Duration::MAX);
+        if let Some(before) = now.checked_sub_signed(retention) {
+            swept.events_forgotten = self.ports.events.forget_before(before).await?;
+        }
+        if swept != Swept::default() {
+            info!(
+                timed_out = swept.timed_out,
+                events_forgotten = swept.events_forgotten,
+                "swept"
+            );
+        }
+        Ok(swept)
+    }
+
+    /// Fails one due job; `false` when something else moved it first.
+    async fn time_out(&self, mut job: Job, now: chrono::DateTime<chrono::Utc>) -> Result<bool> {
+        job.status = JobStatus::Failed;
+        job.result = None;
+        job.error = Some(TIMED_OUT.to_owned());
+        job.updated_at = now;
+        let draft = EventDraft::new(EventType::JobFailed, &job, self.limits().max_push_bytes);
+        let from = [JobStatus::Pending, JobStatus::Submitted];
+        match self.ports.jobs.transition(&from, &job, draft).await? {
+            Some(event) => {
+                warn!(job_id = %job.id, user = %job.owner, seq = event.seq, "job timed out waiting for the third party");
+                self.notify(&job.owner, &event).await;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration as StdDuration;
+
+    use crate::memory::TestApp;
+    use crate::{JobStatus, UploadedFile};
+
+    async fn upload(t: &TestApp, user: &str) -> crate::Job {
+        let file = UploadedFile {
+            file_name: "a.csv".into(),
+            content_type: "text/csv".into(),
+            bytes: bytes::Bytes::from_static(b"a,b\n"),
+        };
+        match t.app.upload(&t.user(user), file).await.unwrap() {
+            crate::UploadOutcome::Accepted(job) | crate::UploadOutcome::Refused(job) => job,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_job_past_its_deadline_fails_once_and_its_owner_is_told() {
+        let mut t = TestApp::new();
+        t.set_limits(|l| l.job_timeout = StdDuration::from_secs(60));
+        t.connect("a1", "alice").await;
+        t.connect("b1", "bob").await;
+        let job = upload(&t, "alice").await;
+        // GIVEN a submitted job, before its deadline nothing happens
+        assert_eq!(t.app.sweep().await.unwrap().timed_out, 0);
+        // WHEN its deadline passes
+        t.advance(StdDuration::from_secs(61));
+        let swept = t.app.sweep().await.unwrap();
+        // THEN it failed, alice's tab was told, bob's was not
+        assert_eq!(swept.timed_out, 1);
+        let stored = t
+            .app
+            .get_job(&t.user("alice"), job.id.as_str())
+            .await
+            .unwrap();
+        assert_eq!(stored.status, JobStatus::Failed);
+        assert_eq!(stored.error.as_deref(), Some(super::TIMED_OUT));
+        let got = t.pushed("a1");
+        assert_eq!(got.last().unwrap()["type"], "job.failed");
+        assert_eq!(got.last().unwrap()["job"]["error"], super::TIMED_OUT);
+        assert!(t.pushed("b1").is_empty());
+        // AND a second sweep, or a late webhook, changes nothing
+        assert_eq!(t.app.sweep().await.unwrap().timed_out, 0);
+        let late =
+            serde_json::json!({"job_id": job.id.as_str(), "status": "completed", "result": 1});
+        assert_eq!(
+            t.deliver("late", &late).await.unwrap(),
+            crate::WebhookOutcome::AlreadyDone
+        );
+        assert_eq!(t.pushed("a1").len(), got.len());
+    }
+
+    #[tokio::test]
+    async fn a_finished_job_is_never_timed_out() {
+        let mut t = TestApp::new();
+        t.set_limits(|l| l.job_timeout = StdDuration::from_secs(60));
+        let job = upload(&t, "alice").await;
+        let done =
+            serde_json::json!({"job_id": job.id.as_str(), "status": "completed", "result": 1});
+        t.deliver("w1", &done).await.unwrap();
+        t.advance(StdDuration::from_secs(3600));
+        assert_eq!(t.app.sweep().await.unwrap().timed_out, 0);
+        let stored = t
+            .app
+            .get_job(&t.user("alice"), job.id.as_str())
+            .await
+            .unwrap();
+        assert_eq!(stored.status, JobStatus::Completed);
+    }
+
+    #[tokio::test]
+    async fn old_events_go_the_seq_goes_on_and_a_reader_is_told_of_the_gap() {
+        let mut t = TestApp::new();
+        t.set_limits(|l| {
+            l.event_retention = StdDuration::from_secs(3600);
+            l.job_timeout = StdDuration::from_secs(24 * 3600);
+        });
+        let alice = t.user("alice");
+        upload(&t, "alice").await; // seq 1
+        upload(&t, "alice").await; // seq 2
+        t.advance(StdDuration::from_secs(3601));
+        upload(&t, "alice").await; // seq 3, recent
+        let swept = t.app.sweep().await.unwrap();
+        assert_eq!(swept.events_forgotten, 2);
+        // A reader at 0 gets seq 3 and is told 1 and 2 are gone.
+        let page = t.app.events_since(&alice, Some("0"), None).await.unwrap();
+        assert_eq!(page.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [3]);
+        assert_eq!(page.last_seq, 3);
+        assert!(page.gap);
+        // A reader at 2 missed nothing.
+        let page = t.app.events_since(&alice, Some("2"), None).await.unwrap();
+        assert!(!page.gap);
+        // The next event is 4: the seq never restarts.
+        upload(&t, "alice").await;
+        let page = t.app.events_since(&alice, Some("3"), None).await.unwrap();
+        assert_eq!(page.events[0].seq, 4);
+        assert!(!page.gap);
+    }
+}
