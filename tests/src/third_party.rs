@@ -86,6 +86,12 @@ impl FakeThirdParty {
             .expect("an upload before the deadline")
             .unwrap()
     }
+
+    /// The next upload it received, if one comes within `wait`.
+    pub async fn try_next(&self, wait: std::time::Duration) -> Option<Received> {
+        let mut rx = self.rx.lock().await;
+        tokio::time::timeout(wait, rx.recv()).await.ok().flatten()
+    }
 }
 
 async fn accept(State(shared): State<Arc<Shared>>, mut form: Multipart) -> StatusCode {
