@@ -6,6 +6,7 @@ mod deadlines;
 mod flow;
 mod hardening;
 mod http_errors;
+mod schema;
 mod third_party;
 mod webhook;
 mod websocket;

@@ -12,8 +12,10 @@ pub mod ports;
 pub mod usecases;
 pub mod webhook;
 
-#[cfg(test)]
-mod memory;
+/// In-memory adapters: the core's own tests, and the fuzz targets
+/// (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
 
 pub use domain::*;
 pub use error::{Error, Result};

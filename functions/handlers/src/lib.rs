@@ -6,7 +6,7 @@
 
 pub mod clock;
 pub mod http;
-mod multipart;
+pub mod multipart;
 mod response;
 pub mod ws;
 

@@ -46,9 +46,16 @@ impl Boomerang {
     ) -> Result<EventsPage> {
         let since = match since {
             None => 0,
-            Some(s) => s
-                .parse::<u64>()
-                .map_err(|_| Error::BadRequest("since must be a non-negative integer".into()))?,
+            // Any non-negative integer: one past every seq there will ever
+            // be asks for nothing, rather than being an error.
+            Some(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+                s.parse::<u64>().unwrap_or(u64::MAX)
+            }
+            Some(_) => {
+                return Err(Error::BadRequest(
+                    "since must be a non-negative integer".into(),
+                ))
+            }
         };
         let limit = page_size(limit, DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE)?;
         // Read lastSeq first: an event appended in between then shows up in

@@ -1,0 +1,147 @@
+//! What each fuzz target does with its input, shared by the libFuzzer entry
+//! points (`fuzz_targets/`, `make fuzz`) and the corpus replay that runs in
+//! `make test` (`tests/corpus.rs`).
+//!
+//! Every target feeds untrusted bytes to code that faces the outside world
+//! and checks what a caller would notice: no panic (libFuzzer reports one
+//! as a crash), and a refusal is a 4xx, never a 5xx (the in-memory
+//! adapters behind the app never fail, so a 5xx is our bug).
+
+use std::cell::RefCell;
+use std::future::Future;
+
+use boomerang_core::auth::{self, Keys, Secret};
+use boomerang_core::memory::TestApp;
+use boomerang_core::webhook::{self, SignatureHeaders};
+use bytes::Bytes;
+use chrono::Utc;
+
+thread_local! {
+    static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    /// One app per thread: a fresh one per input would cost more than the
+    /// input does. Its state only grows (jobs, connections), which is what
+    /// a long-running deployment sees too.
+    static APP: RefCell<TestApp> = RefCell::new(TestApp::new());
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    RUNTIME.with(|rt| rt.block_on(f))
+}
+
+fn with_app<T>(f: impl FnOnce(&TestApp) -> T) -> T {
+    APP.with(|app| f(&app.borrow()))
+}
+
+fn assert_client_error(status: u16, what: &str) {
+    assert!(status < 500, "{what} answered {status}");
+}
+
+/// A bearer token, verified: any bytes, never a panic; a token that passes
+/// names a valid user.
+pub fn token(data: &[u8]) {
+    let keys: Keys = Secret::new(b"a token key of thirty-two bytes!!".to_vec()).into();
+    let token = String::from_utf8_lossy(data);
+    if let Ok(user) = auth::verify(&token, &keys, Utc::now()) {
+        assert!(!user.as_str().is_empty());
+    }
+    let _ = auth::verify_identity(&token, &keys, Utc::now());
+    let _ = auth::unverified_expiry(&token);
+}
+
+/// Standard Webhooks headers and a body, verified: the input is
+/// `id \n timestamp \n signature \n body`.
+pub fn webhook_signature(data: &[u8]) {
+    let keys: Keys = Secret::new(b"a webhook key, 24+ bytes".to_vec()).into();
+    let mut parts = data.splitn(4, |b| *b == b'\n');
+    let mut header = || {
+        parts
+            .next()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+    };
+    let headers = SignatureHeaders {
+        id: header(),
+        timestamp: header(),
+        signature: header(),
+    };
+    let body = parts.next().unwrap_or_default();
+    let tolerance = std::time::Duration::from_secs(300);
+    if let Ok(id) = webhook::verify(&keys, &headers, body, Utc::now(), tolerance) {
+        assert_eq!(Some(id), headers.id, "a verified id is the header's");
+    }
+}
+
+/// A webhook body, correctly signed, through the whole use case: parsing,
+/// the job lookup, the transition. Anything refused is a 4xx.
+pub fn webhook_body(data: &[u8]) {
+    with_app(|t| {
+        let ts = Utc::now().timestamp();
+        let id = format!("msg_fuzz_{}", data.len());
+        let headers = SignatureHeaders {
+            id: Some(id.clone()),
+            timestamp: Some(ts.to_string()),
+            signature: Some(webhook::sign(
+                t.app.settings.webhook_secret.current(),
+                &id,
+                ts,
+                data,
+            )),
+        };
+        if let Err(e) = block_on(t.app.receive_webhook(&headers, data)) {
+            assert_client_error(e.status_code(), "a signed webhook");
+        }
+    })
+}
+
+/// A multipart upload body: the first line is the content type, the rest
+/// the body.
+pub fn multipart(data: &[u8]) {
+    let (ct, body) = match data.iter().position(|b| *b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[][..]),
+    };
+    let ct = String::from_utf8_lossy(ct);
+    let body = Bytes::copy_from_slice(body);
+    match block_on(boomerang_handlers::multipart::file_part(
+        Some(&ct),
+        body.clone(),
+        64 * 1024,
+    )) {
+        Ok(file) => assert!(file.bytes.len() <= 64 * 1024),
+        Err(e) => assert_client_error(e.status_code(), "the multipart parser"),
+    }
+}
+
+/// An API Gateway event as JSON: an HTTP API (payload 2.0) request to each
+/// HTTP handler, or a WebSocket event to each route's handler.
+pub fn apigw_event(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    with_app(|t| {
+        let app = &t.app;
+        if let Ok(req) = lambda_http::request::from_str(text) {
+            let res = block_on(boomerang_handlers::http::api(app, req));
+            assert_client_error(res.status().as_u16(), "GET /jobs, /events");
+        }
+        if let Ok(req) = lambda_http::request::from_str(text) {
+            let res = block_on(boomerang_handlers::http::webhook(app, req));
+            assert_client_error(res.status().as_u16(), "the webhook");
+        }
+        if let Ok(req) = lambda_http::request::from_str(text) {
+            let res = block_on(boomerang_handlers::http::upload(app, req));
+            assert_client_error(res.status().as_u16(), "an upload");
+        }
+        type Ws = aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+        if let Ok(event) = serde_json::from_str::<Ws>(text) {
+            let res = block_on(boomerang_handlers::ws::connect(app, event.clone()));
+            assert_client_error(res.status_code as u16, "$connect");
+            let res = block_on(boomerang_handlers::ws::default(app, event.clone()));
+            assert_client_error(res.status_code as u16, "$default");
+            let res = block_on(boomerang_handlers::ws::disconnect(app, event));
+            assert_client_error(res.status_code as u16, "$disconnect");
+        }
+    })
+}
