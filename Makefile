@@ -8,7 +8,7 @@ TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # The system's Python, found before the virtualenv goes on PATH below.
 PYTHON ?= $(shell command -v python3)
 
-.PHONY: run run-aws test test-aws test-web test-browser bench-smoke lint template-check docs-check build bootstraps bench deploy clean help
+.PHONY: run run-aws test test-aws test-web test-browser bench-smoke lint template-check docs-check build bootstraps bench soak fuzz deploy clean help
 
 # The project's tools (sam, cfn-lint, cargo-lambda, zig) come first on PATH.
 PYTHON := $(PYTHON)
@@ -21,6 +21,8 @@ help:
 	@echo "            the browser client under node and the demo page in Chromium"
 	@echo "make run-aws  the local stack on the AWS adapters, against moto"
 	@echo "make bench    release bootstraps: size, cold start, warm invocations"
+	@echo "make soak     1,000 tabs over 200 users reconnecting under load for 5 minutes"
+	@echo "make fuzz     each fuzz target under libFuzzer for FUZZ_SECONDS (nightly)"
 	@echo "make deploy   sam build + sam deploy (--guided the first time; needs AWS credentials)"
 
 ## Build and start the local stack on the embedded backend.
@@ -133,6 +135,43 @@ bench: bootstraps bench/reference/node_modules/.installed
 	BOOMERANG_LOCAL_BIN=$(TARGET_DIR)/local-release/boomerang-local \
 		$(TARGET_DIR)/local-release/loadgen $(BENCH_ARGS) --out bench/results/latest.json
 	$(CARGO) run --locked -p boomerang-bench --bin cold-start -- $(BENCH_RUNS)
+
+## Load held for minutes: 1,000 tabs over 200 users dropping and
+## reconnecting under uploads and webhooks (tests/soak; make test runs a
+## short one).
+SOAK_TABS ?= 1000
+SOAK_USERS ?= 200
+SOAK_SECONDS ?= 300
+soak:
+	$(CARGO) build --workspace --bins --locked
+	SOAK_TABS=$(SOAK_TABS) SOAK_USERS=$(SOAK_USERS) SOAK_SECONDS=$(SOAK_SECONDS) \
+		$(CARGO) test --locked -p boomerang-e2e --test soak -- --nocapture
+
+## Each fuzz target under libFuzzer for FUZZ_SECONDS (nightly toolchain,
+## cargo-fuzz installed under the target dir). New finds join the corpus
+## in fuzz/corpus/<target>, which make test replays; the corpus is then
+## minimised. No sanitizer: the code fuzzed is safe Rust, and without one
+## a target runs several times faster. The release profile's LTO is off
+## here (LTO and coverage instrumentation do not link together).
+FUZZ_SECONDS ?= 120
+FUZZ_TARGETS := token webhook_signature webhook_body multipart apigw_event
+CARGO_FUZZ := $(TARGET_DIR)/tools/bin/cargo-fuzz
+FUZZ_ENV := PATH=$(TARGET_DIR)/tools/bin:$$PATH CARGO_PROFILE_RELEASE_LTO=false \
+	CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+	CARGO_PROFILE_RELEASE_STRIP=none
+fuzz: $(CARGO_FUZZ)
+	$(FUZZ_ENV) cargo +nightly fuzz build -s none --features libfuzzer
+	@for t in $(FUZZ_TARGETS); do \
+		echo "== $$t ($(FUZZ_SECONDS) s)"; \
+		$(FUZZ_ENV) cargo +nightly fuzz run -s none --features libfuzzer $$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 > $(TARGET_DIR)/fuzz-$$t.log 2>&1; \
+		rc=$$?; grep -E "^stat::(number_of_executed_units|new_units_added)" $(TARGET_DIR)/fuzz-$$t.log; \
+		[ $$rc = 0 ] || { tail -40 $(TARGET_DIR)/fuzz-$$t.log; exit 1; }; \
+		$(FUZZ_ENV) cargo +nightly fuzz cmin -s none --features libfuzzer $$t >/dev/null 2>&1 || exit 1; \
+	done
+
+$(CARGO_FUZZ):
+	$(CARGO) install cargo-fuzz --locked --version 0.13.2 --root $(TARGET_DIR)/tools
 
 ## A tiny run of the same harness, to prove it works (no timing is judged).
 bench-smoke: bench/reference/node_modules/.installed

@@ -335,6 +335,11 @@ impl Tab {
         v
     }
 
+    /// The socket itself, for frames `send` does not make.
+    pub fn ws_mut(&mut self) -> &mut WebSocketStream<MaybeTlsStream<TcpStream>> {
+        &mut self.ws
+    }
+
     pub async fn send(&mut self, text: &str) {
         self.ws.send(Message::Text(text.into())).await.unwrap();
     }

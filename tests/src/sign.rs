@@ -36,6 +36,11 @@ pub fn jwt_raw(header: &str, claims: &str, key: &[u8]) -> String {
 
 /// `v1,<base64>` per Standard Webhooks, for a `whsec_...` secret.
 pub fn webhook(secret: &str, id: &str, ts: i64, body: &str) -> String {
+    webhook_bytes(secret, id, ts, body.as_bytes())
+}
+
+/// The same over a body that need not be text.
+pub fn webhook_bytes(secret: &str, id: &str, ts: i64, body: &[u8]) -> String {
     let key = STANDARD
         .decode(secret.trim_start_matches("whsec_"))
         .unwrap();
@@ -43,13 +48,7 @@ pub fn webhook(secret: &str, id: &str, ts: i64, body: &str) -> String {
         "v1,{}",
         STANDARD.encode(hmac(
             &key,
-            &[
-                id.as_bytes(),
-                b".",
-                ts.to_string().as_bytes(),
-                b".",
-                body.as_bytes()
-            ]
+            &[id.as_bytes(), b".", ts.to_string().as_bytes(), b".", body]
         ))
     )
 }

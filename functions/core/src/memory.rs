@@ -1,4 +1,4 @@
-//! In-memory adapters for the core's own unit tests.
+//! In-memory adapters, for the core's own unit tests and the fuzz targets.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -272,6 +272,12 @@ pub struct TestApp {
     pub app: Boomerang,
     mem: Memory,
     pub files: FilesView,
+}
+
+impl Default for TestApp {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 pub struct FilesView(Memory);

@@ -182,6 +182,12 @@ pub struct Config {
     #[arg(long, env = "BOOMERANG_DROP_DISCONNECT")]
     pub drop_disconnect: bool,
 
+    /// Drop this share (0 to 1) of `$disconnect` events at random, as API
+    /// Gateway may: for soak tests. `BOOMERANG_DROP_DISCONNECT` drops all.
+    #[arg(long, env = "BOOMERANG_DROP_DISCONNECT_RATIO", default_value_t = 0.0,
+          value_parser = ratio)]
+    pub drop_disconnect_ratio: f64,
+
     /// The user whose dev token is printed at start.
     #[arg(long, env = "BOOMERANG_DEV_USER", default_value = "alice")]
     pub dev_user: String,
@@ -193,5 +199,12 @@ impl Config {
         let mut c = Config::parse_from(["boomerang-local"]);
         c.data_dir = data_dir.into();
         c
+    }
+}
+
+fn ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("{s:?} is not a number from 0 to 1")),
     }
 }

@@ -255,7 +255,11 @@ impl Stack {
             write_timeout: Duration::from_millis(config.ws_write_timeout_ms),
             body_timeout: Duration::from_millis(config.http_body_timeout_ms),
             dev_endpoints: loopback,
-            deliver_disconnect: !config.drop_disconnect,
+            disconnect_drop_ratio: if config.drop_disconnect {
+                1.0
+            } else {
+                config.drop_disconnect_ratio
+            },
             shutdown: shutdown.clone(),
             sockets: sockets.clone(),
         });

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +22,7 @@ pub async fn forward(
     State(gw): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     matched: MatchedPath,
-    params: RawPathParams,
+    params: Result<RawPathParams, RawPathParamsRejection>,
     req: Request,
 ) -> Response {
     let (parts, body) = req.into_parts();
@@ -32,6 +33,11 @@ pub async fn forward(
             return json_error(StatusCode::UNAUTHORIZED, &e.public_message());
         }
     }
+    // A path parameter that does not decode to text (`/jobs/%FF`) names
+    // nothing we ever issued.
+    let Ok(params) = params else {
+        return json_error(StatusCode::NOT_FOUND, "no such job");
+    };
     let read = axum::body::to_bytes(body, LAMBDA_MAX_REQUEST_BYTES);
     let body = match tokio::time::timeout(gw.body_timeout, read).await {
         Ok(Ok(b)) => b,

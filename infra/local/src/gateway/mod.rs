@@ -49,9 +49,10 @@ pub struct Gateway {
     /// `/dev/token` and the Management API exist: the stack listens on a
     /// loopback address only (they still answer only loopback `Host`s).
     pub dev_endpoints: bool,
-    /// API Gateway sends `$disconnect` only best-effort; when false, closed
-    /// sockets never get theirs, and their rows wait for a push's 410.
-    pub deliver_disconnect: bool,
+    /// API Gateway sends `$disconnect` only best-effort: the share of
+    /// closed sockets that never get theirs (0 to 1); their rows wait for a
+    /// push's 410.
+    pub disconnect_drop_ratio: f64,
     pub shutdown: CancellationToken,
     /// Open sockets, so a clean stop can wait for their `$disconnect`.
     pub sockets: TaskTracker,

@@ -30,6 +30,8 @@ const WS_READ_BUFFER_BYTES: usize = 1024;
 
 /// Close code API Gateway uses when it ends a connection (idle, too old).
 const GOING_AWAY: u16 = 1001;
+/// RFC 6455: a message larger than the endpoint takes.
+const MESSAGE_TOO_BIG: u16 = 1009;
 /// How long the close handshake may take once we end a connection: a
 /// client that does not read never blocks a shutdown for longer.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -160,7 +162,11 @@ async fn run(
                     Some(Ok(Message::Binary(b))) => (base64::engine::general_purpose::STANDARD.encode(&b), true),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     Some(Ok(Message::Close(frame))) => break (frame.map_or(1005, |f| f.code), "client closed"),
-                    // Includes a message over 128 KB: API Gateway drops those connections too.
+                    // A message over 128 KB: API Gateway drops those connections too;
+                    // the tab is told why (1009, message too big).
+                    // (axum hides tungstenite's error type; its text says which.
+                    // tests/e2e/bad_input.rs notices if that ever changes.)
+                    Some(Err(e)) if e.to_string().contains("too long") => break (MESSAGE_TOO_BIG, "message over 128 KB"),
                     Some(Err(e)) => { debug!(connection = %id, error = %e, "socket error"); break (1006, "socket error") }
                     None => break (1006, "socket closed"),
                 };
@@ -184,7 +190,7 @@ async fn run(
     };
     // The registry forgets it first: pushes from now on answer gone.
     gw.registry.remove(&id);
-    if code == GOING_AWAY {
+    if code == GOING_AWAY || code == MESSAGE_TOO_BIG {
         let frame = Message::Close(Some(CloseFrame {
             code,
             reason: reason.into(),
@@ -203,7 +209,7 @@ async fn disconnect(
     reason: &str,
 ) {
     gw.registry.remove(id);
-    if !gw.deliver_disconnect {
+    if gw.disconnect_drop_ratio > 0.0 && rand::random::<f64>() < gw.disconnect_drop_ratio {
         debug!(connection = %id, "$disconnect dropped (BOOMERANG_DROP_DISCONNECT)");
         return;
     }
