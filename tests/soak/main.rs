@@ -381,11 +381,12 @@ async fn many_tabs_dropping_and_reconnecting_under_load_miss_nothing_and_leave_n
     let (mut live, mut total) = (0, 0);
     for (i, s) in seen.iter().enumerate() {
         let user = user(i);
-        let mut s = s.lock().unwrap();
-        let from = s.seqs.last().copied().unwrap_or(s.start).max(s.start);
-        drop(s);
+        let from = {
+            let s = s.lock().unwrap();
+            s.seqs.last().copied().unwrap_or(s.start).max(s.start)
+        };
         let rest = api.all_after(&user, from).await;
-        s = seen[i].lock().unwrap();
+        let mut s = s.lock().unwrap();
         s.seqs
             .extend(rest.iter().map(|e| e["seq"].as_u64().unwrap()));
         let owed: BTreeSet<u64> = (s.start + 1..=last[&user]).collect();
