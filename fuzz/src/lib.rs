@@ -47,7 +47,7 @@ pub fn token(data: &[u8]) {
     if let Ok(user) = auth::verify(&token, &keys, Utc::now()) {
         assert!(!user.as_str().is_empty());
     }
-    let _ = auth::verify_identity(&token, &keys, Utc::now());
+    let _ = auth::key_needed(&token, None);
     let _ = auth::unverified_expiry(&token);
 }
 
@@ -114,6 +114,56 @@ pub fn multipart(data: &[u8]) {
     }
 }
 
+/// An HTTP API (payload 2.0) event as our HTTP Lambdas get it from
+/// lambda_http, or `None`. lambda_http 1.3.2 panics on events API Gateway
+/// never sends, which this target found: a Host header or `domainName`
+/// that is not a host name, an `x-forwarded-proto` that is not a scheme, a
+/// stage, path or query that does not make a URI with them (an `unwrap` and an `expect` while building the request),
+/// and `isBase64Encoded` with a body that is not base64 (aws_lambda_events'
+/// `Body::from_maybe_encoded`, documented to panic). The Lambda runtime
+/// would turn such a panic into one failed invocation, and the local
+/// gateway builds its events itself (it sets `host` and encodes bodies);
+/// so these events are stepped over here rather than reported as ours
+/// (libFuzzer treats even a caught panic as a crash).
+fn lambda_request(text: &str) -> Option<lambda_http::Request> {
+    use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+    use lambda_http::request::LambdaRequest;
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let field = |p: &str| v.pointer(p).and_then(|x| x.as_str()).unwrap_or_default();
+    let path = field("/rawPath");
+    let stage = field("/requestContext/stage");
+    let query = field("/rawQueryString");
+    let scheme = match field("/headers/x-forwarded-proto") {
+        "" => "https",
+        s => s,
+    };
+    let hosts = [
+        field("/requestContext/domainName"),
+        field("/headers/host"),
+        "localhost",
+    ];
+    for host in hosts.iter().filter(|h| !h.is_empty()) {
+        for p in [path.to_owned(), format!("/{stage}{path}")] {
+            let uri = format!("{scheme}://{host}{p}");
+            url::Url::parse(&uri).ok()?;
+            url::Url::parse(&format!("http://localhost{p}")).ok()?;
+            lambda_http::http::Uri::try_from(format!("{uri}?{query}")).ok()?;
+        }
+    }
+    if v.get("isBase64Encoded") == Some(&serde_json::Value::Bool(true)) {
+        if let Some(body) = v.get("body").and_then(|b| b.as_str()) {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .ok()?;
+        }
+    }
+    let event: ApiGatewayV2httpRequest = serde_json::from_value(v).ok()?;
+    Some(lambda_http::Request::from(LambdaRequest::ApiGatewayV2(
+        event,
+    )))
+}
+
 /// An API Gateway event as JSON: an HTTP API (payload 2.0) request to each
 /// HTTP handler, or a WebSocket event to each route's handler.
 pub fn apigw_event(data: &[u8]) {
@@ -122,15 +172,15 @@ pub fn apigw_event(data: &[u8]) {
     };
     with_app(|t| {
         let app = &t.app;
-        if let Ok(req) = lambda_http::request::from_str(text) {
+        if let Some(req) = lambda_request(text) {
             let res = block_on(boomerang_handlers::http::api(app, req));
             assert_client_error(res.status().as_u16(), "GET /jobs, /events");
         }
-        if let Ok(req) = lambda_http::request::from_str(text) {
+        if let Some(req) = lambda_request(text) {
             let res = block_on(boomerang_handlers::http::webhook(app, req));
             assert_client_error(res.status().as_u16(), "the webhook");
         }
-        if let Ok(req) = lambda_http::request::from_str(text) {
+        if let Some(req) = lambda_request(text) {
             let res = block_on(boomerang_handlers::http::upload(app, req));
             assert_client_error(res.status().as_u16(), "an upload");
         }

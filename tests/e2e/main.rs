@@ -7,6 +7,7 @@ mod deadlines;
 mod flow;
 mod hardening;
 mod http_errors;
+mod identity;
 mod schema;
 mod third_party;
 mod webhook;

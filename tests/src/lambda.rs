@@ -165,6 +165,8 @@ pub fn template_env(logical_id: &str, local: &Local) -> Vec<(String, String)> {
                 "BOOMERANG_CALLBACK_URL" => local.callback_url.clone(),
                 "BOOMERANG_JWT_SECRET_ARN" => local.jwt_secret_arn.clone(),
                 "BOOMERANG_WEBHOOK_SECRET_ARN" => local.webhook_secret_arn.clone(),
+                // No identity provider: the template's defaults.
+                "BOOMERANG_JWT_ISSUER" | "BOOMERANG_JWT_AUDIENCE" => String::new(),
                 _ => panic!("{logical_id} {key}: no local value for {value:?}"),
             },
         };

@@ -57,6 +57,7 @@ impl Deployment {
             pusher: Arc::new(ApiGatewayPusher::new(sdk, &self.connections_endpoint)),
             processor,
             clock,
+            issuer_keys: None,
         }
     }
 }

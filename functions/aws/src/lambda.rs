@@ -7,14 +7,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use boomerang_core::auth::{Keys, Secret};
-use boomerang_core::ports::{Clock, Processor, Submission};
+use boomerang_core::auth::{Issuer, Keys, Secret};
+use boomerang_core::ports::{Clock, IssuerKeys, Processor, Submission};
 use boomerang_core::{auth, webhook, Boomerang, Limits, Settings};
 use rand::RngCore;
 use tracing::info;
 
 use crate::tables::Tables;
-use crate::{Deployment, HttpProcessor};
+use crate::{Deployment, HttpProcessor, JwksCache};
 
 /// The settings a function cannot run without, beyond its tables.
 #[derive(Clone, Copy, Debug, Default)]
@@ -97,6 +97,31 @@ fn deployment_from_env() -> Result<Deployment, BootError> {
     })
 }
 
+/// The identity provider, from `BOOMERANG_JWT_ISSUER`,
+/// `BOOMERANG_JWT_AUDIENCE` and `BOOMERANG_JWKS_URL` (by default
+/// `{issuer}/.well-known/jwks.json`), for a function that verifies tokens.
+#[allow(clippy::type_complexity)]
+fn issuer_from_env(
+    verifies_tokens: bool,
+) -> Result<Option<(Issuer, Arc<dyn IssuerKeys>)>, BootError> {
+    let url = match std::env::var("BOOMERANG_JWT_ISSUER") {
+        Ok(u) if verifies_tokens && !u.trim().is_empty() => u.trim().to_owned(),
+        _ => return Ok(None),
+    };
+    let audience = std::env::var("BOOMERANG_JWT_AUDIENCE")
+        .ok()
+        .filter(|a| !a.trim().is_empty());
+    let jwks_url = std::env::var("BOOMERANG_JWKS_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| format!("{}/.well-known/jwks.json", url.trim_end_matches('/')));
+    let keys = JwksCache::new(&jwks_url).map_err(|reason| BootError::Invalid {
+        name: "BOOMERANG_JWKS_URL",
+        reason,
+    })?;
+    Ok(Some((Issuer { url, audience }, Arc::new(keys))))
+}
+
 /// An optional whole number from the environment.
 fn number(name: &'static str, unit: &str) -> Result<Option<u64>, BootError> {
     match std::env::var(name) {
@@ -113,8 +138,12 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
     let deployment = deployment_from_env()?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let issuer = issuer_from_env(needs.jwt_secret)?;
+    // With an identity provider, HS256 is accepted only if a secret is set.
+    let hs256 = needs.jwt_secret
+        && (issuer.is_none() || std::env::var_os("BOOMERANG_JWT_SECRET_ARN").is_some());
     let jwt_secret = async {
-        if needs.jwt_secret {
+        if hs256 {
             keys_from(&secrets, "BOOMERANG_JWT_SECRET_ARN", |k| {
                 auth::secret_from_config("the token key", k)
             })
@@ -166,9 +195,11 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
         None => Arc::new(NoThirdParty),
     };
 
-    let ports = deployment.ports(&sdk, processor, clock);
+    let mut ports = deployment.ports(&sdk, processor, clock);
+    ports.issuer_keys = issuer.as_ref().map(|(_, keys)| keys.clone());
     let settings = Settings {
         jwt_secret,
+        issuer: issuer.map(|(issuer, _)| issuer),
         webhook_secret,
         callback_url,
         limits,

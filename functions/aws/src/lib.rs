@@ -7,6 +7,7 @@
 mod deployment;
 pub mod dynamo;
 mod http_processor;
+pub mod jwks;
 pub mod lambda;
 mod pusher;
 pub mod s3;
@@ -16,5 +17,6 @@ pub mod tables;
 pub use deployment::{s3_client, Deployment};
 pub use dynamo::{DynamoConnectionStore, DynamoDeliveryLog, DynamoEventLog, DynamoJobStore};
 pub use http_processor::HttpProcessor;
+pub use jwks::JwksCache;
 pub use pusher::{ApiGatewayPusher, PUSH_ATTEMPTS};
 pub use s3::S3FileStore;

@@ -1,18 +1,16 @@
-//! User identity: HS256 JSON Web Tokens with `sub` and a required `exp`.
-//!
-//! Written out rather than pulled from a JWT library so that exactly one
-//! algorithm is accepted and the clock is the use cases' clock.
+//! User identity: JSON Web Tokens with `sub` and a required `exp`, HS256
+//! with the deployment's secret, or RS256/ES256 from an identity
+//! provider's JWKS (the keys come through a port: fetching and caching
+//! them is an adapter's job). Checked with `jsonwebtoken`, allowing
+//! exactly the algorithm of the key at hand, against the use cases' clock.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use base64::Engine;
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
-use sha2::Sha256;
 
 use crate::{Error, Result, UserId};
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// A secret that never prints.
 #[derive(Clone)]
@@ -85,14 +83,6 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-#[derive(Deserialize)]
-struct Header {
-    alg: String,
-    /// Extensions the token says must be understood (RFC 7515 4.1.11): we
-    /// understand none, so a token that lists any is refused.
-    crit: Option<serde_json::Value>,
-}
-
 /// Who a verified token speaks for, and until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -100,65 +90,124 @@ pub struct Identity {
     pub expires_at: DateTime<Utc>,
 }
 
+/// An identity provider whose tokens are accepted: RS256 or ES256, signed
+/// by a key of its JWKS (chosen by `kid`), with `iss` equal to `url` and,
+/// if `audience` is set, `aud` (or Cognito's `client_id`) equal to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuer {
+    pub url: String,
+    pub audience: Option<String>,
+}
+
+/// What a token says it must be checked with, read from its header before
+/// anything is trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyNeeded {
+    /// HS256: the deployment's secret.
+    Secret,
+    /// RS256 or ES256: the issuer's key with this `kid`.
+    Issuer { kid: String },
+}
+
 #[derive(Deserialize)]
 struct Claims {
     sub: Option<String>,
     exp: Option<serde_json::Value>,
+    aud: Option<serde_json::Value>,
+    /// Cognito's access tokens carry the app client here, not in `aud`.
+    client_id: Option<String>,
 }
 
 fn unauthorized(why: &str) -> Error {
     Error::Unauthorized(why.to_owned())
 }
 
-/// Verifies `token` and returns its user. Anything but a well-formed HS256
-/// token, signed with `secret`, with a `sub` and an `exp` after `now`, is
-/// refused.
-pub fn verify(token: &str, keys: &Keys, now: DateTime<Utc>) -> Result<UserId> {
-    verify_identity(token, keys, now).map(|i| i.user)
-}
-
-/// As [`verify`], with the token's expiry: a connection lives no longer.
-pub fn verify_identity(token: &str, keys: &Keys, now: DateTime<Utc>) -> Result<Identity> {
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(unauthorized("malformed token"));
-    };
-    let header: Header = B64URL
-        .decode(h)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| unauthorized("malformed token"))?;
-    // Exactly HS256: `none`, RS256 with our secret as a "public key", and
-    // every other algorithm confusion is refused here, before anything else.
-    if header.alg != "HS256" {
-        return Err(unauthorized("token algorithm must be HS256"));
-    }
+/// Which key `token` needs. Only HS256 (with the secret), and RS256 and
+/// ES256 (with an issuer's key, named by `kid`) when an issuer is set;
+/// `none`, every other algorithm, and a token listing `crit` extensions
+/// (RFC 7515 4.1.11: we understand none) are refused here.
+pub fn key_needed(token: &str, issuer: Option<&Issuer>) -> Result<KeyNeeded> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| unauthorized("malformed token"))?;
     if header.crit.is_some() {
         return Err(unauthorized("token has critical extensions"));
     }
-    let sig = B64URL
-        .decode(s)
-        .map_err(|_| unauthorized("malformed token"))?;
-    // verify_slice compares in constant time.
-    let signed_by = |secret: &Secret| {
-        let mut mac =
-            HmacSha256::new_from_slice(secret.expose()).expect("HMAC takes any key length");
-        mac.update(h.as_bytes());
-        mac.update(b".");
-        mac.update(p.as_bytes());
-        mac.verify_slice(&sig).is_ok()
-    };
-    if !keys.all().any(signed_by) {
-        return Err(unauthorized("bad token signature"));
+    match (header.alg, issuer) {
+        (Algorithm::HS256, _) => Ok(KeyNeeded::Secret),
+        (Algorithm::RS256 | Algorithm::ES256, Some(_)) => match header.kid {
+            Some(kid) => Ok(KeyNeeded::Issuer { kid }),
+            None => Err(unauthorized("token has no kid")),
+        },
+        (_, Some(_)) => Err(unauthorized(
+            "token algorithm must be HS256, RS256 or ES256",
+        )),
+        (_, None) => Err(unauthorized("token algorithm must be HS256")),
     }
+}
 
-    let claims: Claims = B64URL
-        .decode(p)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| unauthorized("malformed token claims"))?;
+/// Verifies `token` and returns who it speaks for and until when.
+/// `issuer_key` is the key [`key_needed`] named, when it named one. The
+/// signature is checked with exactly the algorithm of that key's kind (a
+/// public key never serves as an HMAC secret); then `exp` against `now`
+/// (no leeway), `iss` and `aud` for an issuer's token, and `sub`.
+pub fn verify_identity(
+    token: &str,
+    keys: &Keys,
+    issuer: Option<&Issuer>,
+    issuer_key: Option<&Jwk>,
+    now: DateTime<Utc>,
+) -> Result<Identity> {
+    let claims: Claims = match key_needed(token, issuer)? {
+        KeyNeeded::Secret => {
+            let validation = validation(Algorithm::HS256);
+            keys.all()
+                .find_map(|secret| {
+                    jsonwebtoken::decode::<Claims>(
+                        token,
+                        &DecodingKey::from_secret(secret.expose()),
+                        &validation,
+                    )
+                    .ok()
+                })
+                .ok_or_else(|| unauthorized("bad token signature"))?
+                .claims
+        }
+        KeyNeeded::Issuer { .. } => {
+            let (issuer, jwk) = issuer
+                .zip(issuer_key)
+                .ok_or_else(|| unauthorized("unknown token key"))?;
+            let key = DecodingKey::from_jwk(jwk).map_err(|_| unauthorized("unusable token key"))?;
+            // The key's own kind decides the algorithm, whatever the header says.
+            let alg = match jwk.algorithm {
+                AlgorithmParameters::RSA(_) => Algorithm::RS256,
+                AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
+                _ => return Err(unauthorized("unusable token key")),
+            };
+            let mut validation = validation(alg);
+            validation.set_issuer(&[issuer.url.as_str()]);
+            validation.required_spec_claims.insert("iss".into());
+            let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+                .map_err(|e| match e.kind() {
+                    ErrorKind::InvalidIssuer | ErrorKind::MissingRequiredClaim(_) => {
+                        unauthorized("token is from another issuer")
+                    }
+                    _ => unauthorized("bad token signature"),
+                })?
+                .claims;
+            if let Some(audience) = &issuer.audience {
+                let in_aud = match &claims.aud {
+                    Some(serde_json::Value::String(a)) => a == audience,
+                    Some(serde_json::Value::Array(all)) => {
+                        all.iter().any(|a| a == audience.as_str())
+                    }
+                    _ => false,
+                };
+                if !in_aud && claims.client_id.as_deref() != Some(audience.as_str()) {
+                    return Err(unauthorized("token is for another audience"));
+                }
+            }
+            claims
+        }
+    };
     let exp = claims
         .exp
         .as_ref()
@@ -176,32 +225,51 @@ pub fn verify_identity(token: &str, keys: &Keys, now: DateTime<Utc>) -> Result<I
     Ok(Identity { user, expires_at })
 }
 
+/// Exactly `alg`; `exp` is checked by us against the use cases' clock, so
+/// the library checks no time and requires no claim.
+fn validation(alg: Algorithm) -> Validation {
+    let mut v = Validation::new(alg);
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.validate_aud = false;
+    v.leeway = 0;
+    v.required_spec_claims.clear();
+    v
+}
+
+/// Verifies an HS256 `token` (no issuer) and returns its user.
+pub fn verify(token: &str, keys: &Keys, now: DateTime<Utc>) -> Result<UserId> {
+    verify_identity(token, keys, None, None, now).map(|i| i.user)
+}
+
 /// A token's `exp`, read without verifying it: only for a gateway that
 /// has just had the same token verified by `$connect`.
 pub fn unverified_expiry(token: &str) -> Option<DateTime<Utc>> {
-    let payload = token.split('.').nth(1)?;
-    let claims: Claims = serde_json::from_slice(&B64URL.decode(payload).ok()?).ok()?;
+    let claims: Claims = jsonwebtoken::dangerous::insecure_decode_claims(token).ok()?;
     let exp = claims.exp?.as_f64()?;
     DateTime::<Utc>::from_timestamp(exp.clamp(0.0, i64::MAX as f64) as i64, 0)
 }
 
-/// Signs a token for `user`, valid until `exp`.
+/// Signs an HS256 token for `user`, valid until `exp`.
 pub fn issue(user: &UserId, exp: DateTime<Utc>, secret: &Secret) -> String {
-    let header = B64URL.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
     let claims = serde_json::json!({"sub": user.as_str(), "exp": exp.timestamp(), "iat": Utc::now().timestamp()});
-    let payload = B64URL.encode(claims.to_string());
-    let mut mac = HmacSha256::new_from_slice(secret.expose()).expect("HMAC takes any key length");
-    mac.update(header.as_bytes());
-    mac.update(b".");
-    mac.update(payload.as_bytes());
-    let sig = B64URL.encode(mac.finalize().into_bytes());
-    format!("{header}.{payload}.{sig}")
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.expose()),
+    )
+    .expect("HS256 signs any claims")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+    use base64::Engine;
     use chrono::Duration;
+    use hmac::{Hmac, Mac};
+
+    type HmacSha256 = Hmac<sha2::Sha256>;
 
     fn secret() -> Secret {
         Secret::new(b"test-secret".to_vec())
@@ -280,7 +348,7 @@ mod tests {
         let exp =
             DateTime::<Utc>::from_timestamp((now + Duration::hours(1)).timestamp(), 0).unwrap();
         let t = issue(&alice, exp, &secret());
-        let id = verify_identity(&t, &keys(), now).unwrap();
+        let id = verify_identity(&t, &keys(), None, None, now).unwrap();
         assert_eq!(id.expires_at, exp);
         assert_eq!(unverified_expiry(&t), Some(exp));
     }

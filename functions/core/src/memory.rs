@@ -309,11 +309,13 @@ impl TestApp {
             pusher: m.clone(),
             processor: m.clone(),
             clock: m,
+            issuer_keys: None,
         };
         let settings = Settings {
             jwt_secret: Secret::new(b"jwt".to_vec()).into(),
             webhook_secret: Secret::new(b"whk".to_vec()).into(),
             callback_url: "http://localhost/webhooks/third-party".into(),
+            issuer: None,
             limits: Limits::default(),
         };
         let app = Boomerang::new(ports, settings);

@@ -108,6 +108,14 @@ pub trait Processor: Send + Sync {
     async fn submit(&self, submission: &Submission, timeout: Duration) -> Result<(), String>;
 }
 
+/// An identity provider's signing keys (its JWKS), by `kid`. Adapters
+/// fetch and cache them; an unknown `kid` refetches at most once a minute.
+#[async_trait]
+pub trait IssuerKeys: Send + Sync {
+    /// The key named `kid`, or `None` when the issuer has no such key.
+    async fn key(&self, kid: &str) -> Result<Option<jsonwebtoken::jwk::Jwk>>;
+}
+
 /// Time, so tests can own it.
 #[async_trait]
 pub trait Clock: Send + Sync {

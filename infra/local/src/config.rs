@@ -128,6 +128,19 @@ pub struct Config {
     #[arg(long, env = "BOOMERANG_MAX_CONNECTIONS_PER_USER", default_value_t = 50)]
     pub max_connections_per_user: usize,
 
+    /// An identity provider: its RS256/ES256 tokens with this `iss` are
+    /// accepted, besides HS256 ones with the token key.
+    #[arg(long, env = "BOOMERANG_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// The issuer's JWKS (default: {issuer}/.well-known/jwks.json).
+    #[arg(long, env = "BOOMERANG_JWKS_URL")]
+    pub jwks_url: Option<String>,
+
+    /// With an issuer: its tokens' `aud` (or Cognito's `client_id`) must be this.
+    #[arg(long, env = "BOOMERANG_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
     /// A job that waited this long for the third party's webhook fails
     /// ("timed out waiting for the third party") and is pushed.
     #[arg(long, env = "BOOMERANG_JOB_TIMEOUT_SECS", default_value_t = 900,

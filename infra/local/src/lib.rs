@@ -225,7 +225,24 @@ impl Stack {
             event_retention: Duration::from_secs(config.event_retention_secs),
             ..Limits::default()
         };
+        let mut ports = ports;
+        let issuer = match &config.jwt_issuer {
+            Some(url) if !url.trim().is_empty() => {
+                let url = url.trim().to_owned();
+                let jwks = config.jwks_url.clone().unwrap_or_else(|| {
+                    format!("{}/.well-known/jwks.json", url.trim_end_matches('/'))
+                });
+                let keys = boomerang_aws::JwksCache::new(&jwks).map_err(StartError::Config)?;
+                ports.issuer_keys = Some(Arc::new(keys));
+                Some(auth::Issuer {
+                    url,
+                    audience: config.jwt_audience.clone().filter(|a| !a.trim().is_empty()),
+                })
+            }
+            _ => None,
+        };
         let settings = Settings {
+            issuer,
             jwt_secret: Keys::new(jwt_secret, jwt_previous),
             webhook_secret: Keys::new(webhook_key, webhook_previous),
             callback_url: callback_url.clone(),
@@ -363,6 +380,7 @@ async fn embedded_ports(
         pusher: Arc::new(GatewayPusher::new(registry)),
         processor,
         clock: Arc::new(SystemClock),
+        issuer_keys: None,
     })
 }
 

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use tracing::info;
 
 use super::Boomerang;
-use crate::{auth, Connection, ConnectionId, Error, Result};
+use crate::{Connection, ConnectionId, Error, Result};
 
 #[derive(Deserialize)]
 struct Message {
@@ -23,9 +23,8 @@ impl Boomerang {
         id: ConnectionId,
         connected_at: DateTime<Utc>,
     ) -> Result<Connection> {
-        let token = token.ok_or_else(|| Error::Unauthorized("missing token".into()))?;
+        let identity = self.identify(token).await?;
         let now = self.ports.clock.now();
-        let identity = auth::verify_identity(token, &self.settings.jwt_secret, now)?;
         let max = self.limits().max_connections_per_user;
         // Concurrent connects may each see max - 1 and pass: the bound is
         // approximate by a few, which is all it needs to be.

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use crate::auth::{self, Keys};
 use crate::ports::{
-    Clock, ConnectionStore, DeliveryLog, EventLog, FileStore, JobStore, Processor, Pusher,
+    Clock, ConnectionStore, DeliveryLog, EventLog, FileStore, IssuerKeys, JobStore, Processor,
+    Pusher,
 };
 use crate::{Limits, Result, UserId};
 
@@ -31,13 +32,18 @@ pub struct Ports {
     pub pusher: Arc<dyn Pusher>,
     pub processor: Arc<dyn Processor>,
     pub clock: Arc<dyn Clock>,
+    /// The identity provider's signing keys, when one is configured.
+    pub issuer_keys: Option<Arc<dyn IssuerKeys>>,
 }
 
 /// What a deployment is configured with.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Token keys: current, and previous during a rotation.
+    /// HS256 token keys: current, and previous during a rotation. (Where
+    /// no secret is set, a key nobody knows: HS256 tokens then all fail.)
     pub jwt_secret: Keys,
+    /// The identity provider whose RS256/ES256 tokens are accepted.
+    pub issuer: Option<auth::Issuer>,
     /// Webhook keys: current, and previous during a rotation.
     pub webhook_secret: Keys,
     /// Where the third party sends its result (`.../webhooks/third-party`).
@@ -61,9 +67,34 @@ impl Boomerang {
     }
 
     /// The user a bearer token (HTTP) or `?token=` (WebSocket) names.
-    pub fn authenticate(&self, token: Option<&str>) -> Result<UserId> {
+    pub async fn authenticate(&self, token: Option<&str>) -> Result<UserId> {
+        self.identify(token).await.map(|i| i.user)
+    }
+
+    /// Who a token speaks for, and until when: HS256 with the deployment's
+    /// secret, or an identity provider's token with its key from the
+    /// issuer's JWKS (through the `issuer_keys` port, which caches it).
+    pub async fn identify(&self, token: Option<&str>) -> Result<auth::Identity> {
         let token = token.ok_or_else(|| crate::Error::Unauthorized("missing token".into()))?;
-        auth::verify(token, &self.settings.jwt_secret, self.ports.clock.now())
+        let issuer = self.settings.issuer.as_ref();
+        let key = match auth::key_needed(token, issuer)? {
+            auth::KeyNeeded::Secret => None,
+            auth::KeyNeeded::Issuer { kid } => {
+                let keys = self.ports.issuer_keys.as_ref().ok_or_else(|| {
+                    crate::Error::Unauthorized("no identity provider is configured".into())
+                })?;
+                Some(keys.key(&kid).await?.ok_or_else(|| {
+                    crate::Error::Unauthorized("token key is not in the issuer's JWKS".into())
+                })?)
+            }
+        };
+        auth::verify_identity(
+            token,
+            &self.settings.jwt_secret,
+            issuer,
+            key.as_ref(),
+            self.ports.clock.now(),
+        )
     }
 
     pub fn limits(&self) -> &Limits {

@@ -16,7 +16,7 @@ pub async fn api(app: &Boomerang, req: Request) -> Response<Body> {
 }
 
 async fn serve(app: &Boomerang, req: &Request) -> Result<Response<Body>, Error> {
-    let user = bearer_user(app, req)?;
+    let user = bearer_user(app, req).await?;
     if req.method() != http::Method::GET {
         return Err(Error::NotFound("no such route".into()));
     }

@@ -17,8 +17,8 @@ use lambda_http::ext::RequestExt;
 use lambda_http::{Body, Request};
 
 /// The user behind `Authorization: Bearer <token>`.
-fn bearer_user(app: &Boomerang, req: &Request) -> Result<UserId> {
-    app.authenticate(bearer_token(req.headers()))
+async fn bearer_user(app: &Boomerang, req: &Request) -> Result<UserId> {
+    app.authenticate(bearer_token(req.headers())).await
 }
 
 /// The token of `Authorization: Bearer <token>` (scheme in any case).

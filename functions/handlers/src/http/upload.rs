@@ -9,7 +9,7 @@ use crate::multipart::file_part;
 use crate::response::{error_response, json_response};
 
 pub async fn upload(app: &Boomerang, req: Request) -> Response<Body> {
-    let user = match bearer_user(app, &req) {
+    let user = match bearer_user(app, &req).await {
         Ok(u) => u,
         Err(e) => return error_response(&e),
     };

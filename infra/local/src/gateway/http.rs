@@ -29,7 +29,11 @@ pub async fn forward(
     // As API Gateway's JWT authorizer does: a route that needs a token is
     // refused before a byte of its body is read.
     if needs_token(matched.as_str()) {
-        if let Err(e) = gw.app.authenticate(handlers::bearer_token(&parts.headers)) {
+        if let Err(e) = gw
+            .app
+            .authenticate(handlers::bearer_token(&parts.headers))
+            .await
+        {
             return json_error(StatusCode::UNAUTHORIZED, &e.public_message());
         }
     }
@@ -84,7 +88,7 @@ pub async fn forward(
         "routeKey": route_key,
         "rawPath": path,
         "rawQueryString": raw_query,
-        "headers": headers_json(&parts.headers),
+        "headers": event_headers(&parts.headers, &gw.domain_name),
         "requestContext": {
             "accountId": "000000000000",
             "apiId": "local",
@@ -169,6 +173,19 @@ pub async fn method_not_allowed() -> Response {
 
 /// Headers as API Gateway sends them: lower-case names, repeated values
 /// joined with commas.
+/// The headers of an HTTP API event. `host` is the API's own domain, as
+/// API Gateway's is (a request with another Host never reaches a route
+/// there), and `x-forwarded-proto` the scheme this listener speaks (API
+/// Gateway sets it too, whatever the client sent): lambda_http builds the
+/// request URI from both and panics on one that does not make a URL,
+/// which the fuzzer found.
+fn event_headers(headers: &HeaderMap, domain_name: &str) -> Value {
+    let mut v = headers_json(headers);
+    v["host"] = json!(domain_name);
+    v["x-forwarded-proto"] = json!("http");
+    v
+}
+
 pub fn headers_json(headers: &HeaderMap) -> Value {
     let mut out: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in headers {

@@ -1,0 +1,118 @@
+//! `JwksCache`: an identity provider's signing keys, fetched from its JWKS
+//! URL and kept. A `kid` not in the kept set refetches, at most once a
+//! minute (the contract's rule): a rotated-in key is picked up at once, and
+//! tokens with made-up `kid`s cannot make us hammer the issuer.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use boomerang_core::ports::IssuerKeys;
+use boomerang_core::{Error, Result};
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+/// Unknown `kid`s refetch the JWKS at most this often.
+pub const REFETCH_AT_MOST_EVERY: Duration = Duration::from_secs(60);
+/// How long one fetch may take: the request waiting on it is a user's.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// A JWKS is a few keys; anything larger is not one.
+const MAX_JWKS_BYTES: usize = 256 * 1024;
+
+#[derive(Debug)]
+pub struct JwksCache {
+    url: reqwest::Url,
+    http: reqwest::Client,
+    refetch_every: Duration,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    keys: HashMap<String, Jwk>,
+    fetched_at: Option<Instant>,
+}
+
+impl JwksCache {
+    /// `url`: the issuer's JWKS (`BOOMERANG_JWKS_URL`, by default
+    /// `{issuer}/.well-known/jwks.json`). Nothing is fetched until a token
+    /// needs a key.
+    pub fn new(url: &str) -> std::result::Result<Self, String> {
+        Self::with_refetch_interval(url, REFETCH_AT_MOST_EVERY)
+    }
+
+    /// As [`JwksCache::new`], refetching for an unknown `kid` at most every
+    /// `refetch_every`: for tests of a rotation, which cannot wait a minute.
+    pub fn with_refetch_interval(
+        url: &str,
+        refetch_every: Duration,
+    ) -> std::result::Result<Self, String> {
+        let url = reqwest::Url::parse(url).map_err(|e| format!("JWKS URL {url:?}: {e}"))?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("boomerang/", env!("CARGO_PKG_VERSION")))
+            .timeout(FETCH_TIMEOUT)
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(Self {
+            url,
+            http,
+            refetch_every,
+            state: Mutex::default(),
+        })
+    }
+
+    async fn fetch(&self) -> Result<HashMap<String, Jwk>> {
+        let unavailable = |why: String| {
+            warn!(url = %self.url, error = %why, "could not fetch the issuer's JWKS");
+            Error::internal(format!(
+                "the identity provider's keys are unavailable: {why}"
+            ))
+        };
+        let res = self
+            .http
+            .get(self.url.clone())
+            .send()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        if !res.status().is_success() {
+            return Err(unavailable(format!("answered {}", res.status())));
+        }
+        let body = res.bytes().await.map_err(|e| unavailable(e.to_string()))?;
+        if body.len() > MAX_JWKS_BYTES {
+            return Err(unavailable(format!("{} bytes is not a JWKS", body.len())));
+        }
+        let set: JwkSet =
+            serde_json::from_slice(&body).map_err(|e| unavailable(format!("not a JWKS: {e}")))?;
+        let keys: HashMap<String, Jwk> = set
+            .keys
+            .into_iter()
+            .filter_map(|k| Some((k.common.key_id.clone()?, k)))
+            .collect();
+        info!(url = %self.url, keys = keys.len(), "fetched the issuer's JWKS");
+        Ok(keys)
+    }
+}
+
+#[async_trait]
+impl IssuerKeys for JwksCache {
+    async fn key(&self, kid: &str) -> Result<Option<Jwk>> {
+        // One lock: concurrent requests for an unknown kid share one fetch.
+        let mut state = self.state.lock().await;
+        if let Some(k) = state.keys.get(kid) {
+            return Ok(Some(k.clone()));
+        }
+        let due = state
+            .fetched_at
+            .is_none_or(|at| at.elapsed() >= self.refetch_every);
+        if !due {
+            return Ok(None);
+        }
+        // A failed fetch counts as one too: an unreachable issuer is not
+        // asked again for every request.
+        state.fetched_at = Some(Instant::now());
+        state.keys = self.fetch().await?;
+        Ok(state.keys.get(kid).cloned())
+    }
+}
