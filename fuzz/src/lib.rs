@@ -133,21 +133,30 @@ fn lambda_request(text: &str) -> Option<lambda_http::Request> {
     let path = field("/rawPath");
     let stage = field("/requestContext/stage");
     let query = field("/rawQueryString");
-    let scheme = match field("/headers/x-forwarded-proto") {
-        "" => "https",
-        s => s,
+    // Header names in any case (HeaderMap folds them), every value.
+    let header = |name: &str| -> Vec<&str> {
+        v.get("headers")
+            .and_then(|h| h.as_object())
+            .map(|h| {
+                h.iter()
+                    .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .filter_map(|(_, v)| v.as_str())
+                    .collect()
+            })
+            .unwrap_or_default()
     };
-    let hosts = [
-        field("/requestContext/domainName"),
-        field("/headers/host"),
-        "localhost",
-    ];
-    for host in hosts.iter().filter(|h| !h.is_empty()) {
-        for p in [path.to_owned(), format!("/{stage}{path}")] {
-            let uri = format!("{scheme}://{host}{p}");
-            url::Url::parse(&uri).ok()?;
-            url::Url::parse(&format!("http://localhost{p}")).ok()?;
-            lambda_http::http::Uri::try_from(format!("{uri}?{query}")).ok()?;
+    let mut schemes = header("x-forwarded-proto");
+    schemes.push("https");
+    let mut hosts = header("host");
+    hosts.extend([field("/requestContext/domainName"), "localhost"]);
+    for scheme in &schemes {
+        for host in hosts.iter().filter(|h| !h.is_empty()) {
+            for p in [path.to_owned(), format!("/{stage}{path}")] {
+                let uri = format!("{scheme}://{host}{p}");
+                url::Url::parse(&uri).ok()?;
+                url::Url::parse(&format!("http://localhost{p}")).ok()?;
+                lambda_http::http::Uri::try_from(format!("{uri}?{query}")).ok()?;
+            }
         }
     }
     if v.get("isBase64Encoded") == Some(&serde_json::Value::Bool(true)) {

@@ -8,6 +8,7 @@ mod flow;
 mod hardening;
 mod http_errors;
 mod identity;
+mod metrics;
 mod schema;
 mod third_party;
 mod webhook;

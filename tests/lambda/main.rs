@@ -239,6 +239,21 @@ async fn the_seven_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
     // THEN alice has no stored connection left
     assert!(app.connection_ids("alice").await.is_empty());
 
+    // AND the webhook reported its CloudWatch metrics: the event pushed to
+    // the tab, the webhook applied, and how long that took
+    let webhook_log = std::fs::read_to_string(logs.path().join("webhook.log")).unwrap();
+    let emf: Vec<Value> = webhook_log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Boomerang")
+        .collect();
+    assert!(
+        emf.iter()
+            .any(|v| v["EventsPushed"] == 1 && v["WebhooksApplied"] == 1),
+        "{webhook_log}"
+    );
+    assert!(emf.iter().any(|v| v["WebhookToPush"].is_array()));
+
     // AND the functions logged JSON lines, and no secret or token
     drop(_functions);
     let webhook_key = app.stack.webhook_secret.clone();
@@ -249,7 +264,11 @@ async fn the_seven_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
         for line in log.lines() {
             let v: Value = serde_json::from_str(line)
                 .unwrap_or_else(|_| panic!("{name} logged a non-JSON line: {line}"));
-            assert!(v["level"].is_string(), "{name}: {line}");
+            // A log record, or an embedded-metric-format record of metrics.
+            assert!(
+                v["level"].is_string() || v["_aws"]["CloudWatchMetrics"].is_array(),
+                "{name}: {line}"
+            );
         }
         for secret in [&token, &webhook_key, &jwt_key] {
             assert!(!log.contains(secret.as_str()), "{name} logged a secret");

@@ -131,6 +131,7 @@ pub fn template_env(logical_id: &str, local: &Local) -> Vec<(String, String)> {
         ("DeliveriesTable", t.deliveries.clone()),
         ("FilesBucket", local.deployment.bucket.clone()),
         ("ThirdPartyUrl", local.third_party_url.clone()),
+        ("AWS::StackName", "boomerang-test".to_owned()),
     ];
     let mut env: Vec<(String, String)> = [
         ("AWS_REGION", "us-east-1"),

@@ -58,6 +58,7 @@ impl Deployment {
             processor,
             clock,
             issuer_keys: None,
+            metrics: Arc::new(boomerang_core::metrics::NoMetrics),
         }
     }
 }

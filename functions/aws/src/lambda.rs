@@ -197,6 +197,9 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
 
     let mut ports = deployment.ports(&sdk, processor, clock);
     ports.issuer_keys = issuer.as_ref().map(|(_, keys)| keys.clone());
+    // CloudWatch metrics, one line per invocation (each main flushes).
+    let stack = std::env::var("BOOMERANG_STACK").unwrap_or_else(|_| "boomerang".into());
+    ports.metrics = Arc::new(crate::EmfMetrics::stdout(stack));
     let settings = Settings {
         jwt_secret,
         issuer: issuer.map(|(issuer, _)| issuer),

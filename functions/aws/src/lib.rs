@@ -6,6 +6,7 @@
 
 mod deployment;
 pub mod dynamo;
+pub mod emf;
 mod http_processor;
 pub mod jwks;
 pub mod lambda;
@@ -16,6 +17,7 @@ pub mod tables;
 
 pub use deployment::{s3_client, Deployment};
 pub use dynamo::{DynamoConnectionStore, DynamoDeliveryLog, DynamoEventLog, DynamoJobStore};
+pub use emf::EmfMetrics;
 pub use http_processor::HttpProcessor;
 pub use jwks::JwksCache;
 pub use pusher::{ApiGatewayPusher, PUSH_ATTEMPTS};

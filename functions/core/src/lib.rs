@@ -8,6 +8,7 @@ pub mod auth;
 pub mod domain;
 pub mod error;
 pub mod limits;
+pub mod metrics;
 pub mod ports;
 pub mod usecases;
 pub mod webhook;

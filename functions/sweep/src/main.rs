@@ -18,7 +18,9 @@ async fn main() -> Result<(), Error> {
     let app = &app;
     // The scheduled event's content does not matter: the time is ours.
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
-        let swept = app.sweep().await?;
+        let swept = app.sweep().await;
+        app.ports.metrics.flush();
+        let swept = swept?;
         Ok::<_, Error>(json!({
             "timedOut": swept.timed_out,
             "eventsForgotten": swept.events_forgotten,

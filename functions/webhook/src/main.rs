@@ -20,7 +20,10 @@ async fn main() -> Result<(), Error> {
     .await?;
     let app = &app;
     lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, Error>(http::webhook(app, req).await)
+        let response = http::webhook(app, req).await;
+        // This invocation's CloudWatch metrics, one log line.
+        app.ports.metrics.flush();
+        Ok::<_, Error>(response)
     }))
     .await
 }

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod files;
 pub mod gateway;
+pub mod metrics;
 pub mod private;
 pub mod provision;
 pub mod secrets;
@@ -226,6 +227,9 @@ impl Stack {
             ..Limits::default()
         };
         let mut ports = ports;
+        // Both backends: the figures are this process's, served at /metrics.
+        let metrics = Arc::new(metrics::PrometheusMetrics::default());
+        ports.metrics = metrics.clone();
         let issuer = match &config.jwt_issuer {
             Some(url) if !url.trim().is_empty() => {
                 let url = url.trim().to_owned();
@@ -279,6 +283,7 @@ impl Stack {
             },
             shutdown: shutdown.clone(),
             sockets: sockets.clone(),
+            metrics,
         });
         let serve_limits = gateway::ServeLimits {
             max_connections: config.max_http_connections,
@@ -381,6 +386,7 @@ async fn embedded_ports(
         processor,
         clock: Arc::new(SystemClock),
         issuer_keys: None,
+        metrics: Arc::new(boomerang_core::metrics::NoMetrics),
     })
 }
 

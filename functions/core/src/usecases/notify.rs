@@ -4,6 +4,7 @@ use futures::stream::{self, StreamExt};
 use tracing::{debug, info, warn};
 
 use super::Boomerang;
+use crate::metrics::Metric;
 use crate::ports::PushError;
 use crate::{Connection, Event, UserId};
 
@@ -55,11 +56,16 @@ impl Boomerang {
             closed,
             ..Delivery::default()
         };
+        let metrics = &self.ports.metrics;
         for (conn, r) in results {
             match r {
-                Ok(()) => d.delivered += 1,
+                Ok(()) => {
+                    d.delivered += 1;
+                    metrics.record(Metric::EventPushed);
+                }
                 Err(PushError::Gone) => {
                     d.gone += 1;
+                    metrics.record(Metric::ConnectionGone);
                     debug!(connection = %conn.id, user = %user, "connection gone; forgetting it");
                     if let Err(e) = self.ports.connections.remove(&conn.id).await {
                         warn!(connection = %conn.id, error = %e, "could not forget a gone connection");
@@ -67,6 +73,7 @@ impl Boomerang {
                 }
                 Err(PushError::Other(e)) => {
                     d.failed += 1;
+                    metrics.record(Metric::PushFailed);
                     warn!(connection = %conn.id, user = %user, error = %e, "push failed");
                 }
             }

@@ -6,6 +6,7 @@ use serde_json::Value;
 use tracing::info;
 
 use super::Boomerang;
+use crate::metrics::{self, Metric};
 use crate::webhook::{self, SignatureHeaders};
 use crate::{Error, EventDraft, EventType, JobId, JobStatus, Result};
 
@@ -34,6 +35,25 @@ struct Body {
 
 impl Boomerang {
     pub async fn receive_webhook(
+        &self,
+        headers: &SignatureHeaders,
+        body: &[u8],
+    ) -> Result<WebhookOutcome> {
+        let arrived = std::time::Instant::now();
+        let outcome = self.receive_webhook_inner(headers, body).await;
+        let m = &self.ports.metrics;
+        m.record(Metric::Webhook(match &outcome {
+            Ok(WebhookOutcome::Applied) => {
+                m.record(Metric::WebhookToPush(arrived.elapsed()));
+                metrics::WebhookOutcome::Applied
+            }
+            Ok(WebhookOutcome::AlreadyDone) => metrics::WebhookOutcome::AlreadyDone,
+            Err(e) => metrics::WebhookOutcome::of_status(e.status_code()),
+        }));
+        outcome
+    }
+
+    async fn receive_webhook_inner(
         &self,
         headers: &SignatureHeaders,
         body: &[u8],

@@ -87,6 +87,9 @@ impl Boomerang {
         let from = [JobStatus::Pending, JobStatus::Submitted];
         match self.ports.jobs.transition(&from, &job, draft).await? {
             Some(event) => {
+                self.ports
+                    .metrics
+                    .record(crate::metrics::Metric::JobTimedOut);
                 warn!(job_id = %job.id, user = %job.owner, seq = event.seq, "job timed out waiting for the third party");
                 self.notify(&job.owner, &event).await;
                 Ok(true)

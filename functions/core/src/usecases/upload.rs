@@ -76,6 +76,9 @@ impl Boomerang {
                 Ok(UploadOutcome::Accepted(job))
             }
             Err(why) => {
+                self.ports
+                    .metrics
+                    .record(crate::metrics::Metric::ThirdPartyFailed);
                 warn!(job_id = %job.id, user = %user, error = %why, "third party did not take the file");
                 job.status = JobStatus::Failed;
                 job.error = Some(format!("the third party did not accept the file: {why}"));
