@@ -309,38 +309,31 @@ async fn waiting_jobs_are_found_through_the_sparse_index_and_leave_it_when_they_
     let due = jobs.waiting(t0 + Span::minutes(1), 10).await.unwrap();
     assert_eq!(due.len(), 4);
     assert!(!due.iter().any(|j| j.id == done.id));
-    let item = a
-        .dynamo
-        .get_item()
-        .table_name(&a.tables.events)
-        .key("userId", s("alice"))
-        .key(
-            "seq",
-            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
-        )
-        .send()
-        .await
-        .unwrap();
-    let ttl: i64 = item.item().unwrap()["ttl"].as_n().unwrap().parse().unwrap();
+    let event = events_item(&a, "alice", 1).await;
+    let ttl: i64 = event["ttl"].as_n().unwrap().parse().unwrap();
     assert_eq!(
         ttl,
         done.updated_at.timestamp() + RETENTION.as_secs() as i64
     );
-    let counter = a
-        .dynamo
-        .get_item()
-        .table_name(&a.tables.events)
-        .key("userId", s("alice"))
-        .key(
-            "seq",
-            aws_sdk_dynamodb::types::AttributeValue::N("0".into()),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert!(!counter.item().unwrap().contains_key("ttl"));
+    assert!(!events_item(&a, "alice", 0).await.contains_key("ttl"));
 }
 
-fn s(v: &str) -> aws_sdk_dynamodb::types::AttributeValue {
-    aws_sdk_dynamodb::types::AttributeValue::S(v.into())
+/// The events table's item (`seq` 0 is the user's counter).
+async fn events_item(
+    a: &Aws,
+    user: &str,
+    seq: u64,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    a.dynamo
+        .get_item()
+        .table_name(&a.tables.events)
+        .key("userId", AttributeValue::S(user.into()))
+        .key("seq", AttributeValue::N(seq.to_string()))
+        .send()
+        .await
+        .unwrap()
+        .item()
+        .cloned()
+        .expect("the item exists")
 }

@@ -11,13 +11,11 @@
 //! `make test` builds the binary (`cargo build --workspace --bins`) first.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use boomerang_e2e::lambda::debug_bootstrap;
+use boomerang_e2e::process::LocalProcess;
 use boomerang_e2e::{free_port, sign, FakeThirdParty, Mode, DEADLINE};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -28,36 +26,19 @@ const WEBHOOK_SECRET: &str = "whsec_Y3Jhc2gtdGVzdC13ZWJob29rLWtleS0zMmJ5dGVz";
 const USERS: usize = 5;
 const KILLS: usize = 4;
 
-/// One `boomerang-local` process on a fixed port and data folder.
-struct Stack {
-    child: Child,
-    url: String,
-}
-
-fn start(dir: &Path, port: u16, third_party: &str) -> Stack {
-    let mut child = Command::new(debug_bootstrap("boomerang-local"))
-        .env("BOOMERANG_ADDR", format!("127.0.0.1:{port}"))
-        .env("BOOMERANG_DATA_DIR", dir)
-        .env("BOOMERANG_JWT_SECRET", JWT_SECRET)
-        .env("BOOMERANG_WEBHOOK_SECRET", WEBHOOK_SECRET)
-        .env("BOOMERANG_THIRD_PARTY_URL", third_party)
-        .env("BOOMERANG_THIRD_PARTY_BACKOFF_MS", "10")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("boomerang-local starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("ready: ") {
-                let _ = tx.send(url.to_owned());
-            }
-        }
-    });
-    let url = rx.recv_timeout(DEADLINE).expect("a ready line");
-    Stack { child, url }
+/// `boomerang-local` on a fixed port and data folder, so that a restart is
+/// the same stack.
+fn start(dir: &Path, port: u16, third_party: &str) -> LocalProcess {
+    LocalProcess::start(
+        &format!("127.0.0.1:{port}"),
+        dir,
+        &[
+            ("BOOMERANG_JWT_SECRET", JWT_SECRET),
+            ("BOOMERANG_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ("BOOMERANG_THIRD_PARTY_URL", third_party),
+            ("BOOMERANG_THIRD_PARTY_BACKOFF_MS", "10"),
+        ],
+    )
 }
 
 fn token(user: &str) -> String {
@@ -233,9 +214,7 @@ async fn killed_under_load_and_restarted_it_keeps_every_acknowledged_write_and_n
         }
         // WHEN it is killed at a random moment
         tokio::time::sleep(Duration::from_millis(300 + rng.below(900))).await;
-        let mut child = stack.child;
-        child.kill().unwrap();
-        child.wait().unwrap();
+        stack.kill();
         for l in load {
             l.await.unwrap();
         }
@@ -353,11 +332,7 @@ async fn killed_under_load_and_restarted_it_keeps_every_acknowledged_write_and_n
         async move { upload(&http, &url, "user0", vec![b'x'; 1 << 20]).await }
     });
     tp.next().await; // the file is at the third party: the upload is in flight
-    let pid = stack.child.id();
-    Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
+    stack.terminate();
     let close = tokio::time::timeout(DEADLINE, async {
         loop {
             match tab.next().await {
@@ -371,8 +346,7 @@ async fn killed_under_load_and_restarted_it_keeps_every_acknowledged_write_and_n
     .expect("closed before the deadline");
     assert_eq!(close, Some(1001), "a close frame, going away");
     assert_eq!(slow.await.unwrap().map(|(s, _)| s), Some(202));
-    let mut child = stack.child;
-    let status = child.wait().unwrap();
+    let status = stack.wait();
     assert!(status.success(), "a clean exit: {status}");
 }
 

@@ -313,3 +313,76 @@ async fn a_function_missing_a_setting_fails_its_init_naming_the_variable() {
     );
     assert!(printed.contains("BOOMERANG_JWT_SECRET_ARN"), "{printed}");
 }
+
+#[tokio::test]
+async fn with_an_identity_provider_and_no_secret_ws_connect_takes_the_issuers_tokens_and_refuses_hs256(
+) {
+    use boomerang_e2e::idp::{Issuer, AUDIENCE};
+    // GIVEN ws-connect as the template deploys it with JwtIssuer set and no
+    // JwtSecretArn (no HS256 secret), against moto and an issuer's JWKS
+    let deployment = Deployment {
+        tables: Tables::with_prefix("idp"),
+        bucket: "idp-files".into(),
+        connections_endpoint: "http://127.0.0.1:9/unused".into(),
+        event_retention: boomerang_core::Limits::default().event_retention,
+    };
+    let (moto, _) = Moto::with(&deployment).await;
+    let issuer = Issuer::start(&["rsa-a"]).await;
+    let local = Local {
+        moto_url: &moto.url,
+        deployment: &deployment,
+        jwt_secret_arn: String::new(),
+        webhook_secret_arn: String::new(),
+        third_party_url: String::new(),
+        callback_url: String::new(),
+    };
+    let mut env = template_env("WsConnectFunction", &local);
+    env.retain(|(k, _)| {
+        !matches!(
+            k.as_str(),
+            "BOOMERANG_JWT_SECRET_ARN" | "BOOMERANG_JWT_ISSUER" | "BOOMERANG_JWT_AUDIENCE"
+        )
+    });
+    env.push(("BOOMERANG_JWT_ISSUER".into(), issuer.url.clone()));
+    env.push(("BOOMERANG_JWT_AUDIENCE".into(), AUDIENCE.into()));
+    let (_apis, port) = lambda_apis().await;
+    let logs = tempfile::tempdir().unwrap();
+    let _f = start_function(
+        &debug_bootstrap("ws-connect"),
+        "ws-connect",
+        port,
+        &env,
+        &logs.path().join("ws-connect.log"),
+    );
+    let http = reqwest::Client::new();
+    let connect = |token: String, id: &str| {
+        fixture(
+            "ws-connect",
+            &[("TOKEN", token), ("CONNECTION_ID", id.to_owned())],
+        )
+    };
+
+    // WHEN the issuer's RS256 token connects
+    let rs256 = connect(
+        issuer.token("rsa-a", serde_json::json!({})),
+        "Idp0000000001=",
+    );
+    // THEN it is taken, and the connection stored under its sub
+    assert_eq!(
+        invoke(&http, port, "ws-connect", &rs256).await["statusCode"],
+        200
+    );
+    // WHEN an HS256 token comes, signed with any key at all
+    let hs256 = boomerang_e2e::sign::jwt(
+        "mallory",
+        chrono::Utc::now().timestamp() + 60,
+        b"a key of thirty-two bytes or more!!",
+    );
+    // THEN it is refused: with an issuer and no secret, HS256 is not accepted
+    let refused = invoke(&http, port, "ws-connect", &connect(hs256, "Idp0000000002=")).await;
+    assert_eq!(refused["statusCode"], 401);
+    // AND a token from another issuer, too
+    let other = issuer.token("rsa-a", serde_json::json!({"iss": "https://other.example"}));
+    let refused = invoke(&http, port, "ws-connect", &connect(other, "Idp0000000003=")).await;
+    assert_eq!(refused["statusCode"], 401);
+}

@@ -16,14 +16,12 @@
 //! users for five minutes (SOAK_TABS, SOAK_USERS, SOAK_SECONDS).
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use boomerang_e2e::lambda::debug_bootstrap;
+use boomerang_e2e::process::LocalProcess;
 use boomerang_e2e::{eventually, sign, FakeThirdParty, Mode, DEADLINE};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -39,48 +37,27 @@ fn setting(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The stack, and its data folder (read directly for the stored rows).
 struct Stack {
-    child: Child,
-    url: String,
+    process: LocalProcess,
     dir: tempfile::TempDir,
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start(third_party: &str, per_user: usize) -> Stack {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(debug_bootstrap("boomerang-local"))
-        .env("BOOMERANG_ADDR", "127.0.0.1:0")
-        .env("BOOMERANG_DATA_DIR", dir.path())
-        .env("BOOMERANG_JWT_SECRET", JWT_SECRET)
-        .env("BOOMERANG_WEBHOOK_SECRET", WEBHOOK_SECRET)
-        .env("BOOMERANG_THIRD_PARTY_URL", third_party)
-        .env("BOOMERANG_DROP_DISCONNECT_RATIO", "0.3")
-        .env(
-            "BOOMERANG_MAX_CONNECTIONS_PER_USER",
-            (per_user * 4).to_string(),
-        )
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("boomerang-local starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("ready: ") {
-                let _ = tx.send(url.to_owned());
-            }
-        }
-    });
-    let url = rx.recv_timeout(DEADLINE).expect("a ready line");
-    Stack { child, url, dir }
+    let limit = (per_user * 4).to_string();
+    let process = LocalProcess::start(
+        "127.0.0.1:0",
+        dir.path(),
+        &[
+            ("BOOMERANG_JWT_SECRET", JWT_SECRET),
+            ("BOOMERANG_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ("BOOMERANG_THIRD_PARTY_URL", third_party),
+            ("BOOMERANG_DROP_DISCONNECT_RATIO", "0.3"),
+            ("BOOMERANG_MAX_CONNECTIONS_PER_USER", &limit),
+        ],
+    );
+    Stack { process, dir }
 }
 
 fn rss_kb(pid: u32) -> u64 {
@@ -287,8 +264,14 @@ async fn many_tabs_dropping_and_reconnecting_under_load_miss_nothing_and_leave_n
     let tp = Arc::new(FakeThirdParty::start(Mode::Silent).await);
     let stack = start(&tp.url(), tabs.div_ceil(users));
     let api = Arc::new(Api {
-        http: reqwest::Client::new(),
-        url: stack.url.clone(),
+        // Idle connections are dropped before the stack's 10 s header
+        // timeout closes them, so a request never races that close (as a
+        // browser's pool, which also retries such a request, would).
+        http: reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap(),
+        url: stack.process.url.clone(),
     });
     let user = |i: usize| format!("user{}", i % users);
 
@@ -305,7 +288,7 @@ async fn many_tabs_dropping_and_reconnecting_under_load_miss_nothing_and_leave_n
             i as u64 * 7919 + 1,
         )));
     }
-    let pid = stack.child.id();
+    let pid = stack.process.pid();
 
     // WHEN uploads and the third party's webhooks go on for the whole run
     let uploads = Arc::new(AtomicUsize::new(0));

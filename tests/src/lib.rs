@@ -2,8 +2,10 @@
 //! that talk to it as browsers and a third party would. Tokens and webhook
 //! signatures are made here, independently of the code that verifies them.
 
+pub mod idp;
 pub mod lambda;
 pub mod moto;
+pub mod process;
 pub mod sign;
 pub mod third_party;
 

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use aws_sdk_apigatewaymanagement::config::retry::RetryConfig;
 use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_apigatewaymanagement::operation::delete_connection::DeleteConnectionError;
+use aws_sdk_apigatewaymanagement::operation::get_connection::GetConnectionError;
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use aws_sdk_apigatewaymanagement::Client;
@@ -88,6 +89,27 @@ impl Pusher for ApiGatewayPusher {
             Ok(_) => Ok(()),
             Err(e) => match e.into_service_error() {
                 DeleteConnectionError::GoneException(_) => Ok(()),
+                other => Err(PushError::Other(format!(
+                    "{}: {}",
+                    other.code().unwrap_or("error"),
+                    DisplayErrorContext(&other)
+                ))),
+            },
+        }
+    }
+
+    /// `GET /@connections/{id}`: 410 when the socket is gone.
+    async fn probe(&self, conn: &ConnectionId) -> Result<(), PushError> {
+        match self
+            .client
+            .get_connection()
+            .connection_id(conn.as_str())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                GetConnectionError::GoneException(_) => Err(PushError::Gone),
                 other => Err(PushError::Other(format!(
                     "{}: {}",
                     other.code().unwrap_or("error"),

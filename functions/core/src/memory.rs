@@ -25,6 +25,8 @@ struct State {
     pushed: HashMap<ConnectionId, Vec<String>>,
     /// Connections the core asked the gateway to close.
     closed: Vec<ConnectionId>,
+    /// Sockets that went away without a `$disconnect`.
+    gone: Vec<ConnectionId>,
     submissions: usize,
     /// The timeout each submission was given.
     timeouts: Vec<Duration>,
@@ -215,6 +217,14 @@ impl Pusher for Memory {
         self.state.lock().unwrap().closed.push(conn.clone());
         Ok(())
     }
+    async fn probe(&self, conn: &ConnectionId) -> Result<(), PushError> {
+        let s = self.state.lock().unwrap();
+        if s.closed.contains(conn) || s.gone.contains(conn) {
+            Err(PushError::Gone)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 #[async_trait]
@@ -338,6 +348,26 @@ impl TestApp {
         self.app = Boomerang::new(self.app.ports.clone(), settings);
     }
 
+    /// A small file uploaded by `user`: its job, whatever became of it.
+    pub async fn upload(&self, user: &str) -> Job {
+        let file = UploadedFile {
+            file_name: "a.txt".into(),
+            content_type: "text/plain".into(),
+            bytes: Bytes::from_static(b"hi\n"),
+        };
+        match self.app.upload(&self.user(user), file).await.unwrap() {
+            UploadOutcome::Accepted(job) | UploadOutcome::Refused(job) => job,
+        }
+    }
+
+    /// `user`'s job `id`, as stored.
+    pub async fn stored(&self, user: &str, id: &JobId) -> Job {
+        self.app
+            .get_job(&self.user(user), id.as_str())
+            .await
+            .unwrap()
+    }
+
     /// Moves the test clock forward.
     pub fn advance(&self, d: Duration) {
         self.mem.state.lock().unwrap().skew += d;
@@ -372,6 +402,12 @@ impl TestApp {
         self.app
             .on_connect(Some(&token), ConnectionId::parse(conn).unwrap(), Utc::now())
             .await
+    }
+
+    /// The socket of `conn` goes away, and its `$disconnect` never comes.
+    pub fn vanish(&self, conn: &str) {
+        let id = ConnectionId::parse(conn).unwrap();
+        self.mem.state.lock().unwrap().gone.push(id);
     }
 
     /// The connections the core closed, in order.

@@ -88,6 +88,9 @@ pub trait Pusher: Send + Sync {
     /// Closes the connection (API Gateway: `DeleteConnection`). One that is
     /// already gone is not an error.
     async fn close(&self, conn: &ConnectionId) -> Result<(), PushError>;
+    /// Whether the connection is still open (API Gateway: `GetConnection`;
+    /// `Err(Gone)` when it is not).
+    async fn probe(&self, conn: &ConnectionId) -> Result<(), PushError>;
 }
 
 /// What is handed to the third party.

@@ -28,14 +28,21 @@ impl Boomerang {
         let max = self.limits().max_connections_per_user;
         // Concurrent connects may each see max - 1 and pass: the bound is
         // approximate by a few, which is all it needs to be.
-        let open = self
+        let live: Vec<Connection> = self
             .ports
             .connections
             .for_user(&identity.user)
             .await?
-            .iter()
+            .into_iter()
             .filter(|c| c.is_live(now))
-            .count();
+            .collect();
+        let mut open = live.len();
+        if open >= max {
+            // Rows whose `$disconnect` never came (API Gateway delivers it
+            // only best-effort) would hold the user out: ask the gateway
+            // which sockets are still there, and forget the others first.
+            open -= self.forget_vanished(live).await;
+        }
         if open >= max {
             info!(user = %identity.user, open, "connection refused: too many open");
             return Err(Error::TooManyRequests(format!(
@@ -77,6 +84,29 @@ impl Boomerang {
 
 fn error_message(message: &str) -> String {
     serde_json::json!({"type": "error", "message": message}).to_string()
+}
+
+impl Boomerang {
+    /// Probes `conns` at the gateway and forgets those it says are gone;
+    /// how many went.
+    async fn forget_vanished(&self, conns: Vec<Connection>) -> usize {
+        use crate::ports::PushError;
+        use futures::stream::{self, StreamExt};
+        let gone: Vec<Connection> = stream::iter(conns)
+            .map(|c| async move {
+                matches!(self.ports.pusher.probe(&c.id).await, Err(PushError::Gone)).then_some(c)
+            })
+            .buffer_unordered(self.limits().push_concurrency.max(1))
+            .filter_map(|c| async move { c })
+            .collect()
+            .await;
+        for c in &gone {
+            if let Err(e) = self.ports.connections.remove(&c.id).await {
+                tracing::warn!(connection = %c.id, error = %e, "could not forget a vanished connection");
+            }
+        }
+        gone.len()
+    }
 }
 
 #[cfg(test)]
@@ -146,5 +176,28 @@ mod tests {
         fn parse_conn(&self) -> crate::ConnectionId {
             crate::ConnectionId::parse(*self).unwrap()
         }
+    }
+
+    #[tokio::test]
+    async fn rows_whose_socket_vanished_do_not_hold_the_user_out() {
+        // GIVEN alice at the limit, every socket gone without a $disconnect
+        let t = TestApp::new();
+        let max = t.app.limits().max_connections_per_user;
+        for i in 0..max {
+            let id = format!("v{i}");
+            t.connect(&id, "alice").await;
+            t.vanish(&id);
+        }
+        // WHEN she opens one more
+        let exp = chrono::Utc::now() + chrono::Duration::hours(1);
+        t.connect_until("fresh", "alice", exp).await.unwrap();
+        // THEN it is taken, and only it is stored
+        let ids: Vec<String> = t
+            .connections_of("alice")
+            .await
+            .iter()
+            .map(|c| c.id.to_string())
+            .collect();
+        assert_eq!(ids, ["fresh"]);
     }
 }

@@ -155,25 +155,13 @@ impl Boomerang {
 mod tests {
     use super::*;
     use crate::memory::{TestApp, ThirdParty};
-    use crate::{UploadOutcome, UploadedFile};
-
-    async fn upload(t: &TestApp) -> crate::Job {
-        let f = UploadedFile {
-            file_name: "a.txt".into(),
-            content_type: "text/plain".into(),
-            bytes: "hi".into(),
-        };
-        match t.app.upload(&t.user("alice"), f).await.unwrap() {
-            UploadOutcome::Accepted(j) | UploadOutcome::Refused(j) => j,
-        }
-    }
 
     #[tokio::test]
     async fn a_signed_result_completes_the_job_and_reaches_the_owner_only() {
         let t = TestApp::new();
         t.connect("a1", "alice").await;
         t.connect("b1", "bob").await;
-        let job = upload(&t).await;
+        let job = t.upload("alice").await;
         let body = serde_json::json!({"job_id": job.id.as_str(), "status": "completed", "result": {"n": 42}});
         let out = t.deliver("msg_1", &body).await.unwrap();
         assert_eq!(out, WebhookOutcome::Applied);
@@ -193,7 +181,7 @@ mod tests {
     async fn a_redelivery_or_a_second_result_changes_nothing() {
         let t = TestApp::new();
         t.connect("a1", "alice").await;
-        let job = upload(&t).await;
+        let job = t.upload("alice").await;
         let done =
             serde_json::json!({"job_id": job.id.as_str(), "status": "completed", "result": 1});
         let failed =
@@ -211,11 +199,7 @@ mod tests {
             WebhookOutcome::AlreadyDone
         );
         assert_eq!(t.pushed("a1").len(), 2);
-        let stored = t
-            .app
-            .get_job(&t.user("alice"), job.id.as_str())
-            .await
-            .unwrap();
+        let stored = t.stored("alice", &job.id).await;
         assert_eq!(stored.status, JobStatus::Completed);
     }
 
@@ -225,7 +209,7 @@ mod tests {
         let t = TestApp::with_third_party(ThirdParty::CallsBackFirst);
         t.connect("a1", "alice").await;
         // WHEN alice uploads
-        let job = upload(&t).await;
+        let job = t.upload("alice").await;
         // THEN the upload answers completed, and job.submitted never follows
         assert_eq!(job.status, JobStatus::Completed);
         let got = t.pushed("a1");

@@ -104,18 +104,7 @@ mod tests {
     use std::time::Duration as StdDuration;
 
     use crate::memory::TestApp;
-    use crate::{JobStatus, UploadedFile};
-
-    async fn upload(t: &TestApp, user: &str) -> crate::Job {
-        let file = UploadedFile {
-            file_name: "a.csv".into(),
-            content_type: "text/csv".into(),
-            bytes: bytes::Bytes::from_static(b"a,b\n"),
-        };
-        match t.app.upload(&t.user(user), file).await.unwrap() {
-            crate::UploadOutcome::Accepted(job) | crate::UploadOutcome::Refused(job) => job,
-        }
-    }
+    use crate::JobStatus;
 
     #[tokio::test]
     async fn a_job_past_its_deadline_fails_once_and_its_owner_is_told() {
@@ -123,7 +112,7 @@ mod tests {
         t.set_limits(|l| l.job_timeout = StdDuration::from_secs(60));
         t.connect("a1", "alice").await;
         t.connect("b1", "bob").await;
-        let job = upload(&t, "alice").await;
+        let job = t.upload("alice").await;
         // GIVEN a submitted job, before its deadline nothing happens
         assert_eq!(t.app.sweep().await.unwrap().timed_out, 0);
         // WHEN its deadline passes
@@ -131,11 +120,7 @@ mod tests {
         let swept = t.app.sweep().await.unwrap();
         // THEN it failed, alice's tab was told, bob's was not
         assert_eq!(swept.timed_out, 1);
-        let stored = t
-            .app
-            .get_job(&t.user("alice"), job.id.as_str())
-            .await
-            .unwrap();
+        let stored = t.stored("alice", &job.id).await;
         assert_eq!(stored.status, JobStatus::Failed);
         assert_eq!(stored.error.as_deref(), Some(super::TIMED_OUT));
         let got = t.pushed("a1");
@@ -157,17 +142,13 @@ mod tests {
     async fn a_finished_job_is_never_timed_out() {
         let mut t = TestApp::new();
         t.set_limits(|l| l.job_timeout = StdDuration::from_secs(60));
-        let job = upload(&t, "alice").await;
+        let job = t.upload("alice").await;
         let done =
             serde_json::json!({"job_id": job.id.as_str(), "status": "completed", "result": 1});
         t.deliver("w1", &done).await.unwrap();
         t.advance(StdDuration::from_secs(3600));
         assert_eq!(t.app.sweep().await.unwrap().timed_out, 0);
-        let stored = t
-            .app
-            .get_job(&t.user("alice"), job.id.as_str())
-            .await
-            .unwrap();
+        let stored = t.stored("alice", &job.id).await;
         assert_eq!(stored.status, JobStatus::Completed);
     }
 
@@ -179,10 +160,10 @@ mod tests {
             l.job_timeout = StdDuration::from_secs(24 * 3600);
         });
         let alice = t.user("alice");
-        upload(&t, "alice").await; // seq 1
-        upload(&t, "alice").await; // seq 2
+        t.upload("alice").await; // seq 1
+        t.upload("alice").await; // seq 2
         t.advance(StdDuration::from_secs(3601));
-        upload(&t, "alice").await; // seq 3, recent
+        t.upload("alice").await; // seq 3, recent
         let swept = t.app.sweep().await.unwrap();
         assert_eq!(swept.events_forgotten, 2);
         // A reader at 0 gets seq 3 and is told 1 and 2 are gone.
@@ -194,7 +175,7 @@ mod tests {
         let page = t.app.events_since(&alice, Some("2"), None).await.unwrap();
         assert!(!page.gap);
         // The next event is 4: the seq never restarts.
-        upload(&t, "alice").await;
+        t.upload("alice").await;
         let page = t.app.events_since(&alice, Some("3"), None).await.unwrap();
         assert_eq!(page.events[0].seq, 4);
         assert!(!page.gap);

@@ -119,4 +119,11 @@ impl Pusher for GatewayPusher {
         let _ = self.registry.send(conn, Outbound::Close);
         Ok(())
     }
+
+    async fn probe(&self, conn: &ConnectionId) -> Result<(), PushError> {
+        match self.registry.info(conn) {
+            Some(_) => Ok(()),
+            None => Err(PushError::Gone),
+        }
+    }
 }
