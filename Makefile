@@ -152,22 +152,25 @@ soak:
 ## in fuzz/corpus/<target>, which make test replays; the corpus is then
 ## minimised. No sanitizer: the code fuzzed is safe Rust, and without one
 ## a target runs several times faster. The release profile's LTO is off
-## here (LTO and coverage instrumentation do not link together).
+## here (LTO and coverage instrumentation do not link together), and the
+## fuzz builds get their own target dir (cargo-lambda would take their
+## binaries for Lambdas, and the two would rebuild each other's).
 FUZZ_SECONDS ?= 120
 FUZZ_TARGETS := token webhook_signature webhook_body multipart apigw_event
 CARGO_FUZZ := $(TARGET_DIR)/tools/bin/cargo-fuzz
 FUZZ_ENV := PATH=$(TARGET_DIR)/tools/bin:$$PATH CARGO_PROFILE_RELEASE_LTO=false \
 	CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
 	CARGO_PROFILE_RELEASE_STRIP=none
+FUZZ_OPTS := -s none --features libfuzzer --target-dir $(TARGET_DIR)/fuzz
 fuzz: $(CARGO_FUZZ)
-	$(FUZZ_ENV) cargo +nightly fuzz build -s none --features libfuzzer
+	$(FUZZ_ENV) cargo +nightly fuzz build $(FUZZ_OPTS)
 	@for t in $(FUZZ_TARGETS); do \
 		echo "== $$t ($(FUZZ_SECONDS) s)"; \
-		$(FUZZ_ENV) cargo +nightly fuzz run -s none --features libfuzzer $$t -- \
+		$(FUZZ_ENV) cargo +nightly fuzz run $(FUZZ_OPTS) $$t -- \
 			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 > $(TARGET_DIR)/fuzz-$$t.log 2>&1; \
 		rc=$$?; grep -E "^stat::(number_of_executed_units|new_units_added)" $(TARGET_DIR)/fuzz-$$t.log; \
 		[ $$rc = 0 ] || { tail -40 $(TARGET_DIR)/fuzz-$$t.log; exit 1; }; \
-		$(FUZZ_ENV) cargo +nightly fuzz cmin -s none --features libfuzzer $$t >/dev/null 2>&1 || exit 1; \
+		$(FUZZ_ENV) cargo +nightly fuzz cmin $(FUZZ_OPTS) $$t >/dev/null 2>&1 || exit 1; \
 	done
 
 $(CARGO_FUZZ):
