@@ -3,13 +3,15 @@
 //! token can be wrong refused with 401, on the socket and over HTTP.
 
 use boomerang_e2e::idp::{fixture, Issuer, AUDIENCE};
-use boomerang_e2e::{json_of, spawn_app_with, TestApp};
+use boomerang_e2e::{json_of, spawn_app_with_third_party, FakeThirdParty, Mode, TestApp};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::json;
 
-async fn stack_for(issuer: &Issuer) -> TestApp {
+/// A stack taking `issuer`'s tokens, with a third party that never calls
+/// back: the only events are the ones each test causes.
+async fn stack_for(issuer: &Issuer) -> (TestApp, FakeThirdParty) {
     let url = issuer.url.clone();
-    spawn_app_with(|c| {
+    spawn_app_with_third_party(Mode::Silent, |c| {
         c.jwt_issuer = Some(url);
         c.jwt_audience = Some(AUDIENCE.into());
     })
@@ -31,7 +33,7 @@ async fn jobs_status(app: &TestApp, token: &str) -> u16 {
 async fn rs256_and_es256_tokens_from_the_issuer_open_a_socket_and_upload() {
     // GIVEN an issuer serving an RSA and an EC key
     let issuer = Issuer::start(&["rsa-a", "ec-a"]).await;
-    let app = stack_for(&issuer).await;
+    let (app, _tp) = stack_for(&issuer).await;
     for kid in ["rsa-a", "ec-a"] {
         let token = issuer.token(kid, json!({}));
         // WHEN alice opens a socket and uploads with the issuer's token
@@ -59,7 +61,7 @@ async fn rs256_and_es256_tokens_from_the_issuer_open_a_socket_and_upload() {
 #[tokio::test]
 async fn every_wrong_token_is_refused_with_401_on_the_socket_and_over_http() {
     let issuer = Issuer::start(&["rsa-a", "ec-a"]).await;
-    let app = stack_for(&issuer).await;
+    let (app, _tp) = stack_for(&issuer).await;
     let now = chrono::Utc::now().timestamp();
 
     // Signed by a key the issuer does not publish, under a published kid.
@@ -151,7 +153,7 @@ async fn every_wrong_token_is_refused_with_401_on_the_socket_and_over_http() {
 async fn an_unknown_kid_refetches_the_jwks_at_most_once_a_minute() {
     // GIVEN a stack that has fetched the issuer's first key
     let issuer = Issuer::start(&["rsa-a"]).await;
-    let app = stack_for(&issuer).await;
+    let (app, _tp) = stack_for(&issuer).await;
     assert_eq!(
         jobs_status(&app, &issuer.token("rsa-a", json!({}))).await,
         200
@@ -198,7 +200,7 @@ async fn a_rotated_in_key_is_found_by_refetching_once_the_interval_has_passed() 
 #[tokio::test]
 async fn cognito_access_tokens_name_their_app_client_in_client_id() {
     let issuer = Issuer::start(&["rsa-a"]).await;
-    let app = stack_for(&issuer).await;
+    let (app, _tp) = stack_for(&issuer).await;
     let access = issuer.token(
         "rsa-a",
         json!({"aud": null, "client_id": AUDIENCE, "token_use": "access"}),
