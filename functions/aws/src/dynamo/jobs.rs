@@ -23,8 +23,12 @@ use crate::tables::{COUNTER_SEQ, JOBS_BY_OWNER, JOBS_WAITING, TTL, WAIT_SHARDS};
 /// Results larger than this go to S3: a DynamoDB item holds at most 400 KB,
 /// and the job's other attributes need room too.
 pub const MAX_INLINE_RESULT_BYTES: usize = 300 * 1024;
-/// Tries at allocating a seq when other writers keep winning.
+/// Tries at allocating a seq when other writers keep winning (one user's
+/// jobs finishing at once: a webhook burst, or the sweep beside webhooks).
 const MAX_TRANSITION_ATTEMPTS: u32 = 16;
+/// Backoff between those tries: up to 10 ms, doubling, at most 250 ms.
+const RETRY_BASE: std::time::Duration = std::time::Duration::from_millis(10);
+const RETRY_CAP: std::time::Duration = std::time::Duration::from_millis(250);
 /// S3 reads in flight while listing jobs whose results live there.
 const RESULT_FETCHES: usize = 8;
 
@@ -315,6 +319,13 @@ impl JobStore for DynamoJobStore {
                         // The counter moved, or another transaction held an item
                         // (reason `TransactionConflict`): read the counter again.
                         debug!(job_id = %job.id, attempt, "seq taken by another writer; retrying");
+                        // Full jitter: writers that collided spread out
+                        // instead of colliding again on the next read.
+                        let cap = RETRY_BASE
+                            .saturating_mul(1 << attempt.min(6))
+                            .min(RETRY_CAP);
+                        let wait = rand::random_range(0..=cap.as_millis() as u64);
+                        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
                     }
                     other => return Err(sdk(other)),
                 },
