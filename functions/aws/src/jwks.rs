@@ -6,7 +6,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use boomerang_core::auth::Issuer;
 use boomerang_core::ports::IssuerKeys;
 use boomerang_core::{Error, Result};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
@@ -20,6 +23,37 @@ pub const REFETCH_AT_MOST_EVERY: Duration = Duration::from_secs(60);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// A JWKS is a few keys; anything larger is not one.
 const MAX_JWKS_BYTES: usize = 256 * 1024;
+
+/// An identity provider and its signing keys.
+pub type IdentityProvider = (Issuer, Arc<dyn IssuerKeys>);
+
+/// The identity provider named by `issuer` (blank: none), with its
+/// `audience` (blank: not checked) and its keys from `jwks_url` (blank:
+/// `{issuer}/.well-known/jwks.json`): what the Lambdas read from their
+/// environment and the local stack from its configuration.
+pub fn identity_provider(
+    issuer: &str,
+    audience: Option<&str>,
+    jwks_url: Option<&str>,
+) -> std::result::Result<Option<IdentityProvider>, String> {
+    let url = issuer.trim();
+    if url.is_empty() {
+        return Ok(None);
+    }
+    let jwks = match jwks_url.map(str::trim).filter(|u| !u.is_empty()) {
+        Some(u) => u.to_owned(),
+        None => format!("{}/.well-known/jwks.json", url.trim_end_matches('/')),
+    };
+    let keys: Arc<dyn IssuerKeys> = Arc::new(JwksCache::new(&jwks)?);
+    let issuer = Issuer {
+        url: url.to_owned(),
+        audience: audience
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned),
+    };
+    Ok(Some((issuer, keys)))
+}
 
 #[derive(Debug)]
 pub struct JwksCache {

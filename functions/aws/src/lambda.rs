@@ -7,14 +7,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use boomerang_core::auth::{Issuer, Keys, Secret};
-use boomerang_core::ports::{Clock, IssuerKeys, Processor, Submission};
+use boomerang_core::auth::{Keys, Secret};
+use boomerang_core::ports::{Clock, Processor, Submission};
 use boomerang_core::{auth, webhook, Boomerang, Limits, Settings};
 use rand::RngCore;
 use tracing::info;
 
+use crate::jwks::IdentityProvider;
 use crate::tables::Tables;
-use crate::{Deployment, HttpProcessor, JwksCache};
+use crate::{Deployment, HttpProcessor};
 
 /// The settings a function cannot run without, beyond its tables.
 #[derive(Clone, Copy, Debug, Default)]
@@ -98,28 +99,22 @@ fn deployment_from_env() -> Result<Deployment, BootError> {
 }
 
 /// The identity provider, from `BOOMERANG_JWT_ISSUER`,
-/// `BOOMERANG_JWT_AUDIENCE` and `BOOMERANG_JWKS_URL` (by default
-/// `{issuer}/.well-known/jwks.json`), for a function that verifies tokens.
-#[allow(clippy::type_complexity)]
-fn issuer_from_env(
-    verifies_tokens: bool,
-) -> Result<Option<(Issuer, Arc<dyn IssuerKeys>)>, BootError> {
-    let url = match std::env::var("BOOMERANG_JWT_ISSUER") {
-        Ok(u) if verifies_tokens && !u.trim().is_empty() => u.trim().to_owned(),
-        _ => return Ok(None),
-    };
-    let audience = std::env::var("BOOMERANG_JWT_AUDIENCE")
-        .ok()
-        .filter(|a| !a.trim().is_empty());
-    let jwks_url = std::env::var("BOOMERANG_JWKS_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| format!("{}/.well-known/jwks.json", url.trim_end_matches('/')));
-    let keys = JwksCache::new(&jwks_url).map_err(|reason| BootError::Invalid {
+/// `BOOMERANG_JWT_AUDIENCE` and `BOOMERANG_JWKS_URL`, for a function that
+/// verifies tokens.
+fn issuer_from_env(verifies_tokens: bool) -> Result<Option<IdentityProvider>, BootError> {
+    if !verifies_tokens {
+        return Ok(None);
+    }
+    let env = |name| std::env::var(name).ok();
+    crate::jwks::identity_provider(
+        &env("BOOMERANG_JWT_ISSUER").unwrap_or_default(),
+        env("BOOMERANG_JWT_AUDIENCE").as_deref(),
+        env("BOOMERANG_JWKS_URL").as_deref(),
+    )
+    .map_err(|reason| BootError::Invalid {
         name: "BOOMERANG_JWKS_URL",
         reason,
-    })?;
-    Ok(Some((Issuer { url, audience }, Arc::new(keys))))
+    })
 }
 
 /// An optional whole number from the environment.

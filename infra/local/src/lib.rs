@@ -188,7 +188,7 @@ impl Stack {
                 .map_err(|source| StartError::Listen { addr, source })?,
             None => addr,
         };
-        let ports = match (config.backend, sdk) {
+        let mut ports = match (config.backend, sdk) {
             (Backend::Embedded, _) => {
                 embedded_ports(&data_dir, registry.clone(), processor).await?
             }
@@ -226,25 +226,19 @@ impl Stack {
             event_retention: Duration::from_secs(config.event_retention_secs),
             ..Limits::default()
         };
-        let mut ports = ports;
         // Both backends: the figures are this process's, served at /metrics.
         let metrics = Arc::new(metrics::PrometheusMetrics::default());
         ports.metrics = metrics.clone();
-        let issuer = match &config.jwt_issuer {
-            Some(url) if !url.trim().is_empty() => {
-                let url = url.trim().to_owned();
-                let jwks = config.jwks_url.clone().unwrap_or_else(|| {
-                    format!("{}/.well-known/jwks.json", url.trim_end_matches('/'))
-                });
-                let keys = boomerang_aws::JwksCache::new(&jwks).map_err(StartError::Config)?;
-                ports.issuer_keys = Some(Arc::new(keys));
-                Some(auth::Issuer {
-                    url,
-                    audience: config.jwt_audience.clone().filter(|a| !a.trim().is_empty()),
-                })
-            }
-            _ => None,
-        };
+        let issuer = boomerang_aws::jwks::identity_provider(
+            config.jwt_issuer.as_deref().unwrap_or_default(),
+            config.jwt_audience.as_deref(),
+            config.jwks_url.as_deref(),
+        )
+        .map_err(StartError::Config)?
+        .map(|(issuer, keys)| {
+            ports.issuer_keys = Some(keys);
+            issuer
+        });
         let settings = Settings {
             issuer,
             jwt_secret: Keys::new(jwt_secret, jwt_previous),

@@ -166,8 +166,6 @@ pub async fn method_not_allowed() -> Response {
     )
 }
 
-/// Headers as API Gateway sends them: lower-case names, repeated values
-/// joined with commas.
 /// The headers of an HTTP API event. `host` is the API's own domain, as
 /// API Gateway's is (a request with another Host never reaches a route
 /// there), and `x-forwarded-proto` the scheme this listener speaks (API
@@ -181,6 +179,8 @@ fn event_headers(headers: &HeaderMap, domain_name: &str) -> Value {
     v
 }
 
+/// Headers as API Gateway sends them: lower-case names, repeated values
+/// joined with commas.
 pub fn headers_json(headers: &HeaderMap) -> Value {
     let mut out: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in headers {
