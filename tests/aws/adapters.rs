@@ -6,7 +6,7 @@ use boomerang_aws::{
     Deployment, DynamoConnectionStore, DynamoDeliveryLog, DynamoEventLog, DynamoJobStore,
     S3FileStore,
 };
-use boomerang_core::ports::{ConnectionStore, DeliveryLog, EventLog, JobStore};
+use boomerang_core::ports::{ConnectionStore, DeliveryLog, EventLog, FileStore, JobStore, Waiting};
 use boomerang_core::{
     Connection, ConnectionId, EventDraft, EventType, Job, JobId, JobStatus, UserId,
 };
@@ -267,6 +267,98 @@ async fn files_round_trip_through_s3() {
 }
 
 #[tokio::test]
+async fn an_upload_waits_in_its_own_shards_and_a_claim_moves_it_without_an_event() {
+    // GIVEN a job waiting for its bytes since an hour ago
+    let a = aws().await;
+    let jobs = job_store(&a);
+    let log = DynamoEventLog::new(a.dynamo.clone(), a.tables.events.clone());
+    let t0 = Utc::now() - Span::hours(1);
+    let mut j = job("erin");
+    j.status = JobStatus::Uploading;
+    j.updated_at = t0;
+    jobs.create(&j).await.unwrap();
+    let later = t0 + Span::minutes(1);
+    let ids = |v: Vec<boomerang_core::Job>| v.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    // THEN the sweep finds it among uploads, not among third-party waits
+    assert_eq!(
+        ids(jobs.waiting(Waiting::Upload, later, 10).await.unwrap()),
+        [j.id.clone()]
+    );
+    assert!(!ids(jobs.waiting(Waiting::ThirdParty, later, 10).await.unwrap()).contains(&j.id));
+    // WHEN its bytes land and it is claimed (twice: the second loses)
+    let mut claimed = j.clone();
+    claimed.status = JobStatus::Pending;
+    assert!(jobs
+        .update(&[JobStatus::Uploading], &claimed)
+        .await
+        .unwrap());
+    assert!(!jobs
+        .update(&[JobStatus::Uploading], &claimed)
+        .await
+        .unwrap());
+    // THEN it waits for the third party now, and no event was written
+    assert!(ids(jobs.waiting(Waiting::ThirdParty, later, 10).await.unwrap()).contains(&j.id));
+    assert!(jobs
+        .waiting(Waiting::Upload, later, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(log.last_seq(&j.owner).await.unwrap(), 0);
+    assert_eq!(
+        jobs.get(&j.id).await.unwrap().unwrap().status,
+        JobStatus::Pending
+    );
+}
+
+#[tokio::test]
+async fn a_presigned_put_stores_the_bytes_and_they_read_back_as_a_stream() {
+    use futures::TryStreamExt;
+    let a = aws().await;
+    let files = S3FileStore::new(a.s3.clone(), a.bucket.clone());
+    let body = vec![7u8; 300 * 1024];
+    let expires = Utc::now() + Span::minutes(15);
+    let put = files
+        .presign_put(
+            "uploads/direct/t1",
+            "application/pdf",
+            body.len() as u64,
+            expires,
+        )
+        .await
+        .unwrap();
+    // The signed URL names the bucket and key and signs length and type;
+    // the client is told the type to send, never the length.
+    assert!(put.url.contains("uploads/direct/t1"), "{}", put.url);
+    assert!(
+        put.url.contains("content-length%3Bcontent-type"),
+        "{}",
+        put.url
+    );
+    assert_eq!(
+        put.headers,
+        [("content-type".to_owned(), "application/pdf".to_owned())]
+    );
+    let mut req = reqwest::Client::new().put(&put.url).body(body.clone());
+    for (k, v) in &put.headers {
+        req = req.header(k, v);
+    }
+    let res = req.send().await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let chunks: Vec<bytes::Bytes> = files
+        .open("uploads/direct/t1")
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(chunks.concat(), body);
+    assert!(matches!(
+        files.open("uploads/direct/none").await,
+        Err(boomerang_core::Error::NotFound(_))
+    ));
+}
+
+#[tokio::test]
 async fn waiting_jobs_are_found_through_the_sparse_index_and_leave_it_when_they_finish() {
     // GIVEN jobs of several users waiting since an hour ago, and a fresh one
     let a = aws().await;
@@ -285,12 +377,18 @@ async fn waiting_jobs_are_found_through_the_sparse_index_and_leave_it_when_they_
     jobs.create(&job("alice")).await.unwrap();
 
     // WHEN the sweep asks for those waiting since before a minute after t0
-    let due = jobs.waiting(t0 + Span::minutes(1), 10).await.unwrap();
+    let due = jobs
+        .waiting(Waiting::ThirdParty, t0 + Span::minutes(1), 10)
+        .await
+        .unwrap();
     // THEN it gets exactly the old ones, oldest first (across shards)
     let ids: Vec<_> = due.iter().map(|j| j.id.clone()).collect();
     assert_eq!(ids, old.iter().map(|j| j.id.clone()).collect::<Vec<_>>());
     assert_eq!(
-        jobs.waiting(t0 + Span::minutes(1), 2).await.unwrap().len(),
+        jobs.waiting(Waiting::ThirdParty, t0 + Span::minutes(1), 2)
+            .await
+            .unwrap()
+            .len(),
         2
     );
 
@@ -306,7 +404,10 @@ async fn waiting_jobs_are_found_through_the_sparse_index_and_leave_it_when_they_
         .unwrap();
     // THEN it leaves the index, and its event carries a TTL of its time
     // plus the retention, while the counter item carries none
-    let due = jobs.waiting(t0 + Span::minutes(1), 10).await.unwrap();
+    let due = jobs
+        .waiting(Waiting::ThirdParty, t0 + Span::minutes(1), 10)
+        .await
+        .unwrap();
     assert_eq!(due.len(), 4);
     assert!(!due.iter().any(|j| j.id == done.id));
     let event = events_item(&a, "alice", 1).await;

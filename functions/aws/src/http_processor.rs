@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use boomerang_core::ports::{Processor, Submission};
+use boomerang_core::ports::{FileBody, Processor, Submission};
 use reqwest::multipart::{Form, Part};
 
 #[derive(Clone, Debug)]
@@ -35,15 +35,23 @@ impl HttpProcessor {
 
 #[async_trait]
 impl Processor for HttpProcessor {
-    async fn submit(&self, s: &Submission, timeout: Duration) -> Result<(), String> {
-        let file = Part::stream(reqwest::Body::from(s.bytes.clone()))
+    async fn submit(
+        &self,
+        s: &Submission,
+        body: FileBody,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        // Streamed as it is read, with its length up front: a file is never
+        // held whole in memory. A content type the multipart encoder
+        // refuses was cleaned at upload already; octet-stream otherwise.
+        let mime = s
+            .content_type
+            .parse::<mime::Mime>()
+            .map(|_| s.content_type.as_str())
+            .unwrap_or("application/octet-stream");
+        let file = Part::stream_with_length(reqwest::Body::wrap_stream(body), s.size)
             .file_name(s.file_name.clone())
-            .mime_str(&s.content_type)
-            .or_else(|_| {
-                Part::bytes(s.bytes.to_vec())
-                    .file_name(s.file_name.clone())
-                    .mime_str("application/octet-stream")
-            })
+            .mime_str(mime)
             .map_err(|e| e.to_string())?;
         let form = Form::new()
             .part("file", file)

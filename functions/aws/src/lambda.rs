@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use boomerang_core::auth::{Keys, Secret};
-use boomerang_core::ports::{Clock, Processor, Submission};
+use boomerang_core::ports::{Clock, FileBody, Processor, Submission};
 use boomerang_core::{auth, webhook, Boomerang, Limits, Settings};
 use rand::RngCore;
 use tracing::info;
@@ -173,6 +173,9 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
     if let Some(ms) = number("BOOMERANG_THIRD_PARTY_TIMEOUT_MS", "milliseconds")? {
         limits.submit_timeout = Duration::from_millis(ms);
     }
+    if let Some(n) = number("BOOMERANG_MAX_FILE_BYTES", "bytes")? {
+        limits.max_file_bytes = n;
+    }
     if let Some(n) = number("BOOMERANG_MAX_CONNECTIONS_PER_USER", "connections")? {
         limits.max_connections_per_user = usize::try_from(n).unwrap_or(usize::MAX);
     }
@@ -230,7 +233,7 @@ struct NoThirdParty;
 
 #[async_trait::async_trait]
 impl Processor for NoThirdParty {
-    async fn submit(&self, _: &Submission, _: Duration) -> Result<(), String> {
+    async fn submit(&self, _: &Submission, _: FileBody, _: Duration) -> Result<(), String> {
         Err("this function does not send files to the third party".into())
     }
 }

@@ -1,12 +1,16 @@
 //! `S3FileStore`: uploads (keyed by generated ids, never the client's file
-//! name) and job results too large for a DynamoDB item.
+//! name), presigned PUTs for files sent straight to the bucket, and job
+//! results too large for a DynamoDB item.
 
 use async_trait::async_trait;
+use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
-use boomerang_core::ports::FileStore;
+use boomerang_core::ports::{FileBody, FileStore, PresignedPut};
 use boomerang_core::{Error, Result};
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 
 #[derive(Clone, Debug)]
 pub struct S3FileStore {
@@ -63,5 +67,61 @@ impl S3FileStore {
 impl FileStore for S3FileStore {
     async fn put(&self, key: &str, content_type: &str, bytes: Bytes) -> Result<()> {
         self.put_bytes(key, content_type, bytes).await
+    }
+
+    async fn open(&self, key: &str) -> Result<FileBody> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| match e.into_service_error() {
+                GetObjectError::NoSuchKey(_) => Error::NotFound(format!("no file {key}")),
+                other => Error::internal(aws_sdk_s3::error::DisplayErrorContext(other)),
+            })?;
+        // The body as it comes off the socket, a chunk at a time.
+        let body = futures::stream::unfold(out.body, |mut body| async move {
+            body.next()
+                .await
+                .map(|chunk| (chunk.map_err(std::io::Error::other), body))
+        });
+        Ok(Box::pin(body))
+    }
+
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+        expires_at: DateTime<Utc>,
+    ) -> Result<PresignedPut> {
+        let expires_in = (expires_at - Utc::now())
+            .to_std()
+            .map_err(|_| Error::internal("an upload URL must expire in the future"))?;
+        let config = PresigningConfig::expires_in(expires_in).map_err(Error::internal)?;
+        // Content-Length and Content-Type are signed: S3 refuses a PUT of
+        // another size or type (403 SignatureDoesNotMatch).
+        let size = i64::try_from(size).map_err(Error::internal)?;
+        let presigned = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(size)
+            .presigned(config)
+            .await
+            .map_err(|e| Error::internal(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        let headers = presigned
+            .headers()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+            .collect();
+        Ok(PresignedPut {
+            url: presigned.uri().to_owned(),
+            headers,
+        })
     }
 }

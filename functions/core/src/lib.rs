@@ -21,4 +21,7 @@ pub mod memory;
 pub use domain::*;
 pub use error::{Error, Result};
 pub use limits::Limits;
-pub use usecases::{Boomerang, Ports, Settings, UploadOutcome, UploadedFile, WebhookOutcome};
+pub use usecases::{
+    Boomerang, NewUpload, Ports, Settings, Stored, UploadOutcome, UploadTicket, UploadedFile,
+    WebhookOutcome,
+};

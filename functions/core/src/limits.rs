@@ -10,6 +10,21 @@ pub struct Limits {
     /// takes at most 6 MB of request, and binary bodies arrive base64
     /// encoded (4/3 larger): 4 MiB of file is what safely fits.
     pub max_upload_bytes: usize,
+    /// Largest file sent straight to storage (`POST /uploads` with JSON,
+    /// then a presigned PUT; `BOOMERANG_MAX_FILE_BYTES`). S3 takes at most
+    /// 5 GiB in one PUT, so that is the highest this may be.
+    pub max_file_bytes: u64,
+    /// How long a presigned PUT URL is valid; a job still `uploading` after
+    /// it fails with [`crate::usecases::NOT_RECEIVED`].
+    pub upload_url_ttl: Duration,
+    /// All attempts at handing a stored file to the third party when
+    /// nobody waits on the answer (the `submit` Lambda, on S3's
+    /// notification): within the Lambda's timeout, and well within
+    /// [`Limits::job_timeout`] (at least 10 minutes on AWS).
+    pub submit_async_budget: Duration,
+    /// The slowest rate a file is assumed to be sent at: an attempt gets
+    /// [`Limits::submit_timeout`] plus the file's size at this rate.
+    pub send_rate_floor: u64,
     /// Largest accepted webhook body.
     pub max_webhook_bytes: usize,
     /// Largest event pushed over a WebSocket. API Gateway WebSocket: 128 KB
@@ -61,12 +76,24 @@ impl Limits {
         let bound = (self.job_timeout / 10).max(Duration::from_secs(1));
         (bound / 2).min(Duration::from_secs(60))
     }
+
+    /// One attempt at sending a file of `size` bytes: the contract's 10 s
+    /// for the answer, plus the time to send the bytes at
+    /// [`Limits::send_rate_floor`].
+    pub fn attempt_timeout(&self, size: u64) -> Duration {
+        let rate = self.send_rate_floor.max(1);
+        self.submit_timeout + Duration::from_millis(size.saturating_mul(1000) / rate)
+    }
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_upload_bytes: 4 * 1024 * 1024,
+            max_file_bytes: 1024 * 1024 * 1024,
+            upload_url_ttl: Duration::from_secs(15 * 60),
+            submit_async_budget: Duration::from_secs(5 * 60),
+            send_rate_floor: 16 * 1024 * 1024,
             max_webhook_bytes: 1024 * 1024,
             max_push_bytes: 64 * 1024,
             webhook_tolerance: Duration::from_secs(5 * 60),
@@ -83,6 +110,9 @@ impl Default for Limits {
         }
     }
 }
+
+/// S3: at most 5 GiB in a single PUT (a presigned URL is one PUT).
+pub const S3_MAX_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 
 /// Largest `GET /jobs` page.
 pub const MAX_JOBS_PAGE: usize = 200;

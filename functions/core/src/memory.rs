@@ -28,6 +28,8 @@ struct State {
     /// Sockets that went away without a `$disconnect`.
     gone: Vec<ConnectionId>,
     submissions: usize,
+    /// The bytes each submission sent.
+    submitted: Vec<Vec<u8>>,
     /// The timeout each submission was given.
     timeouts: Vec<Duration>,
     /// How far the test clock is ahead of the wall clock: `sleep` and a
@@ -121,12 +123,26 @@ impl JobStore for Memory {
             .push(event.clone());
         Ok(Some(event))
     }
-    async fn waiting(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
+    async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool> {
+        let mut s = self.state.lock().unwrap();
+        let current = s.jobs.get(&job.id).map(|j| j.status);
+        if !current.is_some_and(|c| from.contains(&c)) {
+            return Ok(false);
+        }
+        s.jobs.insert(job.id.clone(), job.clone());
+        Ok(true)
+    }
+    async fn waiting(
+        &self,
+        what: Waiting,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Job>> {
         let s = self.state.lock().unwrap();
         let mut jobs: Vec<Job> = s
             .jobs
             .values()
-            .filter(|j| !j.status.is_terminal() && j.updated_at <= before)
+            .filter(|j| Waiting::of(j.status) == Some(what) && j.updated_at <= before)
             .cloned()
             .collect();
         jobs.sort_by_key(|j| j.updated_at);
@@ -199,6 +215,27 @@ impl FileStore for Memory {
             .insert(key.to_owned(), bytes);
         Ok(())
     }
+    async fn open(&self, key: &str) -> Result<FileBody> {
+        let bytes = self.state.lock().unwrap().files.get(key).cloned();
+        bytes
+            .map(body_of)
+            .ok_or_else(|| Error::NotFound(format!("no file {key}")))
+    }
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+        expires_at: DateTime<Utc>,
+    ) -> Result<PresignedPut> {
+        Ok(PresignedPut {
+            url: format!(
+                "memory:///{key}?size={size}&expires={}",
+                expires_at.timestamp()
+            ),
+            headers: vec![("content-type".into(), content_type.into())],
+        })
+    }
 }
 
 #[async_trait]
@@ -229,11 +266,19 @@ impl Pusher for Memory {
 
 #[async_trait]
 impl Processor for Memory {
-    async fn submit(&self, s: &Submission, timeout: Duration) -> Result<(), String> {
+    async fn submit(
+        &self,
+        s: &Submission,
+        body: FileBody,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        use futures::TryStreamExt;
+        let bytes: Vec<Bytes> = body.try_collect().await.map_err(|e| e.to_string())?;
         {
             let mut state = self.state.lock().unwrap();
             state.submissions += 1;
             state.timeouts.push(timeout);
+            state.submitted.push(bytes.concat());
         }
         match self.third_party {
             ThirdParty::Accepts => Ok(()),
@@ -295,6 +340,15 @@ pub struct FilesView(Memory);
 impl FilesView {
     pub fn get(&self, key: &str) -> Option<Bytes> {
         self.0.state.lock().unwrap().files.get(key).cloned()
+    }
+    /// Stores a file, as a client's PUT would.
+    pub fn put(&self, key: &str, body: &str) {
+        self.0
+            .state
+            .lock()
+            .unwrap()
+            .files
+            .insert(key.to_owned(), Bytes::from(body.to_owned()));
     }
 }
 
@@ -439,6 +493,11 @@ impl TestApp {
 
     pub fn submissions(&self) -> usize {
         self.mem.state.lock().unwrap().submissions
+    }
+
+    /// The bytes each submission sent the third party.
+    pub fn submitted_bytes(&self) -> Vec<Vec<u8>> {
+        self.mem.state.lock().unwrap().submitted.clone()
     }
 
     pub async fn deliver(&self, id: &str, body: &serde_json::Value) -> Result<WebhookOutcome> {

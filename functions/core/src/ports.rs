@@ -40,10 +40,36 @@ pub trait JobStore: Send + Sync {
         job: &Job,
         event: EventDraft,
     ) -> Result<Option<Event>>;
-    /// Jobs still waiting for the third party (pending or submitted) whose
-    /// status last changed at or before `before`, oldest first, at most
-    /// `limit`: an index lookup (a sparse index on AWS), never a scan.
-    async fn waiting(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<Job>>;
+    /// In one atomic step: if the stored job's status is one of `from`,
+    /// replace it with `job`, appending no event (a move no tab is told
+    /// of: `uploading` to `pending`). `false` when the status was not in
+    /// `from`, and nothing was written.
+    async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool>;
+    /// Jobs waiting for `what` whose status last changed at or before
+    /// `before`, oldest first, at most `limit`: an index lookup (a sparse
+    /// index on AWS), never a scan.
+    async fn waiting(&self, what: Waiting, before: DateTime<Utc>, limit: usize)
+        -> Result<Vec<Job>>;
+}
+
+/// What a job that is not finished waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// Its bytes (`uploading`): the presigned PUT has not landed.
+    Upload,
+    /// The third party (`pending` or `submitted`).
+    ThirdParty,
+}
+
+impl Waiting {
+    /// Which kind of wait a status is, if any.
+    pub fn of(status: JobStatus) -> Option<Self> {
+        match status {
+            JobStatus::Uploading => Some(Waiting::Upload),
+            JobStatus::Pending | JobStatus::Submitted => Some(Waiting::ThirdParty),
+            JobStatus::Completed | JobStatus::Failed => None,
+        }
+    }
 }
 
 /// Each user's numbered events, for tabs catching up.
@@ -66,10 +92,41 @@ pub trait DeliveryLog: Send + Sync {
     async fn remember(&self, webhook_id: &str, expires_at: DateTime<Utc>) -> Result<()>;
 }
 
+/// A file's bytes as they are read, a chunk at a time: a file is never
+/// held whole in memory on its way to the third party.
+pub type FileBody = futures::stream::BoxStream<'static, std::io::Result<Bytes>>;
+
+/// A file held in memory, as a [`FileBody`].
+pub fn body_of(bytes: Bytes) -> FileBody {
+    Box::pin(futures::stream::once(async move { Ok(bytes) }))
+}
+
+/// A request the client makes itself, straight to storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresignedPut {
+    pub url: String,
+    /// Headers the client must send as they are (`content-type`). The
+    /// signed `content-length` is not among them: every HTTP client sets
+    /// it from the body, and browsers refuse to set it by hand.
+    pub headers: Vec<(String, String)>,
+}
+
 /// Uploaded files.
 #[async_trait]
 pub trait FileStore: Send + Sync {
     async fn put(&self, key: &str, content_type: &str, bytes: Bytes) -> Result<()>;
+    /// The stored file, read as it is streamed; `Error::NotFound` when
+    /// there is no such file.
+    async fn open(&self, key: &str) -> Result<FileBody>;
+    /// A URL that stores exactly `size` bytes of `content_type` under
+    /// `key` with one PUT, until `expires_at`, and does nothing else.
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+        expires_at: DateTime<Utc>,
+    ) -> Result<PresignedPut>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,22 +150,29 @@ pub trait Pusher: Send + Sync {
     async fn probe(&self, conn: &ConnectionId) -> Result<(), PushError>;
 }
 
-/// What is handed to the third party.
+/// What is handed to the third party, with the file's bytes.
 #[derive(Debug, Clone)]
 pub struct Submission {
     pub job_id: JobId,
     pub file_name: String,
     pub content_type: String,
-    pub bytes: Bytes,
+    /// The file's length, sent ahead of its bytes.
+    pub size: u64,
     pub callback_url: String,
 }
 
 /// The third party that processes files.
 #[async_trait]
 pub trait Processor: Send + Sync {
-    /// One attempt, given `timeout` to answer; `Err` says why it was not
+    /// One attempt, sending `body` (exactly `submission.size` bytes), given
+    /// `timeout` to send it and be answered; `Err` says why it was not
     /// accepted (no 2xx in time).
-    async fn submit(&self, submission: &Submission, timeout: Duration) -> Result<(), String>;
+    async fn submit(
+        &self,
+        submission: &Submission,
+        body: FileBody,
+        timeout: Duration,
+    ) -> Result<(), String>;
 }
 
 /// An identity provider's signing keys (its JWKS), by `kid`. Adapters

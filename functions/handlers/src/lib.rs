@@ -8,6 +8,7 @@ pub mod clock;
 pub mod http;
 pub mod multipart;
 mod response;
+pub mod submit;
 pub mod ws;
 
 pub use clock::SystemClock;

@@ -92,6 +92,14 @@ pub struct Config {
     #[arg(long, env = "BOOMERANG_MAX_UPLOAD_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_upload_bytes: usize,
 
+    /// Largest file sent straight to storage by a signed PUT (S3: 5 GiB in one PUT).
+    #[arg(long, env = "BOOMERANG_MAX_FILE_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub max_file_bytes: u64,
+
+    /// How long a signed PUT URL is valid; a job still uploading after it fails.
+    #[arg(long, env = "BOOMERANG_UPLOAD_URL_TTL_SECS", default_value_t = 15 * 60)]
+    pub upload_url_ttl_secs: u64,
+
     /// Largest webhook body.
     #[arg(long, env = "BOOMERANG_MAX_WEBHOOK_BYTES", default_value_t = 1024 * 1024)]
     pub max_webhook_bytes: usize,

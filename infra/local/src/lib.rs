@@ -68,6 +68,8 @@ pub struct Stack {
     simulator: Option<Simulator>,
     server: tokio::task::JoinHandle<()>,
     sockets: TaskTracker,
+    /// Stored uploads being handed to the third party.
+    work: TaskTracker,
     registry: Registry,
 }
 
@@ -188,11 +190,20 @@ impl Stack {
                 .map_err(|source| StartError::Listen { addr, source })?,
             None => addr,
         };
-        let mut ports = match (config.backend, sdk) {
-            (Backend::Embedded, _) => {
-                embedded_ports(&data_dir, registry.clone(), processor).await?
+        // Embedded, the stack stores files itself, and serves the signed
+        // PUT URLs it hands out (on AWS, S3 does both).
+        let disk = match config.backend {
+            Backend::Embedded => Some(files::DiskFileStore::new(
+                data_dir.join("files"),
+                files::UploadSigner::new(&jwt_secret, &public_url),
+            )),
+            Backend::Aws => None,
+        };
+        let mut ports = match (&disk, sdk) {
+            (Some(disk), _) => {
+                embedded_ports(&data_dir, registry.clone(), processor, disk.clone()).await?
             }
-            (Backend::Aws, sdk) => {
+            (None, sdk) => {
                 let sdk = sdk.ok_or_else(|| {
                     StartError::Config("the aws backend needs an SDK configuration".into())
                 })?;
@@ -216,6 +227,8 @@ impl Stack {
         };
         let limits = Limits {
             max_upload_bytes: config.max_upload_bytes,
+            max_file_bytes: config.max_file_bytes,
+            upload_url_ttl: Duration::from_secs(config.upload_url_ttl_secs.max(1)),
             max_webhook_bytes: config.max_webhook_bytes,
             max_push_bytes: config.max_push_bytes,
             submit_backoff: Duration::from_millis(config.third_party_backoff_ms),
@@ -260,6 +273,7 @@ impl Stack {
         ));
 
         let sockets = TaskTracker::new();
+        let work = TaskTracker::new();
         let gw = Arc::new(Gateway {
             app: app.clone(),
             registry: registry.clone(),
@@ -278,6 +292,8 @@ impl Stack {
             shutdown: shutdown.clone(),
             sockets: sockets.clone(),
             metrics,
+            files: disk,
+            work: work.clone(),
         });
         let serve_limits = gateway::ServeLimits {
             max_connections: config.max_http_connections,
@@ -312,6 +328,7 @@ impl Stack {
             simulator,
             server,
             sockets,
+            work,
             registry,
         })
     }
@@ -345,6 +362,10 @@ impl Stack {
     /// in-flight requests finish. Nothing acknowledged is lost: every write
     /// was committed before its answer was sent.
     pub async fn stop(self) {
+        // Stored uploads still being handed over finish first, while the
+        // simulator still takes files.
+        self.work.close();
+        self.work.wait().await;
         self.sim_shutdown.cancel();
         if let Some(sim) = self.simulator {
             sim.stopped().await;
@@ -362,6 +383,7 @@ async fn embedded_ports(
     data_dir: &std::path::Path,
     registry: Registry,
     processor: Arc<dyn Processor>,
+    files: files::DiskFileStore,
 ) -> Result<Ports, StartError> {
     let db = sqlite::Db::open(&data_dir.join("boomerang.sqlite3"))?;
     let connections = sqlite::SqliteConnectionStore::new(db.clone());
@@ -375,7 +397,7 @@ async fn embedded_ports(
         jobs: Arc::new(sqlite::SqliteJobStore::new(db.clone())),
         events: Arc::new(sqlite::SqliteEventLog::new(db.clone())),
         deliveries: Arc::new(sqlite::SqliteDeliveryLog::new(db)),
-        files: Arc::new(files::DiskFileStore::new(data_dir.join("files"))),
+        files: Arc::new(files),
         pusher: Arc::new(GatewayPusher::new(registry)),
         processor,
         clock: Arc::new(SystemClock),

@@ -73,9 +73,10 @@ impl Simulator {
         });
         let app = Router::new()
             .route("/", post(accept))
-            // The contract's upload limit plus multipart framing.
+            // Files sent straight to storage come through here too (S3
+            // takes at most 5 GiB in one PUT), streamed.
             .layer(axum::extract::DefaultBodyLimit::max(
-                crate::gateway::LAMBDA_MAX_REQUEST_BYTES,
+                boomerang_core::limits::S3_MAX_PUT_BYTES as usize + 64 * 1024,
             ))
             .with_state(sim.clone());
         let server = tokio::spawn(async move {
@@ -115,13 +116,25 @@ async fn accept(State(sim): State<Arc<Sim>>, mut form: Multipart) -> Response {
     let (mut file, mut job_id, mut callback) = (None, None, None);
     loop {
         match form.next_field().await {
-            Ok(Some(field)) => {
+            Ok(Some(mut field)) => {
                 let name = field.name().unwrap_or_default().to_owned();
+                if name == "file" {
+                    // Read as it comes: a large file is never held whole.
+                    let mut analysis = Analysis::default();
+                    loop {
+                        match field.chunk().await {
+                            Ok(Some(chunk)) => analysis.feed(&chunk),
+                            Ok(None) => break,
+                            Err(_) => return bad("unreadable part"),
+                        }
+                    }
+                    file = Some(analysis);
+                    continue;
+                }
                 let Ok(bytes) = field.bytes().await else {
                     return bad("unreadable part");
                 };
                 match name.as_str() {
-                    "file" => file = Some(bytes),
                     "job_id" => job_id = String::from_utf8(bytes.to_vec()).ok(),
                     "callback_url" => callback = String::from_utf8(bytes.to_vec()).ok(),
                     _ => {}
@@ -146,8 +159,8 @@ async fn accept(State(sim): State<Arc<Sim>>, mut form: Multipart) -> Response {
         )
             .into_response();
     }
-    info!(job_id = %job_id, bytes = file.len(), "simulated third party accepted a file");
-    let result = analyse(&file);
+    info!(job_id = %job_id, bytes = file.bytes, "simulated third party accepted a file");
+    let result = file.result();
     let sim2 = sim.clone();
     sim.work.spawn(async move {
         tokio::select! {
@@ -175,13 +188,91 @@ impl Sim {
 
 /// The simulated processing: `{"bytes", "sha256", "lines", "words"}`.
 pub fn analyse(file: &[u8]) -> Value {
-    let text = String::from_utf8_lossy(file);
-    json!({
-        "bytes": file.len(),
-        "sha256": hex::encode(Sha256::digest(file)),
-        "lines": text.lines().count(),
-        "words": text.split_whitespace().count(),
-    })
+    let mut a = Analysis::default();
+    a.feed(file);
+    a.result()
+}
+
+/// The simulated processing, a chunk at a time: the same figures as
+/// reading the whole file as lossy UTF-8 (`str::lines`, `split_whitespace`).
+#[derive(Default)]
+pub struct Analysis {
+    bytes: u64,
+    sha256: Sha256,
+    newlines: u64,
+    last: Option<u8>,
+    words: u64,
+    in_word: bool,
+    /// The start of a character the chunk cut in two.
+    carry: Vec<u8>,
+}
+
+impl Analysis {
+    pub fn feed(&mut self, chunk: &[u8]) {
+        if chunk.is_empty() {
+            return;
+        }
+        self.bytes += chunk.len() as u64;
+        self.sha256.update(chunk);
+        self.newlines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.last = chunk.last().copied();
+        let mut buf = std::mem::take(&mut self.carry);
+        buf.extend_from_slice(chunk);
+        let mut rest = &buf[..];
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(text) => {
+                    self.text(text);
+                    break;
+                }
+                Err(e) => {
+                    let (valid, after) = rest.split_at(e.valid_up_to());
+                    self.text(std::str::from_utf8(valid).unwrap_or_default());
+                    match e.error_len() {
+                        // Invalid bytes read as U+FFFD: not whitespace.
+                        Some(n) => {
+                            self.text("\u{FFFD}");
+                            rest = &after[n..];
+                        }
+                        None => {
+                            self.carry = after.to_vec();
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn text(&mut self, text: &str) {
+        for c in text.chars() {
+            if c.is_whitespace() {
+                self.in_word = false;
+            } else if !self.in_word {
+                self.words += 1;
+                self.in_word = true;
+            }
+        }
+    }
+
+    pub fn result(mut self) -> Value {
+        if !self.carry.is_empty() {
+            // A character cut off by the end of the file: U+FFFD too.
+            self.carry.clear();
+            self.text("\u{FFFD}");
+        }
+        let lines = match self.last {
+            None => 0,
+            Some(b'\n') => self.newlines,
+            Some(_) => self.newlines + 1,
+        };
+        json!({
+            "bytes": self.bytes,
+            "sha256": hex::encode(self.sha256.finalize()),
+            "lines": lines,
+            "words": self.words,
+        })
+    }
 }
 
 async fn deliver(sim: &Sim, callback: &str, job_id: &str, result: Value) {
@@ -231,6 +322,32 @@ fn bad(message: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_in_chunks_the_result_is_that_of_the_whole_file() {
+        let mut text = "héllo wörld\nsecond\u{2003}line\n".as_bytes().to_vec();
+        text.extend_from_slice(b"\xFFtail");
+        let mut with_bad = text.clone();
+        with_bad.extend_from_slice(&[0xF0, 0x9F]); // a cut-off emoji
+        for file in [&text, &with_bad] {
+            let whole = {
+                let t = String::from_utf8_lossy(file);
+                json!({
+                    "bytes": file.len(),
+                    "sha256": hex::encode(Sha256::digest(file)),
+                    "lines": t.lines().count(),
+                    "words": t.split_whitespace().count(),
+                })
+            };
+            for size in 1..=5 {
+                let mut a = Analysis::default();
+                for chunk in file.chunks(size) {
+                    a.feed(chunk);
+                }
+                assert_eq!(a.result(), whole, "chunks of {size}");
+            }
+        }
+    }
 
     #[test]
     fn the_result_counts_bytes_lines_and_words_and_hashes_the_file() {

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
-use boomerang_core::ports::{EventLog, JobStore};
+use boomerang_core::ports::{EventLog, JobStore, Waiting};
 use boomerang_core::{Error, Event, EventDraft, Job, JobId, JobStatus, Result, UserId};
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -50,16 +50,26 @@ pub struct DynamoJobStore {
 /// [`WAIT_SHARDS`] partitions by their id, so that no one partition takes
 /// every new job's write.
 fn wait_key(job: &Job) -> Option<(String, i64)> {
-    if job.status.is_terminal() {
-        return None;
-    }
+    let prefix = wait_prefix(Waiting::of(job.status)?);
     let shard = job
         .id
         .as_str()
         .bytes()
         .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32))
         % WAIT_SHARDS;
-    Some((format!("w{shard}"), job.updated_at.timestamp_millis()))
+    Some((
+        format!("{prefix}{shard}"),
+        job.updated_at.timestamp_millis(),
+    ))
+}
+
+/// The shards of jobs waiting for the third party are `w0`..`w7`; those
+/// waiting for their upload, `u0`..`u7`.
+fn wait_prefix(what: Waiting) -> char {
+    match what {
+        Waiting::ThirdParty => 'w',
+        Waiting::Upload => 'u',
+    }
 }
 
 impl DynamoJobStore {
@@ -112,6 +122,72 @@ impl DynamoJobStore {
             result,
             error: get_opt_s(item, "error").map(str::to_owned),
         })
+    }
+
+    /// The job's conditional update: its new status, time, result and
+    /// error, and its place in the sparse `waiting` index, if its status
+    /// is one of `from`.
+    fn status_update(
+        &self,
+        from: &[JobStatus],
+        job: &Job,
+        result: &Option<(&'static str, String)>,
+    ) -> Result<Update> {
+        let mut set = vec!["#status = :status", "updatedAt = :updated"];
+        let mut remove = Vec::new();
+        let mut update = Update::builder()
+            .table_name(&self.jobs)
+            .key("jobId", s(job.id.as_str()))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(job.status.as_str()))
+            .expression_attribute_values(":updated", n(job.updated_at.timestamp_millis()));
+        match &result {
+            Some(("result", json)) => {
+                set.push("#result = :result");
+                remove.push("resultKey");
+                update = update.expression_attribute_values(":result", s(json.clone()));
+            }
+            Some((_, key)) => {
+                set.push("resultKey = :result");
+                remove.push("#result");
+                update = update.expression_attribute_values(":result", s(key.clone()));
+            }
+            None => remove.extend(["#result", "resultKey"]),
+        }
+        update = update
+            .expression_attribute_names("#result", "result")
+            .expression_attribute_names("#error", "error");
+        match &job.error {
+            Some(e) => {
+                set.push("#error = :error");
+                update = update.expression_attribute_values(":error", s(e.clone()));
+            }
+            None => remove.push("#error"),
+        }
+        match wait_key(job) {
+            Some((shard, since)) => {
+                set.extend(["waitShard = :shard", "waitingSince = :since"]);
+                update = update
+                    .expression_attribute_values(":shard", s(shard))
+                    .expression_attribute_values(":since", n(since));
+            }
+            None => remove.extend(["waitShard", "waitingSince"]),
+        }
+        let mut placeholders = Vec::new();
+        for (i, st) in from.iter().enumerate() {
+            let p = format!(":from{i}");
+            update = update.expression_attribute_values(&p, s(st.as_str()));
+            placeholders.push(p);
+        }
+        let mut expr = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expr += &format!(" REMOVE {}", remove.join(", "));
+        }
+        update
+            .update_expression(expr)
+            .condition_expression(format!("#status IN ({})", placeholders.join(", ")))
+            .build()
+            .map_err(Error::internal)
     }
 
     /// The result as an attribute: inline, or the key of its S3 copy.
@@ -213,61 +289,7 @@ impl JobStore for DynamoJobStore {
             let next = last + 1;
             let numbered = event.clone().numbered(next);
 
-            let mut set = vec!["#status = :status", "updatedAt = :updated"];
-            let mut remove = Vec::new();
-            let mut update = Update::builder()
-                .table_name(&self.jobs)
-                .key("jobId", s(job.id.as_str()))
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":status", s(job.status.as_str()))
-                .expression_attribute_values(":updated", n(job.updated_at.timestamp_millis()));
-            match &result {
-                Some(("result", json)) => {
-                    set.push("#result = :result");
-                    remove.push("resultKey");
-                    update = update.expression_attribute_values(":result", s(json.clone()));
-                }
-                Some((_, key)) => {
-                    set.push("resultKey = :result");
-                    remove.push("#result");
-                    update = update.expression_attribute_values(":result", s(key.clone()));
-                }
-                None => remove.extend(["#result", "resultKey"]),
-            }
-            update = update
-                .expression_attribute_names("#result", "result")
-                .expression_attribute_names("#error", "error");
-            match &job.error {
-                Some(e) => {
-                    set.push("#error = :error");
-                    update = update.expression_attribute_values(":error", s(e.clone()));
-                }
-                None => remove.push("#error"),
-            }
-            match wait_key(job) {
-                Some((shard, since)) => {
-                    set.extend(["waitShard = :shard", "waitingSince = :since"]);
-                    update = update
-                        .expression_attribute_values(":shard", s(shard))
-                        .expression_attribute_values(":since", n(since));
-                }
-                None => remove.extend(["waitShard", "waitingSince"]),
-            }
-            let mut placeholders = Vec::new();
-            for (i, st) in from.iter().enumerate() {
-                let p = format!(":from{i}");
-                update = update.expression_attribute_values(&p, s(st.as_str()));
-                placeholders.push(p);
-            }
-            let mut expr = format!("SET {}", set.join(", "));
-            if !remove.is_empty() {
-                expr += &format!(" REMOVE {}", remove.join(", "));
-            }
-            let update = update
-                .update_expression(expr)
-                .condition_expression(format!("#status IN ({})", placeholders.join(", ")))
-                .build()
-                .map_err(Error::internal)?;
+            let update = self.status_update(from, job, &result)?;
 
             let counter = Update::builder()
                 .table_name(&self.events)
@@ -336,7 +358,38 @@ impl JobStore for DynamoJobStore {
             job.owner
         )))
     }
-    async fn waiting(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
+    async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool> {
+        let result = self.result_attr(job).await?;
+        let update = self.status_update(from, job, &result)?;
+        // A transaction of one: the same conditional update a transition
+        // makes, with no event.
+        let sent = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e) => match e.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(c)
+                    if c.cancellation_reasons().first().and_then(|r| r.code())
+                        == Some("ConditionalCheckFailed") =>
+                {
+                    Ok(false)
+                }
+                other => Err(sdk(other)),
+            },
+        }
+    }
+
+    async fn waiting(
+        &self,
+        what: Waiting,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Job>> {
+        let prefix = wait_prefix(what);
         // One Query per shard of the sparse index, at once; never a Scan.
         let queries = (0..WAIT_SHARDS).map(|shard| {
             self.client
@@ -344,7 +397,7 @@ impl JobStore for DynamoJobStore {
                 .table_name(&self.jobs)
                 .index_name(JOBS_WAITING)
                 .key_condition_expression("waitShard = :s AND waitingSince <= :b")
-                .expression_attribute_values(":s", s(format!("w{shard}")))
+                .expression_attribute_values(":s", s(format!("{prefix}{shard}")))
                 .expression_attribute_values(":b", n(before.timestamp_millis()))
                 .limit(i32::try_from(limit).unwrap_or(i32::MAX))
                 .send()

@@ -8,9 +8,14 @@ use super::{JobId, UserId};
 
 /// A job's life: `Pending` → `Submitted` → `Completed` | `Failed`.
 /// `Pending` may also go straight to `Completed` or `Failed` (the webhook
-/// beat the third party's 2xx, or the third party refused the file).
+/// beat the third party's 2xx, or the third party refused the file). A
+/// file sent straight to storage starts `Uploading`, and becomes `Pending`
+/// once its bytes are stored (or `Failed` when they never come).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobStatus {
+    /// Created by `POST /uploads` (JSON); its bytes are on their way to
+    /// storage by a presigned PUT.
+    Uploading,
     /// Stored and being handed to the third party. Shown to clients as
     /// `submitted`: from where they stand, it is.
     Pending,
@@ -22,6 +27,7 @@ pub enum JobStatus {
 impl JobStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            JobStatus::Uploading => "uploading",
             JobStatus::Pending => "pending",
             JobStatus::Submitted => "submitted",
             JobStatus::Completed => "completed",
@@ -31,6 +37,7 @@ impl JobStatus {
 
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
+            "uploading" => JobStatus::Uploading,
             "pending" => JobStatus::Pending,
             "submitted" => JobStatus::Submitted,
             "completed" => JobStatus::Completed,

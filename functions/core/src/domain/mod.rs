@@ -9,4 +9,4 @@ mod job;
 pub use connection::Connection;
 pub use event::{Event, EventDraft, EventType};
 pub use ids::{ConnectionId, JobId, UserId};
-pub use job::{Job, JobStatus, JobView};
+pub use job::{timestamp, Job, JobStatus, JobView};

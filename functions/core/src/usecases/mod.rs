@@ -1,6 +1,7 @@
 //! The use cases. Every door (a Lambda, the local gateway) ends up here.
 
 mod connections;
+mod direct;
 mod notify;
 mod queries;
 mod receive_webhook;
@@ -16,6 +17,7 @@ use crate::ports::{
 };
 use crate::{Limits, Result, UserId};
 
+pub use direct::{NewUpload, Stored, UploadTicket, DIRECT_PREFIX, NOT_RECEIVED};
 pub use queries::EventsPage;
 pub use receive_webhook::WebhookOutcome;
 pub use sweep::{Swept, TIMED_OUT};

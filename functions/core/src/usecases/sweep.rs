@@ -6,11 +6,13 @@
 //! max(1 s, 10 % of the timeout) after its deadline
 //! ([`crate::Limits::sweep_interval`]).
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
 use tracing::{info, warn};
 
+use super::direct::NOT_RECEIVED;
 use super::Boomerang;
+use crate::ports::Waiting;
 use crate::{EventDraft, EventType, Job, JobStatus, Result};
 
 /// The error of a job that timed out (the contract's words).
@@ -29,6 +31,9 @@ const CONCURRENCY: usize = 8;
 pub struct Swept {
     /// Jobs that timed out, each pushed as `job.failed`.
     pub timed_out: usize,
+    /// Jobs still `uploading` when their URL expired, each pushed as
+    /// `job.failed` ([`NOT_RECEIVED`]).
+    pub uploads_expired: usize,
     /// Events deleted for being older than the retention.
     pub events_forgotten: u64,
 }
@@ -41,14 +46,45 @@ impl Boomerang {
     pub async fn sweep(&self) -> Result<Swept> {
         let limits = self.limits();
         let now = self.ports.clock.now();
-        let timeout = Duration::from_std(limits.job_timeout).unwrap_or(Duration::MAX);
-        let deadline_passed = now.checked_sub_signed(timeout).unwrap_or(now);
         let mut swept = Swept::default();
+        swept.timed_out = self
+            .fail_due(Waiting::ThirdParty, limits.job_timeout, TIMED_OUT, now)
+            .await?;
+        swept.uploads_expired = self
+            .fail_due(Waiting::Upload, limits.upload_url_ttl, NOT_RECEIVED, now)
+            .await?;
+        let retention = Duration::from_std(limits.event_retention).unwrap_or(Duration::MAX);
+        if let Some(before) = now.checked_sub_signed(retention) {
+            swept.events_forgotten = self.ports.events.forget_before(before).await?;
+        }
+        if swept != Swept::default() {
+            info!(
+                timed_out = swept.timed_out,
+                uploads_expired = swept.uploads_expired,
+                events_forgotten = swept.events_forgotten,
+                "swept"
+            );
+        }
+        Ok(swept)
+    }
+
+    /// Fails every job that has waited for `what` longer than `wait`, with
+    /// `error`; how many it moved.
+    async fn fail_due(
+        &self,
+        what: Waiting,
+        wait: std::time::Duration,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let wait = Duration::from_std(wait).unwrap_or(Duration::MAX);
+        let deadline_passed = now.checked_sub_signed(wait).unwrap_or(now);
+        let mut failed = 0;
         for _ in 0..MAX_PAGES {
-            let due = self.ports.jobs.waiting(deadline_passed, PAGE).await?;
+            let due = self.ports.jobs.waiting(what, deadline_passed, PAGE).await?;
             let n = due.len();
             let moved: Vec<Result<bool>> = stream::iter(due)
-                .map(|job| self.time_out(job, now))
+                .map(|job| self.time_out(job, what, error, now))
                 .buffer_unordered(CONCURRENCY)
                 .collect()
                 .await;
@@ -58,39 +94,37 @@ impl Boomerang {
                     this_page += 1;
                 }
             }
-            swept.timed_out += this_page;
+            failed += this_page;
             if n < PAGE || this_page == 0 {
                 break;
             }
         }
-        let retention = Duration::from_std(limits.event_retention).unwrap_or(Duration::MAX);
-        if let Some(before) = now.checked_sub_signed(retention) {
-            swept.events_forgotten = self.ports.events.forget_before(before).await?;
-        }
-        if swept != Swept::default() {
-            info!(
-                timed_out = swept.timed_out,
-                events_forgotten = swept.events_forgotten,
-                "swept"
-            );
-        }
-        Ok(swept)
+        Ok(failed)
     }
 
     /// Fails one due job; `false` when something else moved it first.
-    async fn time_out(&self, mut job: Job, now: chrono::DateTime<chrono::Utc>) -> Result<bool> {
+    async fn time_out(
+        &self,
+        mut job: Job,
+        what: Waiting,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         job.status = JobStatus::Failed;
         job.result = None;
-        job.error = Some(TIMED_OUT.to_owned());
+        job.error = Some(error.to_owned());
         job.updated_at = now;
         let draft = EventDraft::new(EventType::JobFailed, &job, self.limits().max_push_bytes);
-        let from = [JobStatus::Pending, JobStatus::Submitted];
-        match self.ports.jobs.transition(&from, &job, draft).await? {
+        let from: &[JobStatus] = match what {
+            Waiting::ThirdParty => &[JobStatus::Pending, JobStatus::Submitted],
+            Waiting::Upload => &[JobStatus::Uploading],
+        };
+        match self.ports.jobs.transition(from, &job, draft).await? {
             Some(event) => {
                 self.ports
                     .metrics
                     .record(crate::metrics::Metric::JobTimedOut);
-                warn!(job_id = %job.id, user = %job.owner, seq = event.seq, "job timed out waiting for the third party");
+                warn!(job_id = %job.id, user = %job.owner, seq = event.seq, error, "job failed at its deadline");
                 self.notify(&job.owner, &event).await;
                 Ok(true)
             }
@@ -136,6 +170,34 @@ mod tests {
             crate::WebhookOutcome::AlreadyDone
         );
         assert_eq!(t.pushed("a1").len(), got.len());
+    }
+
+    #[tokio::test]
+    async fn an_upload_whose_url_expired_fails_and_a_late_file_changes_nothing() {
+        let mut t = TestApp::new();
+        t.set_limits(|l| l.job_timeout = StdDuration::from_secs(3600));
+        t.connect("a1", "alice").await;
+        let req = crate::NewUpload {
+            file_name: "big.bin".into(),
+            size: 1,
+            content_type: "application/octet-stream".into(),
+        };
+        let (job, ticket) = t.app.begin_upload(&t.user("alice"), req).await.unwrap();
+        let ttl = (ticket.expires_at - t.now()).to_std().unwrap();
+        assert_eq!(t.app.sweep().await.unwrap(), super::Swept::default());
+        t.advance(ttl + StdDuration::from_secs(1));
+        let swept = t.app.sweep().await.unwrap();
+        assert_eq!((swept.uploads_expired, swept.timed_out), (1, 0));
+        let got = t.pushed("a1");
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0]["job"]["error"], super::NOT_RECEIVED);
+        // The bytes arriving after all are ignored.
+        t.files.put(&job.file_key, "x");
+        assert!(matches!(
+            t.app.file_stored(&job.file_key, 1).await.unwrap(),
+            crate::Stored::Ignored
+        ));
+        assert_eq!(t.submissions(), 0);
     }
 
     #[tokio::test]

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use tracing::{info, warn};
 
 use super::Boomerang;
-use crate::ports::Submission;
+use crate::ports::{body_of, FileBody, Submission};
 use crate::{Error, EventDraft, EventType, Job, JobId, JobStatus, Result, UserId};
 
 /// An attempt the budget would cut below this is not made: it could only
@@ -32,13 +32,13 @@ pub enum UploadOutcome {
 
 impl Boomerang {
     pub async fn upload(&self, user: &UserId, file: UploadedFile) -> Result<UploadOutcome> {
-        let limits = self.limits();
+        let limits = self.limits().clone();
         if file.bytes.len() > limits.max_upload_bytes {
             return Err(too_large(limits.max_upload_bytes));
         }
         let now = self.ports.clock.now();
         let id = JobId::generate();
-        let mut job = Job {
+        let job = Job {
             file_key: format!("uploads/{id}"),
             id,
             owner: user.clone(),
@@ -59,14 +59,36 @@ impl Boomerang {
         self.ports.jobs.create(&job).await?;
         info!(job_id = %job.id, user = %user, size = job.size, "job created");
 
+        let bytes = file.bytes;
+        let open = move || {
+            let bytes = bytes.clone();
+            async move { Ok(body_of(bytes)) }
+        };
+        let budget = limits.submit_budget;
+        self.hand_over(job, open, budget).await
+    }
+
+    /// Hands a `pending` job's file to the third party (each attempt
+    /// reading it afresh from `open`) within `budget`, then moves the job
+    /// to `submitted` or `failed` and pushes that.
+    pub(crate) async fn hand_over<F, Fut>(
+        &self,
+        mut job: Job,
+        open: F,
+        budget: std::time::Duration,
+    ) -> Result<UploadOutcome>
+    where
+        F: Fn() -> Fut + Send + Sync,
+        Fut: std::future::Future<Output = Result<FileBody>> + Send,
+    {
         let submission = Submission {
             job_id: job.id.clone(),
             file_name: job.file_name.clone(),
             content_type: job.content_type.clone(),
-            bytes: file.bytes,
+            size: job.size,
             callback_url: self.settings.callback_url.clone(),
         };
-        match self.submit_with_retries(&submission).await {
+        match self.submit_with_retries(&submission, open, budget).await {
             Ok(()) => {
                 job.status = JobStatus::Submitted;
                 job.updated_at = self.ports.clock.now();
@@ -79,7 +101,7 @@ impl Boomerang {
                 self.ports
                     .metrics
                     .record(crate::metrics::Metric::ThirdPartyFailed);
-                warn!(job_id = %job.id, user = %user, error = %why, "third party did not take the file");
+                warn!(job_id = %job.id, user = %job.owner, error = %why, "third party did not take the file");
                 job.status = JobStatus::Failed;
                 job.error = Some(format!("the third party did not accept the file: {why}"));
                 job.updated_at = self.ports.clock.now();
@@ -123,25 +145,45 @@ impl Boomerang {
     }
 
     /// One attempt and up to `submit_attempts - 1` retries, with backoff,
-    /// all within `submit_budget`: each attempt gets `submit_timeout` or
-    /// what is left of the budget, whichever is less.
-    async fn submit_with_retries(&self, s: &Submission) -> Result<(), String> {
+    /// all within `budget`: each attempt gets [`crate::Limits::attempt_timeout`]
+    /// or what is left of the budget, whichever is less.
+    async fn submit_with_retries<F, Fut>(
+        &self,
+        s: &Submission,
+        open: F,
+        budget: std::time::Duration,
+    ) -> Result<(), String>
+    where
+        F: Fn() -> Fut + Send + Sync,
+        Fut: std::future::Future<Output = Result<FileBody>> + Send,
+    {
         let limits = self.limits();
         let clock = &self.ports.clock;
         let started = clock.now();
         let left = || {
             let spent = (clock.now() - started).to_std().unwrap_or_default();
-            limits.submit_budget.saturating_sub(spent)
+            budget.saturating_sub(spent)
         };
+        let full = limits.attempt_timeout(s.size);
         let mut delay = limits.submit_backoff;
         let mut last = String::new();
         for attempt in 1..=limits.submit_attempts.max(1) {
-            let timeout = limits.submit_timeout.min(left());
-            if timeout < limits.submit_timeout.min(MIN_ATTEMPT) {
+            let timeout = full.min(left());
+            if timeout < full.min(MIN_ATTEMPT) {
                 warn!(job_id = %s.job_id, attempt, "no time left for another attempt");
                 break;
             }
-            match self.ports.processor.submit(s, timeout).await {
+            let body = match open().await {
+                Ok(body) => body,
+                Err(e) => {
+                    warn!(job_id = %s.job_id, attempt, error = %e, "could not read the stored file");
+                    return Err(format!(
+                        "the stored file could not be read: {}",
+                        e.public_message()
+                    ));
+                }
+            };
+            match self.ports.processor.submit(s, body, timeout).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     warn!(job_id = %s.job_id, attempt, error = %e, "third party submission failed");
@@ -161,7 +203,7 @@ pub(crate) fn too_large(max: usize) -> Error {
     Error::PayloadTooLarge(format!("file is larger than the limit of {max} bytes"))
 }
 
-fn clean_file_name(name: &str) -> String {
+pub(crate) fn clean_file_name(name: &str) -> String {
     // Keep the last path component only (browsers on Windows once sent full
     // paths) and drop control characters; the name is shown, never used as a key.
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
@@ -178,7 +220,7 @@ fn clean_file_name(name: &str) -> String {
     }
 }
 
-fn clean_content_type(ct: &str) -> String {
+pub(crate) fn clean_content_type(ct: &str) -> String {
     let ct = ct.trim();
     let ok = !ct.is_empty()
         && ct.len() <= 255

@@ -1,6 +1,7 @@
 //! The API Gateway emulator: sockets and HTTP requests in, the same API
 //! Gateway events the Lambdas get, handed to `boomerang-handlers`.
 
+mod files;
 mod http;
 mod management;
 mod outbox;
@@ -58,17 +59,25 @@ pub struct Gateway {
     pub metrics: Arc<crate::metrics::PrometheusMetrics>,
     /// Open sockets, so a clean stop can wait for their `$disconnect`.
     pub sockets: TaskTracker,
+    /// Embedded: where files are stored, and the signer of their PUT URLs.
+    /// (`None` with the aws backend: S3 takes the PUTs.)
+    pub files: Option<crate::files::DiskFileStore>,
+    /// Stored uploads being handed to the third party, which a clean stop
+    /// lets finish.
+    pub work: TaskTracker,
 }
 
 pub fn router(gw: Arc<Gateway>) -> Router {
     // Development endpoints: a loopback bind and a loopback Host, or 404.
     let dev = Router::new()
         .route("/dev/token", post(http::forward))
+        .route("/local/s3-events", post(files::s3_events))
         .merge(management_api())
         .route_layer(middleware::from_fn_with_state(gw.clone(), dev_only));
     Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/uploads", post(http::forward))
+        .route("/files/{*key}", axum::routing::put(files::put))
         .route("/webhooks/third-party", post(http::forward))
         .route("/jobs", get(http::forward))
         .route("/jobs/{id}", get(http::forward))

@@ -2,7 +2,7 @@
 //! events. A job's transition and its event are one transaction.
 
 use async_trait::async_trait;
-use boomerang_core::ports::{EventLog, JobStore};
+use boomerang_core::ports::{EventLog, JobStore, Waiting};
 use boomerang_core::{Event, EventDraft, Job, JobId, JobStatus, Result, UserId};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row};
@@ -132,13 +132,41 @@ impl JobStore for SqliteJobStore {
             .await
     }
 
-    async fn waiting(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
+    async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool> {
+        let from: Vec<&'static str> = from.iter().map(|s| s.as_str()).collect();
+        let j = job.clone();
+        self.db
+            .write(move |tx| {
+                let current: Option<String> = tx
+                    .prepare_cached("SELECT status FROM jobs WHERE id = ?1")?
+                    .query_row([j.id.as_str()], |r| r.get(0))
+                    .optional()?;
+                if !current.is_some_and(|s| from.contains(&s.as_str())) {
+                    return Ok(false);
+                }
+                tx.prepare_cached("UPDATE jobs SET status = ?2, updated_at = ?3, result = ?4, error = ?5 WHERE id = ?1")?
+                    .execute(params![j.id.as_str(), j.status.as_str(), millis(j.updated_at), result_json(&j), j.error])?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn waiting(
+        &self,
+        what: Waiting,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Job>> {
         let before = millis(before);
         self.db
             .read(move |c| {
-                // The WHERE repeats the partial index's, so the index is used.
+                // Each WHERE repeats its partial index's, so the index is used.
+                let statuses = match what {
+                    Waiting::ThirdParty => "status IN ('pending', 'submitted')",
+                    Waiting::Upload => "status = 'uploading'",
+                };
                 let mut st = c.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM jobs WHERE status IN ('pending', 'submitted')
+                    "SELECT {COLUMNS} FROM jobs WHERE {statuses}
                      AND updated_at <= ?1 ORDER BY updated_at LIMIT ?2"
                 ))?;
                 let rows = st.query_map(params![before, limit as i64], job_from_row)?;
@@ -300,13 +328,44 @@ mod tests {
         done.status = JobStatus::Completed;
         done.updated_at = t0;
         let fresh = job("alice");
-        for j in [&old, &older_pending, &done, &fresh] {
+        let mut uploading = job("carol");
+        uploading.status = JobStatus::Uploading;
+        uploading.updated_at = t0;
+        for j in [&old, &older_pending, &done, &fresh, &uploading] {
             jobs.create(j).await.unwrap();
         }
-        let due = jobs.waiting(t0, 10).await.unwrap();
+        let due = jobs.waiting(Waiting::ThirdParty, t0, 10).await.unwrap();
         let ids: Vec<_> = due.iter().map(|j| j.id.clone()).collect();
         assert_eq!(ids, [older_pending.id.clone(), old.id.clone()]);
-        assert_eq!(jobs.waiting(t0, 1).await.unwrap().len(), 1);
+        assert_eq!(
+            jobs.waiting(Waiting::ThirdParty, t0, 1)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let due = jobs.waiting(Waiting::Upload, t0, 10).await.unwrap();
+        assert_eq!(
+            due.iter().map(|j| &j.id).collect::<Vec<_>>(),
+            [&uploading.id]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_update_moves_a_job_only_from_the_expected_status_and_logs_no_event() {
+        let db = Db::in_memory().unwrap();
+        let jobs = SqliteJobStore::new(db.clone());
+        let log = SqliteEventLog::new(db);
+        let mut j = job("alice");
+        j.status = JobStatus::Uploading;
+        jobs.create(&j).await.unwrap();
+        j.status = JobStatus::Pending;
+        assert!(jobs.update(&[JobStatus::Uploading], &j).await.unwrap());
+        // a second claim finds it pending, and writes nothing
+        assert!(!jobs.update(&[JobStatus::Uploading], &j).await.unwrap());
+        let stored = jobs.get(&j.id).await.unwrap().unwrap();
+        assert_eq!(stored.status, JobStatus::Pending);
+        assert_eq!(log.last_seq(&j.owner).await.unwrap(), 0);
     }
 
     #[tokio::test]

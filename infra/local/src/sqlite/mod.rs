@@ -21,8 +21,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 /// 1: the first schema. 2: events carry their time (`at`, for the
-/// retention), waiting jobs are indexed (for the deadlines).
-const SCHEMA_VERSION: i64 = 2;
+/// retention), waiting jobs are indexed (for the deadlines). 3: jobs
+/// waiting for their upload are indexed too (the URL's expiry).
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS connections (
@@ -51,6 +52,9 @@ CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, created_at DESC, id DES
 -- they last moved. The sweep finds those past their deadline by range.
 CREATE INDEX IF NOT EXISTS jobs_waiting ON jobs (updated_at)
     WHERE status IN ('pending', 'submitted');
+-- And those waiting for their bytes (a presigned PUT), by when created.
+CREATE INDEX IF NOT EXISTS jobs_uploading ON jobs (updated_at)
+    WHERE status = 'uploading';
 
 CREATE TABLE IF NOT EXISTS user_seq (
     user     TEXT PRIMARY KEY,

@@ -1,0 +1,400 @@
+//! Large files, straight to storage: `POST /uploads` with JSON creates an
+//! `uploading` job and a presigned PUT; once the bytes are stored (S3's
+//! notification on AWS, the stack's own PUT route locally) the file goes
+//! to the third party, streamed from storage, as any upload.
+
+use chrono::Duration;
+use serde::Deserialize;
+use tracing::{info, warn};
+
+use super::upload::{clean_content_type, clean_file_name};
+use super::{Boomerang, UploadOutcome};
+use crate::limits::S3_MAX_PUT_BYTES;
+use crate::ports::PresignedPut;
+use crate::{Error, EventType, Job, JobId, JobStatus, Result, UserId};
+
+/// Where files sent straight to storage are kept: one prefix, so that S3's
+/// notification fires for these and not for the multipart route's
+/// `uploads/<id>`.
+pub const DIRECT_PREFIX: &str = "uploads/direct/";
+
+/// The error of a job whose bytes never came (the contract's words).
+pub const NOT_RECEIVED: &str = "upload not received";
+
+/// `POST /uploads` with `content-type: application/json`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewUpload {
+    pub file_name: String,
+    pub size: u64,
+    pub content_type: String,
+}
+
+/// Where and how the client sends the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadTicket {
+    pub put: PresignedPut,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What became of a stored file.
+#[derive(Debug)]
+pub enum Stored {
+    /// Handed to the third party, or refused by it (the job says which).
+    HandedOver(UploadOutcome),
+    /// Not a job of ours waiting for its bytes: a repeated notification,
+    /// a job already failed for its expired URL, or a key we never issued.
+    Ignored,
+}
+
+impl Boomerang {
+    /// Creates an `uploading` job and the PUT that delivers its bytes.
+    pub async fn begin_upload(&self, user: &UserId, req: NewUpload) -> Result<(Job, UploadTicket)> {
+        let limits = self.limits();
+        if req.size > limits.max_file_bytes.min(S3_MAX_PUT_BYTES) {
+            return Err(Error::PayloadTooLarge(format!(
+                "file is larger than the limit of {} bytes",
+                limits.max_file_bytes.min(S3_MAX_PUT_BYTES)
+            )));
+        }
+        if req.file_name.trim().is_empty() {
+            return Err(Error::BadRequest("fileName must not be empty".into()));
+        }
+        if !is_media_type(&req.content_type) {
+            return Err(Error::BadRequest(
+                "contentType must be a media type such as \"text/csv\"".into(),
+            ));
+        }
+        let now = self.ports.clock.now();
+        let ttl = Duration::from_std(limits.upload_url_ttl).unwrap_or(Duration::minutes(15));
+        let expires_at = now + ttl;
+        let id = JobId::generate();
+        let job = Job {
+            file_key: format!("{DIRECT_PREFIX}{id}"),
+            id,
+            owner: user.clone(),
+            status: JobStatus::Uploading,
+            file_name: clean_file_name(&req.file_name),
+            content_type: clean_content_type(&req.content_type),
+            size: req.size,
+            created_at: now,
+            updated_at: now,
+            result: None,
+            error: None,
+        };
+        let put = self
+            .ports
+            .files
+            .presign_put(&job.file_key, &job.content_type, job.size, expires_at)
+            .await?;
+        self.ports.jobs.create(&job).await?;
+        info!(job_id = %job.id, user = %user, size = job.size, "job created, waiting for its upload");
+        Ok((job, UploadTicket { put, expires_at }))
+    }
+
+    /// The bytes of `key` are stored (`size` of them, as storage reports):
+    /// the job moves to `pending` (exactly one caller wins, whatever the
+    /// notifications repeat) and its file is streamed to the third party.
+    ///
+    /// A job already `pending` is being handed over by another call, or
+    /// that call died: this one fails (`Internal`), so that Lambda retries
+    /// it and, once its retries are spent, the on-failure destination
+    /// fails the job ([`Boomerang::hand_over_failed`]) if it still waits.
+    pub async fn file_stored(&self, key: &str, size: u64) -> Result<Stored> {
+        let Some(mut job) = self.upload_of(key).await? else {
+            info!(key, "stored file is no upload of ours; ignored");
+            return Ok(Stored::Ignored);
+        };
+        match job.status {
+            JobStatus::Uploading => {}
+            JobStatus::Pending => {
+                return Err(Error::internal(format!(
+                    "job {} is being handed over by another call",
+                    job.id
+                )))
+            }
+            _ => {
+                info!(job_id = %job.id, "upload already handed over; ignored");
+                return Ok(Stored::Ignored);
+            }
+        }
+        if size != job.size {
+            // A presigned PUT signs the length, so this is a store that
+            // does not enforce it: the job fails rather than lie.
+            let why = format!(
+                "the stored file is {size} bytes, not the {} declared",
+                job.size
+            );
+            return self.fail_upload(job, &why).await;
+        }
+        job.status = JobStatus::Pending;
+        job.updated_at = self.ports.clock.now();
+        if !self
+            .ports
+            .jobs
+            .update(&[JobStatus::Uploading], &job)
+            .await?
+        {
+            info!(job_id = %job.id, "another notification took this upload; ignored");
+            return Ok(Stored::Ignored);
+        }
+        info!(job_id = %job.id, user = %job.owner, size, "upload stored; handing it over");
+        let files = self.ports.files.clone();
+        let key = key.to_owned();
+        let open = move || {
+            let files = files.clone();
+            let key = key.clone();
+            async move { files.open(&key).await }
+        };
+        let budget = self.limits().submit_async_budget;
+        Ok(Stored::HandedOver(self.hand_over(job, open, budget).await?))
+    }
+
+    /// Handing `key`'s file over failed for good (every retry of the
+    /// `submit` Lambda, then its on-failure destination): the job fails
+    /// and is pushed, instead of waiting for the sweep.
+    pub async fn hand_over_failed(&self, key: &str, why: &str) -> Result<Stored> {
+        let Some(job) = self.upload_of(key).await? else {
+            return Ok(Stored::Ignored);
+        };
+        if !matches!(job.status, JobStatus::Uploading | JobStatus::Pending) {
+            return Ok(Stored::Ignored);
+        }
+        warn!(job_id = %job.id, error = %why, "handing the file over failed for good");
+        self.fail_upload(
+            job,
+            &format!("the file could not be handed to the third party: {why}"),
+        )
+        .await
+    }
+
+    /// The job whose file `key` is.
+    async fn upload_of(&self, key: &str) -> Result<Option<Job>> {
+        let Some(id) = key
+            .strip_prefix(DIRECT_PREFIX)
+            .and_then(|s| JobId::parse(s).ok())
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .ports
+            .jobs
+            .get(&id)
+            .await?
+            .filter(|j| j.file_key == key))
+    }
+
+    async fn fail_upload(&self, mut job: Job, why: &str) -> Result<Stored> {
+        let from = [job.status];
+        job.status = JobStatus::Failed;
+        job.error = Some(why.to_owned());
+        job.updated_at = self.ports.clock.now();
+        let (job, moved) = self.advance(&from, job, EventType::JobFailed).await?;
+        Ok(if moved {
+            Stored::HandedOver(UploadOutcome::Refused(job))
+        } else {
+            Stored::Ignored
+        })
+    }
+}
+
+/// `type/subtype`, optionally with parameters: what S3 stores and a
+/// browser sends as `content-type`.
+fn is_media_type(ct: &str) -> bool {
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    let Some((ty, sub)) = essence.split_once('/') else {
+        return false;
+    };
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+    };
+    ct.len() <= 255
+        && ct.is_ascii()
+        && !ct.chars().any(|c| c.is_ascii_control())
+        && token(ty)
+        && token(sub)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{TestApp, ThirdParty};
+
+    fn new_upload(size: u64) -> NewUpload {
+        NewUpload {
+            file_name: "big.csv".into(),
+            size,
+            content_type: "text/csv".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stored_upload_is_streamed_to_the_third_party_and_every_tab_hears_it() {
+        // GIVEN alice with two tabs and an upload begun
+        let t = TestApp::new();
+        t.connect("a1", "alice").await;
+        t.connect("a2", "alice").await;
+        let (job, ticket) = t
+            .app
+            .begin_upload(&t.user("alice"), new_upload(11))
+            .await
+            .unwrap();
+        assert_eq!(job.status, JobStatus::Uploading);
+        assert_eq!(job.view().status, "uploading");
+        assert!(ticket.put.url.contains(&job.file_key));
+        // (no tab hears of a job still uploading)
+        assert!(t.pushed("a1").is_empty());
+        // WHEN its bytes are stored
+        t.files.put(&job.file_key, "hello world");
+        let Stored::HandedOver(UploadOutcome::Accepted(done)) =
+            t.app.file_stored(&job.file_key, 11).await.unwrap()
+        else {
+            panic!("expected a hand-over")
+        };
+        // THEN the third party got them, and both tabs job.submitted
+        assert_eq!(done.status, JobStatus::Submitted);
+        assert_eq!(t.submitted_bytes(), vec![b"hello world".to_vec()]);
+        for tab in ["a1", "a2"] {
+            let got = t.pushed(tab);
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0]["type"], "job.submitted");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_repeated_notification_hands_the_file_over_once() {
+        let t = TestApp::new();
+        let (job, _) = t
+            .app
+            .begin_upload(&t.user("alice"), new_upload(2))
+            .await
+            .unwrap();
+        t.files.put(&job.file_key, "hi");
+        t.app.file_stored(&job.file_key, 2).await.unwrap();
+        let again = t.app.file_stored(&job.file_key, 2).await.unwrap();
+        assert!(matches!(again, Stored::Ignored));
+        assert_eq!(t.submissions(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_notification_for_a_job_in_hand_elsewhere_fails_so_lambda_retries_it() {
+        // GIVEN an upload whose hand-over another call has claimed
+        let t = TestApp::new();
+        let (mut job, _) = t
+            .app
+            .begin_upload(&t.user("alice"), new_upload(2))
+            .await
+            .unwrap();
+        job.status = JobStatus::Pending;
+        assert!(t
+            .app
+            .ports
+            .jobs
+            .update(&[JobStatus::Uploading], &job)
+            .await
+            .unwrap());
+        // WHEN the notification comes again THEN it is an error, and the
+        // third party got nothing from this call
+        assert!(t.app.file_stored(&job.file_key, 2).await.is_err());
+        assert_eq!(t.submissions(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_file_of_another_size_fails_the_job() {
+        let t = TestApp::new();
+        t.connect("a1", "alice").await;
+        let (job, _) = t
+            .app
+            .begin_upload(&t.user("alice"), new_upload(5))
+            .await
+            .unwrap();
+        t.files.put(&job.file_key, "123");
+        t.app.file_stored(&job.file_key, 3).await.unwrap();
+        let got = t.pushed("a1");
+        assert_eq!(got[0]["type"], "job.failed");
+        assert_eq!(t.submissions(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_refusing_third_party_fails_the_stored_upload() {
+        let t = TestApp::with_third_party(ThirdParty::Refuses);
+        let (job, _) = t
+            .app
+            .begin_upload(&t.user("alice"), new_upload(1))
+            .await
+            .unwrap();
+        t.files.put(&job.file_key, "x");
+        let Stored::HandedOver(UploadOutcome::Refused(failed)) =
+            t.app.file_stored(&job.file_key, 1).await.unwrap()
+        else {
+            panic!("expected a refusal")
+        };
+        assert_eq!(failed.status, JobStatus::Failed);
+        assert_eq!(t.submissions(), 3);
+    }
+
+    #[tokio::test]
+    async fn bad_declarations_are_refused_before_anything_is_written() {
+        let mut t = TestApp::new();
+        t.set_limits(|l| l.max_file_bytes = 10);
+        let alice = t.user("alice");
+        let too_big = t
+            .app
+            .begin_upload(&alice, new_upload(11))
+            .await
+            .unwrap_err();
+        assert_eq!(too_big.status_code(), 413);
+        for (name, ct) in [
+            ("", "text/csv"),
+            ("a", "csv"),
+            ("a", "text/"),
+            ("a", "te xt/csv"),
+        ] {
+            let req = NewUpload {
+                file_name: name.into(),
+                size: 1,
+                content_type: ct.into(),
+            };
+            let err = t.app.begin_upload(&alice, req).await.unwrap_err();
+            assert_eq!(err.status_code(), 400, "{name:?} {ct:?}");
+        }
+        assert!(t.app.list_jobs(&alice, None).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn keys_that_are_not_waiting_uploads_are_ignored() {
+        let t = TestApp::new();
+        for key in ["uploads/x", "uploads/direct/nope", "elsewhere", ""] {
+            assert!(matches!(
+                t.app.file_stored(key, 0).await.unwrap(),
+                Stored::Ignored
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hand_over_given_up_fails_the_job_and_tells_the_tabs() {
+        let t = TestApp::new();
+        t.connect("a1", "alice").await;
+        let (job, _) = t
+            .app
+            .begin_upload(&t.user("alice"), new_upload(1))
+            .await
+            .unwrap();
+        t.app
+            .hand_over_failed(&job.file_key, "Task timed out")
+            .await
+            .unwrap();
+        let got = t.pushed("a1");
+        assert_eq!(got[0]["type"], "job.failed");
+        assert!(got[0]["job"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("Task timed out"));
+        // and a second message for it changes nothing
+        let again = t.app.hand_over_failed(&job.file_key, "x").await.unwrap();
+        assert!(matches!(again, Stored::Ignored));
+    }
+}

@@ -1,0 +1,136 @@
+//! What S3 does on AWS, for files sent straight to storage: the signed,
+//! expiring PUT URL the stack hands out (`PUT /files/{key}`), and, once the
+//! bytes are stored, the object-created notification that invokes the
+//! `submit` handler, with an S3 event of the real shape.
+//!
+//! `POST /local/s3-events` (development only) takes such an event from
+//! outside: with the aws backend the bytes go to S3 (moto), which sends no
+//! notification, so whoever stored them delivers it here.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use boomerang_handlers::submit;
+use futures::StreamExt;
+use serde_json::{json, Value};
+use tracing::{info, warn};
+
+use super::http::json_error;
+use super::Gateway;
+use crate::files::{PutClaim, PUT_ROUTE};
+
+/// The event `POST /local/s3-events` takes: S3's own are a few KB.
+const MAX_EVENT_BYTES: usize = 256 * 1024;
+
+pub async fn put(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(disk) = &gw.files else {
+        // The aws backend: uploads go to S3, never here.
+        return json_error(StatusCode::NOT_FOUND, "no such route");
+    };
+    let key = uri.path().strip_prefix(PUT_ROUTE).unwrap_or_default();
+    let query: Vec<(String, String)> =
+        form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(size), Some(expires), Some(signature)) = (
+        param("size").and_then(|s| s.parse::<u64>().ok()),
+        param("expires").and_then(|s| s.parse::<i64>().ok()),
+        param("signature"),
+    ) else {
+        return json_error(StatusCode::FORBIDDEN, "not a signed upload URL");
+    };
+    let claim = PutClaim {
+        key,
+        size,
+        content_type: header("content-type").unwrap_or_default(),
+        expires,
+        signature,
+    };
+    // As S3 answers a presigned PUT: 403 for a signature that does not
+    // hold for this request (another type or length), or one expired.
+    if !disk.signer().verify(&claim) {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "the URL's signature does not match this request: send the content-type it was made for",
+        );
+    }
+    if chrono::Utc::now().timestamp() > expires {
+        return json_error(StatusCode::FORBIDDEN, "the upload URL has expired");
+    }
+    let length = match header("content-length").map(str::parse::<u64>) {
+        Some(Ok(n)) => n,
+        _ => {
+            return json_error(
+                StatusCode::LENGTH_REQUIRED,
+                "send the file with a content-length",
+            )
+        }
+    };
+    if length != size {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            &format!("this URL takes exactly {size} bytes, not {length}"),
+        );
+    }
+    // A client that stops sending for `body_timeout` is cut off; a slow
+    // one that keeps going may take as long as it needs.
+    let stall = gw.body_timeout;
+    let chunks = futures::stream::unfold(body.into_data_stream(), move |mut s| async move {
+        match tokio::time::timeout(stall, s.next()).await {
+            Ok(Some(chunk)) => Some((chunk.map_err(|e| e.to_string()), s)),
+            Ok(None) => None,
+            Err(_) => Some((Err("no bytes for too long".to_owned()), s)),
+        }
+    });
+    if let Err(e) = disk.put_stream(key, size, chunks).await {
+        warn!(error = %e, "signed upload not stored");
+        let status = StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::BAD_REQUEST);
+        return json_error(status, &e.public_message());
+    }
+    info!(key, size, "signed upload stored");
+    // S3 answers the PUT at once; the notification comes on its own.
+    let event = submit::object_created(&gw.stage, key, size, &peer.ip().to_string());
+    let app = gw.app.clone();
+    gw.work.spawn(async move {
+        if let Err(e) = submit::handle(&app, event).await {
+            warn!(error = %e, "handing a stored upload over failed; the sweep will fail its job");
+        }
+    });
+    (StatusCode::OK, Json(json!({"stored": true, "size": size}))).into_response()
+}
+
+/// `POST /local/s3-events`: an S3 notification, as the `submit` Lambda
+/// gets it; answered when it has been handled.
+pub async fn s3_events(State(gw): State<Arc<Gateway>>, body: Body) -> Response {
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_EVENT_BYTES).await else {
+        return json_error(StatusCode::PAYLOAD_TOO_LARGE, "event too large");
+    };
+    let Ok(event) = serde_json::from_slice::<Value>(&bytes) else {
+        return json_error(StatusCode::BAD_REQUEST, "expected an S3 event");
+    };
+    match submit::handle(&gw.app, event).await {
+        Ok(summary) => (StatusCode::OK, Json(summary)).into_response(),
+        Err(e) => {
+            let status =
+                StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            json_error(status, &e.public_message())
+        }
+    }
+}
