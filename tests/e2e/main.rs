@@ -4,6 +4,7 @@
 mod bad_input;
 mod catch_up;
 mod deadlines;
+mod direct;
 mod flow;
 mod hardening;
 mod http_errors;

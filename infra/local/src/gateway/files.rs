@@ -71,7 +71,9 @@ pub async fn put(
             "the URL's signature does not match this request: send the content-type it was made for",
         );
     }
-    if chrono::Utc::now().timestamp() > expires {
+    // Expired at the start of its second: the URL names whole seconds,
+    // rounded down, so it is dead by the time the sweep fails its job.
+    if chrono::Utc::now().timestamp_millis() >= expires.saturating_mul(1000) {
         return json_error(StatusCode::FORBIDDEN, "the upload URL has expired");
     }
     let length = match header("content-length").map(str::parse::<u64>) {
