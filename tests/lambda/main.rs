@@ -1,4 +1,4 @@
-//! The seven Lambda binaries themselves (their real `main.rs`: init from the
+//! The eight Lambda binaries themselves (their real `main.rs`: init from the
 //! environment, the runtime loop, JSON logs), run under `cargo lambda watch
 //! --only-lambda-apis` (the Lambda Runtime API emulator) and invoked with
 //! API Gateway event fixtures. They talk to moto for DynamoDB and S3 and to
@@ -53,7 +53,7 @@ fn body_json(response: &Value) -> Value {
 }
 
 /// The functions, by binary and by template.yaml logical id.
-const FUNCTIONS: [(&str, &str); 7] = [
+const FUNCTIONS: [(&str, &str); 8] = [
     ("ws-connect", "WsConnectFunction"),
     ("ws-disconnect", "WsDisconnectFunction"),
     ("ws-default", "WsDefaultFunction"),
@@ -61,10 +61,11 @@ const FUNCTIONS: [(&str, &str); 7] = [
     ("webhook", "WebhookFunction"),
     ("api", "ApiFunction"),
     ("sweep", "SweepFunction"),
+    ("submit", "SubmitFunction"),
 ];
 
 #[tokio::test]
-async fn the_seven_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_timeout_with_only_their_own_permissions(
+async fn the_eight_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_timeout_with_only_their_own_permissions(
 ) {
     // GIVEN moto with the tables and bucket, enforcing IAM: each function
     // signs as a user holding only its template.yaml policy
@@ -79,7 +80,7 @@ async fn the_seven_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
     let keys = moto.enforce_iam(&deployment.bucket);
     let moto = Arc::new(moto);
     // AND the local gateway on it, a silent third party, the Lambda APIs
-    // emulator and the seven bootstraps (the sweep with a 1 s job timeout)
+    // emulator and the eight bootstraps (the sweep with a 1 s job timeout)
     let tp = FakeThirdParty::start(Mode::Silent).await;
     let tp_url = tp.url();
     let app = spawn_on_moto(moto, |c| c.third_party_url = Some(tp_url)).await;
@@ -216,6 +217,7 @@ async fn the_seven_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
     assert_eq!(answer["statusCode"], 202, "{answer}");
     let waiting = body_json(&answer)["job"]["id"].as_str().unwrap().to_owned();
     assert_eq!(tab.expect("job.submitted").await["job"]["id"], waiting);
+    assert_eq!(tp.next().await.job_id, waiting);
     let scheduled = fixture("sweep", &[]);
     boomerang_e2e::eventually("the sweep times the job out", || async {
         invoke(&http, port, "sweep", &scheduled).await["timedOut"] == 1
@@ -227,6 +229,116 @@ async fn the_seven_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
     assert_eq!(
         failed["job"]["error"],
         "timed out waiting for the third party"
+    );
+
+    // WHEN upload gets a JSON declaration of a large file
+    let declare = |size: usize| {
+        let body = serde_json::json!({"fileName": "big.bin", "size": size, "contentType": "application/octet-stream"}).to_string();
+        fixture(
+            "upload-json",
+            &[
+                ("TOKEN", token.clone()),
+                ("BODY_LENGTH", body.len().to_string()),
+                ("BODY_JSON_STRING", serde_json::to_string(&body).unwrap()),
+            ],
+        )
+    };
+    let big = vec![42u8; 2 * 1024 * 1024];
+    let answer = invoke(&http, port, "upload", &declare(big.len())).await;
+    assert_eq!(answer["statusCode"], 201, "{answer}");
+    let created = body_json(&answer);
+    assert_eq!(created["job"]["status"], "uploading");
+    let direct = created["job"]["id"].as_str().unwrap().to_owned();
+    // AND the bytes are PUT where the URL says, with the rights of the
+    // upload function that signed it: moto's IAM checks cannot read a
+    // presigned URL's query-string signature (it answers 500), so the same
+    // PutObject goes signed in a header instead. (tests/aws and the aws
+    // backend's end-to-end tests PUT to presigned URLs without IAM.)
+    let url = created["upload"]["url"].as_str().unwrap();
+    let key = format!("uploads/direct/{direct}");
+    assert!(url.contains(&key), "{url}");
+    let (id, secret) = keys["UploadFunction"].clone();
+    let moto_url = app.moto.as_ref().unwrap().url.clone();
+    let as_upload = boomerang_aws::s3_client(
+        &boomerang_e2e::moto::sdk_config_with(&moto_url, &id, &secret).await,
+    );
+    as_upload
+        .put_object()
+        .bucket(&app.stack.config.bucket)
+        .key(&key)
+        .content_type("application/octet-stream")
+        .content_length(big.len() as i64)
+        .body(big.clone().into())
+        .send()
+        .await
+        .expect("the upload function's policy lets it PUT what it presigns");
+    // AND S3's Object Created reaches submit through EventBridge
+    let stored = fixture(
+        "submit-object-created",
+        &[
+            ("BUCKET", app.stack.config.bucket.clone()),
+            ("KEY", key.clone()),
+            ("SIZE", big.len().to_string()),
+        ],
+    );
+    let handed = invoke(&http, port, "submit", &stored).await;
+    assert_eq!(handed["handedOver"], 1, "{handed}");
+    // THEN the third party got the file, streamed from S3, and the tab
+    // heard the job submitted
+    let got = tp.next().await;
+    assert_eq!(got.job_id, direct);
+    assert_eq!(got.bytes, big);
+    assert_eq!(got.file_name, "big.bin");
+    assert_eq!(tab.expect("job.submitted").await["job"]["id"], direct);
+    // AND the same event again (S3 and EventBridge deliver at least once)
+    // hands nothing over twice
+    let again = invoke(&http, port, "submit", &stored).await;
+    assert_eq!(again["handedOver"], 0, "{again}");
+
+    // WHEN another upload's hand-over failed every retry, and Lambda's
+    // on-failure destination passes the event to submit through SQS
+    let answer = invoke(&http, port, "upload", &declare(3)).await;
+    let lost = body_json(&answer)["job"]["id"].as_str().unwrap().to_owned();
+    let lost_event = fixture(
+        "submit-object-created",
+        &[
+            ("BUCKET", app.stack.config.bucket.clone()),
+            ("KEY", format!("uploads/direct/{lost}")),
+            ("SIZE", "3".into()),
+        ],
+    );
+    let record = serde_json::json!({
+        "version": "1.0",
+        "timestamp": "2026-11-26T10:05:00.000Z",
+        "requestContext": {
+            "requestId": "e4b46cbf-b738-xmpl-8880-a18cdf61200e",
+            "functionArn": "arn:aws:lambda:eu-west-1:123456789012:function:submit:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 3
+        },
+        "requestPayload": lost_event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": "Task timed out after 360.00 seconds", "errorType": "Sandbox.Timedout"}
+    });
+    let failure = fixture(
+        "submit-failure",
+        &[(
+            "DESTINATION_RECORD_JSON_STRING",
+            serde_json::to_string(&record.to_string()).unwrap(),
+        )],
+    );
+    let batch = invoke(&http, port, "submit", &failure).await;
+    // THEN the message is done with (no item to retry), and the tab hears
+    // the job failed, and why
+    assert_eq!(batch["batchItemFailures"], serde_json::json!([]), "{batch}");
+    let failed = tab.expect("job.failed").await;
+    assert_eq!(failed["job"]["id"], lost);
+    assert!(
+        failed["job"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("RetriesExhausted (Sandbox.Timedout)"),
+        "{failed}"
     );
 
     // WHEN ws-disconnect gets the tab's $disconnect

@@ -108,7 +108,7 @@ pub async fn sdk_config_for(url: &str) -> SdkConfig {
     sdk_config_with(url, "test", "test").await
 }
 
-async fn sdk_config_with(url: &str, key: &str, secret: &str) -> SdkConfig {
+pub async fn sdk_config_with(url: &str, key: &str, secret: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(url)
         .region(Region::new("us-east-1"))

@@ -60,6 +60,8 @@ impl FakeThirdParty {
         let addr = listener.local_addr().unwrap();
         let app = Router::new()
             .route("/process", post(accept))
+            // Files sent straight to storage come this way too.
+            .layer(axum::extract::DefaultBodyLimit::max(256 * 1024 * 1024))
             .with_state(shared.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self {

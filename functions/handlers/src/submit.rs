@@ -4,6 +4,12 @@
 //! retry failed: the job fails instead of waiting for the sweep). The
 //! local stack builds the same S3 event after its own PUT route stores a
 //! file, and hands it here.
+//!
+//! S3 tells of a stored object in two shapes, both taken: its own
+//! notification (`{"Records": [{"eventSource": "aws:s3", ...}]}`, what the
+//! local stack sends) and EventBridge's `Object Created` (what
+//! template.yaml routes here: a bucket notification naming the function
+//! would make the bucket and the function depend on each other).
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -15,30 +21,51 @@ use tracing::{info, warn};
 /// What the invocation answers: a summary for S3 (nobody reads it), or
 /// the batch items to retry for SQS.
 pub async fn handle(app: &Boomerang, event: Value) -> Result<Value> {
-    let source = event
+    if event
         .pointer("/Records/0/eventSource")
         .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    match source.as_str() {
-        "aws:s3" => {
-            let event: S3Event = serde_json::from_value(event)
-                .map_err(|e| Error::BadRequest(format!("not an S3 event: {e}")))?;
-            stored(app, event).await
-        }
-        "aws:sqs" => {
-            let event: SqsEvent = serde_json::from_value(event)
-                .map_err(|e| Error::BadRequest(format!("not an SQS event: {e}")))?;
-            let response = given_up(app, event).await;
-            serde_json::to_value(response).map_err(Error::internal)
-        }
-        // A test invocation, or an S3 `TestEvent` on setting up the
-        // notification: nothing to do.
-        _ => {
-            info!("event with no S3 or SQS records; nothing to do");
-            Ok(serde_json::json!({"handedOver": 0}))
-        }
+        == Some("aws:sqs")
+    {
+        let event: SqsEvent = serde_json::from_value(event)
+            .map_err(|e| Error::BadRequest(format!("not an SQS event: {e}")))?;
+        let response = given_up(app, event).await;
+        return serde_json::to_value(response).map_err(Error::internal);
     }
+    // Anything else with no stored object (a test invocation, S3's
+    // `TestEvent` when a notification is set up) has nothing to do.
+    let objects = created_objects(&event)?;
+    if objects.is_empty() {
+        info!("event names no stored object; nothing to do");
+    }
+    stored(app, &objects).await
+}
+
+/// The objects an S3 event says were created: `(key, size)` each.
+pub fn created_objects(event: &Value) -> Result<Vec<(String, u64)>> {
+    if event.get("source").and_then(Value::as_str) == Some("aws.s3") {
+        if event.get("detail-type").and_then(Value::as_str) != Some("Object Created") {
+            return Ok(Vec::new());
+        }
+        let key = event.pointer("/detail/object/key").and_then(Value::as_str);
+        let size = event.pointer("/detail/object/size").and_then(Value::as_u64);
+        return match (key, size) {
+            // EventBridge's keys are as stored, not URL-encoded.
+            (Some(key), Some(size)) => Ok(vec![(key.to_owned(), size)]),
+            _ => Err(Error::BadRequest(
+                "an Object Created event without a key or size".into(),
+            )),
+        };
+    }
+    if event
+        .pointer("/Records/0/eventSource")
+        .and_then(Value::as_str)
+        != Some("aws:s3")
+    {
+        return Ok(Vec::new());
+    }
+    let event: S3Event = serde_json::from_value(event.clone())
+        .map_err(|e| Error::BadRequest(format!("not an S3 event: {e}")))?;
+    Ok(event.records.iter().filter_map(created_object).collect())
 }
 
 /// The notification S3 sends when `key` (`size` bytes) is stored in
@@ -71,7 +98,7 @@ pub fn object_created(bucket: &str, key: &str, size: u64, source_ip: &str) -> Va
     }]})
 }
 
-/// As S3 writes keys into events: URL-encoded, `+` for a space.
+/// As S3 writes keys into its notifications: URL-encoded, `+` for a space.
 fn encode_key(key: &str) -> String {
     key.bytes()
         .map(|b| match b {
@@ -85,14 +112,11 @@ fn encode_key(key: &str) -> String {
 }
 
 /// Each stored object: handed over once. An error fails the invocation,
-/// so Lambda retries it (records already handed over are then ignored).
-pub async fn stored(app: &Boomerang, event: S3Event) -> Result<Value> {
+/// so Lambda retries it (objects already handed over are then ignored).
+pub async fn stored(app: &Boomerang, objects: &[(String, u64)]) -> Result<Value> {
     let mut handed_over = 0;
-    for record in &event.records {
-        let Some((key, size)) = created_object(record) else {
-            continue;
-        };
-        match app.file_stored(&key, size).await? {
+    for (key, size) in objects {
+        match app.file_stored(key, *size).await? {
             Stored::HandedOver(UploadOutcome::Accepted(job)) => {
                 info!(job_id = %job.id, "stored file handed to the third party");
                 handed_over += 1;
@@ -175,12 +199,8 @@ async fn give_up(app: &Boomerang, body: &str) -> Result<()> {
     let record: DestinationRecord = serde_json::from_str(body)
         .map_err(|e| Error::BadRequest(format!("not an on-failure record: {e}")))?;
     let why = why_it_failed(&record);
-    let event: S3Event = serde_json::from_value(record.request_payload)
-        .map_err(|e| Error::BadRequest(format!("the failed event is not an S3 event: {e}")))?;
-    for record in &event.records {
-        if let Some((key, _)) = created_object(record) {
-            app.hand_over_failed(&key, &why).await?;
-        }
+    for (key, _) in created_objects(&record.request_payload)? {
+        app.hand_over_failed(&key, &why).await?;
     }
     Ok(())
 }
@@ -216,12 +236,30 @@ mod tests {
     }
 
     #[test]
-    fn the_local_notification_reads_as_an_s3_event() {
-        let event = object_created("local", "uploads/direct/j", 7, "127.0.0.1");
-        let parsed: S3Event = serde_json::from_value(event).unwrap();
+    fn both_shapes_of_an_object_created_event_name_the_object() {
+        let local = object_created("local", "uploads/direct/j", 7, "127.0.0.1");
         assert_eq!(
-            created_object(&parsed.records[0]),
-            Some(("uploads/direct/j".to_owned(), 7))
+            created_objects(&local).unwrap(),
+            [("uploads/direct/j".to_owned(), 7)]
+        );
+        let bridged = serde_json::json!({
+            "version": "0", "id": "e", "detail-type": "Object Created", "source": "aws.s3",
+            "account": "1", "time": "2026-11-26T10:00:00Z", "region": "eu-west-1",
+            "resources": ["arn:aws:s3:::b"],
+            "detail": {"version": "0", "bucket": {"name": "b"},
+                       "object": {"key": "uploads/direct/k", "size": 9, "etag": "x", "sequencer": "1"},
+                       "request-id": "r", "requester": "1", "reason": "PutObject"}
+        });
+        assert_eq!(
+            created_objects(&bridged).unwrap(),
+            [("uploads/direct/k".to_owned(), 9)]
+        );
+        let deleted = serde_json::json!({"source": "aws.s3", "detail-type": "Object Deleted"});
+        assert!(created_objects(&deleted).unwrap().is_empty());
+        assert!(
+            created_objects(&serde_json::json!({"Event": "s3:TestEvent"}))
+                .unwrap()
+                .is_empty()
         );
     }
 }
