@@ -122,7 +122,7 @@ LAMBDA_ARCH ?= --x86-64
 bootstraps: $(VENV)/.installed
 	cargo lambda build --release $(LAMBDA_ARCH) --locked \
 		-p boomerang-ws-connect -p boomerang-ws-disconnect -p boomerang-ws-default \
-		-p boomerang-upload -p boomerang-webhook -p boomerang-api -p boomerang-sweep
+		-p boomerang-upload -p boomerang-webhook -p boomerang-api -p boomerang-sweep -p boomerang-submit
 
 ## Side by side with the Socket.IO design (bench/reference), then the
 ## Lambdas' bootstrap sizes, cold starts and warm invocations

@@ -170,3 +170,36 @@ export function catchUp(args: {
   deliver: (event: BoomerangEvent) => void;
   onGap: (detail: GapDetail) => void;
 }): Promise<void>;
+
+/** The multipart route's default limit (BOOMERANG_MAX_UPLOAD_BYTES): 4 MiB. */
+export const MULTIPART_LIMIT_BYTES: number;
+
+/** An upload the server, storage or the network refused. */
+export class UploadError extends Error {
+  /** The HTTP status, 0 when nothing answered. */
+  status: number;
+  /** The job, when one was made (a refused form's failed job, a file storage refused). */
+  job: Job | null;
+}
+
+export interface UploadOptions {
+  apiUrl: string;
+  token: string;
+  file: Blob & { name?: string };
+  /** Default: the file's own name. */
+  fileName?: string;
+  /** Bytes sent so far, of `total`; ends at the file's size. */
+  onProgress?: (sent: number, total: number) => void;
+  /** Larger files are declared with JSON and PUT straight to storage. Default 4 MiB. */
+  multipartLimit?: number;
+  XMLHttpRequest?: typeof XMLHttpRequest;
+  fetch?: typeof fetch;
+}
+
+/**
+ * Uploads a file: the multipart form up to `multipartLimit`, else a JSON
+ * declaration and a PUT straight to storage (a presigned S3 URL on AWS).
+ * Resolves with the job as created: `submitted` (or finished) for a form,
+ * `uploading` for a file sent to storage; its events follow either way.
+ */
+export function uploadFile(options: UploadOptions): Promise<Job>;

@@ -1,7 +1,7 @@
 // The demo page: sign in, upload with progress, watch jobs update live.
 // Against the local stack by default; against a deployed one with
 // ?api=https://...&ws=wss://... in the page's URL.
-import { connect, readClaims } from "./boomerang-client.js";
+import { connect, MULTIPART_LIMIT_BYTES, readClaims, uploadFile } from "./boomerang-client.js";
 
 const params = new URLSearchParams(location.search);
 const apiUrl = (params.get("api") ?? location.origin).replace(/\/+$/, "");
@@ -293,8 +293,6 @@ async function upload(event) {
     return;
   }
   const token = await getToken();
-  const form = new FormData();
-  form.append("file", file, file.name);
   const box = $("progress-box");
   const bar = $("progress");
   const button = $("upload-button");
@@ -302,42 +300,31 @@ async function upload(event) {
   button.disabled = true;
   bar.max = file.size || 1;
   bar.value = 0;
-  $("progress-label").textContent = `Uploading ${file.name}`;
+  // Files over the form's limit go straight to storage (a presigned PUT).
+  const direct = file.size > MULTIPART_LIMIT_BYTES;
+  $("progress-label").textContent = direct ? `Uploading ${file.name} straight to storage` : `Uploading ${file.name}`;
   $("progress-text").textContent = `0 of ${formatBytes(file.size)}`;
-
-  // XMLHttpRequest, not fetch: only it reports bytes sent as they go.
-  const xhr = new XMLHttpRequest();
-  xhr.open("POST", `${apiUrl}/uploads`);
-  xhr.setRequestHeader("authorization", `Bearer ${token}`);
-  xhr.responseType = "json";
-  xhr.upload.onprogress = (e) => {
-    if (!e.lengthComputable) return;
-    // The form's framing makes the total a little larger than the file.
-    const sent = Math.min(file.size, Math.round((e.loaded / e.total) * file.size));
+  const onProgress = (sent) => {
     bar.value = sent;
     $("progress-text").textContent = `${formatBytes(sent)} of ${formatBytes(file.size)}`;
   };
-  const done = () => {
+  try {
+    const job = await uploadFile({ apiUrl, token, file, onProgress });
+    upsert(job, true);
+    $("upload-form").reset();
+  } catch (e) {
+    if (e.job) upsert(e.job, true);
+    if (e.status === 413) {
+      error.textContent = `${file.name} is too large: ${e.message}.`;
+    } else if (e.status === 0) {
+      error.textContent = "The upload did not reach the server. Check the connection and try again.";
+    } else {
+      error.textContent = e.message || `Upload failed (${e.status}).`;
+    }
+  } finally {
     button.disabled = false;
     box.hidden = true;
-  };
-  xhr.onerror = () => {
-    done();
-    error.textContent = "The upload did not reach the server. Check the connection and try again.";
-  };
-  xhr.onload = () => {
-    done();
-    const body = xhr.response ?? {};
-    if (body.job) upsert(body.job, true);
-    if (xhr.status === 202) {
-      $("upload-form").reset();
-    } else if (xhr.status === 413) {
-      error.textContent = `${file.name} is too large: ${body.error ?? "over the size limit"}.`;
-    } else {
-      error.textContent = body.error ?? `Upload failed (${xhr.status}).`;
-    }
-  };
-  xhr.send(form);
+  }
 }
 
 // --- wiring ----------------------------------------------------------------

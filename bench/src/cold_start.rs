@@ -16,13 +16,15 @@ use boomerang_e2e::lambda::{
 };
 use boomerang_e2e::{sign, Moto};
 
-const FUNCTIONS: [&str; 6] = [
+const FUNCTIONS: [&str; 8] = [
     "ws-connect",
     "ws-disconnect",
     "ws-default",
     "upload",
     "webhook",
     "api",
+    "sweep",
+    "submit",
 ];
 const WARM_INVOCATIONS: usize = 200;
 

@@ -155,6 +155,12 @@ export async function uploadThroughPage(page, name, content) {
   await page.getByRole("button", { name: "Upload" }).click();
 }
 
+/** Uploads a file from disk through the page's form (large files: by path). */
+export async function uploadPathThroughPage(page, filePath) {
+  await page.getByLabel("File", { exact: true }).setInputFiles(filePath);
+  await page.getByRole("button", { name: "Upload" }).click();
+}
+
 /** The seqs of the events a tab shows in its activity feed, oldest first. */
 export async function seqsShown(page) {
   const seqs = await page.locator("#activity li").evaluateAll((lis) => lis.map((li) => Number(li.dataset.seq)));

@@ -3,7 +3,12 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 
-import { launch, openTab, shot, startThirdParty, uploadThroughPage, withStack } from "./harness.js";
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+import { launch, openTab, shot, startThirdParty, uploadPathThroughPage, uploadThroughPage, withStack } from "./harness.js";
 
 let browser;
 before(async () => {
@@ -16,7 +21,10 @@ after(async () => {
 describe("the demo page", () => {
   it("shows an upload's progress in bytes, and refuses a file over the limit with a clear message", async () => {
     const limit = 3 * 1024 * 1024;
-    await withStack(browser, { env: { BOOMERANG_MAX_UPLOAD_BYTES: String(limit) } }, async ({ stack, context }) => {
+    // Both limits: over the form's, a file goes straight to storage, whose
+    // limit refuses it too.
+    const env = { BOOMERANG_MAX_UPLOAD_BYTES: String(limit), BOOMERANG_MAX_FILE_BYTES: String(limit) };
+    await withStack(browser, { env }, async ({ stack, context }) => {
       const page = await openTab(context, stack, "erin");
       // Every value the progress bar takes, as the page sets it.
       await page.evaluate(() => {
@@ -43,6 +51,52 @@ describe("the demo page", () => {
       assert.equal(await page.locator("#jobs li", { hasText: "too-big.bin" }).count(), 0);
       await shot(page, "upload-too-large");
     });
+  });
+
+  it("sends a 50 MB file straight to storage with a progress bar, and its result appears in every tab", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "boomerang-big-"));
+    const file = path.join(dir, "fifty-megabytes.csv");
+    const line = "a,b,c,some words here\n";
+    const content = Buffer.from(line.repeat(Math.ceil((50 * 1024 * 1024) / line.length))).subarray(0, 50 * 1024 * 1024);
+    writeFileSync(file, content);
+    try {
+      await withStack(browser, {}, async ({ stack, context }) => {
+        const tabs = [await openTab(context, stack, "gina"), await openTab(context, stack, "gina")];
+        const other = await openTab(context, stack, "hugo");
+        const page = tabs[0];
+        await page.evaluate(() => {
+          window.progress = [];
+          const bar = document.getElementById("progress");
+          new MutationObserver(() => window.progress.push(Number(bar.value))).observe(bar, { attributes: true });
+        });
+        // What the page asks the API for, and where the bytes go.
+        const requests = [];
+        page.on("request", (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}`));
+        await uploadPathThroughPage(page, file);
+        const label = await page.locator("#progress-label").textContent();
+        assert.match(label, /straight to storage/);
+        const hash = createHash("sha256").update(content).digest("hex");
+        for (const tab of tabs) {
+          const card = tab.locator('#jobs li.job[data-status="completed"]', { hasText: "fifty-megabytes.csv" });
+          await card.waitFor({ timeout: 60_000 });
+          assert.equal(await card.locator('dd[data-key="sha256"]').textContent(), hash);
+          assert.equal(await card.locator('dd[data-key="bytes"]').textContent(), String(content.length));
+        }
+        assert.equal(await other.locator("#jobs li.job").count(), 0, "hugo sees nothing of gina's");
+        const progress = await page.evaluate(() => window.progress);
+        assert.equal(progress.at(-1), content.length, "the bar ends at the file's size");
+        assert.ok(progress.some((v) => v > 0 && v < content.length), `progress ${JSON.stringify(progress.slice(0, 20))}`);
+        assert.deepEqual(progress, [...progress].sort((a, b) => a - b), "the bar never goes back");
+        assert.ok(requests.includes("POST /uploads"), requests.join(", "));
+        assert.ok(
+          requests.some((r) => r.startsWith("PUT /files/uploads/direct/")),
+          requests.join(", "),
+        );
+        await shot(page, "large-file-done");
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("shows a job the third party refused as failed, with the reason, in every tab", async () => {

@@ -1,6 +1,6 @@
 // Compiled, never run (`make test-web`: tsc --noEmit): the hand-written
 // .d.ts files describe the API as the README and docs/api.md use it.
-import { connect, Sequencer, backoffDelay, type BoomerangEvent, type Status } from "../boomerang-client.js";
+import { connect, Sequencer, backoffDelay, uploadFile, UploadError, type BoomerangEvent, type Job, type Status } from "../boomerang-client.js";
 import { useBoomerang } from "../react/useBoomerang.js";
 
 const client = connect({
@@ -32,3 +32,19 @@ void [status, events, hook.lastSeq, hook.gap?.since, hook.client?.mode];
 
 // @ts-expect-error getToken is required
 connect({ wsUrl: "ws://x", apiUrl: "http://y" });
+
+async function sendLarge(file: File): Promise<string> {
+  try {
+    const job: Job = await uploadFile({
+      apiUrl: "http://127.0.0.1:3000",
+      token: "t",
+      file,
+      onProgress: (sent: number, total: number) => void [sent, total],
+    });
+    return job.status;
+  } catch (e) {
+    if (e instanceof UploadError) return `${e.status} ${e.job?.id ?? ""}`;
+    throw e;
+  }
+}
+void sendLarge;
