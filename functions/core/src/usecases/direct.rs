@@ -26,8 +26,24 @@ pub const NOT_RECEIVED: &str = "upload not received";
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewUpload {
     pub file_name: String,
+    #[serde(deserialize_with = "whole_number")]
     pub size: u64,
     pub content_type: String,
+}
+
+/// A JSON integer, `1.0` included (JSON Schema counts it as one); never a
+/// fraction, a negative or anything past `u64`.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(u) = n.as_u64() {
+        return Ok(u);
+    }
+    match n.as_f64() {
+        Some(f) if f >= 0.0 && f.fract() == 0.0 && f < u64::MAX as f64 => Ok(f as u64),
+        _ => Err(serde::de::Error::custom(format!(
+            "size must be a whole number of bytes, not {n}"
+        ))),
+    }
 }
 
 /// Where and how the client sends the bytes.

@@ -124,8 +124,14 @@ pub async fn s3_events(State(gw): State<Arc<Gateway>>, body: Body) -> Response {
     let Ok(bytes) = axum::body::to_bytes(body, MAX_EVENT_BYTES).await else {
         return json_error(StatusCode::PAYLOAD_TOO_LARGE, "event too large");
     };
-    let Ok(event) = serde_json::from_slice::<Value>(&bytes) else {
-        return json_error(StatusCode::BAD_REQUEST, "expected an S3 event");
+    let event = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(event @ Value::Object(_)) => event,
+        _ => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "expected an S3 event: a JSON object",
+            )
+        }
     };
     match submit::handle(&gw.app, event).await {
         Ok(summary) => (StatusCode::OK, Json(summary)).into_response(),

@@ -20,7 +20,7 @@ use axum::extract::{Request, State};
 use axum::http::header::HOST;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use boomerang_core::Boomerang;
 use tokio_util::sync::CancellationToken;
@@ -77,7 +77,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
     Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/uploads", post(http::forward))
-        .route("/files/{*key}", axum::routing::put(files::put))
+        .route("/files/uploads/direct/{id}", put(files::put))
         .route("/webhooks/third-party", post(http::forward))
         .route("/jobs", get(http::forward))
         .route("/jobs/{id}", get(http::forward))
