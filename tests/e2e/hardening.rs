@@ -54,6 +54,11 @@ async fn dev_token_and_the_management_api_answer_only_loopback_host_names() {
             "GET /local/@connections/abc HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
         );
         assert_eq!(status_of(&raw_http(addr, &get).await), 404, "{host}");
+        let event = format!(
+            "POST /local/s3-events HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+             Content-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+        );
+        assert_eq!(status_of(&raw_http(addr, &event).await), 404, "{host}");
     }
     // AND for localhost names it works
     for host in [
@@ -71,6 +76,10 @@ async fn dev_token_and_the_management_api_answer_only_loopback_host_names() {
         body.len()
     );
     assert_eq!(status_of(&raw_http(addr, &plain).await), 415);
+    let plain_event =
+        "POST /local/s3-events HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n\
+         Content-Length: 2\r\nConnection: close\r\n\r\n{}";
+    assert_eq!(status_of(&raw_http(addr, plain_event).await), 415);
 }
 
 #[tokio::test]

@@ -120,7 +120,23 @@ pub async fn put(
 
 /// `POST /local/s3-events`: an S3 notification, as the `submit` Lambda
 /// gets it; answered when it has been handled.
-pub async fn s3_events(State(gw): State<Arc<Gateway>>, body: Body) -> Response {
+pub async fn s3_events(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
+    // As /dev/token: a body declared JSON, which a page on another site
+    // cannot send to this machine without a preflight that is never granted.
+    let json = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if !json {
+        return json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the event as application/json",
+        );
+    }
     let Ok(bytes) = axum::body::to_bytes(body, MAX_EVENT_BYTES).await else {
         return json_error(StatusCode::PAYLOAD_TOO_LARGE, "event too large");
     };
