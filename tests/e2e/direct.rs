@@ -171,3 +171,38 @@ async fn a_bad_declaration_is_a_4xx_and_creates_no_job() {
     let jobs = json_of(app.get("alice", "/jobs").await, 200).await;
     assert!(jobs["jobs"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn bytes_stored_just_before_a_stop_are_handed_over_when_the_stack_comes_back() {
+    // The local stack's own storage only: on AWS, S3 sends its event
+    // whatever happens to the function.
+    if backend() == Backend::Aws {
+        return;
+    }
+    // GIVEN an upload whose bytes reached the data folder, but whose
+    // hand-over never ran (the stack stopped in between)
+    let app = spawn_app().await;
+    let declared = json!({"fileName": "kept.txt", "size": 5, "contentType": "text/plain"});
+    let created = json_of(app.begin_upload("alice", &declared).await, 201).await;
+    let id = created["job"]["id"].as_str().unwrap().to_owned();
+    let path = app.dir.path().join("files/uploads/direct").join(&id);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, b"kept\n").unwrap();
+    // WHEN the stack starts again on the same data
+    let app = app.restart(|_| {}).await;
+    // THEN the file is handed over, and its result comes back
+    let path = format!("/jobs/{id}");
+    boomerang_e2e::eventually("the stored upload completes", || async {
+        let job = json_of(app.get("alice", &path).await, 200).await;
+        job["job"]["status"] == "completed"
+    })
+    .await;
+    let page = json_of(app.get("alice", "/events?since=0").await, 200).await;
+    assert_eq!(
+        boomerang_e2e::event_types(&page),
+        ["job.submitted", "job.completed"]
+    );
+    let job = json_of(app.get("alice", &path).await, 200).await;
+    assert_eq!(job["job"]["status"], "completed");
+    assert_eq!(job["job"]["result"]["bytes"], 5);
+}

@@ -107,6 +107,12 @@ impl DiskFileStore {
         Ok(self.root.join(key))
     }
 
+    /// The size of the file stored under `key`, if there is one.
+    pub async fn stored_size(&self, key: &str) -> Option<u64> {
+        let path = self.path_of(key).ok()?;
+        tokio::fs::metadata(path).await.ok().map(|m| m.len())
+    }
+
     /// Stores exactly `size` bytes from `body` under `key`, a chunk at a
     /// time: written aside, synced, then renamed, so the file is whole or
     /// absent. More or fewer bytes than `size` is a `BadRequest`, and

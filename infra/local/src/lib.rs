@@ -274,6 +274,11 @@ impl Stack {
 
         let sockets = TaskTracker::new();
         let work = TaskTracker::new();
+        // Files stored just before a crash, whose hand-over never ran: S3
+        // would have sent their event; here they are found again.
+        if let Some(disk) = &disk {
+            hand_over_stored(&app, disk, &work).await;
+        }
         let gw = Arc::new(Gateway {
             app: app.clone(),
             registry: registry.clone(),
@@ -404,6 +409,41 @@ async fn embedded_ports(
         issuer_keys: None,
         metrics: Arc::new(boomerang_core::metrics::NoMetrics),
     })
+}
+
+/// Hands over every upload still `uploading` whose bytes are stored: the
+/// stack stopped between storing them and handing them over.
+async fn hand_over_stored(app: &Boomerang, disk: &files::DiskFileStore, work: &TaskTracker) {
+    let waiting = app
+        .ports
+        .jobs
+        .waiting(
+            boomerang_core::ports::Waiting::Upload,
+            chrono::Utc::now(),
+            10_000,
+        )
+        .await;
+    let jobs = match waiting {
+        Ok(jobs) => jobs,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not look for stored uploads to hand over");
+            return;
+        }
+    };
+    for job in jobs {
+        let Some(size) = disk.stored_size(&job.file_key).await else {
+            continue;
+        };
+        info!(job_id = %job.id, size, "a stored upload was not handed over before the stop; handing it over");
+        let event =
+            boomerang_handlers::submit::object_created("local", &job.file_key, size, "127.0.0.1");
+        let app = app.clone();
+        work.spawn(async move {
+            if let Err(e) = boomerang_handlers::submit::handle(&app, event).await {
+                tracing::warn!(error = %e, "handing a stored upload over failed; the sweep will fail its job");
+            }
+        });
+    }
 }
 
 /// Runs the sweep every `interval` until `stop`, the first one interval
