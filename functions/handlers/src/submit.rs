@@ -117,12 +117,15 @@ pub async fn stored(app: &Boomerang, objects: &[(String, u64)]) -> Result<Value>
     let mut handed_over = 0;
     for (key, size) in objects {
         match app.file_stored(key, *size).await? {
-            Stored::HandedOver(UploadOutcome::Accepted(job)) => {
-                info!(job_id = %job.id, "stored file handed to the third party");
-                handed_over += 1;
-            }
-            Stored::HandedOver(UploadOutcome::Refused(job)) => {
-                warn!(job_id = %job.id, "stored file refused by the third party; job failed");
+            Stored::HandedOver(outcome) => {
+                match *outcome {
+                    UploadOutcome::Accepted(job) => {
+                        info!(job_id = %job.id, "stored file handed to the third party")
+                    }
+                    UploadOutcome::Refused(job) => {
+                        warn!(job_id = %job.id, "stored file refused by the third party; job failed")
+                    }
+                }
                 handed_over += 1;
             }
             Stored::Ignored => {}

@@ -57,7 +57,7 @@ pub struct UploadTicket {
 #[derive(Debug)]
 pub enum Stored {
     /// Handed to the third party, or refused by it (the job says which).
-    HandedOver(UploadOutcome),
+    HandedOver(Box<UploadOutcome>),
     /// Not a job of ours waiting for its bytes: a repeated notification,
     /// a job already failed for its expired URL, or a key we never issued.
     Ignored,
@@ -163,7 +163,9 @@ impl Boomerang {
             async move { files.open(&key).await }
         };
         let budget = self.limits().submit_async_budget;
-        Ok(Stored::HandedOver(self.hand_over(job, open, budget).await?))
+        Ok(Stored::HandedOver(Box::new(
+            self.hand_over(job, open, budget).await?,
+        )))
     }
 
     /// Handing `key`'s file over failed for good (every retry of the
@@ -207,7 +209,7 @@ impl Boomerang {
         job.updated_at = self.ports.clock.now();
         let (job, moved) = self.advance(&from, job, EventType::JobFailed).await?;
         Ok(if moved {
-            Stored::HandedOver(UploadOutcome::Refused(job))
+            Stored::HandedOver(Box::new(UploadOutcome::Refused(job)))
         } else {
             Stored::Ignored
         })
@@ -264,10 +266,12 @@ mod tests {
         assert!(t.pushed("a1").is_empty());
         // WHEN its bytes are stored
         t.files.put(&job.file_key, "hello world");
-        let Stored::HandedOver(UploadOutcome::Accepted(done)) =
-            t.app.file_stored(&job.file_key, 11).await.unwrap()
+        let Stored::HandedOver(outcome) = t.app.file_stored(&job.file_key, 11).await.unwrap()
         else {
             panic!("expected a hand-over")
+        };
+        let UploadOutcome::Accepted(done) = *outcome else {
+            panic!("expected an acceptance")
         };
         // THEN the third party got them, and both tabs job.submitted
         assert_eq!(done.status, JobStatus::Submitted);
@@ -342,9 +346,10 @@ mod tests {
             .await
             .unwrap();
         t.files.put(&job.file_key, "x");
-        let Stored::HandedOver(UploadOutcome::Refused(failed)) =
-            t.app.file_stored(&job.file_key, 1).await.unwrap()
-        else {
+        let Stored::HandedOver(outcome) = t.app.file_stored(&job.file_key, 1).await.unwrap() else {
+            panic!("expected a hand-over")
+        };
+        let UploadOutcome::Refused(failed) = *outcome else {
             panic!("expected a refusal")
         };
         assert_eq!(failed.status, JobStatus::Failed);

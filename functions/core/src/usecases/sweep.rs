@@ -46,13 +46,15 @@ impl Boomerang {
     pub async fn sweep(&self) -> Result<Swept> {
         let limits = self.limits();
         let now = self.ports.clock.now();
-        let mut swept = Swept::default();
-        swept.timed_out = self
-            .fail_due(Waiting::ThirdParty, limits.job_timeout, TIMED_OUT, now)
-            .await?;
-        swept.uploads_expired = self
-            .fail_due(Waiting::Upload, limits.upload_url_ttl, NOT_RECEIVED, now)
-            .await?;
+        let mut swept = Swept {
+            timed_out: self
+                .fail_due(Waiting::ThirdParty, limits.job_timeout, TIMED_OUT, now)
+                .await?,
+            uploads_expired: self
+                .fail_due(Waiting::Upload, limits.upload_url_ttl, NOT_RECEIVED, now)
+                .await?,
+            events_forgotten: 0,
+        };
         let retention = Duration::from_std(limits.event_retention).unwrap_or(Duration::MAX);
         if let Some(before) = now.checked_sub_signed(retention) {
             swept.events_forgotten = self.ports.events.forget_before(before).await?;
