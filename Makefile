@@ -91,6 +91,7 @@ lint:
 template-check: $(VENV)/.installed
 	cfn-lint template.yaml
 	sam validate --lint --template template.yaml
+	$(VENV)/bin/python tools/check_template.py template.yaml
 
 ## docs/openapi.yaml is a valid OpenAPI document and lists exactly the
 ## routes the local gateway serves.
