@@ -203,10 +203,27 @@ async fn results_too_large_for_an_item_are_kept_whole_in_s3_and_listed_in_order(
     // THEN each reads back whole, and the list is newest first
     let stored = jobs.get(&done[0].id).await.unwrap().unwrap();
     assert_eq!(stored.result, done[0].result);
-    let listed = jobs.list(&user("alice"), 10).await.unwrap();
-    let results: Vec<_> = listed.into_iter().map(|j| j.result).collect();
-    let expected: Vec<_> = done.iter().rev().map(|j| j.result.clone()).collect();
+    // AND a list shows every result kept with its job, and leaves out,
+    // without reading S3, one kept there
+    let listed = jobs.list(&user("alice"), 10, None).await.unwrap();
+    let results: Vec<_> = listed
+        .iter()
+        .map(|l| (l.result_left_out, l.job.result.clone()))
+        .collect();
+    let expected: Vec<_> = done
+        .iter()
+        .rev()
+        .map(|j| {
+            let in_s3 = j.result.as_ref().unwrap().to_string().len()
+                > boomerang_aws::dynamo::MAX_INLINE_RESULT_BYTES;
+            (in_s3, if in_s3 { None } else { j.result.clone() })
+        })
+        .collect();
     assert_eq!(results, expected);
+    assert!(
+        results.iter().any(|(left_out, _)| *left_out),
+        "one result is in S3"
+    );
 }
 
 #[tokio::test]

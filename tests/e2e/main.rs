@@ -9,6 +9,7 @@ mod flow;
 mod hardening;
 mod http_errors;
 mod identity;
+mod lists;
 mod metrics;
 mod schema;
 mod third_party;

@@ -90,17 +90,29 @@ impl JobStore for Memory {
     async fn get(&self, id: &JobId) -> Result<Option<Job>> {
         Ok(self.state.lock().unwrap().jobs.get(id).cloned())
     }
-    async fn list(&self, owner: &UserId, limit: usize) -> Result<Vec<Job>> {
+    async fn list(
+        &self,
+        owner: &UserId,
+        limit: usize,
+        after: Option<&ListCursor>,
+    ) -> Result<Vec<Listed>> {
         let s = self.state.lock().unwrap();
         let mut jobs: Vec<Job> = s
             .jobs
             .values()
             .filter(|j| &j.owner == owner)
+            .filter(|j| after.is_none_or(|c| (j.created_at, &j.id) < (c.created_at, &c.id)))
             .cloned()
             .collect();
-        jobs.sort_by(|a, b| b.id.cmp(&a.id));
+        jobs.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
         jobs.truncate(limit);
-        Ok(jobs)
+        Ok(jobs
+            .into_iter()
+            .map(|job| Listed {
+                job,
+                result_left_out: false,
+            })
+            .collect())
     }
     async fn transition(
         &self,

@@ -27,8 +27,16 @@ pub trait ConnectionStore: Send + Sync {
 pub trait JobStore: Send + Sync {
     async fn create(&self, job: &Job) -> Result<()>;
     async fn get(&self, id: &JobId) -> Result<Option<Job>>;
-    /// The owner's jobs, newest first.
-    async fn list(&self, owner: &UserId, limit: usize) -> Result<Vec<Job>>;
+    /// The owner's jobs, newest first, at most `limit`, starting after
+    /// `after` (the last job of the previous page). A result the store
+    /// would have to fetch from elsewhere (S3) is left out, never fetched:
+    /// a list shows no result that large.
+    async fn list(
+        &self,
+        owner: &UserId,
+        limit: usize,
+        after: Option<&ListCursor>,
+    ) -> Result<Vec<Listed>>;
     /// In one atomic step: if the stored job's status is one of `from`,
     /// replace it with `job` and append `event` to the owner's event log
     /// under the owner's next `seq` (no gaps, no repeats). `None` when the
@@ -50,6 +58,22 @@ pub trait JobStore: Send + Sync {
     /// index on AWS), never a scan.
     async fn waiting(&self, what: Waiting, before: DateTime<Utc>, limit: usize)
         -> Result<Vec<Job>>;
+}
+
+/// Where a page of a user's jobs ends: the last job's creation time and
+/// id (the order is newest first, ties by id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    pub created_at: DateTime<Utc>,
+    pub id: JobId,
+}
+
+/// A job as a list reads it.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub job: Job,
+    /// Its result is too large to be kept with the job, and was not read.
+    pub result_left_out: bool,
 }
 
 /// What a job that is not finished waits for.

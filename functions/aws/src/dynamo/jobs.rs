@@ -10,10 +10,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
-use boomerang_core::ports::{EventLog, JobStore, Waiting};
+use boomerang_core::ports::{EventLog, JobStore, ListCursor, Listed, Waiting};
 use boomerang_core::{Error, Event, EventDraft, Job, JobId, JobStatus, Result, UserId};
 use chrono::{DateTime, Utc};
-use futures::stream::{self, StreamExt, TryStreamExt};
 use tracing::debug;
 
 use super::{get_n, get_opt_s, get_s, n, s, sdk, Item};
@@ -29,8 +28,6 @@ const MAX_TRANSITION_ATTEMPTS: u32 = 16;
 /// Backoff between those tries: up to 10 ms, doubling, at most 250 ms.
 const RETRY_BASE: std::time::Duration = std::time::Duration::from_millis(10);
 const RETRY_CAP: std::time::Duration = std::time::Duration::from_millis(250);
-/// S3 reads in flight while listing jobs whose results live there.
-const RESULT_FETCHES: usize = 8;
 
 #[derive(Clone, Debug)]
 pub struct DynamoJobStore {
@@ -92,10 +89,9 @@ impl DynamoJobStore {
         }
     }
 
+    /// The job an item holds, its result read from S3 if kept there.
     async fn read_job(&self, item: &Item) -> Result<Job> {
-        let id = JobId::parse(get_s(item, "jobId")?)?;
-        let result = match (get_opt_s(item, "result"), get_opt_s(item, "resultKey")) {
-            (Some(json), _) => Some(serde_json::from_str(json).map_err(Error::internal)?),
+        let from_s3 = match (get_opt_s(item, "result"), get_opt_s(item, "resultKey")) {
             (None, Some(key)) => {
                 let bytes = self
                     .results
@@ -104,7 +100,18 @@ impl DynamoJobStore {
                     .ok_or_else(|| Error::internal(format!("result {key} missing")))?;
                 Some(serde_json::from_slice(&bytes).map_err(Error::internal)?)
             }
-            (None, None) => None,
+            _ => None,
+        };
+        self.job_of(item, from_s3).await
+    }
+
+    /// The job an item holds; `from_s3` is its result when kept in S3
+    /// (without it, such a result is `None`).
+    async fn job_of(&self, item: &Item, from_s3: Option<serde_json::Value>) -> Result<Job> {
+        let id = JobId::parse(get_s(item, "jobId")?)?;
+        let result = match get_opt_s(item, "result") {
+            Some(json) => Some(serde_json::from_str(json).map_err(Error::internal)?),
+            None => from_s3,
         };
         Ok(Job {
             id,
@@ -255,26 +262,49 @@ impl JobStore for DynamoJobStore {
         }
     }
 
-    async fn list(&self, owner: &UserId, limit: usize) -> Result<Vec<Job>> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.jobs)
-            .index_name(JOBS_BY_OWNER)
-            .key_condition_expression("#owner = :o")
-            .expression_attribute_names("#owner", "owner")
-            .expression_attribute_values(":o", s(owner.as_str()))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(sdk)?;
-        // Results kept in S3 are fetched a few at a time, in page order.
-        let reads: Vec<_> = out.items().iter().map(|i| self.read_job(i)).collect();
-        stream::iter(reads)
-            .buffered(RESULT_FETCHES)
-            .try_collect()
-            .await
+    async fn list(
+        &self,
+        owner: &UserId,
+        limit: usize,
+        after: Option<&ListCursor>,
+    ) -> Result<Vec<Listed>> {
+        // Pages of the index until `limit` jobs: a Query stops at 1 MB.
+        let mut start: Option<Item> = after.map(|c| {
+            Item::from([
+                ("owner".to_owned(), s(owner.as_str())),
+                ("createdAt".to_owned(), n(c.created_at.timestamp_millis())),
+                ("jobId".to_owned(), s(c.id.as_str())),
+            ])
+        });
+        let mut listed = Vec::new();
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.jobs)
+                .index_name(JOBS_BY_OWNER)
+                .key_condition_expression("#owner = :o")
+                .expression_attribute_names("#owner", "owner")
+                .expression_attribute_values(":o", s(owner.as_str()))
+                .scan_index_forward(false)
+                .limit(i32::try_from(limit - listed.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk)?;
+            for item in out.items() {
+                // A result kept in S3 is left out, never fetched.
+                let result_left_out = get_opt_s(item, "resultKey").is_some();
+                listed.push(Listed {
+                    job: self.job_of(item, None).await?,
+                    result_left_out,
+                });
+            }
+            match out.last_evaluated_key {
+                Some(key) if listed.len() < limit => start = Some(key),
+                _ => return Ok(listed),
+            }
+        }
     }
 
     async fn transition(

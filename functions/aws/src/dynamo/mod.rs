@@ -6,7 +6,7 @@ mod jobs;
 
 pub use connections::DynamoConnectionStore;
 pub use deliveries::DynamoDeliveryLog;
-pub use jobs::{DynamoEventLog, DynamoJobStore};
+pub use jobs::{DynamoEventLog, DynamoJobStore, MAX_INLINE_RESULT_BYTES};
 
 use std::collections::HashMap;
 

@@ -381,7 +381,13 @@ mod tests {
             let err = t.app.begin_upload(&alice, req).await.unwrap_err();
             assert_eq!(err.status_code(), 400, "{name:?} {ct:?}");
         }
-        assert!(t.app.list_jobs(&alice, None).await.unwrap().is_empty());
+        assert!(t
+            .app
+            .list_jobs(&alice, None, None)
+            .await
+            .unwrap()
+            .jobs
+            .is_empty());
     }
 
     #[tokio::test]

@@ -1,8 +1,47 @@
 //! What a user can read: their jobs and their event log.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
 use super::Boomerang;
 use crate::limits::{DEFAULT_EVENTS_PAGE, DEFAULT_JOBS_PAGE, MAX_EVENTS_PAGE, MAX_JOBS_PAGE};
-use crate::{Error, Event, Job, JobId, Result, UserId};
+use crate::ports::ListCursor;
+use crate::{Error, Event, Job, JobId, JobView, Result, UserId};
+
+/// The most a page of `GET /jobs` carries: Lambda answers at most 6 MB,
+/// headers and envelope included.
+pub const MAX_LIST_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// A page of `GET /jobs`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct JobsPage {
+    pub jobs: Vec<JobView>,
+    /// Where the next page starts; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `<created_at millis>.<job id>`, base64url: opaque to clients.
+fn cursor_of(view: &JobView) -> String {
+    let millis = chrono::DateTime::parse_from_rfc3339(&view.created_at)
+        .map(|t| t.timestamp_millis())
+        .unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(format!("{millis}.{}", view.id))
+}
+
+fn parse_cursor(raw: &str) -> Result<ListCursor> {
+    let bad = || Error::BadRequest("cursor is not one this API gave out".into());
+    let text = URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(bad)?;
+    let (millis, id) = text.split_once('.').ok_or_else(bad)?;
+    let millis: i64 = millis.parse().map_err(|_| bad())?;
+    Ok(ListCursor {
+        created_at: chrono::DateTime::from_timestamp_millis(millis).ok_or_else(bad)?,
+        id: JobId::parse(id).map_err(|_| bad())?,
+    })
+}
 
 /// Parses an optional page size: absent means `default`, else 1..=`max`.
 pub fn page_size(raw: Option<&str>, default: usize, max: usize) -> Result<usize> {
@@ -18,10 +57,51 @@ pub fn page_size(raw: Option<&str>, default: usize, max: usize) -> Result<usize>
 }
 
 impl Boomerang {
-    /// The user's jobs, newest first. `limit`: 1 to 200, default 50.
-    pub async fn list_jobs(&self, user: &UserId, limit: Option<&str>) -> Result<Vec<Job>> {
+    /// A page of the user's jobs, newest first. `limit`: 1 to 200, default
+    /// 50; `cursor`: the previous page's `nextCursor`. A result over the
+    /// push limit (64 KiB) is shown as a push shows it (`"result": null,
+    /// "resultTruncated": true`), and a page stops short of
+    /// [`MAX_LIST_PAGE_BYTES`]: it always fits a Lambda response.
+    pub async fn list_jobs(
+        &self,
+        user: &UserId,
+        limit: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<JobsPage> {
         let limit = page_size(limit, DEFAULT_JOBS_PAGE, MAX_JOBS_PAGE)?;
-        self.ports.jobs.list(user, limit).await
+        let after = cursor.map(parse_cursor).transpose()?;
+        // One more than asked: whether a next page exists.
+        let listed = self
+            .ports
+            .jobs
+            .list(user, limit + 1, after.as_ref())
+            .await?;
+        let more = listed.len() > limit;
+        let max_result = self.limits().max_push_bytes;
+        let mut page = JobsPage::default();
+        let mut bytes = 0;
+        for item in listed.into_iter().take(limit) {
+            let mut view = item.job.view();
+            let too_large = view
+                .result
+                .as_ref()
+                .is_some_and(|r| r.to_string().len() > max_result);
+            if item.result_left_out || too_large {
+                view.result = Some(serde_json::Value::Null);
+                view.result_truncated = Some(true);
+            }
+            let size = serde_json::to_string(&view).map(|s| s.len()).unwrap_or(0) + 1;
+            if !page.jobs.is_empty() && bytes + size > MAX_LIST_PAGE_BYTES {
+                page.next_cursor = page.jobs.last().map(cursor_of);
+                return Ok(page);
+            }
+            bytes += size;
+            page.jobs.push(view);
+        }
+        if more {
+            page.next_cursor = page.jobs.last().map(cursor_of);
+        }
+        Ok(page)
     }
 
     /// One of the user's jobs. Someone else's job is "not found", never
@@ -95,6 +175,7 @@ pub struct EventsPage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::TestApp;
 
     #[test]
     fn page_sizes_default_and_stay_in_range() {
@@ -107,5 +188,47 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn pages_stop_short_of_a_lambda_response_and_the_cursor_goes_on_from_there() {
+        // GIVEN 100 of alice's jobs, each with a 60 KiB result (under the
+        // push limit, so each is shown whole): 6 MB in all
+        let t = TestApp::new();
+        let alice = t.user("alice");
+        let mut ids = Vec::new();
+        for n in 0..100 {
+            let job = t.upload("alice").await;
+            let body = serde_json::json!({"job_id": job.id.as_str(), "status": "completed",
+                "result": {"n": n, "blob": "z".repeat(60 * 1024)}});
+            t.deliver(&format!("w{n}"), &body).await.unwrap();
+            ids.push(job.id.to_string());
+            t.advance(std::time::Duration::from_millis(1));
+        }
+        // WHEN she asks for 200 at once, then follows the cursor
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let page = t
+                .app
+                .list_jobs(&alice, Some("200"), cursor.as_deref())
+                .await
+                .unwrap();
+            let bytes = serde_json::to_string(&page.jobs).unwrap().len();
+            // THEN no page is over the budget, and every result is whole
+            assert!(bytes <= MAX_LIST_PAGE_BYTES, "{bytes}");
+            assert!(page.jobs.iter().all(|j| j.result_truncated.is_none()));
+            seen.extend(page.jobs.iter().map(|j| j.id.clone()));
+            pages += 1;
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        // AND the cursor took her through each job once, newest first
+        assert!(pages >= 2, "one page of 6 MB");
+        ids.reverse();
+        assert_eq!(seen, ids);
     }
 }

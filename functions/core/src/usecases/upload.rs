@@ -334,9 +334,10 @@ pub(crate) mod tests {
         assert_eq!(err.status_code(), 413);
         assert!(t
             .app
-            .list_jobs(&t.user("alice"), None)
+            .list_jobs(&t.user("alice"), None, None)
             .await
             .unwrap()
+            .jobs
             .is_empty());
         assert_eq!(t.submissions(), 0);
     }

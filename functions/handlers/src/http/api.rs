@@ -38,9 +38,17 @@ async fn serve(app: &Boomerang, req: &Request) -> Result<Response<Body>, Error> 
             Ok(json_response(200, &json!({"job": job.view()})))
         }
         (None, ["jobs", ..]) => {
-            let jobs = app.list_jobs(&user, query(req, "limit").as_deref()).await?;
-            let views: Vec<_> = jobs.iter().map(|j| j.view()).collect();
-            Ok(json_response(200, &json!({"jobs": views})))
+            let page = app
+                .list_jobs(
+                    &user,
+                    query(req, "limit").as_deref(),
+                    query(req, "cursor").as_deref(),
+                )
+                .await?;
+            Ok(json_response(
+                200,
+                &json!({"jobs": page.jobs, "nextCursor": page.next_cursor}),
+            ))
         }
         (None, ["events", ..]) => {
             let page = app

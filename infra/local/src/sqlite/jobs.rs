@@ -2,7 +2,7 @@
 //! events. A job's transition and its event are one transaction.
 
 use async_trait::async_trait;
-use boomerang_core::ports::{EventLog, JobStore, Waiting};
+use boomerang_core::ports::{EventLog, JobStore, ListCursor, Listed, Waiting};
 use boomerang_core::{Event, EventDraft, Job, JobId, JobStatus, Result, UserId};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row};
@@ -83,17 +83,38 @@ impl JobStore for SqliteJobStore {
             .await
     }
 
-    async fn list(&self, owner: &UserId, limit: usize) -> Result<Vec<Job>> {
+    async fn list(
+        &self,
+        owner: &UserId,
+        limit: usize,
+        after: Option<&ListCursor>,
+    ) -> Result<Vec<Listed>> {
         let owner = owner.to_string();
-        self.db
+        // With no cursor: after the newest possible job.
+        let (at, id) = match after {
+            Some(c) => (millis(c.created_at), c.id.to_string()),
+            None => (i64::MAX, String::new()),
+        };
+        let jobs: Vec<Job> = self
+            .db
             .read(move |c| {
+                // The row value comparison walks jobs_by_owner from the cursor.
                 let mut st = c.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM jobs WHERE owner = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2"
+                    "SELECT {COLUMNS} FROM jobs WHERE owner = ?1
+                     AND (created_at, id) < (?2, CASE WHEN ?3 = '' THEN char(1114111) ELSE ?3 END)
+                     ORDER BY created_at DESC, id DESC LIMIT ?4"
                 ))?;
-                let rows = st.query_map(params![owner, limit as i64], job_from_row)?;
+                let rows = st.query_map(params![owner, at, id, limit as i64], job_from_row)?;
                 rows.collect()
             })
-            .await
+            .await?;
+        Ok(jobs
+            .into_iter()
+            .map(|job| Listed {
+                job,
+                result_left_out: false,
+            })
+            .collect())
     }
 
     async fn transition(
