@@ -455,3 +455,48 @@ async fn events_item(
         .cloned()
         .expect("the item exists")
 }
+
+#[tokio::test]
+async fn a_service_that_never_answers_fails_the_call_in_time_instead_of_hanging_it() {
+    // GIVEN "DynamoDB", "S3" and "API Gateway" that accept connections and
+    // never answer
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let sdk = boomerang_e2e::moto::sdk_config_for(&url).await;
+    let deployment = Deployment {
+        tables: Tables::with_prefix("silent"),
+        bucket: "silent-files".into(),
+        connections_endpoint: url.clone(),
+        event_retention: boomerang_core::Limits::default().event_retention,
+    };
+    let ports = deployment.ports(
+        &sdk,
+        std::sync::Arc::new(boomerang_aws::HttpProcessor::new(&url).unwrap()),
+        std::sync::Arc::new(boomerang_handlers::SystemClock),
+    );
+    // WHEN the ports call them, at once, THEN each call fails, ended by
+    // the SDK's own timeouts (the longest is S3's 15 s) before the test's
+    // deadline
+    let deadline = std::time::Duration::from_secs(30);
+    let id = JobId::generate();
+    let conn = boomerang_core::ConnectionId::parse("Silent000000=").unwrap();
+    let (get, put, post) = tokio::join!(
+        tokio::time::timeout(deadline, ports.jobs.get(&id)),
+        tokio::time::timeout(
+            deadline,
+            ports
+                .files
+                .put("uploads/x", "text/plain", bytes::Bytes::from_static(b"x"))
+        ),
+        tokio::time::timeout(deadline, ports.pusher.push(&conn, "{}")),
+    );
+    assert!(get.expect("GetItem hung").is_err());
+    assert!(put.expect("PutObject hung").is_err());
+    assert!(post.expect("PostToConnection hung").is_err());
+}

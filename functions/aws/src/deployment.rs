@@ -3,7 +3,9 @@
 //! stack builds it from its flags with `BOOMERANG_BACKEND=aws`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
 use boomerang_core::ports::{Clock, Processor};
 use boomerang_core::Ports;
@@ -13,6 +15,50 @@ use crate::{
     ApiGatewayPusher, DynamoConnectionStore, DynamoDeliveryLog, DynamoEventLog, DynamoJobStore,
     S3FileStore,
 };
+
+/// How long the SDK may take, per client: a call to a slow or unreachable
+/// service fails in time instead of running into the function's timeout
+/// (29 s for an upload, inside API Gateway's 30 s) with a job half-moved.
+/// DynamoDB answers in milliseconds: an attempt gets 2 s, the SDK's three
+/// attempts with their backoff 5 s.
+pub fn dynamo_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(2))
+        .operation_timeout(Duration::from_secs(5))
+        .build()
+}
+
+/// S3 moves files (4 MiB through a PUT, results up to 1 MiB): an attempt
+/// gets 8 s, all of them 15 s. A streamed GetObject's body is read after
+/// the operation returns, at the reader's pace: the hand-over to the
+/// third party bounds it.
+pub fn s3_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(8))
+        .operation_timeout(Duration::from_secs(15))
+        .build()
+}
+
+/// API Gateway's Management API: one small message. An attempt gets 2 s;
+/// all of them (throttled pushes are retried) 6 s.
+pub fn management_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(2))
+        .operation_timeout(Duration::from_secs(6))
+        .build()
+}
+
+/// A DynamoDB client with [`dynamo_timeouts`].
+pub fn dynamo_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(sdk)
+            .timeout_config(dynamo_timeouts())
+            .build(),
+    )
+}
 
 /// Where one deployment keeps things.
 #[derive(Clone, Debug)]
@@ -37,7 +83,7 @@ impl Deployment {
         processor: Arc<dyn Processor>,
         clock: Arc<dyn Clock>,
     ) -> Ports {
-        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+        let dynamo = dynamo_client(sdk);
         let files = S3FileStore::new(s3_client(sdk), &self.bucket);
         Ports {
             connections: Arc::new(DynamoConnectionStore::new(
@@ -63,7 +109,7 @@ impl Deployment {
     }
 }
 
-/// An S3 client. Against a configured endpoint (`AWS_ENDPOINT_URL`,
+/// An S3 client with [`s3_timeouts`]. Against a configured endpoint (`AWS_ENDPOINT_URL`,
 /// `AWS_ENDPOINT_URL_S3`: moto, MinIO, LocalStack) buckets go in the path,
 /// since `bucket.127.0.0.1` does not resolve.
 pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
@@ -72,6 +118,7 @@ pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(custom_endpoint)
+            .timeout_config(s3_timeouts())
             .build(),
     )
 }

@@ -132,7 +132,13 @@ fn number(name: &'static str, unit: &str) -> Result<Option<u64>, BootError> {
 pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, BootError> {
     let deployment = deployment_from_env()?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    // Init reads the keys once; a Secrets Manager that does not answer
+    // fails the init (and Lambda retries it) rather than hanging it.
+    let secrets = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&sdk)
+            .timeout_config(crate::deployment::dynamo_timeouts())
+            .build(),
+    );
     let issuer = issuer_from_env(needs.jwt_secret)?;
     // With an identity provider, HS256 is accepted only if a secret is set.
     let hs256 = needs.jwt_secret
@@ -218,7 +224,7 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
 /// connection matters: any answer, an error from the service included,
 /// leaves it open in the client's pool.
 async fn warm(sdk: &aws_config::SdkConfig) {
-    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let client = crate::deployment::dynamo_client(sdk);
     match client.describe_endpoints().send().await {
         Ok(_) | Err(aws_sdk_dynamodb::error::SdkError::ServiceError(_)) => {}
         Err(e) => info!(

@@ -15,7 +15,7 @@ pub mod s3;
 pub mod secrets;
 pub mod tables;
 
-pub use deployment::{s3_client, Deployment};
+pub use deployment::{dynamo_client, s3_client, Deployment};
 pub use dynamo::{DynamoConnectionStore, DynamoDeliveryLog, DynamoEventLog, DynamoJobStore};
 pub use emf::EmfMetrics;
 pub use http_processor::HttpProcessor;

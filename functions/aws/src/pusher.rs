@@ -38,6 +38,7 @@ impl ApiGatewayPusher {
     pub fn new(sdk: &aws_config::SdkConfig, endpoint: &str) -> Self {
         let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
             .endpoint_url(endpoint)
+            .timeout_config(crate::deployment::management_timeouts())
             .retry_config(
                 RetryConfig::standard()
                     .with_max_attempts(PUSH_ATTEMPTS)
