@@ -500,3 +500,37 @@ async fn a_service_that_never_answers_fails_the_call_in_time_instead_of_hanging_
     assert!(put.expect("PutObject hung").is_err());
     assert!(post.expect("PostToConnection hung").is_err());
 }
+
+#[tokio::test]
+async fn a_delivery_that_loses_the_race_never_replaces_the_winners_result_in_s3() {
+    // GIVEN a submitted job, and two deliveries with results too large for
+    // an item (kept in S3)
+    let a = aws().await;
+    let jobs = job_store(&a);
+    let j = job("alice");
+    jobs.create(&j).await.unwrap();
+    let finished = |tag: &str| {
+        let mut done = j.clone();
+        done.status = JobStatus::Completed;
+        done.result = Some(serde_json::json!({"tag": tag, "blob": "w".repeat(500 * 1024)}));
+        done
+    };
+    let (first, second) = (finished("first"), finished("second"));
+    // WHEN the first moves the job and the second comes after it
+    let draft = EventDraft::new(EventType::JobCompleted, &first, 65536);
+    assert!(jobs.transition(&[JobStatus::Submitted], &first, draft).await.unwrap().is_some());
+    let draft = EventDraft::new(EventType::JobCompleted, &second, 65536);
+    assert!(jobs.transition(&[JobStatus::Submitted], &second, draft).await.unwrap().is_none());
+    // THEN the job's result is the first's, and the second's copy is gone
+    let stored = jobs.get(&j.id).await.unwrap().unwrap();
+    assert_eq!(stored.result.unwrap()["tag"], "first");
+    let listed = a
+        .s3
+        .list_objects_v2()
+        .bucket(&a.bucket)
+        .prefix(format!("results/{}/", j.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.contents().len(), 1);
+}

@@ -39,6 +39,18 @@ impl S3FileStore {
         Ok(())
     }
 
+    /// Deletes the object (none there is no error).
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| Error::internal(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
     /// The object's bytes, `None` if there is no such key.
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         match self

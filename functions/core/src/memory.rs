@@ -30,6 +30,8 @@ struct State {
     submissions: usize,
     /// The bytes each submission sent.
     submitted: Vec<Vec<u8>>,
+    /// How long storing a file takes (on the test clock).
+    store_delay: Duration,
     /// The timeout each submission was given.
     timeouts: Vec<Duration>,
     /// How far the test clock is ahead of the wall clock: `sleep` and a
@@ -220,11 +222,11 @@ impl DeliveryLog for Memory {
 #[async_trait]
 impl FileStore for Memory {
     async fn put(&self, key: &str, _ct: &str, bytes: Bytes) -> Result<()> {
-        self.state
-            .lock()
-            .unwrap()
-            .files
-            .insert(key.to_owned(), bytes);
+        let mut s = self.state.lock().unwrap();
+        s.files.insert(key.to_owned(), bytes);
+        // A slow store: the test clock moves on by its delay.
+        let delay = s.store_delay;
+        s.skew += delay;
         Ok(())
     }
     async fn open(&self, key: &str) -> Result<FileBody> {
@@ -505,6 +507,11 @@ impl TestApp {
 
     pub fn submissions(&self) -> usize {
         self.mem.state.lock().unwrap().submissions
+    }
+
+    /// Makes storing a file take `d` (on the test clock).
+    pub fn set_store_delay(&mut self, d: Duration) {
+        self.mem.state.lock().unwrap().store_delay = d;
     }
 
     /// The bytes each submission sent the third party.

@@ -197,6 +197,131 @@ impl DynamoJobStore {
             .map_err(Error::internal)
     }
 
+    /// The transition itself, with the result's attribute already made.
+    async fn transition_with(
+        &self,
+        from: &[JobStatus],
+        job: &Job,
+        event: EventDraft,
+        result: &Option<(&'static str, String)>,
+    ) -> Result<Option<Event>> {
+        for attempt in 1..=MAX_TRANSITION_ATTEMPTS {
+
+            let last = self.log.last_seq(&job.owner).await?;
+            let next = last + 1;
+            let numbered = event.clone().numbered(next);
+
+            let update = self.status_update(from, job, result)?;
+
+            let counter = Update::builder()
+                .table_name(&self.events)
+                .key("userId", s(job.owner.as_str()))
+                .key("seq", n(COUNTER_SEQ))
+                .update_expression("SET lastSeq = :next")
+                .condition_expression(if last == 0 {
+                    "attribute_not_exists(lastSeq)"
+                } else {
+                    "lastSeq = :last"
+                })
+                .expression_attribute_values(":next", n(next));
+            let counter = if last == 0 {
+                counter
+            } else {
+                counter.expression_attribute_values(":last", n(last))
+            };
+            let counter = counter.build().map_err(Error::internal)?;
+
+            let expires = event.at.timestamp()
+                + i64::try_from(self.event_retention.as_secs()).unwrap_or(i64::MAX / 2);
+            let put = Put::builder()
+                .table_name(&self.events)
+                .item("userId", s(job.owner.as_str()))
+                .item("seq", n(next))
+                .item("body", s(numbered.to_json()))
+                .item(TTL, n(expires))
+                .condition_expression("attribute_not_exists(seq)")
+                .build()
+                .map_err(Error::internal)?;
+
+            let sent = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(update).build())
+                .transact_items(TransactWriteItem::builder().update(counter).build())
+                .transact_items(TransactWriteItem::builder().put(put).build())
+                .send()
+                .await;
+            match sent {
+                Ok(_) => return Ok(Some(numbered)),
+                Err(e) => match e.into_service_error() {
+                    TransactWriteItemsError::TransactionCanceledException(c) => {
+                        let job_refused = c.cancellation_reasons().first().and_then(|r| r.code())
+                            == Some("ConditionalCheckFailed");
+                        if job_refused {
+                            return Ok(None);
+                        }
+                        // The counter moved, or another transaction held an item
+                        // (reason `TransactionConflict`): read the counter again.
+                        debug!(job_id = %job.id, attempt, "seq taken by another writer; retrying");
+                        // Full jitter: writers that collided spread out
+                        // instead of colliding again on the next read.
+                        let cap = RETRY_BASE
+                            .saturating_mul(1 << attempt.min(6))
+                            .min(RETRY_CAP);
+                        let wait = rand::random_range(0..=cap.as_millis() as u64);
+                        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                    }
+                    other => return Err(sdk(other)),
+                },
+            }
+        }
+        Err(Error::internal(format!(
+            "could not allocate a seq for {} after {MAX_TRANSITION_ATTEMPTS} attempts",
+            job.owner
+        )))
+    }
+
+    /// The update itself, with the result's attribute already made.
+    async fn update_with(
+        &self,
+        from: &[JobStatus],
+        job: &Job,
+        result: &Option<(&'static str, String)>,
+    ) -> Result<bool> {
+        let update = self.status_update(from, job, result)?;
+        // A transaction of one: the same conditional update a transition
+        // makes, with no event.
+        let sent = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e) => match e.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(c)
+                    if c.cancellation_reasons().first().and_then(|r| r.code())
+                        == Some("ConditionalCheckFailed") =>
+                {
+                    Ok(false)
+                }
+                other => Err(sdk(other)),
+            },
+        }
+    }
+
+    /// Deletes the S3 copy of a result that was not kept (its transition
+    /// lost or failed). Best effort: a copy left behind costs storage,
+    /// nothing else (no job points at it).
+    async fn forget_result(&self, result: &Option<(&'static str, String)>) {
+        if let Some(("resultKey", key)) = result {
+            if let Err(e) = self.results.delete(key).await {
+                debug!(key = %key, error = %e, "could not delete an unused result copy");
+            }
+        }
+    }
+
     /// The result as an attribute: inline, or the key of its S3 copy.
     async fn result_attr(&self, job: &Job) -> Result<Option<(&'static str, String)>> {
         let Some(result) = &job.result else {
@@ -206,7 +331,9 @@ impl DynamoJobStore {
         if json.len() <= MAX_INLINE_RESULT_BYTES {
             return Ok(Some(("result", json)));
         }
-        let key = format!("results/{}.json", job.id);
+        // A key of this write's own: a delivery that loses the race for
+        // the job never overwrites the winner's result.
+        let key = format!("results/{}/{}.json", job.id, uuid::Uuid::new_v4().simple());
         self.results
             .put_bytes(&key, "application/json", json.into())
             .await?;
@@ -314,103 +441,19 @@ impl JobStore for DynamoJobStore {
         event: EventDraft,
     ) -> Result<Option<Event>> {
         let result = self.result_attr(job).await?;
-        for attempt in 1..=MAX_TRANSITION_ATTEMPTS {
-            let last = self.log.last_seq(&job.owner).await?;
-            let next = last + 1;
-            let numbered = event.clone().numbered(next);
-
-            let update = self.status_update(from, job, &result)?;
-
-            let counter = Update::builder()
-                .table_name(&self.events)
-                .key("userId", s(job.owner.as_str()))
-                .key("seq", n(COUNTER_SEQ))
-                .update_expression("SET lastSeq = :next")
-                .condition_expression(if last == 0 {
-                    "attribute_not_exists(lastSeq)"
-                } else {
-                    "lastSeq = :last"
-                })
-                .expression_attribute_values(":next", n(next));
-            let counter = if last == 0 {
-                counter
-            } else {
-                counter.expression_attribute_values(":last", n(last))
-            };
-            let counter = counter.build().map_err(Error::internal)?;
-
-            let expires = event.at.timestamp()
-                + i64::try_from(self.event_retention.as_secs()).unwrap_or(i64::MAX / 2);
-            let put = Put::builder()
-                .table_name(&self.events)
-                .item("userId", s(job.owner.as_str()))
-                .item("seq", n(next))
-                .item("body", s(numbered.to_json()))
-                .item(TTL, n(expires))
-                .condition_expression("attribute_not_exists(seq)")
-                .build()
-                .map_err(Error::internal)?;
-
-            let sent = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().update(update).build())
-                .transact_items(TransactWriteItem::builder().update(counter).build())
-                .transact_items(TransactWriteItem::builder().put(put).build())
-                .send()
-                .await;
-            match sent {
-                Ok(_) => return Ok(Some(numbered)),
-                Err(e) => match e.into_service_error() {
-                    TransactWriteItemsError::TransactionCanceledException(c) => {
-                        let job_refused = c.cancellation_reasons().first().and_then(|r| r.code())
-                            == Some("ConditionalCheckFailed");
-                        if job_refused {
-                            return Ok(None);
-                        }
-                        // The counter moved, or another transaction held an item
-                        // (reason `TransactionConflict`): read the counter again.
-                        debug!(job_id = %job.id, attempt, "seq taken by another writer; retrying");
-                        // Full jitter: writers that collided spread out
-                        // instead of colliding again on the next read.
-                        let cap = RETRY_BASE
-                            .saturating_mul(1 << attempt.min(6))
-                            .min(RETRY_CAP);
-                        let wait = rand::random_range(0..=cap.as_millis() as u64);
-                        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
-                    }
-                    other => return Err(sdk(other)),
-                },
-            }
+        let moved = self.transition_with(from, job, event, &result).await;
+        if !matches!(moved, Ok(Some(_))) {
+            self.forget_result(&result).await;
         }
-        Err(Error::internal(format!(
-            "could not allocate a seq for {} after {MAX_TRANSITION_ATTEMPTS} attempts",
-            job.owner
-        )))
+        moved
     }
     async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool> {
         let result = self.result_attr(job).await?;
-        let update = self.status_update(from, job, &result)?;
-        // A transaction of one: the same conditional update a transition
-        // makes, with no event.
-        let sent = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .send()
-            .await;
-        match sent {
-            Ok(_) => Ok(true),
-            Err(e) => match e.into_service_error() {
-                TransactWriteItemsError::TransactionCanceledException(c)
-                    if c.cancellation_reasons().first().and_then(|r| r.code())
-                        == Some("ConditionalCheckFailed") =>
-                {
-                    Ok(false)
-                }
-                other => Err(sdk(other)),
-            },
+        let moved = self.update_with(from, job, &result).await;
+        if !matches!(moved, Ok(true)) {
+            self.forget_result(&result).await;
         }
+        moved
     }
 
     async fn waiting(

@@ -163,8 +163,9 @@ impl Boomerang {
             async move { files.open(&key).await }
         };
         let budget = self.limits().submit_async_budget;
+        let deadline = self.ports.clock.now() + Duration::from_std(budget).unwrap_or_default();
         Ok(Stored::HandedOver(Box::new(
-            self.hand_over(job, open, budget).await?,
+            self.hand_over(job, open, deadline).await?,
         )))
     }
 

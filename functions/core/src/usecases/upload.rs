@@ -33,10 +33,13 @@ pub enum UploadOutcome {
 impl Boomerang {
     pub async fn upload(&self, user: &UserId, file: UploadedFile) -> Result<UploadOutcome> {
         let limits = self.limits().clone();
+        // The budget runs from the request's arrival: a slow store leaves
+        // the third party less time, never the function less time.
+        let now = self.ports.clock.now();
+        let deadline = now + chrono::Duration::from_std(limits.submit_budget).unwrap_or_default();
         if file.bytes.len() > limits.max_upload_bytes {
             return Err(too_large(limits.max_upload_bytes));
         }
-        let now = self.ports.clock.now();
         let id = JobId::generate();
         let job = Job {
             file_key: format!("uploads/{id}"),
@@ -64,18 +67,17 @@ impl Boomerang {
             let bytes = bytes.clone();
             async move { Ok(body_of(bytes)) }
         };
-        let budget = limits.submit_budget;
-        self.hand_over(job, open, budget).await
+        self.hand_over(job, open, deadline).await
     }
 
     /// Hands a `pending` job's file to the third party (each attempt
-    /// reading it afresh from `open`) within `budget`, then moves the job
+    /// reading it afresh from `open`) by `deadline`, then moves the job
     /// to `submitted` or `failed` and pushes that.
     pub(crate) async fn hand_over<F, Fut>(
         &self,
         mut job: Job,
         open: F,
-        budget: std::time::Duration,
+        deadline: chrono::DateTime<chrono::Utc>,
     ) -> Result<UploadOutcome>
     where
         F: Fn() -> Fut + Send + Sync,
@@ -88,7 +90,7 @@ impl Boomerang {
             size: job.size,
             callback_url: self.settings.callback_url.clone(),
         };
-        match self.submit_with_retries(&submission, open, budget).await {
+        match self.submit_with_retries(&submission, open, deadline).await {
             Ok(()) => {
                 job.status = JobStatus::Submitted;
                 job.updated_at = self.ports.clock.now();
@@ -145,13 +147,13 @@ impl Boomerang {
     }
 
     /// One attempt and up to `submit_attempts - 1` retries, with backoff,
-    /// all within `budget`: each attempt gets [`crate::Limits::attempt_timeout`]
-    /// or what is left of the budget, whichever is less.
+    /// all by `deadline`: each attempt gets [`crate::Limits::attempt_timeout`]
+    /// or what is left until the deadline, whichever is less.
     async fn submit_with_retries<F, Fut>(
         &self,
         s: &Submission,
         open: F,
-        budget: std::time::Duration,
+        deadline: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), String>
     where
         F: Fn() -> Fut + Send + Sync,
@@ -159,11 +161,7 @@ impl Boomerang {
     {
         let limits = self.limits();
         let clock = &self.ports.clock;
-        let started = clock.now();
-        let left = || {
-            let spent = (clock.now() - started).to_std().unwrap_or_default();
-            budget.saturating_sub(spent)
-        };
+        let left = || (deadline - clock.now()).to_std().unwrap_or_default();
         let full = limits.attempt_timeout(s.size);
         let mut delay = limits.submit_backoff;
         let mut last = String::new();
@@ -318,6 +316,33 @@ pub(crate) mod tests {
             .map(|d| (d.as_secs_f64() * 10.0).round() / 10.0)
             .collect();
         assert_eq!(secs, [10.0, 10.0, 3.5]);
+        let spent = (t.now() - started).to_std().unwrap();
+        assert!(spent <= limits.submit_budget + std::time::Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn a_slow_store_leaves_the_third_party_less_time_and_the_upload_still_ends_within_its_budget(
+    ) {
+        // GIVEN a store that takes 20 s to keep the file, and a third party
+        // that never answers
+        let mut t = TestApp::with_third_party(ThirdParty::Hangs);
+        t.set_store_delay(std::time::Duration::from_secs(20));
+        let limits = t.app.limits().clone();
+        // WHEN alice uploads
+        let started = t.now();
+        let outcome = t.app.upload(&t.user("alice"), file("x")).await.unwrap();
+        // THEN the one attempt gets the 5 s left of the 25 s budget, and the
+        // job is failed, recorded, by the budget's end
+        let UploadOutcome::Refused(job) = outcome else {
+            panic!("expected a refusal")
+        };
+        assert_eq!(job.status, JobStatus::Failed);
+        let secs: Vec<f64> = t
+            .submission_timeouts()
+            .iter()
+            .map(|d| d.as_secs_f64().round())
+            .collect();
+        assert_eq!(secs, [5.0]);
         let spent = (t.now() - started).to_std().unwrap();
         assert!(spent <= limits.submit_budget + std::time::Duration::from_secs(1));
     }
