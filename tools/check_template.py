@@ -5,6 +5,10 @@
 - every API Gateway v2 stage goes live with each change: `AutoDeploy: true`,
   and no `AWS::ApiGatewayV2::Deployment` (a fixed logical id with fixed
   properties is deployed once; later route changes never reach the stage).
+- one log level setting that works: Lambda's `ApplicationLogLevel` from the
+  `LogLevel` parameter, and no `RUST_LOG` anywhere (the runtime lets it
+  override `AWS_LAMBDA_LOG_LEVEL`); `SystemLogLevel` keeps Lambda's START
+  and REPORT records (INFO or DEBUG).
 """
 
 import pathlib
@@ -19,14 +23,34 @@ class CfnLoader(yaml.SafeLoader):
     pass
 
 
-CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+def _tagged(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        return {suffix: loader.construct_scalar(node)}
+    return {suffix: None}
+
+
+CfnLoader.add_multi_constructor("!", _tagged)
+
+
+def env_vars(props):
+    return ((props or {}).get("Environment") or {}).get("Variables") or {}
 
 
 def problems(template):
+    function_globals = (template.get("Globals") or {}).get("Function") or {}
+    logging = function_globals.get("LoggingConfig") or {}
+    if logging.get("ApplicationLogLevel") != {"Ref": "LogLevel"}:
+        yield "Globals: ApplicationLogLevel must be !Ref LogLevel (the one log level setting)"
+    if logging.get("SystemLogLevel") not in ("INFO", "DEBUG"):
+        yield "Globals: SystemLogLevel must be INFO or DEBUG, or Lambda's START/REPORT lines are dropped"
+    if "RUST_LOG" in env_vars(function_globals):
+        yield "Globals: RUST_LOG overrides the LogLevel parameter"
     resources = template.get("Resources", {})
     for name, res in resources.items():
         kind = res.get("Type")
         props = res.get("Properties") or {}
+        if kind == "AWS::Serverless::Function" and "RUST_LOG" in env_vars(props):
+            yield f"{name}: RUST_LOG overrides the LogLevel parameter"
         if kind == "AWS::ApiGatewayV2::Deployment":
             yield f"{name}: a Deployment resource is made once; use AutoDeploy on the stage"
         if kind == "AWS::ApiGatewayV2::Stage":
@@ -42,7 +66,7 @@ def main(path):
     for p in found:
         print(f"{path}: {p}")
     if not found:
-        print(f"{path}: every stage deploys each change")
+        print(f"{path}: every stage deploys each change; one log level setting")
     return 1 if found else 0
 
 

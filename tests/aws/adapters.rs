@@ -518,19 +518,26 @@ async fn a_delivery_that_loses_the_race_never_replaces_the_winners_result_in_s3(
     let (first, second) = (finished("first"), finished("second"));
     // WHEN the first moves the job and the second comes after it
     let draft = EventDraft::new(EventType::JobCompleted, &first, 65536);
-    assert!(jobs.transition(&[JobStatus::Submitted], &first, draft).await.unwrap().is_some());
+    assert!(jobs
+        .transition(&[JobStatus::Submitted], &first, draft)
+        .await
+        .unwrap()
+        .is_some());
     let draft = EventDraft::new(EventType::JobCompleted, &second, 65536);
-    assert!(jobs.transition(&[JobStatus::Submitted], &second, draft).await.unwrap().is_none());
+    assert!(jobs
+        .transition(&[JobStatus::Submitted], &second, draft)
+        .await
+        .unwrap()
+        .is_none());
     // THEN the job's result is the first's, and the second's copy is gone
     let stored = jobs.get(&j.id).await.unwrap().unwrap();
     assert_eq!(stored.result.unwrap()["tag"], "first");
-    let listed = a
-        .s3
-        .list_objects_v2()
-        .bucket(&a.bucket)
-        .prefix(format!("results/{}/", j.id))
-        .send()
-        .await
-        .unwrap();
+    let listed =
+        a.s3.list_objects_v2()
+            .bucket(&a.bucket)
+            .prefix(format!("results/{}/", j.id))
+            .send()
+            .await
+            .unwrap();
     assert_eq!(listed.contents().len(), 1);
 }

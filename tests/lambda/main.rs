@@ -385,6 +385,11 @@ async fn the_eight_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
         for secret in [&token, &webhook_key, &jwt_key] {
             assert!(!log.contains(secret.as_str()), "{name} logged a secret");
         }
+        // The init's warm-up call is one its policy allows.
+        assert!(
+            !log.contains("warm-up call is not allowed"),
+            "{name}: {log}"
+        );
     }
 }
 

@@ -139,6 +139,9 @@ pub fn template_env(logical_id: &str, local: &Local) -> Vec<(String, String)> {
         ("AWS_SECRET_ACCESS_KEY", "test"),
         ("AWS_ENDPOINT_URL", local.moto_url),
         ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        // What Lambda makes of LoggingConfig's ApplicationLogLevel (the
+        // LogLevel parameter's default).
+        ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

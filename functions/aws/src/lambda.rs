@@ -225,9 +225,16 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
 /// leaves it open in the client's pool.
 async fn warm(sdk: &aws_config::SdkConfig) {
     let client = crate::deployment::dynamo_client(sdk);
-    match client.describe_endpoints().send().await {
-        Ok(_) | Err(aws_sdk_dynamodb::error::SdkError::ServiceError(_)) => {}
-        Err(e) => info!(
+    let Err(e) = client.describe_endpoints().send().await else {
+        return;
+    };
+    // Any answer from the service leaves the connection open, but a 403
+    // is a policy that lacks the action: an AccessDenied in CloudTrail on
+    // every cold start.
+    match e.raw_response().map(|r| r.status().as_u16()) {
+        Some(403) => tracing::warn!("the warm-up call is not allowed by this function's policy"),
+        Some(_) => {}
+        None => info!(
             error = %aws_sdk_dynamodb::error::DisplayErrorContext(e),
             "could not reach DynamoDB at init; the first invocation connects instead"
         ),

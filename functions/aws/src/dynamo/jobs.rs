@@ -206,7 +206,6 @@ impl DynamoJobStore {
         result: &Option<(&'static str, String)>,
     ) -> Result<Option<Event>> {
         for attempt in 1..=MAX_TRANSITION_ATTEMPTS {
-
             let last = self.log.last_seq(&job.owner).await?;
             let next = last + 1;
             let numbered = event.clone().numbered(next);
