@@ -9,6 +9,7 @@
   `LogLevel` parameter, and no `RUST_LOG` anywhere (the runtime lets it
   override `AWS_LAMBDA_LOG_LEVEL`); `SystemLogLevel` keeps Lambda's START
   and REPORT records (INFO or DEBUG).
+- access logs on every API stage, and X-Ray tracing on the functions.
 """
 
 import pathlib
@@ -45,6 +46,8 @@ def problems(template):
         yield "Globals: SystemLogLevel must be INFO or DEBUG, or Lambda's START/REPORT lines are dropped"
     if "RUST_LOG" in env_vars(function_globals):
         yield "Globals: RUST_LOG overrides the LogLevel parameter"
+    if function_globals.get("Tracing") != "Active":
+        yield "Globals: functions without X-Ray tracing (Tracing: Active)"
     resources = template.get("Resources", {})
     for name, res in resources.items():
         kind = res.get("Type")
@@ -58,6 +61,8 @@ def problems(template):
                 yield f"{name}: without AutoDeploy: true, route changes never go live"
             if "DeploymentId" in props:
                 yield f"{name}: a fixed DeploymentId pins the stage to its first deployment"
+            if not (props.get("AccessLogSettings") or {}).get("DestinationArn"):
+                yield f"{name}: no access logs"
 
 
 def main(path):
@@ -66,7 +71,7 @@ def main(path):
     for p in found:
         print(f"{path}: {p}")
     if not found:
-        print(f"{path}: every stage deploys each change; one log level setting")
+        print(f"{path}: every stage deploys each change and logs access; one log level; tracing")
     return 1 if found else 0
 
 
