@@ -10,6 +10,9 @@
   override `AWS_LAMBDA_LOG_LEVEL`); `SystemLogLevel` keeps Lambda's START
   and REPORT records (INFO or DEBUG).
 - access logs on every API stage, and X-Ray tracing on the functions.
+- retention: finished jobs expire (the jobs table's TTL, an S3 lifecycle
+  rule for results/, both from JobRetentionDays); point-in-time recovery
+  and deletion protection on the tables worth them, as parameters.
 """
 
 import pathlib
@@ -49,6 +52,19 @@ def problems(template):
     if function_globals.get("Tracing") != "Active":
         yield "Globals: functions without X-Ray tracing (Tracing: Active)"
     resources = template.get("Resources", {})
+    jobs = (resources.get("JobsTable") or {}).get("Properties") or {}
+    if (jobs.get("TimeToLiveSpecification") or {}).get("AttributeName") != "ttl":
+        yield "JobsTable: no TTL: finished jobs would live for ever"
+    rules = ((((resources.get("FilesBucket") or {}).get("Properties") or {})
+              .get("LifecycleConfiguration") or {}).get("Rules") or [])
+    if not any(r.get("Prefix") == "results/" and r.get("ExpirationInDays") == {"Ref": "JobRetentionDays"} for r in rules):
+        yield "FilesBucket: results/ must expire after JobRetentionDays"
+    for table in ("JobsTable", "EventsTable"):
+        props = (resources.get(table) or {}).get("Properties") or {}
+        if "DeletionProtectionEnabled" not in props:
+            yield f"{table}: deletion protection is not a parameter"
+        if "PointInTimeRecoverySpecification" not in props:
+            yield f"{table}: point-in-time recovery is not a parameter"
     for name, res in resources.items():
         kind = res.get("Type")
         props = res.get("Properties") or {}
@@ -71,7 +87,7 @@ def main(path):
     for p in found:
         print(f"{path}: {p}")
     if not found:
-        print(f"{path}: every stage deploys each change and logs access; one log level; tracing")
+        print(f"{path}: stages deploy each change and log access; one log level; tracing; retention")
     return 1 if found else 0
 
 

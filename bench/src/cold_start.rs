@@ -69,6 +69,7 @@ async fn main() {
         bucket: "bench-files".into(),
         connections_endpoint: "http://127.0.0.1:9/local".into(),
         event_retention: std::time::Duration::from_secs(7 * 24 * 3600),
+        job_retention: std::time::Duration::from_secs(30 * 24 * 3600),
     };
     let (moto, sdk) = Moto::with(&deployment).await;
     let (_apis, port) = lambda_apis().await;

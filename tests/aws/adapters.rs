@@ -28,6 +28,7 @@ async fn aws() -> Aws {
         bucket: "boomerang-test-files".into(),
         connections_endpoint: "http://127.0.0.1:9/unused".into(),
         event_retention: boomerang_core::Limits::default().event_retention,
+        job_retention: boomerang_core::Limits::default().job_retention,
     };
     let (moto, sdk) = Moto::with(&deployment).await;
     Aws {
@@ -474,6 +475,7 @@ async fn a_service_that_never_answers_fails_the_call_in_time_instead_of_hanging_
         bucket: "silent-files".into(),
         connections_endpoint: url.clone(),
         event_retention: boomerang_core::Limits::default().event_retention,
+        job_retention: boomerang_core::Limits::default().job_retention,
     };
     let ports = deployment.ports(
         &sdk,
@@ -540,4 +542,68 @@ async fn a_delivery_that_loses_the_race_never_replaces_the_winners_result_in_s3(
             .await
             .unwrap();
     assert_eq!(listed.contents().len(), 1);
+}
+
+#[tokio::test]
+async fn a_finished_job_carries_its_ttl_and_one_past_it_reads_as_gone() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    // GIVEN jobs kept a day after they finish
+    let a = aws().await;
+    let day = std::time::Duration::from_secs(24 * 3600);
+    let jobs = job_store(&a).with_job_retention(day);
+    let item = |id: &JobId| {
+        let a = &a;
+        let id = id.clone();
+        async move {
+            a.dynamo
+                .get_item()
+                .table_name(&a.tables.jobs)
+                .key("jobId", AttributeValue::S(id.to_string()))
+                .send()
+                .await
+                .unwrap()
+                .item
+                .unwrap()
+        }
+    };
+    // WHEN a job waits, then finishes
+    let j = job("alice");
+    jobs.create(&j).await.unwrap();
+    assert!(
+        !item(&j.id).await.contains_key("ttl"),
+        "a waiting job never expires"
+    );
+    let mut done = j.clone();
+    done.status = JobStatus::Completed;
+    done.result = Some(serde_json::json!(1));
+    let draft = EventDraft::new(EventType::JobCompleted, &done, 65536);
+    jobs.transition(&[JobStatus::Submitted], &done, draft)
+        .await
+        .unwrap()
+        .unwrap();
+    // THEN it carries a TTL of its end plus the retention
+    let ttl: i64 = item(&j.id).await["ttl"].as_n().unwrap().parse().unwrap();
+    assert_eq!(ttl, done.updated_at.timestamp() + day.as_secs() as i64);
+
+    // WHEN its TTL has passed (DynamoDB deletes it up to days later)
+    a.dynamo
+        .update_item()
+        .table_name(&a.tables.jobs)
+        .key("jobId", AttributeValue::S(j.id.to_string()))
+        .update_expression("SET #t = :t")
+        .expression_attribute_names("#t", "ttl")
+        .expression_attribute_values(
+            ":t",
+            AttributeValue::N((Utc::now().timestamp() - 1).to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    // THEN it reads as gone, and lists skip it
+    assert!(jobs.get(&j.id).await.unwrap().is_none());
+    assert!(jobs
+        .list(&user("alice"), 10, None)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -36,6 +36,7 @@ fn env_for(
         bucket: c.bucket.clone(),
         connections_endpoint: format!("{}/local", app.stack.http_url()),
         event_retention: boomerang_core::Limits::default().event_retention,
+        job_retention: boomerang_core::Limits::default().job_retention,
     };
     let local = Local {
         moto_url: &moto.url,
@@ -75,6 +76,7 @@ async fn the_eight_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
         bucket: defaults.bucket.clone(),
         connections_endpoint: "unused".into(),
         event_retention: boomerang_core::Limits::default().event_retention,
+        job_retention: boomerang_core::Limits::default().job_retention,
     };
     let (moto, _) = Moto::with(&deployment).await;
     let keys = moto.enforce_iam(&deployment.bucket);
@@ -401,6 +403,7 @@ async fn a_function_missing_a_setting_fails_its_init_naming_the_variable() {
         bucket: "unused".into(),
         connections_endpoint: "http://127.0.0.1:9/unused".into(),
         event_retention: boomerang_core::Limits::default().event_retention,
+        job_retention: boomerang_core::Limits::default().job_retention,
     };
     let local = Local {
         moto_url: "http://127.0.0.1:9",
@@ -442,6 +445,7 @@ async fn with_an_identity_provider_and_no_secret_ws_connect_takes_the_issuers_to
         bucket: "idp-files".into(),
         connections_endpoint: "http://127.0.0.1:9/unused".into(),
         event_retention: boomerang_core::Limits::default().event_retention,
+        job_retention: boomerang_core::Limits::default().job_retention,
     };
     let (moto, _) = Moto::with(&deployment).await;
     let issuer = Issuer::start(&["rsa-a"]).await;

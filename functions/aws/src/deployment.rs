@@ -72,6 +72,10 @@ pub struct Deployment {
     /// How long events are kept (`BOOMERANG_EVENT_RETENTION_SECS`): their
     /// DynamoDB TTL.
     pub event_retention: std::time::Duration,
+    /// How long a finished job and its result are kept
+    /// (`BOOMERANG_JOB_RETENTION_DAYS`): the job's DynamoDB TTL; S3's
+    /// lifecycle ends its result copy.
+    pub job_retention: std::time::Duration,
 }
 
 impl Deployment {
@@ -90,13 +94,16 @@ impl Deployment {
                 dynamo.clone(),
                 &self.tables.connections,
             )),
-            jobs: Arc::new(DynamoJobStore::new(
-                dynamo.clone(),
-                &self.tables.jobs,
-                &self.tables.events,
-                files.clone(),
-                self.event_retention,
-            )),
+            jobs: Arc::new(
+                DynamoJobStore::new(
+                    dynamo.clone(),
+                    &self.tables.jobs,
+                    &self.tables.events,
+                    files.clone(),
+                    self.event_retention,
+                )
+                .with_job_retention(self.job_retention),
+            ),
             events: Arc::new(DynamoEventLog::new(dynamo.clone(), &self.tables.events)),
             deliveries: Arc::new(DynamoDeliveryLog::new(dynamo, &self.tables.deliveries)),
             files: Arc::new(files),

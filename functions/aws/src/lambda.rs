@@ -79,12 +79,19 @@ fn unknowable_key() -> Secret {
 }
 
 /// The function's deployment from `BOOMERANG_*_TABLE`, `BOOMERANG_BUCKET`,
-/// `BOOMERANG_WS_ENDPOINT` and `BOOMERANG_EVENT_RETENTION_SECS`.
+/// `BOOMERANG_WS_ENDPOINT`, `BOOMERANG_EVENT_RETENTION_SECS` and
+/// `BOOMERANG_JOB_RETENTION_DAYS`.
 fn deployment_from_env() -> Result<Deployment, BootError> {
     let event_retention = match number("BOOMERANG_EVENT_RETENTION_SECS", "seconds")? {
         Some(secs) => Duration::from_secs(secs),
         None => Limits::default().event_retention,
     };
+    // Never shorter than the events: an event never names a job gone.
+    let job_retention = match number("BOOMERANG_JOB_RETENTION_DAYS", "days")? {
+        Some(days) => Duration::from_secs(days.saturating_mul(24 * 3600)),
+        None => Limits::default().job_retention,
+    }
+    .max(event_retention);
     Ok(Deployment {
         tables: Tables {
             connections: var("BOOMERANG_CONNECTIONS_TABLE")?,
@@ -95,6 +102,7 @@ fn deployment_from_env() -> Result<Deployment, BootError> {
         bucket: var("BOOMERANG_BUCKET")?,
         connections_endpoint: var("BOOMERANG_WS_ENDPOINT")?,
         event_retention,
+        job_retention,
     })
 }
 
@@ -189,6 +197,7 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
         limits.job_timeout = Duration::from_secs(secs.max(1));
     }
     limits.event_retention = deployment.event_retention;
+    limits.job_retention = deployment.job_retention;
     let processor: Arc<dyn Processor> = match third_party {
         Some(url) => Arc::new(
             HttpProcessor::new(&url).map_err(|reason| BootError::Invalid {

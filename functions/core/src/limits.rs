@@ -66,6 +66,10 @@ pub struct Limits {
     /// gone, and `GET /events` then says `gap`
     /// (`BOOMERANG_EVENT_RETENTION_SECS`).
     pub event_retention: Duration,
+    /// How long a finished job (and its result) is kept
+    /// (`BOOMERANG_JOB_RETENTION_DAYS`); never less than `event_retention`,
+    /// so an event never names a job that is gone.
+    pub job_retention: Duration,
 }
 
 impl Limits {
@@ -107,6 +111,7 @@ impl Default for Limits {
             max_connections_per_user: 50,
             job_timeout: Duration::from_secs(15 * 60),
             event_retention: Duration::from_secs(7 * 24 * 60 * 60),
+            job_retention: Duration::from_secs(30 * 24 * 60 * 60),
         }
     }
 }

@@ -137,6 +137,13 @@ impl JobStore for Memory {
             .push(event.clone());
         Ok(Some(event))
     }
+    async fn forget_finished_before(&self, before: DateTime<Utc>) -> Result<u64> {
+        let mut s = self.state.lock().unwrap();
+        let n = s.jobs.len();
+        s.jobs
+            .retain(|_, j| !(j.status.is_terminal() && j.updated_at < before));
+        Ok((n - s.jobs.len()) as u64)
+    }
     async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool> {
         let mut s = self.state.lock().unwrap();
         let current = s.jobs.get(&job.id).map(|j| j.status);

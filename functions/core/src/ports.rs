@@ -48,6 +48,9 @@ pub trait JobStore: Send + Sync {
         job: &Job,
         event: EventDraft,
     ) -> Result<Option<Event>>;
+    /// Deletes jobs finished before `before`, where the store does not do
+    /// it by itself (DynamoDB's TTL does); how many went.
+    async fn forget_finished_before(&self, before: DateTime<Utc>) -> Result<u64>;
     /// In one atomic step: if the stored job's status is one of `from`,
     /// replace it with `job`, appending no event (a move no tab is told
     /// of: `uploading` to `pending`). `false` when the status was not in

@@ -96,6 +96,10 @@ pub struct Config {
     #[arg(long, env = "BOOMERANG_MAX_FILE_BYTES", default_value_t = 1024 * 1024 * 1024)]
     pub max_file_bytes: u64,
 
+    /// How long a finished job (and its result) is kept, in days; never less than the events.
+    #[arg(long, env = "BOOMERANG_JOB_RETENTION_DAYS", default_value_t = 30)]
+    pub job_retention_days: u64,
+
     /// How long a signed PUT URL is valid; a job still uploading after it fails.
     #[arg(long, env = "BOOMERANG_UPLOAD_URL_TTL_SECS", default_value_t = 15 * 60)]
     pub upload_url_ttl_secs: u64,

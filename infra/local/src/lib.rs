@@ -216,6 +216,7 @@ impl Stack {
                         management_addr.port()
                     ),
                     event_retention: Duration::from_secs(config.event_retention_secs),
+                    job_retention: job_retention(&config),
                 };
                 if config.create_resources {
                     provision::create_resources(&sdk, &deployment)
@@ -237,6 +238,7 @@ impl Stack {
             max_connections_per_user: config.max_connections_per_user,
             job_timeout: Duration::from_secs(config.job_timeout_secs),
             event_retention: Duration::from_secs(config.event_retention_secs),
+            job_retention: job_retention(&config),
             ..Limits::default()
         };
         // Both backends: the figures are this process's, served at /metrics.
@@ -381,6 +383,13 @@ impl Stack {
         self.sockets.wait().await;
         info!("local stack stopped");
     }
+}
+
+/// How long a finished job is kept: `BOOMERANG_JOB_RETENTION_DAYS`, and
+/// never less than the events that tell of it.
+fn job_retention(config: &Config) -> Duration {
+    Duration::from_secs(config.job_retention_days.saturating_mul(24 * 3600))
+        .max(Duration::from_secs(config.event_retention_secs))
 }
 
 /// SQLite and the data folder, pushing straight into the gateway's sockets.

@@ -261,7 +261,7 @@ mod tests {
         assert!(j.attributes.contains(&("createdAt".into(), "N".into())));
         assert!(j.attributes.contains(&("waitShard".into(), "S".into())));
         assert!(j.attributes.contains(&("waitingSince".into(), "N".into())));
-        assert_eq!(j.ttl_attribute, None);
+        assert_eq!(j.ttl_attribute.as_deref(), Some(TTL));
 
         let e = def(&defs, "EventsTable");
         assert_eq!(e.key, pairs(&[("userId", "HASH"), ("seq", "RANGE")]));

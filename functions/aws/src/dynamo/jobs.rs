@@ -39,6 +39,8 @@ pub struct DynamoJobStore {
     results: S3FileStore,
     /// Events carry a TTL of their time plus this: DynamoDB deletes them.
     event_retention: std::time::Duration,
+    /// A finished job carries a TTL of its end plus this.
+    job_retention: std::time::Duration,
 }
 
 /// The sparse index's key of a job still waiting for the third party:
@@ -58,6 +60,12 @@ fn wait_key(job: &Job) -> Option<(String, i64)> {
         format!("{prefix}{shard}"),
         job.updated_at.timestamp_millis(),
     ))
+}
+
+/// A finished job past its TTL, which DynamoDB has not deleted yet (it
+/// may take days): read as gone.
+fn expired(item: &Item) -> bool {
+    get_n::<i64>(item, TTL).is_ok_and(|ttl| ttl <= Utc::now().timestamp())
 }
 
 /// The shards of jobs waiting for the third party are `w0`..`w7`; those
@@ -86,7 +94,23 @@ impl DynamoJobStore {
             log,
             results,
             event_retention,
+            job_retention: boomerang_core::Limits::default().job_retention,
         }
+    }
+
+    /// Finished jobs expire this long after they finish (never before
+    /// their events).
+    pub fn with_job_retention(mut self, retention: std::time::Duration) -> Self {
+        self.job_retention = retention.max(self.event_retention);
+        self
+    }
+
+    /// A finished job's TTL: when DynamoDB may delete it.
+    fn job_ttl(&self, job: &Job) -> Option<i64> {
+        job.status.is_terminal().then(|| {
+            job.updated_at.timestamp()
+                + i64::try_from(self.job_retention.as_secs()).unwrap_or(i64::MAX / 2)
+        })
     }
 
     /// The job an item holds, its result read from S3 if kept there.
@@ -171,6 +195,15 @@ impl DynamoJobStore {
             }
             None => remove.push("#error"),
         }
+        // A finished job expires (DynamoDB's TTL lags: reads hide it at once).
+        match self.job_ttl(job) {
+            Some(ttl) => {
+                set.push("#ttl = :ttl");
+                update = update.expression_attribute_values(":ttl", n(ttl));
+            }
+            None => remove.push("#ttl"),
+        }
+        update = update.expression_attribute_names("#ttl", TTL);
         match wait_key(job) {
             Some((shard, since)) => {
                 set.extend(["waitShard = :shard", "waitingSince = :since"]);
@@ -383,8 +416,8 @@ impl JobStore for DynamoJobStore {
             .await
             .map_err(sdk)?;
         match out.item() {
-            Some(item) => Ok(Some(self.read_job(item).await?)),
-            None => Ok(None),
+            Some(item) if !expired(item) => Ok(Some(self.read_job(item).await?)),
+            _ => Ok(None),
         }
     }
 
@@ -418,7 +451,7 @@ impl JobStore for DynamoJobStore {
                 .send()
                 .await
                 .map_err(sdk)?;
-            for item in out.items() {
+            for item in out.items().iter().filter(|i| !expired(i)) {
                 // A result kept in S3 is left out, never fetched.
                 let result_left_out = get_opt_s(item, "resultKey").is_some();
                 listed.push(Listed {
@@ -446,6 +479,11 @@ impl JobStore for DynamoJobStore {
         }
         moved
     }
+    async fn forget_finished_before(&self, _before: DateTime<Utc>) -> Result<u64> {
+        // DynamoDB's TTL deletes them (and reads hide them until it does).
+        Ok(0)
+    }
+
     async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool> {
         let result = self.result_attr(job).await?;
         let moved = self.update_with(from, job, &result).await;

@@ -36,6 +36,8 @@ pub struct Swept {
     pub uploads_expired: usize,
     /// Events deleted for being older than the retention.
     pub events_forgotten: u64,
+    /// Finished jobs deleted for being older than theirs.
+    pub jobs_forgotten: u64,
 }
 
 impl Boomerang {
@@ -54,16 +56,24 @@ impl Boomerang {
                 .fail_due(Waiting::Upload, limits.upload_url_ttl, NOT_RECEIVED, now)
                 .await?,
             events_forgotten: 0,
+            jobs_forgotten: 0,
         };
         let retention = Duration::from_std(limits.event_retention).unwrap_or(Duration::MAX);
         if let Some(before) = now.checked_sub_signed(retention) {
             swept.events_forgotten = self.ports.events.forget_before(before).await?;
+        }
+        // Never before the events that tell of them.
+        let kept = Duration::from_std(limits.job_retention.max(limits.event_retention))
+            .unwrap_or(Duration::MAX);
+        if let Some(before) = now.checked_sub_signed(kept) {
+            swept.jobs_forgotten = self.ports.jobs.forget_finished_before(before).await?;
         }
         if swept != Swept::default() {
             info!(
                 timed_out = swept.timed_out,
                 uploads_expired = swept.uploads_expired,
                 events_forgotten = swept.events_forgotten,
+                jobs_forgotten = swept.jobs_forgotten,
                 "swept"
             );
         }
@@ -200,6 +210,40 @@ mod tests {
             crate::Stored::Ignored
         ));
         assert_eq!(t.submissions(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_finished_job_goes_after_its_retention_and_never_before_its_events() {
+        // GIVEN jobs kept 1 h, but events 2 h: jobs stay as long as events
+        let mut t = TestApp::new();
+        t.set_limits(|l| {
+            l.job_retention = StdDuration::from_secs(3600);
+            l.event_retention = StdDuration::from_secs(7200);
+            l.job_timeout = StdDuration::from_secs(24 * 3600);
+        });
+        let alice = t.user("alice");
+        let done = t.upload("alice").await;
+        let body =
+            serde_json::json!({"job_id": done.id.as_str(), "status": "completed", "result": 1});
+        t.deliver("w1", &body).await.unwrap();
+        let waiting = t.upload("alice").await;
+        // WHEN 90 minutes pass THEN the finished job is still there
+        t.advance(StdDuration::from_secs(90 * 60));
+        assert_eq!(t.app.sweep().await.unwrap().jobs_forgotten, 0);
+        assert!(t.app.get_job(&alice, done.id.as_str()).await.is_ok());
+        // WHEN its events' retention has passed too THEN it goes, and the
+        // job still waiting stays
+        t.advance(StdDuration::from_secs(31 * 60));
+        assert_eq!(t.app.sweep().await.unwrap().jobs_forgotten, 1);
+        assert_eq!(
+            t.app
+                .get_job(&alice, done.id.as_str())
+                .await
+                .unwrap_err()
+                .status_code(),
+            404
+        );
+        assert!(t.app.get_job(&alice, waiting.id.as_str()).await.is_ok());
     }
 
     #[tokio::test]

@@ -153,6 +153,29 @@ impl JobStore for SqliteJobStore {
             .await
     }
 
+    async fn forget_finished_before(&self, before: DateTime<Utc>) -> Result<u64> {
+        let before = millis(before);
+        let mut gone = 0;
+        // In slices, through the partial index of finished jobs.
+        loop {
+            let n = self
+                .db
+                .write(move |c| {
+                    c.prepare_cached(
+                        "DELETE FROM jobs WHERE id IN
+                         (SELECT id FROM jobs WHERE status IN ('completed', 'failed')
+                          AND updated_at < ?1 LIMIT ?2)",
+                    )?
+                    .execute(params![before, FORGET_SLICE as i64])
+                })
+                .await?;
+            gone += n as u64;
+            if n < FORGET_SLICE {
+                return Ok(gone);
+            }
+        }
+    }
+
     async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool> {
         let from: Vec<&'static str> = from.iter().map(|s| s.as_str()).collect();
         let j = job.clone();
@@ -263,7 +286,7 @@ impl EventLog for SqliteEventLog {
     }
 }
 
-/// Events deleted per write by the retention.
+/// Events (or jobs) deleted per write by the retention.
 const FORGET_SLICE: usize = 2000;
 
 #[cfg(test)]
@@ -370,6 +393,28 @@ mod tests {
             due.iter().map(|j| &j.id).collect::<Vec<_>>(),
             [&uploading.id]
         );
+    }
+
+    #[tokio::test]
+    async fn finished_jobs_past_their_retention_go_and_every_other_job_stays() {
+        let db = Db::in_memory().unwrap();
+        let jobs = SqliteJobStore::new(db);
+        let t0 = Utc::now() - chrono::Duration::days(40);
+        let mut old_done = job("alice");
+        old_done.status = JobStatus::Completed;
+        old_done.updated_at = t0;
+        let mut old_waiting = job("alice");
+        old_waiting.updated_at = t0;
+        let mut recent_done = job("alice");
+        recent_done.status = JobStatus::Failed;
+        for j in [&old_done, &old_waiting, &recent_done] {
+            jobs.create(j).await.unwrap();
+        }
+        let cut = Utc::now() - chrono::Duration::days(30);
+        assert_eq!(jobs.forget_finished_before(cut).await.unwrap(), 1);
+        assert!(jobs.get(&old_done.id).await.unwrap().is_none());
+        assert!(jobs.get(&old_waiting.id).await.unwrap().is_some());
+        assert!(jobs.get(&recent_done.id).await.unwrap().is_some());
     }
 
     #[tokio::test]

@@ -22,8 +22,9 @@ use rusqlite::Connection;
 
 /// 1: the first schema. 2: events carry their time (`at`, for the
 /// retention), waiting jobs are indexed (for the deadlines). 3: jobs
-/// waiting for their upload are indexed too (the URL's expiry).
-const SCHEMA_VERSION: i64 = 3;
+/// waiting for their upload are indexed too (the URL's expiry). 4: and
+/// finished ones (the job retention).
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS connections (
@@ -55,6 +56,9 @@ CREATE INDEX IF NOT EXISTS jobs_waiting ON jobs (updated_at)
 -- And those waiting for their bytes (a presigned PUT), by when created.
 CREATE INDEX IF NOT EXISTS jobs_uploading ON jobs (updated_at)
     WHERE status = 'uploading';
+-- Finished jobs past the retention are deleted by range.
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (updated_at)
+    WHERE status IN ('completed', 'failed');
 
 CREATE TABLE IF NOT EXISTS user_seq (
     user     TEXT PRIMARY KEY,
