@@ -13,6 +13,8 @@
 - retention: finished jobs expire (the jobs table's TTL, an S3 lifecycle
   rule for results/, both from JobRetentionDays); point-in-time recovery
   and deletion protection on the tables worth them, as parameters.
+- keepalives: a `ping` route answered `{"type": "pong"}` by a mock
+  integration, two-way, with no Lambda behind it.
 """
 
 import pathlib
@@ -65,6 +67,7 @@ def problems(template):
             yield f"{table}: deletion protection is not a parameter"
         if "PointInTimeRecoverySpecification" not in props:
             yield f"{table}: point-in-time recovery is not a parameter"
+    yield from ping_problems(resources)
     for name, res in resources.items():
         kind = res.get("Type")
         props = res.get("Properties") or {}
@@ -79,6 +82,29 @@ def problems(template):
                 yield f"{name}: a fixed DeploymentId pins the stage to its first deployment"
             if not (props.get("AccessLogSettings") or {}).get("DestinationArn"):
                 yield f"{name}: no access logs"
+
+
+def ping_problems(resources):
+    def of_type(kind):
+        return {n: (r.get("Properties") or {}) for n, r in resources.items() if r.get("Type") == kind}
+
+    routes = {n: p for n, p in of_type("AWS::ApiGatewayV2::Route").items() if p.get("RouteKey") == "ping"}
+    if len(routes) != 1:
+        yield "no `ping` route: every keepalive would run a Lambda"
+        return
+    (route_name, route), = routes.items()
+    target = (route.get("Target") or {}).get("Sub", "")
+    integration = next((n for n in of_type("AWS::ApiGatewayV2::Integration") if f"${{{n}}}" in target), None)
+    if integration is None or of_type("AWS::ApiGatewayV2::Integration")[integration].get("IntegrationType") != "MOCK":
+        yield f"{route_name}: not a mock integration"
+        return
+    responses = [p for p in of_type("AWS::ApiGatewayV2::IntegrationResponse").values()
+                 if p.get("IntegrationId") == {"Ref": integration}]
+    templates = [(p.get("ResponseTemplates") or {}).get("$default") for p in responses]
+    if '{"type": "pong"}' not in templates:
+        yield f"{integration}: does not answer {{\"type\": \"pong\"}}"
+    if not any(p.get("RouteId") == {"Ref": route_name} for p in of_type("AWS::ApiGatewayV2::RouteResponse").values()):
+        yield f"{route_name}: one-way: the pong never reaches the tab"
 
 
 def main(path):

@@ -170,6 +170,14 @@ async fn run(
                     Some(Err(e)) => { debug!(connection = %id, error = %e, "socket error"); break (1006, "socket error") }
                     None => break (1006, "socket closed"),
                 };
+                // The `ping` route: a mock integration on AWS, answered here
+                // as API Gateway answers it, with no handler behind it.
+                if !base64 && route_key(&body) == "ping" {
+                    if let Err(why) = send_within(&mut sink, Message::Text(PING_ROUTE_RESPONSE.into()), write).await {
+                        break (GOING_AWAY, why);
+                    }
+                    continue;
+                }
                 let mut ctx = context(&gw, &id, "$default", "MESSAGE", connected_at);
                 ctx["messageId"] = json!(uuid::Uuid::new_v4().simple().to_string());
                 let event = json!({"requestContext": ctx, "body": body, "isBase64Encoded": base64});
@@ -199,6 +207,20 @@ async fn run(
     }
     let _ = timeout(CLOSE_TIMEOUT, sink.close()).await;
     Box::pin(disconnect(&gw, &id, connected_at, code, reason)).await;
+}
+
+/// What template.yaml's `ping` route answers (its mock integration's
+/// response template), word for word.
+pub const PING_ROUTE_RESPONSE: &str = r#"{"type": "pong"}"#;
+
+/// The route API Gateway picks for a message: `$request.body.action`
+/// when the body is a JSON object whose `action` names a route of ours,
+/// else `$default`.
+pub fn route_key(body: &str) -> &'static str {
+    match serde_json::from_str::<Value>(body) {
+        Ok(v) if v.get("action").and_then(Value::as_str) == Some("ping") => "ping",
+        _ => "$default",
+    }
 }
 
 async fn disconnect(
@@ -281,4 +303,27 @@ fn refuse(answer: ApiGatewayProxyResponse) -> Response {
 fn json_status(status: u16, message: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     (status, axum::Json(json!({"error": message}))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ping_takes_the_ping_route_and_anything_else_the_default_one() {
+        assert_eq!(route_key(r#"{"action":"ping"}"#), "ping");
+        assert_eq!(route_key(r#"{"action":"ping","extra":1}"#), "ping");
+        for other in [r#"{"action":"pong"}"#, r#"{"action":1}"#, "ping", "", "[]"] {
+            assert_eq!(route_key(other), "$default", "{other}");
+        }
+    }
+
+    #[test]
+    fn the_local_ping_answer_is_the_templates_mock_response() {
+        let template: serde_yaml::Value =
+            serde_yaml::from_str(crate::provision::TEMPLATE).expect("template.yaml");
+        let answer = &template["Resources"]["WsPingIntegrationResponse"]["Properties"]
+            ["ResponseTemplates"]["$default"];
+        assert_eq!(answer.as_str(), Some(PING_ROUTE_RESPONSE));
+    }
 }
