@@ -13,6 +13,7 @@
 - retention: finished jobs expire (the jobs table's TTL, an S3 lifecycle
   rule for results/, both from JobRetentionDays); point-in-time recovery
   and deletion protection on the tables worth them, as parameters.
+- every limit of the contract is a parameter the functions are given.
 - keepalives: a `ping` route answered `{"type": "pong"}` by a mock
   integration, two-way, with no Lambda behind it.
 """
@@ -68,6 +69,23 @@ def problems(template):
         if "PointInTimeRecoverySpecification" not in props:
             yield f"{table}: point-in-time recovery is not a parameter"
     yield from ping_problems(resources)
+    limits = {
+        "BOOMERANG_MAX_UPLOAD_BYTES": "MaxUploadBytes",
+        "BOOMERANG_MAX_WEBHOOK_BYTES": "MaxWebhookBytes",
+        "BOOMERANG_MAX_PUSH_BYTES": "MaxPushBytes",
+        "BOOMERANG_MAX_FILE_BYTES": "MaxFileBytes",
+        "BOOMERANG_THIRD_PARTY_TIMEOUT_MS": "ThirdPartyTimeoutMs",
+        "BOOMERANG_UPLOAD_URL_TTL_SECS": "UploadUrlTtlSeconds",
+        "BOOMERANG_MAX_CONNECTIONS_PER_USER": "MaxConnectionsPerUser",
+        "BOOMERANG_JOB_TIMEOUT_SECS": "JobTimeoutSeconds",
+        "BOOMERANG_EVENT_RETENTION_SECS": "EventRetentionSeconds",
+        "BOOMERANG_JOB_RETENTION_DAYS": "JobRetentionDays",
+    }
+    given = env_vars(function_globals)
+    for var, param in limits.items():
+        if given.get(var) != {"Ref": param} or param not in (template.get("Parameters") or {}):
+            yield f"Globals: {var} is not the {param} parameter"
+
     for name, res in resources.items():
         kind = res.get("Type")
         props = res.get("Properties") or {}

@@ -190,6 +190,19 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
     if let Some(n) = number("BOOMERANG_MAX_FILE_BYTES", "bytes")? {
         limits.max_file_bytes = n;
     }
+    if let Some(n) = number("BOOMERANG_MAX_UPLOAD_BYTES", "bytes")? {
+        limits.max_upload_bytes = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(n) = number("BOOMERANG_MAX_WEBHOOK_BYTES", "bytes")? {
+        limits.max_webhook_bytes = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(n) = number("BOOMERANG_MAX_PUSH_BYTES", "bytes")? {
+        // API Gateway WebSocket: 128 KB per message, whatever is asked.
+        limits.max_push_bytes = usize::try_from(n).unwrap_or(usize::MAX).min(128 * 1024);
+    }
+    if let Some(secs) = number("BOOMERANG_UPLOAD_URL_TTL_SECS", "seconds")? {
+        limits.upload_url_ttl = Duration::from_secs(secs.max(1));
+    }
     if let Some(n) = number("BOOMERANG_MAX_CONNECTIONS_PER_USER", "connections")? {
         limits.max_connections_per_user = usize::try_from(n).unwrap_or(usize::MAX);
     }
