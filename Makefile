@@ -8,7 +8,7 @@ TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # The system's Python, found before the virtualenv goes on PATH below.
 PYTHON ?= $(shell command -v python3)
 
-.PHONY: run run-aws test test-aws test-web test-browser bench-smoke lint template-check docs-check build bootstraps bench soak fuzz deploy clean help
+.PHONY: token smoke run run-aws test test-aws test-web test-browser bench-smoke lint template-check docs-check build bootstraps bench soak fuzz deploy clean help
 
 # The project's tools (sam, cfn-lint, cargo-lambda, zig) come first on PATH.
 PYTHON := $(PYTHON)
@@ -23,7 +23,9 @@ help:
 	@echo "make bench    release bootstraps: size, cold start, warm invocations"
 	@echo "make soak     1,000 tabs over 200 users reconnecting under load for 5 minutes"
 	@echo "make fuzz     each fuzz target under libFuzzer for FUZZ_SECONDS (nightly)"
-	@echo "make deploy   sam build + sam deploy (--guided the first time; needs AWS credentials)"
+	@echo "make deploy   sam build + sam deploy of ENV (default dev) in samconfig.toml (needs AWS credentials)"
+	@echo "make token    a token for FOR=<user> of a deployed stack"
+	@echo "make smoke    a deployed stack checked end to end, from its outputs"
 
 ## Build and start the local stack on the embedded backend.
 run:
@@ -188,12 +190,23 @@ bench/reference/node_modules/.installed: bench/reference/package.json bench/refe
 	cd bench/reference && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## Builds the seven Lambdas for arm64 (cargo-lambda + zig, no Docker) and
-## deploys the stack, asking for its parameters only the first time (they
-## are kept in samconfig.toml; no secret is among them).
+## Builds the eight Lambdas for arm64 (cargo-lambda + zig, no Docker) and
+## deploys environment ENV of samconfig.toml (committed, no secrets).
+ENV ?= dev
 deploy: $(VENV)/.installed
 	sam build --beta-features
-	@if [ -f samconfig.toml ]; then sam deploy; else sam deploy --guided; fi
+	sam deploy --config-env $(ENV)
+
+## A token for user FOR of a deployed stack, minted with its key (from
+## Secrets Manager; never printed): make token FOR=alice [ENV=dev | STACK=name]
+token: $(VENV)/.installed
+	@$(VENV)/bin/python tools/stack.py token --env $(ENV) $(if $(STACK),--stack $(STACK)) --user $(or $(FOR),$(error FOR=<user> is required))
+
+## A deployed stack end to end (socket, ping, upload, result on the socket,
+## GET /jobs/{id}), from its outputs: make smoke [ENV=dev | STACK=name]
+smoke: $(VENV)/.installed
+	$(CARGO) build -p boomerang-e2e --bin boomerang-smoke
+	$(VENV)/bin/python tools/stack.py smoke --env $(ENV) $(if $(STACK),--stack $(STACK)) --smoke-bin $(TARGET_DIR)/debug/boomerang-smoke
 
 clean:
 	$(CARGO) clean

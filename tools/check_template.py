@@ -14,6 +14,8 @@
   rule for results/, both from JobRetentionDays); point-in-time recovery
   and deletion protection on the tables worth them, as parameters.
 - every limit of the contract is a parameter the functions are given.
+- samconfig.toml: each environment names only template.yaml's parameters,
+  and every parameter without a default.
 - keepalives: a `ping` route answered `{"type": "pong"}` by a mock
   integration, two-way, with no Lambda behind it.
 """
@@ -125,9 +127,35 @@ def ping_problems(resources):
         yield f"{route_name}: one-way: the pong never reaches the tab"
 
 
+def samconfig_problems(template, path):
+    import shlex
+    import tomllib
+
+    params = template.get("Parameters") or {}
+    required = {n for n, p in params.items() if "Default" not in p}
+    config = tomllib.loads(path.read_text())
+    for env, sections in config.items():
+        if not isinstance(sections, dict) or "deploy" not in sections:
+            continue
+        deploy = sections["deploy"].get("parameters") or {}
+        overrides = dict(
+            kv.split("=", 1) for kv in shlex.split(deploy.get("parameter_overrides", ""))
+        )
+        for name in overrides:
+            if name not in params:
+                yield f"samconfig.toml [{env}]: {name} is not a parameter of the template"
+        for name in sorted(required - set(overrides)):
+            yield f"samconfig.toml [{env}]: {name} has no default and is not set"
+        if not deploy.get("stack_name"):
+            yield f"samconfig.toml [{env}]: no stack_name"
+
+
 def main(path):
     template = yaml.load(pathlib.Path(path).read_text(), Loader=CfnLoader)
     found = list(problems(template))
+    samconfig = pathlib.Path(path).resolve().parent / "samconfig.toml"
+    if samconfig.exists():
+        found += list(samconfig_problems(template, samconfig))
     for p in found:
         print(f"{path}: {p}")
     if not found:

@@ -12,6 +12,7 @@ mod identity;
 mod lists;
 mod metrics;
 mod schema;
+mod smoke;
 mod third_party;
 mod webhook;
 mod websocket;
