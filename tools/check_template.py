@@ -14,6 +14,7 @@
   rule for results/, both from JobRetentionDays); point-in-time recovery
   and deletion protection on the tables worth them, as parameters.
 - every limit of the contract is a parameter the functions are given.
+- custom domains: each API can have one (a DomainName and its ApiMapping).
 - samconfig.toml: each environment names only template.yaml's parameters,
   and every parameter without a default.
 - keepalives: a `ping` route answered `{"type": "pong"}` by a mock
@@ -71,6 +72,11 @@ def problems(template):
         if "PointInTimeRecoverySpecification" not in props:
             yield f"{table}: point-in-time recovery is not a parameter"
     yield from ping_problems(resources)
+    mappings = [r.get("Properties") or {} for r in resources.values() if r.get("Type") == "AWS::ApiGatewayV2::ApiMapping"]
+    for api in ("HttpApi", "WebSocketApi"):
+        if not any(m.get("ApiId") == {"Ref": api} for m in mappings):
+            yield f"{api}: no custom domain can be mapped to it"
+
     limits = {
         "BOOMERANG_MAX_UPLOAD_BYTES": "MaxUploadBytes",
         "BOOMERANG_MAX_WEBHOOK_BYTES": "MaxWebhookBytes",

@@ -77,6 +77,8 @@ export function channelName(wsUrl, user) {
 /** `wsUrl` with the token as its `token` query parameter. */
 export function socketUrl(wsUrl, token) {
   const url = new URL(wsUrl);
+  // A stage URL given with a trailing slash names the same stage.
+  url.pathname = url.pathname.replace(/\/+$/, "") || "/";
   url.searchParams.set("token", token);
   return url.toString();
 }

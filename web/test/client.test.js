@@ -149,6 +149,8 @@ describe("readClaims and socketUrl", () => {
     assert.equal(readClaims(fakeToken("bob")).sub, "bob");
     assert.equal(readClaims("not a token"), null);
     assert.equal(socketUrl("wss://h/prod", "a.b c"), "wss://h/prod?token=a.b+c");
+    assert.equal(socketUrl("wss://h/prod/", "t"), "wss://h/prod?token=t");
+    assert.equal(socketUrl("wss://ws.example.com/", "t"), "wss://ws.example.com/?token=t");
   });
 });
 

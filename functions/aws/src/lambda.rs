@@ -125,6 +125,23 @@ fn issuer_from_env(verifies_tokens: bool) -> Result<Option<IdentityProvider>, Bo
     })
 }
 
+/// A URL with each run of slashes in its path made one: a base given
+/// with a trailing slash, joined to a path, names the same route.
+pub fn normalise_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let mut path = String::with_capacity(rest.len());
+    for c in rest.chars() {
+        if !(c == '/' && path.ends_with('/')) {
+            path.push(c);
+        }
+    }
+    if scheme.is_empty() {
+        path
+    } else {
+        format!("{scheme}://{path}")
+    }
+}
+
 /// An optional whole number from the environment.
 fn number(name: &'static str, unit: &str) -> Result<Option<u64>, BootError> {
     match std::env::var(name) {
@@ -182,7 +199,10 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
     let (jwt_secret, webhook_secret, ()) = futures::join!(jwt_secret, webhook_secret, warmed);
     let (jwt_secret, webhook_secret) = (jwt_secret?, webhook_secret?);
     let third_party = var_if(needs.third_party, "BOOMERANG_THIRD_PARTY_URL")?;
-    let callback_url = var_if(needs.third_party, "BOOMERANG_CALLBACK_URL")?.unwrap_or_default();
+    // PublicUrl may end in a slash; the template appends "/webhooks/...".
+    let callback_url = var_if(needs.third_party, "BOOMERANG_CALLBACK_URL")?
+        .map(|u| normalise_url(&u))
+        .unwrap_or_default();
     let mut limits = Limits::default();
     if let Some(ms) = number("BOOMERANG_THIRD_PARTY_TIMEOUT_MS", "milliseconds")? {
         limits.submit_timeout = Duration::from_millis(ms);
@@ -270,5 +290,24 @@ struct NoThirdParty;
 impl Processor for NoThirdParty {
     async fn submit(&self, _: &Submission, _: FileBody, _: Duration) -> Result<(), String> {
         Err("this function does not send files to the third party".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalise_url;
+
+    #[test]
+    fn a_base_url_with_a_trailing_slash_names_the_same_webhook() {
+        for given in [
+            "https://api.example.com//webhooks/third-party",
+            "https://api.example.com/webhooks/third-party",
+            "https://api.example.com///webhooks//third-party",
+        ] {
+            assert_eq!(
+                normalise_url(given),
+                "https://api.example.com/webhooks/third-party"
+            );
+        }
     }
 }
