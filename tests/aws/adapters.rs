@@ -33,7 +33,7 @@ async fn aws() -> Aws {
     let (moto, sdk) = Moto::with(&deployment).await;
     Aws {
         _moto: moto,
-        dynamo: aws_sdk_dynamodb::Client::new(&sdk),
+        dynamo: boomerang_aws::dynamo_client(&sdk),
         s3: boomerang_aws::s3_client(&sdk),
         tables: deployment.tables,
         bucket: deployment.bucket,
@@ -606,4 +606,87 @@ async fn a_finished_job_carries_its_ttl_and_one_past_it_reads_as_gone() {
         .await
         .unwrap()
         .is_empty());
+}
+
+#[tokio::test]
+async fn each_call_to_aws_and_the_third_party_is_an_x_ray_subsegment_of_the_invocation() {
+    use boomerang_core::ports::{body_of, Processor, Submission};
+    // GIVEN an X-Ray daemon (a UDP socket) and a sampled invocation, as
+    // Lambda gives them to the function (set before any client exists)
+    let daemon = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    daemon
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    std::env::set_var(
+        "AWS_XRAY_DAEMON_ADDRESS",
+        daemon.local_addr().unwrap().to_string(),
+    );
+    let (root, parent) = ("1-6745f2a0-0123456789abcdef01234567", "53995c3f42cd8ad8");
+    std::env::set_var(
+        "_X_AMZN_TRACE_ID",
+        format!("Root={root};Parent={parent};Sampled=1"),
+    );
+    let a = aws().await;
+    let jobs = job_store(&a);
+    let files = S3FileStore::new(a.s3.clone(), a.bucket.clone());
+    let tp = boomerang_e2e::FakeThirdParty::start(boomerang_e2e::Mode::Silent).await;
+    let processor = boomerang_aws::HttpProcessor::new(&tp.url()).unwrap();
+
+    // WHEN the function reads a job, stores a file and hands it over
+    jobs.get(&JobId::generate()).await.unwrap();
+    files
+        .put(
+            "uploads/traced",
+            "text/plain",
+            bytes::Bytes::from_static(b"x"),
+        )
+        .await
+        .unwrap();
+    let submission = Submission {
+        job_id: JobId::generate(),
+        file_name: "t.txt".into(),
+        content_type: "text/plain".into(),
+        size: 1,
+        callback_url: "http://127.0.0.1:9/webhooks/third-party".into(),
+    };
+    processor
+        .submit(
+            &submission,
+            body_of(bytes::Bytes::from_static(b"x")),
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+
+    // THEN the daemon got a subsegment for each, under the invocation
+    // (among those of the test's own setup: CreateBucket, ...)
+    let wanted = [
+        ("DynamoDB", "GetItem"),
+        ("S3", "PutObject"),
+        ("127.0.0.1", "POST"),
+    ];
+    let mut names: Vec<(String, String)> = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    while !wanted
+        .iter()
+        .all(|(n, w)| names.iter().any(|(a, b)| a == n && b == w))
+    {
+        let n = daemon.recv(&mut buf).expect("a subsegment within 5 s");
+        let text = std::str::from_utf8(&buf[..n]).unwrap();
+        let (header, doc) = text.split_once('\n').unwrap();
+        assert_eq!(header, r#"{"format": "json", "version": 1}"#);
+        let doc: serde_json::Value = serde_json::from_str(doc).unwrap();
+        assert_eq!(doc["trace_id"], root);
+        assert_eq!(doc["parent_id"], parent);
+        assert_eq!(doc["type"], "subsegment");
+        assert!(doc["end_time"].as_f64() >= doc["start_time"].as_f64());
+        let what = doc["aws"]["operation"]
+            .as_str()
+            .or(doc["http"]["request"]["method"].as_str());
+        names.push((
+            doc["name"].as_str().unwrap().to_owned(),
+            what.unwrap_or_default().to_owned(),
+        ));
+        assert!(names.len() < 50, "{names:?}");
+    }
 }

@@ -56,6 +56,7 @@ pub fn dynamo_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(sdk)
             .timeout_config(dynamo_timeouts())
+            .interceptor(crate::xray::XRayInterceptor)
             .build(),
     )
 }
@@ -126,6 +127,7 @@ pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
         aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(custom_endpoint)
             .timeout_config(s3_timeouts())
+            .interceptor(crate::xray::XRayInterceptor)
             .build(),
     )
 }

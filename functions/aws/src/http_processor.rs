@@ -57,14 +57,24 @@ impl Processor for HttpProcessor {
             .part("file", file)
             .text("job_id", s.job_id.to_string())
             .text("callback_url", s.callback_url.clone());
-        let res = self
+        let started = std::time::SystemTime::now();
+        let sent = self
             .client
             .post(self.url.clone())
             .timeout(timeout)
             .multipart(form)
             .send()
-            .await
-            .map_err(describe)?;
+            .await;
+        // A subsegment for the third party (X-Ray, when traced): its host,
+        // never the query string.
+        crate::xray::record(
+            self.url.host_str().unwrap_or("third party"),
+            "remote",
+            started,
+            sent.as_ref().ok().map(|r| r.status().as_u16()),
+            serde_json::json!({"http": {"request": {"method": "POST", "url": format!("{}://{}{}", self.url.scheme(), self.url.authority(), self.url.path())}}}),
+        );
+        let res = sent.map_err(describe)?;
         let status = res.status();
         if status.is_success() {
             Ok(())

@@ -162,6 +162,7 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
     let secrets = aws_sdk_secretsmanager::Client::from_conf(
         aws_sdk_secretsmanager::config::Builder::from(&sdk)
             .timeout_config(crate::deployment::dynamo_timeouts())
+            .interceptor(crate::xray::XRayInterceptor)
             .build(),
     );
     let issuer = issuer_from_env(needs.jwt_secret)?;

@@ -14,6 +14,7 @@ mod pusher;
 pub mod s3;
 pub mod secrets;
 pub mod tables;
+pub mod xray;
 
 pub use deployment::{dynamo_client, s3_client, Deployment};
 pub use dynamo::{DynamoConnectionStore, DynamoDeliveryLog, DynamoEventLog, DynamoJobStore};

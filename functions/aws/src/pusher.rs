@@ -39,6 +39,7 @@ impl ApiGatewayPusher {
         let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
             .endpoint_url(endpoint)
             .timeout_config(crate::deployment::management_timeouts())
+            .interceptor(crate::xray::XRayInterceptor)
             .retry_config(
                 RetryConfig::standard()
                     .with_max_attempts(PUSH_ATTEMPTS)
