@@ -47,6 +47,49 @@ fn result_json(job: &Job) -> Option<String> {
     job.result.as_ref().map(|v| v.to_string())
 }
 
+/// Inside the writer's transaction: replaces the stored job with `job` if
+/// its status is one of `from`; whether it did.
+fn move_if(tx: &rusqlite::Connection, from: &[&str], job: &Job) -> rusqlite::Result<bool> {
+    let current: Option<String> = tx
+        .prepare_cached("SELECT status FROM jobs WHERE id = ?1")?
+        .query_row([job.id.as_str()], |r| r.get(0))
+        .optional()?;
+    if !current.is_some_and(|s| from.contains(&s.as_str())) {
+        return Ok(false);
+    }
+    tx.prepare_cached(
+        "UPDATE jobs SET status = ?2, updated_at = ?3, result = ?4, error = ?5 WHERE id = ?1",
+    )?
+    .execute(params![
+        job.id.as_str(),
+        job.status.as_str(),
+        millis(job.updated_at),
+        result_json(job),
+        job.error
+    ])?;
+    Ok(true)
+}
+
+/// Runs `delete` (a DELETE taking the cut-off `?1` and a slice size `?2`)
+/// until it deletes less than a slice: the writer's batch (and everyone
+/// waiting on its commit) never holds a delete of weeks of rows.
+async fn delete_in_slices(db: &Db, delete: &'static str, before: DateTime<Utc>) -> Result<u64> {
+    let before = millis(before);
+    let mut gone = 0;
+    loop {
+        let n = db
+            .write(move |c| {
+                c.prepare_cached(delete)?
+                    .execute(params![before, FORGET_SLICE as i64])
+            })
+            .await?;
+        gone += n as u64;
+        if n < FORGET_SLICE {
+            return Ok(gone);
+        }
+    }
+}
+
 #[async_trait]
 impl JobStore for SqliteJobStore {
     async fn create(&self, job: &Job) -> Result<()> {
@@ -130,18 +173,16 @@ impl JobStore for SqliteJobStore {
                 // One writer runs every write, each in its savepoint: the
                 // status check and the seq allocation cannot interleave
                 // with another writer, and all of this lands or none.
-                let current: Option<String> =
-                    tx.prepare_cached("SELECT status FROM jobs WHERE id = ?1")?.query_row([j.id.as_str()], |r| r.get(0)).optional()?;
-                if !current.is_some_and(|s| from.contains(&s.as_str())) {
+                if !move_if(tx, &from, &j)? {
                     return Ok(None);
                 }
-                tx.prepare_cached("UPDATE jobs SET status = ?2, updated_at = ?3, result = ?4, error = ?5 WHERE id = ?1")?.execute(params![j.id.as_str(), j.status.as_str(), millis(j.updated_at), result_json(&j), j.error],
-                )?;
-                let seq: i64 = tx.prepare_cached("INSERT INTO user_seq (user, last_seq) VALUES (?1, 1)
+                let seq: i64 = tx
+                    .prepare_cached(
+                        "INSERT INTO user_seq (user, last_seq) VALUES (?1, 1)
                      ON CONFLICT (user) DO UPDATE SET last_seq = last_seq + 1
-                     RETURNING last_seq")?.query_row([j.owner.as_str()],
-                    |r| r.get(0),
-                )?;
+                     RETURNING last_seq",
+                    )?
+                    .query_row([j.owner.as_str()], |r| r.get(0))?;
                 let at = millis(event.at);
                 let event = event.numbered(seq as u64);
                 tx.prepare_cached(
@@ -154,45 +195,21 @@ impl JobStore for SqliteJobStore {
     }
 
     async fn forget_finished_before(&self, before: DateTime<Utc>) -> Result<u64> {
-        let before = millis(before);
-        let mut gone = 0;
-        // In slices, through the partial index of finished jobs.
-        loop {
-            let n = self
-                .db
-                .write(move |c| {
-                    c.prepare_cached(
-                        "DELETE FROM jobs WHERE id IN
-                         (SELECT id FROM jobs WHERE status IN ('completed', 'failed')
-                          AND updated_at < ?1 LIMIT ?2)",
-                    )?
-                    .execute(params![before, FORGET_SLICE as i64])
-                })
-                .await?;
-            gone += n as u64;
-            if n < FORGET_SLICE {
-                return Ok(gone);
-            }
-        }
+        // Through the partial index of finished jobs.
+        delete_in_slices(
+            &self.db,
+            "DELETE FROM jobs WHERE id IN
+             (SELECT id FROM jobs WHERE status IN ('completed', 'failed')
+              AND updated_at < ?1 LIMIT ?2)",
+            before,
+        )
+        .await
     }
 
     async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool> {
         let from: Vec<&'static str> = from.iter().map(|s| s.as_str()).collect();
         let j = job.clone();
-        self.db
-            .write(move |tx| {
-                let current: Option<String> = tx
-                    .prepare_cached("SELECT status FROM jobs WHERE id = ?1")?
-                    .query_row([j.id.as_str()], |r| r.get(0))
-                    .optional()?;
-                if !current.is_some_and(|s| from.contains(&s.as_str())) {
-                    return Ok(false);
-                }
-                tx.prepare_cached("UPDATE jobs SET status = ?2, updated_at = ?3, result = ?4, error = ?5 WHERE id = ?1")?
-                    .execute(params![j.id.as_str(), j.status.as_str(), millis(j.updated_at), result_json(&j), j.error])?;
-                Ok(true)
-            })
-            .await
+        self.db.write(move |tx| move_if(tx, &from, &j)).await
     }
 
     async fn waiting(
@@ -263,26 +280,13 @@ impl EventLog for SqliteEventLog {
     }
 
     async fn forget_before(&self, before: DateTime<Utc>) -> Result<u64> {
-        let before = millis(before);
-        let mut gone = 0;
-        // In slices, so the writer's batch (and everyone waiting on its
-        // commit) never holds a delete of a whole week of events.
-        loop {
-            let n = self
-                .db
-                .write(move |c| {
-                    c.prepare_cached(
-                        "DELETE FROM events WHERE (user, seq) IN
-                         (SELECT user, seq FROM events WHERE at < ?1 LIMIT ?2)",
-                    )?
-                    .execute(params![before, FORGET_SLICE as i64])
-                })
-                .await?;
-            gone += n as u64;
-            if n < FORGET_SLICE {
-                return Ok(gone);
-            }
-        }
+        delete_in_slices(
+            &self.db,
+            "DELETE FROM events WHERE (user, seq) IN
+             (SELECT user, seq FROM events WHERE at < ?1 LIMIT ?2)",
+            before,
+        )
+        .await
     }
 }
 
