@@ -106,8 +106,12 @@ def problems(template):
                 yield f"{name}: without AutoDeploy: true, route changes never go live"
             if "DeploymentId" in props:
                 yield f"{name}: a fixed DeploymentId pins the stage to its first deployment"
-            if not (props.get("AccessLogSettings") or {}).get("DestinationArn"):
+            access = props.get("AccessLogSettings") or {}
+            if not access.get("DestinationArn"):
                 yield f"{name}: no access logs"
+            fmt = str(access.get("Format", "")).lower()
+            if "path" in fmt or "querystring" in fmt or "query" in fmt:
+                yield f"{name}: the access log format names the path or query string (a token travels there)"
 
 
 def ping_problems(resources):
