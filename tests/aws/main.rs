@@ -4,4 +4,5 @@
 
 mod adapters;
 mod calls;
+mod cost;
 mod pusher;
