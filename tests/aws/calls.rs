@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
-use boomerang_e2e::moto::sdk_config_for;
-use boomerang_e2e::{json_of, FakeThirdParty, Mode, Moto, TestApp};
+use boomerang_e2e::{json_of, Moto};
+
+use super::{pass_on, stack_through};
 use serde_json::json;
 
 #[derive(Clone)]
@@ -33,28 +34,9 @@ async fn forward(
         None => format!("s3:{method}"),
     };
     p.calls.lock().unwrap().push(op);
-    let mut req = p.http.request(
-        method,
-        format!(
-            "{}{}",
-            p.moto,
-            uri.path_and_query().map_or("/", |x| x.as_str())
-        ),
-    );
-    for (k, v) in &headers {
-        if k != "host" && k != "content-length" {
-            req = req.header(k, v);
-        }
-    }
-    let r = req.body(body).send().await.unwrap();
-    let status = StatusCode::from_u16(r.status().as_u16()).unwrap();
-    let mut out = HeaderMap::new();
-    for (k, v) in r.headers() {
-        if k != "content-length" && k != "transfer-encoding" {
-            out.insert(k.clone(), v.clone());
-        }
-    }
-    (status, out, r.bytes().await.unwrap()).into_response()
+    pass_on(&p.http, &p.moto, method, &uri, &headers, body)
+        .await
+        .into_response()
 }
 
 impl Proxy {
@@ -72,29 +54,10 @@ async fn a_connect_and_a_webhook_cost_a_fixed_number_of_calls_one_query_and_no_s
         http: reqwest::Client::new(),
         calls: Arc::default(),
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy_url = format!("http://{}", listener.local_addr().unwrap());
-    let app = axum::Router::new()
+    let router = axum::Router::new()
         .fallback(forward)
         .with_state(proxy.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let tp = FakeThirdParty::start(Mode::Silent).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = boomerang_local::Config::with_data_dir(dir.path());
-    config.addr = "127.0.0.1:0".parse().unwrap();
-    config.backend = boomerang_local::Backend::Aws;
-    config.create_resources = true;
-    config.third_party_url = Some(tp.url());
-    let stack =
-        boomerang_local::Stack::start_with_sdk(config, Some(sdk_config_for(&proxy_url).await))
-            .await
-            .expect("stack starts");
-    let app = TestApp {
-        stack,
-        http: reqwest::Client::new(),
-        dir,
-        moto: Some(moto),
-    };
+    let (app, _tp) = stack_through(router, moto).await;
     proxy.take();
 
     // WHEN a tab connects

@@ -11,12 +11,13 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
-use boomerang_e2e::moto::sdk_config_for;
-use boomerang_e2e::{json_of, FakeThirdParty, Mode, Moto, TestApp};
+use boomerang_e2e::{json_of, Moto, TestApp};
 use boomerang_local::provision::{table_defs, TableDef, TEMPLATE};
 use serde_json::{json, Value};
+
+use super::{pass_on, stack_through};
 
 /// On-demand prices, us-east-1 (per unit).
 const WRITE_UNIT: f64 = 0.625 / 1e6;
@@ -195,28 +196,8 @@ async fn forward(
         before.push(p.item(t, k).await);
     }
     // The request itself, to moto.
-    let mut req = p.http.request(
-        method.clone(),
-        format!(
-            "{}{}",
-            p.moto,
-            uri.path_and_query().map_or("/", |x| x.as_str())
-        ),
-    );
-    for (k, v) in &headers {
-        if k != "host" && k != "content-length" {
-            req = req.header(k, v);
-        }
-    }
-    let r = req.body(body).send().await.unwrap();
-    let status = StatusCode::from_u16(r.status().as_u16()).unwrap();
-    let mut out = HeaderMap::new();
-    for (k, v) in r.headers() {
-        if k != "content-length" && k != "transfer-encoding" {
-            out.insert(k.clone(), v.clone());
-        }
-    }
-    let answer = r.bytes().await.unwrap();
+    let (status, out, answer) =
+        pass_on(&p.http, &p.moto, method.clone(), &uri, &headers, body).await;
     let mut cost = Meter::default();
     match target.as_deref() {
         None if method == Method::PUT => cost.s3_puts += 1,
@@ -355,29 +336,10 @@ async fn the_readmes_bill_is_what_a_notification_costs_on_the_wire() {
         meter: Arc::default(),
         tables: Arc::new(tables),
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy_url = format!("http://{}", listener.local_addr().unwrap());
     let router = axum::Router::new()
         .fallback(forward)
         .with_state(proxy.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    let tp = FakeThirdParty::start(Mode::Silent).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = boomerang_local::Config::with_data_dir(dir.path());
-    config.addr = "127.0.0.1:0".parse().unwrap();
-    config.backend = boomerang_local::Backend::Aws;
-    config.create_resources = true;
-    config.third_party_url = Some(tp.url());
-    let stack =
-        boomerang_local::Stack::start_with_sdk(config, Some(sdk_config_for(&proxy_url).await))
-            .await
-            .expect("stack starts");
-    let app = TestApp {
-        stack,
-        http: reqwest::Client::new(),
-        dir,
-        moto: Some(moto),
-    };
+    let (app, _tp) = stack_through(router, moto).await;
 
     // WHEN a notification with a 1 KB result, then one with 64 KiB, is made
     let small = notification(&app, &proxy.meter, 1024, 1).await;
