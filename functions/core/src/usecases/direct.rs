@@ -7,7 +7,7 @@ use chrono::Duration;
 use serde::Deserialize;
 use tracing::{info, warn};
 
-use super::upload::{clean_content_type, clean_file_name};
+use super::upload::new_job;
 use super::{Boomerang, UploadOutcome};
 use crate::limits::S3_MAX_PUT_BYTES;
 use crate::ports::PresignedPut;
@@ -84,20 +84,15 @@ impl Boomerang {
         let now = self.ports.clock.now();
         let ttl = Duration::from_std(limits.upload_url_ttl).unwrap_or(Duration::minutes(15));
         let expires_at = now + ttl;
-        let id = JobId::generate();
-        let job = Job {
-            file_key: format!("{DIRECT_PREFIX}{id}"),
-            id,
-            owner: user.clone(),
-            status: JobStatus::Uploading,
-            file_name: clean_file_name(&req.file_name),
-            content_type: clean_content_type(&req.content_type),
-            size: req.size,
-            created_at: now,
-            updated_at: now,
-            result: None,
-            error: None,
-        };
+        let job = new_job(
+            user,
+            JobStatus::Uploading,
+            DIRECT_PREFIX,
+            &req.file_name,
+            &req.content_type,
+            req.size,
+            now,
+        );
         let put = self
             .ports
             .files

@@ -40,20 +40,15 @@ impl Boomerang {
         if file.bytes.len() > limits.max_upload_bytes {
             return Err(too_large(limits.max_upload_bytes));
         }
-        let id = JobId::generate();
-        let job = Job {
-            file_key: format!("uploads/{id}"),
-            id,
-            owner: user.clone(),
-            status: JobStatus::Pending,
-            file_name: clean_file_name(&file.file_name),
-            content_type: clean_content_type(&file.content_type),
-            size: file.bytes.len() as u64,
-            created_at: now,
-            updated_at: now,
-            result: None,
-            error: None,
-        };
+        let job = new_job(
+            user,
+            JobStatus::Pending,
+            "uploads/",
+            &file.file_name,
+            &file.content_type,
+            file.bytes.len() as u64,
+            now,
+        );
         // File first, then the record: a job never points at a missing file.
         self.ports
             .files
@@ -201,7 +196,34 @@ pub(crate) fn too_large(max: usize) -> Error {
     Error::PayloadTooLarge(format!("file is larger than the limit of {max} bytes"))
 }
 
-pub(crate) fn clean_file_name(name: &str) -> String {
+/// A new job of `user`'s, its file kept under `key_prefix` and its id
+/// (never the client's file name), its name and type cleaned for display.
+pub(crate) fn new_job(
+    user: &UserId,
+    status: JobStatus,
+    key_prefix: &str,
+    file_name: &str,
+    content_type: &str,
+    size: u64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Job {
+    let id = JobId::generate();
+    Job {
+        file_key: format!("{key_prefix}{id}"),
+        id,
+        owner: user.clone(),
+        status,
+        file_name: clean_file_name(file_name),
+        content_type: clean_content_type(content_type),
+        size,
+        created_at: now,
+        updated_at: now,
+        result: None,
+        error: None,
+    }
+}
+
+fn clean_file_name(name: &str) -> String {
     // Keep the last path component only (browsers on Windows once sent full
     // paths) and drop control characters; the name is shown, never used as a key.
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
@@ -218,7 +240,7 @@ pub(crate) fn clean_file_name(name: &str) -> String {
     }
 }
 
-pub(crate) fn clean_content_type(ct: &str) -> String {
+fn clean_content_type(ct: &str) -> String {
     let ct = ct.trim();
     let ok = !ct.is_empty()
         && ct.len() <= 255
@@ -294,6 +316,15 @@ pub(crate) mod tests {
             .contains("did not accept"));
     }
 
+    /// The timeout each attempt at the third party was given, in seconds
+    /// to a tenth.
+    fn attempt_secs(t: &TestApp) -> Vec<f64> {
+        t.submission_timeouts()
+            .iter()
+            .map(|d| (d.as_secs_f64() * 10.0).round() / 10.0)
+            .collect()
+    }
+
     #[tokio::test]
     async fn a_hanging_third_party_gets_its_attempts_within_the_budget_and_the_job_fails() {
         // GIVEN a third party that never answers, and the default limits:
@@ -310,12 +341,7 @@ pub(crate) mod tests {
             panic!("expected a refusal")
         };
         assert_eq!(job.status, JobStatus::Failed);
-        let secs: Vec<f64> = t
-            .submission_timeouts()
-            .iter()
-            .map(|d| (d.as_secs_f64() * 10.0).round() / 10.0)
-            .collect();
-        assert_eq!(secs, [10.0, 10.0, 3.5]);
+        assert_eq!(attempt_secs(&t), [10.0, 10.0, 3.5]);
         let spent = (t.now() - started).to_std().unwrap();
         assert!(spent <= limits.submit_budget + std::time::Duration::from_secs(1));
     }
@@ -337,12 +363,7 @@ pub(crate) mod tests {
             panic!("expected a refusal")
         };
         assert_eq!(job.status, JobStatus::Failed);
-        let secs: Vec<f64> = t
-            .submission_timeouts()
-            .iter()
-            .map(|d| d.as_secs_f64().round())
-            .collect();
-        assert_eq!(secs, [5.0]);
+        assert_eq!(attempt_secs(&t), [5.0]);
         let spent = (t.now() - started).to_std().unwrap();
         assert!(spent <= limits.submit_budget + std::time::Duration::from_secs(1));
     }
