@@ -17,6 +17,9 @@
 - custom domains: each API can have one (a DomainName and its ApiMapping).
 - samconfig.toml: each environment names only template.yaml's parameters,
   and every parameter without a default.
+- lean indexes: the jobs table's indexes project KEYS_ONLY (a result is
+  never copied into an index; an index write is one unit, and only when a
+  key changes).
 - keepalives: a `ping` route answered `{"type": "pong"}` by a mock
   integration, two-way, with no Lambda behind it.
 """
@@ -65,6 +68,9 @@ def problems(template):
               .get("LifecycleConfiguration") or {}).get("Rules") or [])
     if not any(r.get("Prefix") == "results/" and r.get("ExpirationInDays") == {"Ref": "JobRetentionDays"} for r in rules):
         yield "FilesBucket: results/ must expire after JobRetentionDays"
+    for gsi in jobs.get("GlobalSecondaryIndexes") or []:
+        if (gsi.get("Projection") or {}).get("ProjectionType") != "KEYS_ONLY":
+            yield f"JobsTable.{gsi.get('IndexName')}: projects more than its keys (every job write copies it)"
     for table in ("JobsTable", "EventsTable"):
         props = (resources.get(table) or {}).get("Properties") or {}
         if "DeletionProtectionEnabled" not in props:

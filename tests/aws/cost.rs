@@ -130,8 +130,9 @@ impl Proxy {
         let size = |i: &Option<serde_json::Map<String, Value>>| i.as_ref().map_or(0, item_size);
         let base =
             units(size(before).max(size(after)), 1024) * if transactional { 2.0 } else { 1.0 };
+        let def = &self.tables[table];
         let mut index = 0.0;
-        for (_, keys) in &self.tables[table].indexes {
+        for (name, keys) in &def.indexes {
             let key_of = |i: &Option<serde_json::Map<String, Value>>| {
                 i.as_ref().and_then(|i| {
                     keys.iter()
@@ -139,13 +140,33 @@ impl Proxy {
                         .collect::<Option<Vec<Value>>>()
                 })
             };
-            // Every projection is ALL: the index holds the whole item.
+            let keys_only = def.keys_only.contains(name);
+            // An entry: the whole item, or only the index's and the
+            // table's keys.
+            let entry = |i: &Option<serde_json::Map<String, Value>>| {
+                let Some(i) = i else { return 0 };
+                if !keys_only {
+                    return item_size(i);
+                }
+                let names: Vec<&String> =
+                    keys.iter().chain(def.key.iter()).map(|(k, _)| k).collect();
+                i.iter()
+                    .filter(|(k, _)| names.contains(k))
+                    .map(|(k, v)| k.len() + value_size(v))
+                    .sum()
+            };
             index += match (key_of(before), key_of(after)) {
                 (None, None) => 0.0,
-                (Some(_), None) => units(size(before), 1024),
-                (None, Some(_)) => units(size(after), 1024),
-                (Some(b), Some(a)) if a == b => units(size(after), 1024),
-                (Some(_), Some(_)) => units(size(before), 1024) + units(size(after), 1024),
+                (Some(_), None) => units(entry(before), 1024),
+                (None, Some(_)) => units(entry(after), 1024),
+                // A key that moves: the old entry deleted, the new one put.
+                (Some(b), Some(a)) if a != b => {
+                    units(entry(before), 1024) + units(entry(after), 1024)
+                }
+                // Same keys: an ALL index is rewritten when the item
+                // changes; a KEYS_ONLY one has nothing that changed.
+                (Some(_), Some(_)) if keys_only || before == after => 0.0,
+                (Some(_), Some(_)) => units(entry(after), 1024),
             };
         }
         base + index

@@ -105,7 +105,12 @@ impl Deployment {
                 )
                 .with_job_retention(self.job_retention),
             ),
-            events: Arc::new(DynamoEventLog::new(dynamo.clone(), &self.tables.events)),
+            events: Arc::new(DynamoEventLog::new(
+                dynamo.clone(),
+                &self.tables.events,
+                &self.tables.jobs,
+                self.event_retention,
+            )),
             deliveries: Arc::new(DynamoDeliveryLog::new(dynamo, &self.tables.deliveries)),
             files: Arc::new(files),
             pusher: Arc::new(ApiGatewayPusher::new(sdk, &self.connections_endpoint)),

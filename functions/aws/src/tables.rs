@@ -7,11 +7,13 @@
 pub struct Tables {
     /// `connectionId` (S) → `userId`, `connectedAt`, `ttl`; index `byUser`.
     pub connections: String,
-    /// `jobId` (S) → the job; index `byOwner` (`owner`, `createdAt`) and
-    /// the sparse index `waiting` (`waitShard`, `waitingSince`).
+    /// `jobId` (S) → the job; keys-only indexes `byOwnerKeys` (`owner`,
+    /// `createdAt`) and the sparse `waitingKeys` (`waitShard`,
+    /// `waitingSince`).
     pub jobs: String,
-    /// `userId` (S), `seq` (N): events at seq ≥ 1 (with a `ttl`: the
-    /// retention), the user's counter at seq 0 (never expires).
+    /// `userId` (S), `seq` (N): the user's head at seq 0 (`lastSeq` and
+    /// the newest events; never expires), chunks of older events at the
+    /// seq of their last (with a `ttl`: the retention).
     pub events: String,
     /// `webhookId` (S) → `ttl`.
     pub deliveries: String,
@@ -30,15 +32,18 @@ impl Tables {
 }
 
 pub const CONNECTIONS_BY_USER: &str = "byUser";
-pub const JOBS_BY_OWNER: &str = "byOwner";
-/// Sparse: only jobs waiting for the third party, by (`waitShard`,
-/// `waitingSince`). The sweep Queries each shard for jobs past their
-/// deadline.
-pub const JOBS_WAITING: &str = "waiting";
+/// Keys only: a list reads the jobs themselves, so a job's writes never
+/// copy its result into the index.
+pub const JOBS_BY_OWNER: &str = "byOwnerKeys";
+/// Sparse and keys only: jobs waiting (for their bytes or the third
+/// party), by (`waitShard`, `waitingSince`). The sweep Queries each shard
+/// for jobs past their deadline.
+pub const JOBS_WAITING: &str = "waitingKeys";
 /// Partitions of the `waiting` index. DynamoDB takes up to 1,000 writes/s
 /// per partition; 8 let about 8,000 jobs/s start waiting.
 pub const WAIT_SHARDS: u32 = 8;
-/// The seq of the item holding a user's counter in the events table.
+/// The seq of a user's head in the events table: the counter and the
+/// newest events.
 pub const COUNTER_SEQ: u64 = 0;
 /// DynamoDB's TTL attribute on every table that expires rows.
 pub const TTL: &str = "ttl";

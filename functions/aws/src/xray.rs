@@ -78,7 +78,12 @@ fn seconds(t: SystemTime) -> f64 {
 /// `start` to now, with `fields` merged in (`aws`, `http`, ...). A 4xx is
 /// an error, a 5xx or no answer a fault, as X-Ray reads them.
 pub fn record(name: &str, namespace: &str, start: SystemTime, status: Option<u16>, fields: Value) {
-    let (Some((socket, addr)), Some(trace)) = (daemon(), current_trace()) else {
+    // The trace first: an unsampled call never looks the daemon up (and
+    // never fixes it as absent before the environment names one).
+    let Some(trace) = current_trace() else {
+        return;
+    };
+    let Some((socket, addr)) = daemon() else {
         return;
     };
     let mut doc = json!({

@@ -22,8 +22,11 @@ pub struct TableDef {
     pub attributes: Vec<(String, String)>,
     /// `(name, HASH | RANGE)`
     pub key: Vec<(String, String)>,
-    /// `(index name, key)`, every projection `ALL`.
+    /// `(index name, key)`, each projecting `ALL` unless named in
+    /// `keys_only`.
     pub indexes: Vec<(String, Vec<(String, String)>)>,
+    /// The indexes that project `KEYS_ONLY`.
+    pub keys_only: Vec<String>,
     pub ttl_attribute: Option<String>,
 }
 
@@ -57,6 +60,7 @@ pub fn table_defs(template: &str) -> Result<Vec<TableDef>, String> {
                     .collect()
             };
         let mut indexes = Vec::new();
+        let mut keys_only = Vec::new();
         for gsi in props
             .get("GlobalSecondaryIndexes")
             .and_then(Value::as_sequence)
@@ -71,8 +75,14 @@ pub fn table_defs(template: &str) -> Result<Vec<TableDef>, String> {
                 .get("Projection")
                 .and_then(|p| p.get("ProjectionType"))
                 .and_then(Value::as_str);
-            if projection != Some("ALL") {
-                return Err(format!("{id}.{name}: only ProjectionType ALL is supported"));
+            match projection {
+                Some("ALL") => {}
+                Some("KEYS_ONLY") => keys_only.push(name.to_owned()),
+                _ => {
+                    return Err(format!(
+                        "{id}.{name}: only ProjectionType ALL or KEYS_ONLY is supported"
+                    ))
+                }
             }
             indexes.push((
                 name.to_owned(),
@@ -93,6 +103,7 @@ pub fn table_defs(template: &str) -> Result<Vec<TableDef>, String> {
             )?,
             key: pairs(props.get("KeySchema"), "AttributeName", "KeyType")?,
             indexes,
+            keys_only,
             ttl_attribute,
             logical_id: id,
         });
@@ -178,7 +189,11 @@ async fn create_table(
                 .set_key_schema(Some(key(schema)?))
                 .projection(
                     Projection::builder()
-                        .projection_type(ProjectionType::All)
+                        .projection_type(if def.keys_only.contains(index) {
+                            ProjectionType::KeysOnly
+                        } else {
+                            ProjectionType::All
+                        })
                         .build(),
                 )
                 .build()
@@ -258,6 +273,9 @@ mod tests {
                 ),
             ]
         );
+        // Keys only: a job's writes never copy its result into an index.
+        assert_eq!(j.keys_only, [JOBS_BY_OWNER, JOBS_WAITING]);
+        assert!(c.keys_only.is_empty());
         assert!(j.attributes.contains(&("createdAt".into(), "N".into())));
         assert!(j.attributes.contains(&("waitShard".into(), "S".into())));
         assert!(j.attributes.contains(&("waitingSince".into(), "N".into())));

@@ -1,40 +1,41 @@
-//! `DynamoJobStore` and `DynamoEventLog`.
+//! `DynamoJobStore`.
 //!
-//! A transition is one `TransactWriteItems`: the job's conditional update,
-//! the owner's counter moved from `n - 1` to `n`, and event `n` put if
-//! absent. A lost race on the counter retries with the new value, so seqs
-//! never skip or repeat; a job no longer in an expected status cancels the
-//! whole transaction, so nothing is half-written.
+//! A transition is two writes, each one write unit for a small job: the
+//! job's conditional update, which exactly one caller wins, then the
+//! winner's event appended to its owner's log (one atomic `UpdateItem`,
+//! see [`super::events`]). No transaction: one would double both. The
+//! price is a window between the two writes: a crash there leaves the job
+//! moved and its event unwritten (docs/reliability.md).
+//!
+//! Both indexes are keys-only: an index write costs one unit whatever the
+//! job holds, and only when a key changes. A list or a sweep reads the
+//! keys, then the jobs (`BatchGetItem`).
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::Update;
 use aws_sdk_dynamodb::Client;
-use boomerang_core::ports::{EventLog, JobStore, ListCursor, Listed, Waiting};
+use boomerang_core::ports::{JobStore, ListCursor, Listed, Waiting};
 use boomerang_core::{Error, Event, EventDraft, Job, JobId, JobStatus, Result, UserId};
 use chrono::{DateTime, Utc};
 use tracing::debug;
 
+use super::events::{batch_get, DynamoEventLog, Entry};
 use super::{get_n, get_opt_s, get_s, n, s, sdk, Item};
 use crate::s3::S3FileStore;
-use crate::tables::{COUNTER_SEQ, JOBS_BY_OWNER, JOBS_WAITING, TTL, WAIT_SHARDS};
+use crate::tables::{JOBS_BY_OWNER, JOBS_WAITING, TTL, WAIT_SHARDS};
 
 /// Results larger than this go to S3: a DynamoDB item holds at most 400 KB,
 /// and the job's other attributes need room too.
 pub const MAX_INLINE_RESULT_BYTES: usize = 300 * 1024;
-/// Tries at allocating a seq when other writers keep winning (one user's
-/// jobs finishing at once: a webhook burst, or the sweep beside webhooks).
-const MAX_TRANSITION_ATTEMPTS: u32 = 16;
-/// Backoff between those tries: up to 10 ms, doubling, at most 250 ms.
-const RETRY_BASE: std::time::Duration = std::time::Duration::from_millis(10);
-const RETRY_CAP: std::time::Duration = std::time::Duration::from_millis(250);
 
 #[derive(Clone, Debug)]
 pub struct DynamoJobStore {
     client: Client,
     jobs: String,
-    events: String,
-    /// Reads the owner's counter before each transaction attempt.
+    /// Where a transition's event goes.
     log: DynamoEventLog,
     results: S3FileStore,
     /// Events carry a TTL of their time plus this: DynamoDB deletes them.
@@ -43,11 +44,14 @@ pub struct DynamoJobStore {
     job_retention: std::time::Duration,
 }
 
-/// The sparse index's key of a job still waiting for the third party:
-/// (`waitShard`, `waitingSince`), present only while the job is pending or
-/// submitted, so the index holds nothing else. Jobs spread over
+/// The sparse index's key of a job still waiting (for its bytes, or for
+/// the third party): (`waitShard`, `waitingSince`), present only while it
+/// waits, so the index holds nothing else. Jobs spread over
 /// [`WAIT_SHARDS`] partitions by their id, so that no one partition takes
-/// every new job's write.
+/// every new job's write. The key is set when the job starts a kind of
+/// wait and kept while it waits (a move within one wait, pending to
+/// submitted, would cost two index writes): the job's own `updatedAt`
+/// says how long it has waited.
 fn wait_key(job: &Job) -> Option<(String, i64)> {
     let prefix = wait_prefix(Waiting::of(job.status)?);
     let shard = job
@@ -85,12 +89,11 @@ impl DynamoJobStore {
         results: S3FileStore,
         event_retention: std::time::Duration,
     ) -> Self {
-        let events = events.into();
-        let log = DynamoEventLog::new(client.clone(), events.clone());
+        let jobs = jobs.into();
+        let log = DynamoEventLog::new(client.clone(), events, jobs.clone(), event_retention);
         Self {
             client,
-            jobs: jobs.into(),
-            events,
+            jobs,
             log,
             results,
             event_retention,
@@ -126,33 +129,11 @@ impl DynamoJobStore {
             }
             _ => None,
         };
-        self.job_of(item, from_s3).await
-    }
-
-    /// The job an item holds; `from_s3` is its result when kept in S3
-    /// (without it, such a result is `None`).
-    async fn job_of(&self, item: &Item, from_s3: Option<serde_json::Value>) -> Result<Job> {
-        let id = JobId::parse(get_s(item, "jobId")?)?;
-        let result = match get_opt_s(item, "result") {
-            Some(json) => Some(serde_json::from_str(json).map_err(Error::internal)?),
-            None => from_s3,
-        };
-        Ok(Job {
-            id,
-            owner: UserId::parse(get_s(item, "owner")?)?,
-            status: JobStatus::parse(get_s(item, "status")?)
-                .ok_or_else(|| Error::internal("bad stored status"))?,
-            file_name: get_s(item, "fileName")?.to_owned(),
-            content_type: get_s(item, "contentType")?.to_owned(),
-            size: get_n(item, "size")?,
-            file_key: get_s(item, "fileKey")?.to_owned(),
-            created_at: DateTime::from_timestamp_millis(get_n(item, "createdAt")?)
-                .unwrap_or_default(),
-            updated_at: DateTime::from_timestamp_millis(get_n(item, "updatedAt")?)
-                .unwrap_or_default(),
-            result,
-            error: get_opt_s(item, "error").map(str::to_owned),
-        })
+        let mut job = job_of_item(item)?;
+        if from_s3.is_some() {
+            job.result = from_s3;
+        }
+        Ok(job)
     }
 
     /// The job's conditional update: its new status, time, result and
@@ -204,7 +185,13 @@ impl DynamoJobStore {
             None => remove.push("#ttl"),
         }
         update = update.expression_attribute_names("#ttl", TTL);
+        // The key moves only when the job starts another kind of wait or
+        // stops waiting.
+        let same_wait = from
+            .iter()
+            .all(|f| Waiting::of(*f) == Waiting::of(job.status));
         match wait_key(job) {
+            _ if same_wait => {}
             Some((shard, since)) => {
                 set.extend(["waitShard = :shard", "waitingSince = :since"]);
                 update = update
@@ -230,114 +217,30 @@ impl DynamoJobStore {
             .map_err(Error::internal)
     }
 
-    /// The transition itself, with the result's attribute already made.
-    async fn transition_with(
-        &self,
-        from: &[JobStatus],
-        job: &Job,
-        event: EventDraft,
-        result: &Option<(&'static str, String)>,
-    ) -> Result<Option<Event>> {
-        for attempt in 1..=MAX_TRANSITION_ATTEMPTS {
-            let last = self.log.last_seq(&job.owner).await?;
-            let next = last + 1;
-            let numbered = event.clone().numbered(next);
-
-            let update = self.status_update(from, job, result)?;
-
-            let counter = Update::builder()
-                .table_name(&self.events)
-                .key("userId", s(job.owner.as_str()))
-                .key("seq", n(COUNTER_SEQ))
-                .update_expression("SET lastSeq = :next")
-                .condition_expression(if last == 0 {
-                    "attribute_not_exists(lastSeq)"
-                } else {
-                    "lastSeq = :last"
-                })
-                .expression_attribute_values(":next", n(next));
-            let counter = if last == 0 {
-                counter
-            } else {
-                counter.expression_attribute_values(":last", n(last))
-            };
-            let counter = counter.build().map_err(Error::internal)?;
-
-            let expires = event.at.timestamp()
-                + i64::try_from(self.event_retention.as_secs()).unwrap_or(i64::MAX / 2);
-            let put = Put::builder()
-                .table_name(&self.events)
-                .item("userId", s(job.owner.as_str()))
-                .item("seq", n(next))
-                .item("body", s(numbered.to_json()))
-                .item(TTL, n(expires))
-                .condition_expression("attribute_not_exists(seq)")
-                .build()
-                .map_err(Error::internal)?;
-
-            let sent = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().update(update).build())
-                .transact_items(TransactWriteItem::builder().update(counter).build())
-                .transact_items(TransactWriteItem::builder().put(put).build())
-                .send()
-                .await;
-            match sent {
-                Ok(_) => return Ok(Some(numbered)),
-                Err(e) => match e.into_service_error() {
-                    TransactWriteItemsError::TransactionCanceledException(c) => {
-                        let job_refused = c.cancellation_reasons().first().and_then(|r| r.code())
-                            == Some("ConditionalCheckFailed");
-                        if job_refused {
-                            return Ok(None);
-                        }
-                        // The counter moved, or another transaction held an item
-                        // (reason `TransactionConflict`): read the counter again.
-                        debug!(job_id = %job.id, attempt, "seq taken by another writer; retrying");
-                        // Full jitter: writers that collided spread out
-                        // instead of colliding again on the next read.
-                        let cap = RETRY_BASE
-                            .saturating_mul(1 << attempt.min(6))
-                            .min(RETRY_CAP);
-                        let wait = rand::random_range(0..=cap.as_millis() as u64);
-                        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
-                    }
-                    other => return Err(sdk(other)),
-                },
-            }
-        }
-        Err(Error::internal(format!(
-            "could not allocate a seq for {} after {MAX_TRANSITION_ATTEMPTS} attempts",
-            job.owner
-        )))
-    }
-
-    /// The update itself, with the result's attribute already made.
+    /// The job's conditional update, with the result's attribute already
+    /// made: whether it was still in one of `from` (and so moved).
     async fn update_with(
         &self,
         from: &[JobStatus],
         job: &Job,
         result: &Option<(&'static str, String)>,
     ) -> Result<bool> {
-        let update = self.status_update(from, job, result)?;
-        // A transaction of one: the same conditional update a transition
-        // makes, with no event.
+        let u = self.status_update(from, job, result)?;
         let sent = self
             .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
+            .update_item()
+            .table_name(u.table_name())
+            .set_key(Some(u.key().clone()))
+            .update_expression(u.update_expression())
+            .set_condition_expression(u.condition_expression().map(str::to_owned))
+            .set_expression_attribute_names(u.expression_attribute_names().cloned())
+            .set_expression_attribute_values(u.expression_attribute_values().cloned())
             .send()
             .await;
         match sent {
             Ok(_) => Ok(true),
             Err(e) => match e.into_service_error() {
-                TransactWriteItemsError::TransactionCanceledException(c)
-                    if c.cancellation_reasons().first().and_then(|r| r.code())
-                        == Some("ConditionalCheckFailed") =>
-                {
-                    Ok(false)
-                }
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
                 other => Err(sdk(other)),
             },
         }
@@ -451,12 +354,19 @@ impl JobStore for DynamoJobStore {
                 .send()
                 .await
                 .map_err(sdk)?;
-            for item in out.items().iter().filter(|i| !expired(i)) {
+            // The index holds keys only: the jobs themselves, in its order.
+            let items = self.items_at(out.items()).await?;
+            for key in out.items() {
+                let Some(item) = key_id(key).and_then(|id| items.get(id)) else {
+                    continue;
+                };
+                if expired(item) {
+                    continue;
+                }
                 // A result kept in S3 is left out, never fetched.
-                let result_left_out = get_opt_s(item, "resultKey").is_some();
                 listed.push(Listed {
-                    job: self.job_of(item, None).await?,
-                    result_left_out,
+                    job: job_of_item(item)?,
+                    result_left_out: get_opt_s(item, "resultKey").is_some(),
                 });
             }
             match out.last_evaluated_key {
@@ -473,11 +383,17 @@ impl JobStore for DynamoJobStore {
         event: EventDraft,
     ) -> Result<Option<Event>> {
         let result = self.result_attr(job).await?;
-        let moved = self.transition_with(from, job, event, &result).await;
-        if !matches!(moved, Ok(Some(_))) {
+        let moved = self.update_with(from, job, &result).await;
+        if !matches!(moved, Ok(true)) {
             self.forget_result(&result).await;
+            return moved.map(|_| None);
         }
-        moved
+        // Only the winner gets here: its event, once.
+        let seq = self
+            .log
+            .append(&job.owner, &Entry::of(&event, &job.id))
+            .await?;
+        Ok(Some(event.numbered(seq)))
     }
     async fn forget_finished_before(&self, _before: DateTime<Utc>) -> Result<u64> {
         // DynamoDB's TTL deletes them (and reads hide them until it does).
@@ -501,87 +417,97 @@ impl JobStore for DynamoJobStore {
     ) -> Result<Vec<Job>> {
         let prefix = wait_prefix(what);
         // One Query per shard of the sparse index, at once; never a Scan.
-        let queries = (0..WAIT_SHARDS).map(|shard| {
-            self.client
-                .query()
-                .table_name(&self.jobs)
-                .index_name(JOBS_WAITING)
-                .key_condition_expression("waitShard = :s AND waitingSince <= :b")
-                .expression_attribute_values(":s", s(format!("{prefix}{shard}")))
-                .expression_attribute_values(":b", n(before.timestamp_millis()))
-                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-                .send()
-        });
-        let pages = futures::future::try_join_all(queries).await.map_err(sdk)?;
-        let mut jobs = Vec::new();
-        for page in &pages {
-            for item in page.items() {
-                jobs.push(self.read_job(item).await?);
+        // The index's key is when the wait began; the job's `updatedAt`
+        // when it last moved within it: a job is due by the latter.
+        let shards = (0..WAIT_SHARDS).map(|shard| async move {
+            let mut due = Vec::new();
+            let mut start = None;
+            loop {
+                let page = self
+                    .client
+                    .query()
+                    .table_name(&self.jobs)
+                    .index_name(JOBS_WAITING)
+                    .key_condition_expression("waitShard = :s AND waitingSince <= :b")
+                    .expression_attribute_values(":s", s(format!("{prefix}{shard}")))
+                    .expression_attribute_values(":b", n(before.timestamp_millis()))
+                    .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(sdk)?;
+                for item in self.items_at(page.items()).await?.values() {
+                    let job = self.read_job(item).await?;
+                    // The index lags its table: a job that has just moved on
+                    // may still be in it.
+                    if Waiting::of(job.status) == Some(what) && job.updated_at <= before {
+                        due.push(job);
+                    }
+                }
+                match page.last_evaluated_key {
+                    Some(key) if due.len() < limit => start = Some(key),
+                    _ => return Ok::<_, Error>(due),
+                }
             }
-        }
+        });
+        let mut jobs: Vec<Job> = futures::future::try_join_all(shards)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
         jobs.sort_by_key(|j| j.updated_at);
         jobs.truncate(limit);
         Ok(jobs)
     }
 }
 
-#[derive(Clone, Debug)]
-pub struct DynamoEventLog {
-    client: Client,
-    table: String,
-}
-
-impl DynamoEventLog {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
-    }
-}
-
-#[async_trait]
-impl EventLog for DynamoEventLog {
-    async fn since(&self, user: &UserId, after: u64, limit: usize) -> Result<Vec<Event>> {
-        // seq > after ≥ 0 also skips the counter item at seq 0.
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("userId = :u AND seq > :after")
-            .expression_attribute_values(":u", s(user.as_str()))
-            .expression_attribute_values(":after", n(after))
-            .consistent_read(true)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(sdk)?;
-        out.items()
+impl DynamoJobStore {
+    /// The jobs an index's keys point at, by id.
+    async fn items_at(&self, keys: &[Item]) -> Result<HashMap<String, Item>> {
+        let keys: Vec<_> = keys
             .iter()
-            .map(|item| serde_json::from_str(get_s(item, "body")?).map_err(Error::internal))
-            .collect()
-    }
-
-    async fn last_seq(&self, user: &UserId) -> Result<u64> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("userId", s(user.as_str()))
-            .key("seq", n(COUNTER_SEQ))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk)?;
-        match out.item() {
-            Some(item) => get_n(item, "lastSeq"),
-            None => Ok(0),
+            .filter_map(|k| {
+                Some(HashMap::from([(
+                    "jobId".to_owned(),
+                    k.get("jobId")?.clone(),
+                )]))
+            })
+            .collect();
+        let mut found = HashMap::new();
+        for batch in keys.chunks(100) {
+            for item in batch_get(&self.client, &self.jobs, batch.to_vec()).await? {
+                if let Some(id) = key_id(&item) {
+                    found.insert(id.to_owned(), item);
+                }
+            }
         }
+        Ok(found)
     }
+}
 
-    /// DynamoDB's TTL deletes them (each event carries `ttl`); the counter
-    /// item has none, so seqs never restart.
-    async fn forget_before(&self, _before: DateTime<Utc>) -> Result<u64> {
-        Ok(0)
-    }
+fn key_id(item: &Item) -> Option<&str> {
+    get_opt_s(item, "jobId")
+}
+
+/// The job an item holds. A result kept in S3 is `None` here: reading it
+/// is the caller's choice.
+pub(crate) fn job_of_item(item: &Item) -> Result<Job> {
+    let result = match get_opt_s(item, "result") {
+        Some(json) => Some(serde_json::from_str(json).map_err(Error::internal)?),
+        None => None,
+    };
+    Ok(Job {
+        id: JobId::parse(get_s(item, "jobId")?)?,
+        owner: UserId::parse(get_s(item, "owner")?)?,
+        status: JobStatus::parse(get_s(item, "status")?)
+            .ok_or_else(|| Error::internal("bad stored status"))?,
+        file_name: get_s(item, "fileName")?.to_owned(),
+        content_type: get_s(item, "contentType")?.to_owned(),
+        size: get_n(item, "size")?,
+        file_key: get_s(item, "fileKey")?.to_owned(),
+        created_at: DateTime::from_timestamp_millis(get_n(item, "createdAt")?).unwrap_or_default(),
+        updated_at: DateTime::from_timestamp_millis(get_n(item, "updatedAt")?).unwrap_or_default(),
+        result,
+        error: get_opt_s(item, "error").map(str::to_owned),
+    })
 }

@@ -2,11 +2,13 @@
 
 mod connections;
 mod deliveries;
+mod events;
 mod jobs;
 
 pub use connections::DynamoConnectionStore;
 pub use deliveries::DynamoDeliveryLog;
-pub use jobs::{DynamoEventLog, DynamoJobStore, MAX_INLINE_RESULT_BYTES};
+pub use events::{DynamoEventLog, CHUNK};
+pub use jobs::{DynamoJobStore, MAX_INLINE_RESULT_BYTES};
 
 use std::collections::HashMap;
 

@@ -1,0 +1,504 @@
+//! `DynamoEventLog`: each user's numbered events, one write unit each,
+//! without a transaction.
+//!
+//! A user's events live in the events table under their `userId`:
+//! - the head, at seq 0: `lastSeq` and `recent`, the newest events as
+//!   short entries, oldest first. The head never expires, so seqs never
+//!   restart, whatever has expired.
+//! - chunks of [`CHUNK`] entries, each at the seq of its last event, with
+//!   a `ttl` (its newest event's time plus the retention).
+//! - events of the layout before this one: one item per event, with its
+//!   `body`. They are read as they are, and expire by their own `ttl`.
+//!
+//! Appending is one `UpdateItem` on the head that adds 1 to `lastSeq` and
+//! appends the entry in the same atomic write: no read before it, no lost
+//! race to retry, no seq skipped or repeated. The head stays under 1 KB
+//! (DynamoDB's write unit). When it holds [`CHUNK`] entries or more, the
+//! appender copies the oldest [`CHUNK`] into a chunk item and removes them
+//! from the head, on condition that the head still starts with the same
+//! entry. A crash in between leaves the head long and the next append does
+//! it again: the same chunk, put again.
+//!
+//! An entry names its job rather than copying it: a read joins entries
+//! with their jobs (`BatchGetItem`), so a result is stored once, on its
+//! job. A job is kept at least as long as its events.
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use aws_sdk_dynamodb::Client;
+use boomerang_core::ports::EventLog;
+use boomerang_core::{Error, Event, EventDraft, EventType, JobId, JobStatus, Result, UserId};
+use chrono::{DateTime, Utc};
+use tracing::{debug, warn};
+
+use super::jobs::job_of_item;
+use super::{get_n, get_opt_s, get_s, n, s, sdk, Item};
+use crate::tables::{COUNTER_SEQ, TTL};
+
+/// Entries per chunk. A head of [`CHUNK`] entries (47 bytes each) and the
+/// longest user id (128 characters) stays under DynamoDB's 1 KB write
+/// unit; archiving costs two writes per [`CHUNK`] events.
+pub const CHUNK: usize = 12;
+/// `BatchGetItem` takes at most 100 keys.
+const BATCH_GET_KEYS: usize = 100;
+
+/// One event as the head and chunks keep it: what happened, when, to
+/// which job. `{kind}{millis} {job id}`, with kind `s` submitted, `c`
+/// completed, `t` completed with the result left out of the push, `f`
+/// failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    kind: EventType,
+    /// The push left the result out (too large): so does a catch-up.
+    truncated: bool,
+    at: DateTime<Utc>,
+    job: JobId,
+}
+
+impl Entry {
+    pub(crate) fn of(event: &EventDraft, job: &JobId) -> Self {
+        Self {
+            kind: event.kind,
+            truncated: event.job.result_truncated == Some(true),
+            at: event.at,
+            job: job.clone(),
+        }
+    }
+
+    fn encode(&self) -> String {
+        let kind = match (self.kind, self.truncated) {
+            (EventType::JobSubmitted, _) => 's',
+            (EventType::JobCompleted, false) => 'c',
+            (EventType::JobCompleted, true) => 't',
+            (EventType::JobFailed, _) => 'f',
+        };
+        format!("{kind}{} {}", self.at.timestamp_millis(), self.job)
+    }
+
+    fn decode(s: &str) -> Result<Self> {
+        let bad = || Error::internal(format!("bad event entry {s:?}"));
+        let (kind, rest) = s.split_at_checked(1).ok_or_else(bad)?;
+        let (kind, truncated) = match kind {
+            "s" => (EventType::JobSubmitted, false),
+            "c" => (EventType::JobCompleted, false),
+            "t" => (EventType::JobCompleted, true),
+            "f" => (EventType::JobFailed, false),
+            _ => return Err(bad()),
+        };
+        let (millis, job) = rest.split_once(' ').ok_or_else(bad)?;
+        Ok(Self {
+            kind,
+            truncated,
+            at: millis
+                .parse()
+                .ok()
+                .and_then(DateTime::from_timestamp_millis)
+                .ok_or_else(bad)?,
+            job: JobId::parse(job).map_err(|_| bad())?,
+        })
+    }
+
+    /// The event as it was pushed, from its job as stored now. A job's
+    /// later moves are undone for an earlier event: `job.submitted` shows
+    /// the job submitted, at the event's time.
+    fn event(&self, seq: u64, item: &Item) -> Result<Event> {
+        let mut job = job_of_item(item)?;
+        if self.kind == EventType::JobSubmitted {
+            job.status = JobStatus::Submitted;
+            job.result = None;
+            job.error = None;
+            job.updated_at = self.at;
+        }
+        let mut view = job.view();
+        // A result kept in S3 is larger than any push.
+        if self.truncated || get_opt_s(item, "resultKey").is_some() {
+            view.result = Some(serde_json::Value::Null);
+            view.result_truncated = Some(true);
+        }
+        Ok(EventDraft {
+            kind: self.kind,
+            at: self.at,
+            job: view,
+        }
+        .numbered(seq))
+    }
+}
+
+/// An event as read back, before the join with its job.
+enum Stored {
+    Entry(Entry),
+    /// The layout before: the whole event.
+    Whole(Box<Event>),
+}
+
+#[derive(Clone, Debug)]
+pub struct DynamoEventLog {
+    client: Client,
+    table: String,
+    /// The jobs table, which the entries point into.
+    jobs: String,
+    /// A chunk expires this long after its newest event.
+    retention: std::time::Duration,
+}
+
+impl DynamoEventLog {
+    pub fn new(
+        client: Client,
+        table: impl Into<String>,
+        jobs: impl Into<String>,
+        retention: std::time::Duration,
+    ) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            jobs: jobs.into(),
+            retention,
+        }
+    }
+
+    fn head_key(&self, user: &UserId) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("userId".to_owned(), s(user.as_str())),
+            ("seq".to_owned(), n(COUNTER_SEQ)),
+        ])
+    }
+
+    /// Appends the entry and answers its seq: the user's next.
+    pub(crate) async fn append(&self, user: &UserId, entry: &Entry) -> Result<u64> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(self.head_key(user)))
+            .update_expression(
+                "SET lastSeq = if_not_exists(lastSeq, :zero) + :one, \
+                 recent = list_append(if_not_exists(recent, :none), :entry)",
+            )
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":entry", AttributeValue::L(vec![s(entry.encode())]))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(sdk)?;
+        let head = out
+            .attributes
+            .ok_or_else(|| Error::internal("the head came back empty"))?;
+        // Ours is the last entry: the increment and the append were one write.
+        let last: u64 = get_n(&head, "lastSeq")?;
+        let recent = entries_of(&head);
+        if recent.len() >= CHUNK {
+            // The event is durable already: a failed archive is retried by
+            // the next append, and never fails this one.
+            if let Err(e) = self.archive_all(user, last, recent).await {
+                warn!(user = %user, error = %e, "could not archive events; the next append retries");
+            }
+        }
+        Ok(last)
+    }
+
+    /// Archives until the head holds fewer than [`CHUNK`]: in a burst of
+    /// appends many see a full head at once, only one of them trims it,
+    /// and the others' entries would stay on the head (and make each
+    /// append cost two units) until the next append. Rereading costs one
+    /// read unit per [`CHUNK`] events.
+    async fn archive_all(
+        &self,
+        user: &UserId,
+        mut last: u64,
+        mut recent: Vec<String>,
+    ) -> Result<()> {
+        for _ in 0..4 {
+            self.archive(user, last, &recent).await?;
+            let head = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(self.head_key(user)))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(sdk)?;
+            let Some(head) = head.item else { return Ok(()) };
+            recent = entries_of(&head);
+            if recent.len() < CHUNK {
+                return Ok(());
+            }
+            last = get_n(&head, "lastSeq")?;
+        }
+        Ok(())
+    }
+
+    /// Copies the head's oldest [`CHUNK`] entries into a chunk, then takes
+    /// them off the head if nobody else has.
+    async fn archive(&self, user: &UserId, last: u64, recent: &[String]) -> Result<()> {
+        let first = last + 1 - recent.len() as u64;
+        let chunk = &recent[..CHUNK];
+        let newest = Entry::decode(&chunk[CHUNK - 1])?;
+        let ttl =
+            newest.at.timestamp() + i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX / 2);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("userId", s(user.as_str()))
+            .item("seq", n(first + CHUNK as u64 - 1))
+            .item(
+                "events",
+                AttributeValue::L(chunk.iter().map(|e| s(e.as_str())).collect()),
+            )
+            .item(TTL, n(ttl))
+            .send()
+            .await
+            .map_err(sdk)?;
+        let remove: Vec<String> = (0..CHUNK).map(|i| format!("recent[{i}]")).collect();
+        let trimmed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(self.head_key(user)))
+            .update_expression(format!("REMOVE {}", remove.join(", ")))
+            .condition_expression("recent[0] = :first")
+            .expression_attribute_values(":first", s(chunk[0].as_str()))
+            .send()
+            .await;
+        match trimmed {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                // Another appender archived them first.
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
+                other => Err(sdk(other)),
+            },
+        }
+    }
+
+    /// The jobs these ids name, by id, read strongly: an entry is
+    /// appended after its job's write, so the job is never older than it.
+    async fn jobs_of(&self, ids: Vec<&JobId>) -> Result<HashMap<String, Item>> {
+        let mut found = HashMap::new();
+        let mut ids: Vec<&JobId> = ids;
+        ids.sort();
+        ids.dedup();
+        for batch in ids.chunks(BATCH_GET_KEYS) {
+            let keys = batch
+                .iter()
+                .map(|id| HashMap::from([("jobId".to_owned(), s(id.as_str()))]))
+                .collect();
+            found.extend(
+                batch_get(&self.client, &self.jobs, keys)
+                    .await?
+                    .into_iter()
+                    .filter_map(|item| Some((get_s(&item, "jobId").ok()?.to_owned(), item))),
+            );
+        }
+        Ok(found)
+    }
+}
+
+/// Every item at these keys of `table` (strongly consistent), asking
+/// again for what DynamoDB left unprocessed.
+pub(crate) async fn batch_get(
+    client: &Client,
+    table: &str,
+    keys: Vec<HashMap<String, AttributeValue>>,
+) -> Result<Vec<Item>> {
+    let mut items = Vec::new();
+    let mut pending = Some(
+        KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(Error::internal)?,
+    );
+    let mut attempt = 0u32;
+    while let Some(ask) = pending.take() {
+        if ask.keys().is_empty() {
+            break;
+        }
+        if attempt > 0 {
+            // Throttled: back off, with jitter, before asking again.
+            let cap = 10u64 << attempt.min(6);
+            tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(
+                0..=cap,
+            )))
+            .await;
+        }
+        attempt += 1;
+        if attempt > 10 {
+            return Err(Error::internal(
+                "BatchGetItem left keys unprocessed ten times",
+            ));
+        }
+        let out = client
+            .batch_get_item()
+            .request_items(table, ask)
+            .send()
+            .await
+            .map_err(sdk)?;
+        if let Some(mut got) = out.responses {
+            items.extend(got.remove(table).unwrap_or_default());
+        }
+        pending = out.unprocessed_keys.and_then(|mut u| u.remove(table));
+    }
+    Ok(items)
+}
+
+fn entries_of(item: &Item) -> Vec<String> {
+    item.get("recent")
+        .or_else(|| item.get("events"))
+        .and_then(|v| v.as_l().ok())
+        .map(|l| l.iter().filter_map(|e| e.as_s().ok().cloned()).collect())
+        .unwrap_or_default()
+}
+
+#[async_trait]
+impl EventLog for DynamoEventLog {
+    async fn since(&self, user: &UserId, after: u64, limit: usize) -> Result<Vec<Event>> {
+        let mut found: BTreeMap<u64, Stored> = BTreeMap::new();
+        // The head first: an archive between the two reads then shows its
+        // entries twice (one seq, one event), never not at all.
+        let head = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.head_key(user)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        if let Some(head) = head.item() {
+            if let Ok(last) = get_n::<u64>(head, "lastSeq") {
+                let recent = entries_of(head);
+                let first = last + 1 - recent.len() as u64;
+                for (i, e) in recent.iter().enumerate() {
+                    let seq = first + i as u64;
+                    if seq > after {
+                        found.insert(seq, Stored::Entry(Entry::decode(e)?));
+                    }
+                }
+            }
+        }
+        // Then the chunks (keyed by their last seq) and older single
+        // events after `after`, oldest first, until `limit` events.
+        let mut start = None;
+        let mut older = 0;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("userId = :u AND seq > :after")
+                .expression_attribute_values(":u", s(user.as_str()))
+                .expression_attribute_values(":after", n(after))
+                .consistent_read(true)
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk)?;
+            for item in out.items() {
+                let key: u64 = get_n(item, "seq")?;
+                if let Some(body) = get_opt_s(item, "body") {
+                    let event: Event = serde_json::from_str(body).map_err(Error::internal)?;
+                    found.insert(event.seq, Stored::Whole(Box::new(event)));
+                    older += 1;
+                    continue;
+                }
+                let chunk = entries_of(item);
+                let first = key + 1 - chunk.len() as u64;
+                for (i, e) in chunk.iter().enumerate() {
+                    let seq = first + i as u64;
+                    if seq > after {
+                        found.insert(seq, Stored::Entry(Entry::decode(e)?));
+                        older += 1;
+                    }
+                }
+            }
+            match out.last_evaluated_key {
+                Some(key) if older < limit => start = Some(key),
+                _ => break,
+            }
+        }
+        let page: Vec<(u64, Stored)> = found.into_iter().take(limit).collect();
+        let jobs = self
+            .jobs_of(
+                page.iter()
+                    .filter_map(|(_, st)| match st {
+                        Stored::Entry(e) => Some(&e.job),
+                        Stored::Whole(_) => None,
+                    })
+                    .collect(),
+            )
+            .await?;
+        let mut events = Vec::with_capacity(page.len());
+        for (seq, stored) in page {
+            match stored {
+                Stored::Whole(event) => events.push(*event),
+                Stored::Entry(entry) => match jobs.get(entry.job.as_str()) {
+                    Some(item) => events.push(entry.event(seq, item)?),
+                    // Its job has expired: so has the event.
+                    None => debug!(seq, job_id = %entry.job, "event of a job that is gone"),
+                },
+            }
+        }
+        Ok(events)
+    }
+
+    async fn last_seq(&self, user: &UserId) -> Result<u64> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.head_key(user)))
+            .consistent_read(true)
+            .projection_expression("lastSeq")
+            .send()
+            .await
+            .map_err(sdk)?;
+        match out.item() {
+            Some(item) => get_n(item, "lastSeq"),
+            None => Ok(0),
+        }
+    }
+
+    /// DynamoDB's TTL deletes chunks (each carries `ttl`); the head has
+    /// none, so seqs never restart.
+    async fn forget_before(&self, _before: DateTime<Utc>) -> Result<u64> {
+        Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_reads_back_as_written_and_a_full_head_fits_one_write_unit() {
+        let entry = Entry {
+            kind: EventType::JobCompleted,
+            truncated: true,
+            at: DateTime::from_timestamp_millis(1_764_163_200_123).unwrap(),
+            job: JobId::generate(),
+        };
+        assert_eq!(Entry::decode(&entry.encode()).unwrap(), entry);
+        // The head's size as DynamoDB counts it: names and values, a list
+        // element one byte more than its string.
+        let longest_user = "u".repeat(UserId::MAX_CHARS);
+        let head = "userId".len()
+            + longest_user.len()
+            + "seq".len()
+            + 2
+            + "lastSeq".len()
+            + 21
+            + "recent".len()
+            + 3
+            + CHUNK * (1 + entry.encode().len());
+        assert!(head <= 1024, "{head}");
+        for bad in ["", "x1 a", "c12", "cx 0190"] {
+            assert!(Entry::decode(bad).is_err(), "{bad:?}");
+        }
+    }
+}
