@@ -65,7 +65,6 @@ def as_list(v):
 
 def policy_for(function, bucket):
     statements = []
-    actions_seen = set()
     for policy in function["Properties"].get("Policies", []):
         for st in policy.get("Statement", []):
             if "If" in st:
@@ -73,7 +72,6 @@ def policy_for(function, bucket):
                 # identity provider) make every condition used so far true.
                 st = st["If"][1]
             actions = as_list(st["Action"])
-            actions_seen.update(actions)
             if all(a.startswith("dynamodb:") or a.startswith("secretsmanager:") for a in actions):
                 statements.append({"Effect": st["Effect"], "Action": actions, "Resource": "*"})
             elif all(a.startswith("s3:") for a in actions):
@@ -89,10 +87,6 @@ def policy_for(function, bucket):
                 continue
             else:
                 raise SystemExit(f"a statement this script does not know: {st}")
-    if {"dynamodb:UpdateItem", "dynamodb:PutItem"} <= actions_seen:
-        statements.append(
-            {"Effect": "Allow", "Action": "dynamodb:TransactWriteItems", "Resource": "*"}
-        )
     if not statements:
         # No AWS permission at all: a statement that allows nothing real.
         statements.append({"Effect": "Allow", "Action": "none:None", "Resource": "*"})

@@ -8,6 +8,10 @@ credentials and region):
   stack.py token --secret-arn ARN --user U
   stack.py smoke --stack NAME            boomerang-smoke against the stack,
                                          as user smoke-<random>
+  stack.py overrides --env ENV [--set K=V ...]
+                                         ENV's parameter_overrides from
+                                         samconfig.toml, with K=V added (or
+                                         replaced), one shell-quoted line
 
 `--stack` defaults to the stack name of `--env` (default `dev`) in
 samconfig.toml. The key is read, used and forgotten: never printed, never
@@ -82,9 +86,22 @@ def token(args, outs=None):
     return mint(current_key(value), args.user, args.hours)
 
 
+def overrides(env, extra):
+    """`env`'s parameter_overrides with `extra` (K=V) set: the CLI's
+    --parameter-overrides replaces the file's, it does not add to them."""
+    import shlex
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    given = config.get(env, {}).get("deploy", {}).get("parameters", {}).get("parameter_overrides", "")
+    params = dict(kv.split("=", 1) for kv in shlex.split(given))
+    params.update(kv.split("=", 1) for kv in extra)
+    return " ".join(shlex.quote(f"{k}={v}") for k, v in params.items())
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["outputs", "token", "smoke"])
+    p.add_argument("command", choices=["outputs", "token", "smoke", "overrides"])
+    p.add_argument("--set", action="append", default=[])
     p.add_argument("--stack")
     p.add_argument("--env", default=os.environ.get("ENV", "dev"))
     p.add_argument("--secret-arn")
@@ -92,7 +109,9 @@ def main():
     p.add_argument("--hours", type=float, default=1.0)
     p.add_argument("--smoke-bin", default=None)
     args = p.parse_args()
-    if args.command == "outputs":
+    if args.command == "overrides":
+        print(overrides(args.env, args.set))
+    elif args.command == "outputs":
         for k, v in sorted(outputs(stack_name(args)).items()):
             print(f"{k}={v}")
     elif args.command == "token":

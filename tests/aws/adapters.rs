@@ -3,10 +3,9 @@
 
 use boomerang_aws::tables::Tables;
 use boomerang_aws::{
-    Deployment, DynamoConnectionStore, DynamoDeliveryLog, DynamoEventLog, DynamoJobStore,
-    S3FileStore,
+    Deployment, DynamoConnectionStore, DynamoEventLog, DynamoJobStore, S3FileStore,
 };
-use boomerang_core::ports::{ConnectionStore, DeliveryLog, EventLog, FileStore, JobStore, Waiting};
+use boomerang_core::ports::{ConnectionStore, EventLog, FileStore, JobStore, Waiting};
 use boomerang_core::{
     Connection, ConnectionId, EventDraft, EventType, Job, JobId, JobStatus, UserId,
 };
@@ -286,20 +285,6 @@ async fn a_job_no_longer_in_an_expected_status_is_left_alone_and_no_seq_is_used(
         JobStatus::Completed
     );
     assert_eq!(log.last_seq(&user("alice")).await.unwrap(), 0);
-}
-
-#[tokio::test]
-async fn deliveries_are_remembered_until_they_expire() {
-    let a = aws().await;
-    let log = DynamoDeliveryLog::new(a.dynamo.clone(), &a.tables.deliveries);
-    let now = Utc::now();
-    assert!(!log.seen("msg_1", now).await.unwrap());
-    log.remember("msg_1", now + Span::hours(24)).await.unwrap();
-    log.remember("msg_old", now - Span::seconds(1))
-        .await
-        .unwrap();
-    assert!(log.seen("msg_1", now).await.unwrap());
-    assert!(!log.seen("msg_old", now).await.unwrap());
 }
 
 #[tokio::test]

@@ -128,7 +128,6 @@ pub fn template_env(logical_id: &str, local: &Local) -> Vec<(String, String)> {
         ("ConnectionsTable", t.connections.clone()),
         ("JobsTable", t.jobs.clone()),
         ("EventsTable", t.events.clone()),
-        ("DeliveriesTable", t.deliveries.clone()),
         ("FilesBucket", local.deployment.bucket.clone()),
         ("ThirdPartyUrl", local.third_party_url.clone()),
         ("AWS::StackName", "boomerang-test".to_owned()),
@@ -162,6 +161,13 @@ pub fn template_env(logical_id: &str, local: &Local) -> Vec<(String, String)> {
                         _ => None,
                     })
                     .unwrap_or_else(|| panic!("{logical_id} {key}: no local value for !Ref {name}"))
+            }
+            // JobIndexMigration's steps: the default (done) takes the
+            // `!If`'s second branch.
+            serde_yaml::Value::Tagged(t)
+                if t.tag == "!If" && key.starts_with("BOOMERANG_JOBS_") =>
+            {
+                t.value[2].as_str().expect("an index name").to_owned()
             }
             // The URLs the template builds with !Sub and !If.
             _ => match key.as_str() {

@@ -11,10 +11,7 @@ use boomerang_core::ports::{Clock, Processor};
 use boomerang_core::Ports;
 
 use crate::tables::Tables;
-use crate::{
-    ApiGatewayPusher, DynamoConnectionStore, DynamoDeliveryLog, DynamoEventLog, DynamoJobStore,
-    S3FileStore,
-};
+use crate::{ApiGatewayPusher, DynamoConnectionStore, DynamoEventLog, DynamoJobStore, S3FileStore};
 
 /// How long the SDK may take, per client: a call to a slow or unreachable
 /// service fails in time instead of running into the function's timeout
@@ -103,7 +100,8 @@ impl Deployment {
                     files.clone(),
                     self.event_retention,
                 )
-                .with_job_retention(self.job_retention),
+                .with_job_retention(self.job_retention)
+                .with_indexes(&self.tables.jobs_by_owner, &self.tables.jobs_waiting),
             ),
             events: Arc::new(DynamoEventLog::new(
                 dynamo.clone(),
@@ -111,7 +109,6 @@ impl Deployment {
                 &self.tables.jobs,
                 self.event_retention,
             )),
-            deliveries: Arc::new(DynamoDeliveryLog::new(dynamo, &self.tables.deliveries)),
             files: Arc::new(files),
             pusher: Arc::new(ApiGatewayPusher::new(sdk, &self.connections_endpoint)),
             processor,

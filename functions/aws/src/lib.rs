@@ -1,5 +1,5 @@
 //! Adapters to the services Boomerang uses when deployed on AWS: DynamoDB
-//! for connections, jobs, event logs and webhook dedupe; S3 for files and
+//! for connections, jobs, and event logs; S3 for files and
 //! oversized results; the API Gateway Management API pusher; the HTTP
 //! third-party client, which the local stack shares; and what every
 //! Lambda does at init.
@@ -17,7 +17,7 @@ pub mod tables;
 pub mod xray;
 
 pub use deployment::{dynamo_client, s3_client, Deployment};
-pub use dynamo::{DynamoConnectionStore, DynamoDeliveryLog, DynamoEventLog, DynamoJobStore};
+pub use dynamo::{DynamoConnectionStore, DynamoEventLog, DynamoJobStore};
 pub use emf::EmfMetrics;
 pub use http_processor::HttpProcessor;
 pub use jwks::JwksCache;

@@ -34,9 +34,6 @@ pub struct Limits {
     /// How far a webhook's timestamp may be from our clock (Standard
     /// Webhooks recommends 5 minutes).
     pub webhook_tolerance: Duration,
-    /// How long a processed `webhook-id` is remembered, to acknowledge a
-    /// redelivery without acting twice.
-    pub webhook_dedupe_ttl: Duration,
     /// API Gateway WebSocket: a connection lives at most 2 hours.
     pub max_connection_age: Duration,
     /// Attempts at handing a file to the third party (1 + 2 retries).
@@ -101,7 +98,6 @@ impl Default for Limits {
             max_webhook_bytes: 1024 * 1024,
             max_push_bytes: 64 * 1024,
             webhook_tolerance: Duration::from_secs(5 * 60),
-            webhook_dedupe_ttl: Duration::from_secs(24 * 60 * 60),
             max_connection_age: Duration::from_secs(2 * 60 * 60),
             submit_attempts: 3,
             submit_timeout: Duration::from_secs(10),

@@ -20,7 +20,6 @@ struct State {
     events: HashMap<UserId, Vec<Event>>,
     /// Each user's newest seq: kept when old events are forgotten.
     last_seq: HashMap<UserId, u64>,
-    deliveries: HashMap<String, DateTime<Utc>>,
     files: HashMap<String, Bytes>,
     pushed: HashMap<ConnectionId, Vec<String>>,
     /// Connections the core asked the gateway to close.
@@ -206,27 +205,6 @@ impl EventLog for Memory {
 }
 
 #[async_trait]
-impl DeliveryLog for Memory {
-    async fn seen(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
-        Ok(self
-            .state
-            .lock()
-            .unwrap()
-            .deliveries
-            .get(id)
-            .is_some_and(|exp| *exp > now))
-    }
-    async fn remember(&self, id: &str, expires_at: DateTime<Utc>) -> Result<()> {
-        self.state
-            .lock()
-            .unwrap()
-            .deliveries
-            .insert(id.to_owned(), expires_at);
-        Ok(())
-    }
-}
-
-#[async_trait]
 impl FileStore for Memory {
     async fn put(&self, key: &str, _ct: &str, bytes: Bytes) -> Result<()> {
         let mut s = self.state.lock().unwrap();
@@ -389,7 +367,6 @@ impl TestApp {
             connections: m.clone(),
             jobs: m.clone(),
             events: m.clone(),
-            deliveries: m.clone(),
             files: m.clone(),
             pusher: m.clone(),
             processor: m.clone(),

@@ -112,13 +112,6 @@ pub trait EventLog: Send + Sync {
     async fn forget_before(&self, before: DateTime<Utc>) -> Result<u64>;
 }
 
-/// Webhook deliveries already acted upon, by `webhook-id`.
-#[async_trait]
-pub trait DeliveryLog: Send + Sync {
-    async fn seen(&self, webhook_id: &str, now: DateTime<Utc>) -> Result<bool>;
-    async fn remember(&self, webhook_id: &str, expires_at: DateTime<Utc>) -> Result<()>;
-}
-
 /// A file's bytes as they are read, a chunk at a time: a file is never
 /// held whole in memory on its way to the third party.
 pub type FileBody = futures::stream::BoxStream<'static, std::io::Result<Bytes>>;

@@ -190,7 +190,7 @@ pub struct Config {
     )]
     pub backend: Backend,
 
-    /// With the aws backend: tables are named PREFIX-connections, -jobs, -events, -deliveries.
+    /// With the aws backend: tables are named PREFIX-connections, -jobs, -events.
     #[arg(long, env = "BOOMERANG_TABLE_PREFIX", default_value = "boomerang")]
     pub table_prefix: String,
 

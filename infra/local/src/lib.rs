@@ -410,7 +410,6 @@ async fn embedded_ports(
         connections: Arc::new(connections),
         jobs: Arc::new(sqlite::SqliteJobStore::new(db.clone())),
         events: Arc::new(sqlite::SqliteEventLog::new(db.clone())),
-        deliveries: Arc::new(sqlite::SqliteDeliveryLog::new(db)),
         files: Arc::new(files),
         pusher: Arc::new(GatewayPusher::new(registry)),
         processor,

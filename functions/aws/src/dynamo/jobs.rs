@@ -35,6 +35,9 @@ pub const MAX_INLINE_RESULT_BYTES: usize = 300 * 1024;
 pub struct DynamoJobStore {
     client: Client,
     jobs: String,
+    /// The index a list reads, and the one the sweep reads.
+    by_owner: String,
+    waiting: String,
     /// Where a transition's event goes.
     log: DynamoEventLog,
     results: S3FileStore,
@@ -94,11 +97,22 @@ impl DynamoJobStore {
         Self {
             client,
             jobs,
+            by_owner: JOBS_BY_OWNER.to_owned(),
+            waiting: JOBS_WAITING.to_owned(),
             log,
             results,
             event_retention,
             job_retention: boomerang_core::Limits::default().job_retention,
         }
+    }
+
+    /// Reads these indexes instead of [`JOBS_BY_OWNER`] and
+    /// [`JOBS_WAITING`] (a stack migrating from the indexes before them).
+    /// Either kind works: the reads take the keys and fetch the jobs.
+    pub fn with_indexes(mut self, by_owner: impl Into<String>, waiting: impl Into<String>) -> Self {
+        self.by_owner = by_owner.into();
+        self.waiting = waiting.into();
+        self
     }
 
     /// Finished jobs expire this long after they finish (never before
@@ -344,7 +358,7 @@ impl JobStore for DynamoJobStore {
                 .client
                 .query()
                 .table_name(&self.jobs)
-                .index_name(JOBS_BY_OWNER)
+                .index_name(&self.by_owner)
                 .key_condition_expression("#owner = :o")
                 .expression_attribute_names("#owner", "owner")
                 .expression_attribute_values(":o", s(owner.as_str()))
@@ -427,7 +441,7 @@ impl JobStore for DynamoJobStore {
                     .client
                     .query()
                     .table_name(&self.jobs)
-                    .index_name(JOBS_WAITING)
+                    .index_name(&self.waiting)
                     .key_condition_expression("waitShard = :s AND waitingSince <= :b")
                     .expression_attribute_values(":s", s(format!("{prefix}{shard}")))
                     .expression_attribute_values(":b", n(before.timestamp_millis()))

@@ -1,12 +1,10 @@
 //! DynamoDB adapters for the core's ports.
 
 mod connections;
-mod deliveries;
 mod events;
 mod jobs;
 
 pub use connections::DynamoConnectionStore;
-pub use deliveries::DynamoDeliveryLog;
 pub use events::{DynamoEventLog, CHUNK};
 pub use jobs::{DynamoJobStore, MAX_INLINE_RESULT_BYTES};
 

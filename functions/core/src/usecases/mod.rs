@@ -12,8 +12,7 @@ use std::sync::Arc;
 
 use crate::auth::{self, Keys};
 use crate::ports::{
-    Clock, ConnectionStore, DeliveryLog, EventLog, FileStore, IssuerKeys, JobStore, Processor,
-    Pusher,
+    Clock, ConnectionStore, EventLog, FileStore, IssuerKeys, JobStore, Processor, Pusher,
 };
 use crate::{Limits, Result, UserId};
 
@@ -29,7 +28,6 @@ pub struct Ports {
     pub connections: Arc<dyn ConnectionStore>,
     pub jobs: Arc<dyn JobStore>,
     pub events: Arc<dyn EventLog>,
-    pub deliveries: Arc<dyn DeliveryLog>,
     pub files: Arc<dyn FileStore>,
     pub pusher: Arc<dyn Pusher>,
     pub processor: Arc<dyn Processor>,

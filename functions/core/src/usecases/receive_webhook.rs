@@ -1,6 +1,5 @@
 //! `POST /webhooks/third-party`: verify, save, push.
 
-use chrono::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 use tracing::info;
@@ -74,11 +73,6 @@ impl Boomerang {
             now,
             limits.webhook_tolerance,
         )?;
-        if self.ports.deliveries.seen(&webhook_id, now).await? {
-            info!(webhook_id = %webhook_id, "redelivered webhook acknowledged");
-            return Ok(WebhookOutcome::AlreadyDone);
-        }
-
         let body: Body = serde_json::from_slice(body)
             .map_err(|e| Error::BadRequest(format!("malformed webhook body: {e}")))?;
         let unknown = || Error::NotFound("no such job".into());
@@ -114,13 +108,11 @@ impl Boomerang {
         // The owner comes from our record, never from the body.
         let id = id.ok_or_else(unknown)?;
         let mut job = self.ports.jobs.get(&id).await?.ok_or_else(unknown)?;
-        // Remembered only once the job's move is durable: a crash in
-        // between leaves a redelivery to find the job finished, never a
-        // delivery remembered but not applied.
-        let ttl = Duration::from_std(limits.webhook_dedupe_ttl).unwrap_or(Duration::days(1));
-        let remember = self.ports.deliveries.remember(&webhook_id, now + ttl);
+        // A redelivery, or a second result, finds the job finished (or
+        // loses the conditional move to the delivery that finished it): a
+        // job moves once, so no record of deliveries is needed.
         let outcome = if job.status.is_terminal() {
-            remember.await?;
+            info!(webhook_id = %webhook_id, job_id = %job.id, "webhook for a finished job acknowledged");
             WebhookOutcome::AlreadyDone
         } else {
             job.status = status;
@@ -136,15 +128,10 @@ impl Boomerang {
             match self.ports.jobs.transition(&from, &job, draft).await? {
                 Some(event) => {
                     info!(job_id = %job.id, user = %job.owner, seq = event.seq, status = job.status.as_str(), "job moved");
-                    // The pushes and the dedupe record go out together.
-                    let (_, remembered) = futures::join!(self.notify(&job.owner, &event), remember);
-                    remembered?;
+                    self.notify(&job.owner, &event).await;
                     WebhookOutcome::Applied
                 }
-                None => {
-                    remember.await?;
-                    WebhookOutcome::AlreadyDone
-                }
+                None => WebhookOutcome::AlreadyDone,
             }
         };
         Ok(outcome)

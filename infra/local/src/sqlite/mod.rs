@@ -4,11 +4,9 @@
 //! restart.
 
 mod connections;
-mod deliveries;
 mod jobs;
 
 pub use connections::SqliteConnectionStore;
-pub use deliveries::SqliteDeliveryLog;
 pub use jobs::{SqliteEventLog, SqliteJobStore};
 
 use std::path::Path;
@@ -23,8 +21,9 @@ use rusqlite::Connection;
 /// 1: the first schema. 2: events carry their time (`at`, for the
 /// retention), waiting jobs are indexed (for the deadlines). 3: jobs
 /// waiting for their upload are indexed too (the URL's expiry). 4: and
-/// finished ones (the job retention).
-const SCHEMA_VERSION: i64 = 4;
+/// finished ones (the job retention). 5: no `deliveries` table (a job
+/// moves once: that is the dedupe).
+const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS connections (
@@ -75,12 +74,9 @@ CREATE TABLE IF NOT EXISTS events (
 -- Events past the retention are deleted by range.
 CREATE INDEX IF NOT EXISTS events_by_time ON events (at);
 
-CREATE TABLE IF NOT EXISTS deliveries (
-    id         TEXT PRIMARY KEY,
-    expires_at INTEGER NOT NULL
-);
--- Expired deliveries are deleted as new ones come: by range, not by scan.
-CREATE INDEX IF NOT EXISTS deliveries_by_expiry ON deliveries (expires_at);
+-- (Schema 5 dropped `deliveries`, the webhook ids already acted upon: a
+-- job moves once, which is the dedupe.)
+DROP TABLE IF EXISTS deliveries;
 ";
 
 /// Statements waiting for the writer, at most this many per commit.
@@ -370,6 +366,7 @@ mod tests {
                      body TEXT NOT NULL, PRIMARY KEY (user, seq)) WITHOUT ROWID;
                  INSERT INTO events VALUES ('alice', 1,
                      '{\"seq\":1,\"at\":\"2026-11-20T10:00:00.250Z\"}');
+                 CREATE TABLE deliveries (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
                  PRAGMA user_version = 1;",
             )
             .unwrap();
@@ -384,6 +381,15 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
+        // The webhook dedupe table of schemas 1 to 4 is gone.
+        let tables: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'deliveries'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0);
         // Opening again changes nothing.
         drop(c);
         init(Connection::open(&path).unwrap()).unwrap();
