@@ -856,3 +856,89 @@ async fn a_head_left_long_by_a_crash_is_archived_by_the_next_append() {
     );
     assert_eq!(read.last().unwrap().job.error.as_deref(), Some("late"));
 }
+
+#[tokio::test]
+async fn a_finished_job_whose_event_was_lost_gets_it_once_and_only_once_its_writer_is_gone() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    // GIVEN gail's job completed 20 minutes ago (past any writer's 15, within
+    // half the retention) by a writer that died before appending its event
+    // (the job's write alone), beside a job completed the ordinary way then,
+    // and one moved a minute ago (its writer may still be running)
+    let a = aws().await;
+    let jobs = job_store(&a);
+    let log = DynamoEventLog::new(
+        a.dynamo.clone(),
+        &a.tables.events,
+        &a.tables.jobs,
+        RETENTION,
+    );
+    let then = Utc::now() - Span::minutes(20);
+    let lost_write = |j: &Job| {
+        a.dynamo
+            .update_item()
+            .table_name(&a.tables.jobs)
+            .key("jobId", AttributeValue::S(j.id.to_string()))
+            .update_expression(
+                "SET #s = :s, updatedAt = :u, #r = :r REMOVE waitShard, waitingSince",
+            )
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_names("#r", "result")
+            .expression_attribute_values(":s", AttributeValue::S("completed".into()))
+            .expression_attribute_values(
+                ":u",
+                AttributeValue::N(j.updated_at.timestamp_millis().to_string()),
+            )
+            .expression_attribute_values(":r", AttributeValue::S("{\"n\":1}".into()))
+            .send()
+    };
+    let mut lost = job("gail");
+    jobs.create(&lost).await.unwrap();
+    lost.updated_at = then;
+    lost_write(&lost).await.unwrap();
+    let mut ordinary = job("gail");
+    jobs.create(&ordinary).await.unwrap();
+    ordinary.status = JobStatus::Completed;
+    ordinary.result = Some(serde_json::json!({"n": 2}));
+    ordinary.updated_at = then + Span::seconds(1);
+    let draft = EventDraft::new(EventType::JobCompleted, &ordinary, 65536);
+    jobs.transition(&[JobStatus::Submitted], &ordinary, draft)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut recent = job("gail");
+    jobs.create(&recent).await.unwrap();
+    recent.updated_at = Utc::now() - Span::minutes(1);
+    lost_write(&recent).await.unwrap();
+
+    let recover = |j: &Job| {
+        let (jobs, j) = (jobs.clone(), j.clone());
+        async move {
+            let stored = jobs.get(&j.id).await.unwrap().unwrap();
+            let draft = EventDraft::new(EventType::JobCompleted, &stored, 65536);
+            jobs.recover_event(&stored, draft).await.unwrap()
+        }
+    };
+    // WHEN a redelivery for each asks for its event, twice at once for
+    // the lost one
+    let (first, second) = tokio::join!(recover(&lost), recover(&lost));
+    // THEN the lost one's event is appended once, as the next seq, with
+    // its result and its original time
+    let recovered: Vec<_> = [first, second].into_iter().flatten().collect();
+    assert_eq!(recovered.len(), 1, "{recovered:?}");
+    assert_eq!(recovered[0].seq, 2);
+    assert_eq!(recovered[0].job.result, Some(serde_json::json!({"n": 1})));
+    assert_eq!(
+        recovered[0].time().map(|t| t.timestamp_millis()),
+        Some(then.timestamp_millis())
+    );
+    let events = log.since(&user("gail"), 0, 500).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(events[1].job.id, lost.id.to_string());
+    // AND asking again finds it there
+    assert!(recover(&lost).await.is_none());
+    // AND the ordinary job's event is found, and the recent one is left
+    // to its writer
+    assert!(recover(&ordinary).await.is_none());
+    assert!(recover(&recent).await.is_none());
+    assert_eq!(log.last_seq(&user("gail")).await.unwrap(), 2);
+}

@@ -394,6 +394,14 @@ impl TestApp {
         self.set_limits(|l| l.max_upload_bytes = n);
     }
 
+    /// The same app over another job store, given the memory one (to
+    /// wrap it).
+    pub fn wrap_jobs(&mut self, wrap: impl FnOnce(Arc<dyn JobStore>) -> Arc<dyn JobStore>) {
+        let mut ports = self.app.ports.clone();
+        ports.jobs = wrap(ports.jobs);
+        self.app = Boomerang::new(ports, (*self.app.settings).clone());
+    }
+
     pub fn set_limits(&mut self, f: impl FnOnce(&mut Limits)) {
         let mut settings = (*self.app.settings).clone();
         f(&mut settings.limits);

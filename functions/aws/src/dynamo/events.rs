@@ -275,6 +275,97 @@ impl DynamoEventLog {
         }
     }
 
+    /// Whether the log holds the event of `job`'s move to `kind` at `at`.
+    /// Newest first: the head, then chunks (and events of the layout
+    /// before). An entry is appended by the invocation that moved its job,
+    /// which runs at most `writer_max` (Lambda: 15 minutes), so every entry
+    /// appended after it has a time past `at - writer_max`: the search
+    /// stops at the first entry older than that.
+    pub(crate) async fn holds(
+        &self,
+        user: &UserId,
+        job: &JobId,
+        kind: EventType,
+        at: DateTime<Utc>,
+        writer_max: chrono::Duration,
+    ) -> Result<bool> {
+        let floor = at - writer_max;
+        // Some(found) once the answer is known.
+        let look = |entry: &Entry| {
+            if entry.job == *job && entry.kind == kind && entry.at == at {
+                Some(true)
+            } else if entry.at < floor {
+                Some(false)
+            } else {
+                None
+            }
+        };
+        let head = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.head_key(user)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        if let Some(head) = head.item() {
+            for e in entries_of(head).iter().rev() {
+                if let Some(found) = look(&Entry::decode(e)?) {
+                    return Ok(found);
+                }
+            }
+        }
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("userId = :u AND seq > :head")
+                .expression_attribute_values(":u", s(user.as_str()))
+                .expression_attribute_values(":head", n(COUNTER_SEQ))
+                .scan_index_forward(false)
+                .consistent_read(true)
+                .limit(8)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk)?;
+            for item in out.items() {
+                let found = match get_opt_s(item, "body") {
+                    Some(body) => {
+                        let event: Event = serde_json::from_str(body).map_err(Error::internal)?;
+                        let entry = Entry {
+                            kind: event.kind,
+                            truncated: false,
+                            at: event.time().unwrap_or_default(),
+                            job: JobId::parse(event.job.id.as_str())?,
+                        };
+                        look(&entry)
+                    }
+                    None => {
+                        let mut found = None;
+                        for e in entries_of(item).iter().rev() {
+                            found = look(&Entry::decode(e)?);
+                            if found.is_some() {
+                                break;
+                            }
+                        }
+                        found
+                    }
+                };
+                if let Some(found) = found {
+                    return Ok(found);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(false),
+            }
+        }
+    }
+
     /// The jobs these ids name, by id, read strongly: an entry is
     /// appended after its job's write, so the job is never older than it.
     async fn jobs_of(&self, ids: Vec<&JobId>) -> Result<HashMap<String, Item>> {

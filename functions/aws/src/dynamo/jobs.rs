@@ -30,6 +30,9 @@ use crate::tables::{JOBS_BY_OWNER, JOBS_WAITING, TTL, WAIT_SHARDS};
 /// Results larger than this go to S3: a DynamoDB item holds at most 400 KB,
 /// and the job's other attributes need room too.
 pub const MAX_INLINE_RESULT_BYTES: usize = 300 * 1024;
+/// Lambda runs an invocation at most 15 minutes: a move older than this
+/// has no writer still running, and one whose event is missing lost it.
+const WRITER_MAX: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 #[derive(Clone, Debug)]
 pub struct DynamoJobStore {
@@ -409,6 +412,50 @@ impl JobStore for DynamoJobStore {
             .await?;
         Ok(Some(event.numbered(seq)))
     }
+    async fn recover_event(&self, job: &Job, event: EventDraft) -> Result<Option<Event>> {
+        let age = (Utc::now() - job.updated_at).to_std().unwrap_or_default();
+        // Its writer may still be running; or its event, had it been
+        // written, may have expired (and the tabs reloaded the jobs).
+        if age < WRITER_MAX || age > self.event_retention / 2 {
+            return Ok(None);
+        }
+        let writer_max = chrono::Duration::from_std(WRITER_MAX).unwrap_or_default();
+        if self
+            .log
+            .holds(&job.owner, &job.id, event.kind, job.updated_at, writer_max)
+            .await?
+        {
+            return Ok(None);
+        }
+        // Exactly one recovery: the first to mark this very move.
+        let claimed = self
+            .client
+            .update_item()
+            .table_name(&self.jobs)
+            .key("jobId", s(job.id.as_str()))
+            .update_expression("SET recoveredAt = :now")
+            .condition_expression(
+                "attribute_not_exists(recoveredAt) AND updatedAt = :moved AND #status = :status",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":now", n(Utc::now().timestamp_millis()))
+            .expression_attribute_values(":moved", n(job.updated_at.timestamp_millis()))
+            .expression_attribute_values(":status", s(job.status.as_str()))
+            .send()
+            .await;
+        if let Err(e) = claimed {
+            return match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(None),
+                other => Err(sdk(other)),
+            };
+        }
+        let seq = self
+            .log
+            .append(&job.owner, &Entry::of(&event, &job.id))
+            .await?;
+        Ok(Some(event.numbered(seq)))
+    }
+
     async fn forget_finished_before(&self, _before: DateTime<Utc>) -> Result<u64> {
         // DynamoDB's TTL deletes them (and reads hide them until it does).
         Ok(0)
