@@ -70,6 +70,15 @@ fn job_store(a: &Aws) -> DynamoJobStore {
     )
 }
 
+fn event_log(a: &Aws) -> DynamoEventLog {
+    DynamoEventLog::new(
+        a.dynamo.clone(),
+        &a.tables.events,
+        &a.tables.jobs,
+        RETENTION,
+    )
+}
+
 /// The event retention of the adapters under test.
 const RETENTION: std::time::Duration = std::time::Duration::from_secs(3600);
 
@@ -140,12 +149,7 @@ async fn concurrent_transitions_get_gapless_unique_seqs_and_each_job_moves_once(
     // GIVEN 30 submitted jobs of alice's: more than two chunks of events
     let a = aws().await;
     let jobs = job_store(&a);
-    let log = DynamoEventLog::new(
-        a.dynamo.clone(),
-        &a.tables.events,
-        &a.tables.jobs,
-        RETENTION,
-    );
+    let log = event_log(&a);
     let mut all = Vec::new();
     for _ in 0..30 {
         let j = job("alice");
@@ -262,12 +266,7 @@ async fn results_too_large_for_an_item_are_kept_whole_in_s3_and_listed_in_order(
 async fn a_job_no_longer_in_an_expected_status_is_left_alone_and_no_seq_is_used() {
     let a = aws().await;
     let jobs = job_store(&a);
-    let log = DynamoEventLog::new(
-        a.dynamo.clone(),
-        &a.tables.events,
-        &a.tables.jobs,
-        RETENTION,
-    );
+    let log = event_log(&a);
     let mut j = job("alice");
     j.status = JobStatus::Completed;
     jobs.create(&j).await.unwrap();
@@ -311,12 +310,7 @@ async fn an_upload_waits_in_its_own_shards_and_a_claim_moves_it_without_an_event
     // GIVEN a job waiting for its bytes since an hour ago
     let a = aws().await;
     let jobs = job_store(&a);
-    let log = DynamoEventLog::new(
-        a.dynamo.clone(),
-        &a.tables.events,
-        &a.tables.jobs,
-        RETENTION,
-    );
+    let log = event_log(&a);
     let t0 = Utc::now() - Span::hours(1);
     let mut j = job("erin");
     j.status = JobStatus::Uploading;
@@ -721,12 +715,7 @@ async fn events_read_back_as_pushed_across_the_old_layout_the_chunks_and_the_hea
     // and the counter at seq 0)
     let a = aws().await;
     let jobs = job_store(&a);
-    let log = DynamoEventLog::new(
-        a.dynamo.clone(),
-        &a.tables.events,
-        &a.tables.jobs,
-        RETENTION,
-    );
+    let log = event_log(&a);
     let old = job("erin");
     let old_event = EventDraft::new(EventType::JobSubmitted, &old, 65536).numbered(1);
     let put = |seq: u64, attrs: Vec<(&str, AttributeValue)>| {
@@ -805,12 +794,7 @@ async fn a_head_left_long_by_a_crash_is_archived_by_the_next_append() {
     // crashed before archiving (or twice) leaves it
     let a = aws().await;
     let jobs = job_store(&a);
-    let log = DynamoEventLog::new(
-        a.dynamo.clone(),
-        &a.tables.events,
-        &a.tables.jobs,
-        RETENTION,
-    );
+    let log = event_log(&a);
     let mut entries = Vec::new();
     for _ in 0..chunk + 2 {
         let mut j = job("frank");
@@ -866,12 +850,7 @@ async fn a_finished_job_whose_event_was_lost_gets_it_once_and_only_once_its_writ
     // and one moved a minute ago (its writer may still be running)
     let a = aws().await;
     let jobs = job_store(&a);
-    let log = DynamoEventLog::new(
-        a.dynamo.clone(),
-        &a.tables.events,
-        &a.tables.jobs,
-        RETENTION,
-    );
+    let log = event_log(&a);
     let then = Utc::now() - Span::minutes(20);
     let lost_write = |j: &Job| {
         a.dynamo
