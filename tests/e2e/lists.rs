@@ -8,15 +8,16 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn many_large_results_page_through_a_cursor_each_job_once_each_result_left_out() {
-    // GIVEN twelve of alice's jobs completed with 200 KB results (on AWS
-    // each is kept with its job: a Query reads about five of them per
-    // 1 MB page), and a thirteenth with a 500 KB one (kept in S3)
+    // GIVEN twelve of alice's jobs completed with 120 KB results (on AWS
+    // each is kept with its job, about the largest kept there: a list
+    // reads them through BatchGetItem), and a thirteenth with a 500 KB one
+    // (kept in S3)
     let (app, _tp) = spawn_app_with_third_party(Mode::Silent, |_| {}).await;
     let mut ids = Vec::new();
     for n in 0..13 {
         let created = json_of(app.upload("alice", &format!("f{n}.txt"), b"x").await, 202).await;
         let id = created["job"]["id"].as_str().unwrap().to_owned();
-        let size = if n == 12 { 500 * 1024 } else { 200 * 1024 };
+        let size = if n == 12 { 500 * 1024 } else { 120 * 1024 };
         let body = json!({"job_id": id, "status": "completed", "result": {"n": n, "blob": "z".repeat(size)}});
         assert_eq!(
             app.webhook(&format!("msg_list_{n}"), &body.to_string())
@@ -41,7 +42,7 @@ async fn many_large_results_page_through_a_cursor_each_job_once_each_result_left
         let res = app.get("alice", &path).await;
         assert_eq!(res.status(), 200);
         let text = res.text().await.unwrap();
-        // (each page is small: no result of 200 KB travels in a list)
+        // (each page is small: no result of 120 KB travels in a list)
         assert!(text.len() < 64 * 1024, "a page of {} bytes", text.len());
         let page: Value = serde_json::from_str(&text).unwrap();
         seen.extend(page["jobs"].as_array().unwrap().iter().cloned());

@@ -27,9 +27,12 @@ use super::{get_n, get_opt_s, get_s, n, s, sdk, Item};
 use crate::s3::S3FileStore;
 use crate::tables::{JOBS_BY_OWNER, JOBS_WAITING, TTL, WAIT_SHARDS};
 
-/// Results larger than this go to S3: a DynamoDB item holds at most 400 KB,
-/// and the job's other attributes need room too.
-pub const MAX_INLINE_RESULT_BYTES: usize = 300 * 1024;
+/// Results larger than this go to S3. API Gateway pushes at most 128 KB a
+/// WebSocket message (`MaxPushBytes` can be no more), so no push and no
+/// list ever shows a larger result whole: kept in the job item it would
+/// cost a DynamoDB write unit per KB (S3: one PUT, $0.005 per 1,000) and
+/// be read by every list for nothing. (A DynamoDB item holds 400 KB.)
+pub const MAX_INLINE_RESULT_BYTES: usize = 128 * 1024;
 /// Lambda runs an invocation at most 15 minutes: a move older than this
 /// has no writer still running, and one whose event is missing lost it.
 const WRITER_MAX: std::time::Duration = std::time::Duration::from_secs(15 * 60);
