@@ -243,7 +243,7 @@ impl DynamoEventLog {
     /// Copies the head's oldest [`CHUNK`] entries into a chunk, then takes
     /// them off the head if nobody else has.
     async fn archive(&self, user: &UserId, last: u64, recent: &[String]) -> Result<()> {
-        let first = last + 1 - recent.len() as u64;
+        let first = first_seq(last, recent.len())?;
         let chunk = &recent[..CHUNK];
         let newest = Entry::decode(&chunk[CHUNK - 1])?;
         let ttl =
@@ -435,6 +435,16 @@ pub(crate) async fn batch_get(
     Ok(items)
 }
 
+/// The seq of the first of `len` entries whose last is `last` (a head's
+/// `lastSeq`, a chunk's key). An item edited into holding more entries
+/// than seqs is an error, not a panic.
+fn first_seq(last: u64, len: usize) -> Result<u64> {
+    last.checked_add(1)
+        .and_then(|next| next.checked_sub(len as u64))
+        .filter(|first| *first >= 1 || len == 0)
+        .ok_or_else(|| Error::internal(format!("{len} events stored under seq {last}")))
+}
+
 fn entries_of(item: &Item) -> Vec<String> {
     item.get("recent")
         .or_else(|| item.get("events"))
@@ -452,7 +462,7 @@ impl EventLog for DynamoEventLog {
         if let Some(head) = self.head(user).await? {
             if let Ok(last) = get_n::<u64>(&head, "lastSeq") {
                 let recent = entries_of(&head);
-                let first = last + 1 - recent.len() as u64;
+                let first = first_seq(last, recent.len())?;
                 for (i, e) in recent.iter().enumerate() {
                     let seq = first + i as u64;
                     if seq > after {
@@ -488,7 +498,7 @@ impl EventLog for DynamoEventLog {
                     continue;
                 }
                 let chunk = entries_of(item);
-                let first = key + 1 - chunk.len() as u64;
+                let first = first_seq(key, chunk.len())?;
                 for (i, e) in chunk.iter().enumerate() {
                     let seq = first + i as u64;
                     if seq > after {
@@ -572,5 +582,8 @@ mod tests {
         for bad in ["", "x1 a", "c12", "cx 0190"] {
             assert!(Entry::decode(bad).is_err(), "{bad:?}");
         }
+        assert_eq!(first_seq(30, 6).unwrap(), 25);
+        assert_eq!(first_seq(0, 0).unwrap(), 1);
+        assert!(first_seq(3, 5).is_err());
     }
 }
