@@ -8,8 +8,8 @@ use crate::limits::{DEFAULT_EVENTS_PAGE, DEFAULT_JOBS_PAGE, MAX_EVENTS_PAGE, MAX
 use crate::ports::ListCursor;
 use crate::{Error, Event, Job, JobId, JobView, Result, UserId};
 
-/// The most a page of `GET /jobs` carries: Lambda answers at most 6 MB,
-/// headers and envelope included.
+/// The most a page of `GET /jobs` or `GET /events` carries: Lambda answers
+/// at most 6 MB, headers and envelope included.
 pub const MAX_LIST_PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// A page of `GET /jobs`.
@@ -150,6 +150,18 @@ impl Boomerang {
         if let Some(kept_from) = self.ports.clock.now().checked_sub_signed(retention) {
             events.retain(|e| e.time().is_none_or(|t| t >= kept_from));
         }
+        // A page stops short of MAX_LIST_PAGE_BYTES, as a list does: 100
+        // events with results under the push limit could be 6.4 MB, past a
+        // Lambda's 6 MB response. `lastSeq` tells the reader to go on.
+        let mut bytes = 0;
+        let fits = events
+            .iter()
+            .take_while(|e| {
+                bytes += e.wire_len() + 1;
+                bytes <= MAX_LIST_PAGE_BYTES
+            })
+            .count();
+        events.truncate(fits.max(1));
         let last = events.last().map_or(last, |e| e.seq.max(last));
         // Seqs have no holes: anything after `since` that does not start
         // at since + 1 has expired.
@@ -230,5 +242,44 @@ mod tests {
         assert!(pages >= 2, "one page of 6 MB");
         ids.reverse();
         assert_eq!(seen, ids);
+    }
+
+    #[tokio::test]
+    async fn an_events_page_stops_short_of_a_lambda_response_and_since_goes_on_from_there() {
+        // GIVEN 100 of alice's jobs completed with 60 KiB results (each
+        // pushed whole): 200 events, 6 MB of them
+        let t = TestApp::new();
+        let alice = t.user("alice");
+        for n in 0..100 {
+            let job = t.upload("alice").await;
+            let body = serde_json::json!({"job_id": job.id.as_str(), "status": "completed",
+                "result": {"n": n, "blob": "z".repeat(60 * 1024)}});
+            t.deliver(&format!("w{n}"), &body).await.unwrap();
+        }
+        // WHEN she catches up 500 at a time, from the last seq each page gave
+        let mut since = 0;
+        let mut seqs = Vec::new();
+        let mut pages = 0;
+        loop {
+            let page = t
+                .app
+                .events_since(&alice, Some(&since.to_string()), Some("500"))
+                .await
+                .unwrap();
+            // THEN no page is over the budget, and none claims a gap
+            let bytes = serde_json::to_string(&page.events).unwrap().len();
+            assert!(bytes <= MAX_LIST_PAGE_BYTES, "{bytes}");
+            assert!(!page.gap);
+            assert_eq!(page.last_seq, 200);
+            seqs.extend(page.events.iter().map(|e| e.seq));
+            pages += 1;
+            match page.events.last() {
+                Some(e) if e.seq < page.last_seq => since = e.seq,
+                _ => break,
+            }
+        }
+        // AND she had every event once, in order
+        assert!(pages >= 2, "one page of 6 MB");
+        assert_eq!(seqs, (1..=200).collect::<Vec<u64>>());
     }
 }
