@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 use boomerang_core::ports::EventLog;
 use boomerang_core::{Error, Event, EventDraft, EventType, JobId, JobStatus, Result, UserId};
@@ -35,15 +35,13 @@ use chrono::{DateTime, Utc};
 use tracing::{debug, warn};
 
 use super::jobs::job_of_item;
-use super::{get_n, get_opt_s, get_s, n, s, sdk, Item};
+use super::{get_n, get_opt_s, jobs_by_id, n, s, sdk, Item};
 use crate::tables::{COUNTER_SEQ, TTL};
 
 /// Entries per chunk. A head of [`CHUNK`] entries (47 bytes each) and the
 /// longest user id (128 characters) stays under DynamoDB's 1 KB write
 /// unit; archiving costs two writes per [`CHUNK`] events.
 pub const CHUNK: usize = 12;
-/// `BatchGetItem` takes at most 100 keys.
-const BATCH_GET_KEYS: usize = 100;
 
 /// One event as the head and chunks keep it: what happened, when, to
 /// which job. `{kind}{millis} {job id}`, with kind `s` submitted, `c`
@@ -363,76 +361,6 @@ impl DynamoEventLog {
             }
         }
     }
-
-    /// The jobs these ids name, by id, read strongly: an entry is
-    /// appended after its job's write, so the job is never older than it.
-    async fn jobs_of(&self, ids: Vec<&JobId>) -> Result<HashMap<String, Item>> {
-        let mut found = HashMap::new();
-        let mut ids: Vec<&JobId> = ids;
-        ids.sort();
-        ids.dedup();
-        for batch in ids.chunks(BATCH_GET_KEYS) {
-            let keys = batch
-                .iter()
-                .map(|id| HashMap::from([("jobId".to_owned(), s(id.as_str()))]))
-                .collect();
-            found.extend(
-                batch_get(&self.client, &self.jobs, keys)
-                    .await?
-                    .into_iter()
-                    .filter_map(|item| Some((get_s(&item, "jobId").ok()?.to_owned(), item))),
-            );
-        }
-        Ok(found)
-    }
-}
-
-/// Every item at these keys of `table` (strongly consistent), asking
-/// again for what DynamoDB left unprocessed.
-pub(crate) async fn batch_get(
-    client: &Client,
-    table: &str,
-    keys: Vec<HashMap<String, AttributeValue>>,
-) -> Result<Vec<Item>> {
-    let mut items = Vec::new();
-    let mut pending = Some(
-        KeysAndAttributes::builder()
-            .set_keys(Some(keys))
-            .consistent_read(true)
-            .build()
-            .map_err(Error::internal)?,
-    );
-    let mut attempt = 0u32;
-    while let Some(ask) = pending.take() {
-        if ask.keys().is_empty() {
-            break;
-        }
-        if attempt > 0 {
-            // Throttled: back off, with jitter, before asking again.
-            let cap = 10u64 << attempt.min(6);
-            tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(
-                0..=cap,
-            )))
-            .await;
-        }
-        attempt += 1;
-        if attempt > 10 {
-            return Err(Error::internal(
-                "BatchGetItem left keys unprocessed ten times",
-            ));
-        }
-        let out = client
-            .batch_get_item()
-            .request_items(table, ask)
-            .send()
-            .await
-            .map_err(sdk)?;
-        if let Some(mut got) = out.responses {
-            items.extend(got.remove(table).unwrap_or_default());
-        }
-        pending = out.unprocessed_keys.and_then(|mut u| u.remove(table));
-    }
-    Ok(items)
 }
 
 /// The seq of the first of `len` entries whose last is `last` (a head's
@@ -513,16 +441,17 @@ impl EventLog for DynamoEventLog {
             }
         }
         let page: Vec<(u64, Stored)> = found.into_iter().take(limit).collect();
-        let jobs = self
-            .jobs_of(
-                page.iter()
-                    .filter_map(|(_, st)| match st {
-                        Stored::Entry(e) => Some(&e.job),
-                        Stored::Whole(_) => None,
-                    })
-                    .collect(),
-            )
-            .await?;
+        // Read strongly: an entry is appended after its job's write, so the
+        // job is never older than it.
+        let jobs = jobs_by_id(
+            &self.client,
+            &self.jobs,
+            page.iter().filter_map(|(_, st)| match st {
+                Stored::Entry(e) => Some(e.job.as_str()),
+                Stored::Whole(_) => None,
+            }),
+        )
+        .await?;
         let mut events = Vec::with_capacity(page.len());
         for (seq, stored) in page {
             match stored {

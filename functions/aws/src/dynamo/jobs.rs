@@ -12,18 +12,17 @@
 //! keys, then the jobs (`BatchGetItem`).
 
 use async_trait::async_trait;
-use std::collections::HashMap;
 
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::Update;
 use aws_sdk_dynamodb::Client;
 use boomerang_core::ports::{JobStore, ListCursor, Listed, Waiting};
 use boomerang_core::{Error, Event, EventDraft, Job, JobId, JobStatus, Result, UserId};
 use chrono::{DateTime, Utc};
 use tracing::debug;
 
-use super::events::{batch_get, DynamoEventLog, Entry};
-use super::{get_n, get_opt_s, get_s, n, s, sdk, Item};
+use super::events::{DynamoEventLog, Entry};
+use super::{get_n, get_opt_s, get_s, jobs_by_id, n, s, sdk, Item};
 use crate::s3::S3FileStore;
 use crate::tables::{JOBS_BY_OWNER, JOBS_WAITING, TTL, WAIT_SHARDS};
 
@@ -164,10 +163,12 @@ impl DynamoJobStore {
         from: &[JobStatus],
         job: &Job,
         result: &Option<(&'static str, String)>,
-    ) -> Result<Update> {
+    ) -> UpdateItemFluentBuilder {
         let mut set = vec!["#status = :status", "updatedAt = :updated"];
         let mut remove = Vec::new();
-        let mut update = Update::builder()
+        let mut update = self
+            .client
+            .update_item()
             .table_name(&self.jobs)
             .key("jobId", s(job.id.as_str()))
             .expression_attribute_names("#status", "status")
@@ -233,8 +234,6 @@ impl DynamoJobStore {
         update
             .update_expression(expr)
             .condition_expression(format!("#status IN ({})", placeholders.join(", ")))
-            .build()
-            .map_err(Error::internal)
     }
 
     /// The job's conditional update, with the result's attribute already
@@ -245,19 +244,7 @@ impl DynamoJobStore {
         job: &Job,
         result: &Option<(&'static str, String)>,
     ) -> Result<bool> {
-        let u = self.status_update(from, job, result)?;
-        let sent = self
-            .client
-            .update_item()
-            .table_name(u.table_name())
-            .set_key(Some(u.key().clone()))
-            .update_expression(u.update_expression())
-            .set_condition_expression(u.condition_expression().map(str::to_owned))
-            .set_expression_attribute_names(u.expression_attribute_names().cloned())
-            .set_expression_attribute_values(u.expression_attribute_values().cloned())
-            .send()
-            .await;
-        match sent {
+        match self.status_update(from, job, result).send().await {
             Ok(_) => Ok(true),
             Err(e) => match e.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
@@ -375,7 +362,12 @@ impl JobStore for DynamoJobStore {
                 .await
                 .map_err(sdk)?;
             // The index holds keys only: the jobs themselves, in its order.
-            let items = self.items_at(out.items()).await?;
+            let items = jobs_by_id(
+                &self.client,
+                &self.jobs,
+                out.items().iter().filter_map(key_id),
+            )
+            .await?;
             for key in out.items() {
                 let Some(item) = key_id(key).and_then(|id| items.get(id)) else {
                     continue;
@@ -500,7 +492,13 @@ impl JobStore for DynamoJobStore {
                     .send()
                     .await
                     .map_err(sdk)?;
-                for item in self.items_at(page.items()).await?.values() {
+                let items = jobs_by_id(
+                    &self.client,
+                    &self.jobs,
+                    page.items().iter().filter_map(key_id),
+                )
+                .await?;
+                for item in items.values() {
                     let job = self.read_job(item).await?;
                     // The index lags its table: a job that has just moved on
                     // may still be in it.
@@ -522,30 +520,6 @@ impl JobStore for DynamoJobStore {
         jobs.sort_by_key(|j| j.updated_at);
         jobs.truncate(limit);
         Ok(jobs)
-    }
-}
-
-impl DynamoJobStore {
-    /// The jobs an index's keys point at, by id.
-    async fn items_at(&self, keys: &[Item]) -> Result<HashMap<String, Item>> {
-        let keys: Vec<_> = keys
-            .iter()
-            .filter_map(|k| {
-                Some(HashMap::from([(
-                    "jobId".to_owned(),
-                    k.get("jobId")?.clone(),
-                )]))
-            })
-            .collect();
-        let mut found = HashMap::new();
-        for batch in keys.chunks(100) {
-            for item in batch_get(&self.client, &self.jobs, batch.to_vec()).await? {
-                if let Some(id) = key_id(&item) {
-                    found.insert(id.to_owned(), item);
-                }
-            }
-        }
-        Ok(found)
     }
 }
 
