@@ -72,6 +72,17 @@ describe("the demo page", () => {
         // What the page asks the API for, and where the bytes go.
         const requests = [];
         page.on("request", (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}`));
+        // Over loopback 50 MB can leave in one progress event; a link of
+        // 25 MB/s (Chromium's own throttling) makes the upload take about two
+        // seconds, and XHR reports progress at least every 50 ms while it runs.
+        const cdp = await context.newCDPSession(page);
+        await cdp.send("Network.enable");
+        await cdp.send("Network.emulateNetworkConditions", {
+          offline: false,
+          latency: 0,
+          downloadThroughput: -1,
+          uploadThroughput: 25 * 1024 * 1024,
+        });
         await uploadPathThroughPage(page, file);
         const label = await page.locator("#progress-label").textContent();
         assert.match(label, /straight to storage/);
