@@ -1,4 +1,4 @@
-//! What a connect and a webhook cost on AWS, counted on the wire: a proxy
+//! What a connect, a webhook and a catch-up cost on AWS, counted on the wire: a proxy
 //! in front of moto records each DynamoDB and S3 operation the adapters
 //! send. One Query finds a user's connections, writes do not grow with
 //! the number of tabs, and nothing ever scans a table.
@@ -46,7 +46,7 @@ impl Proxy {
 }
 
 #[tokio::test]
-async fn a_connect_and_a_webhook_cost_a_fixed_number_of_calls_one_query_and_no_scan() {
+async fn a_connect_a_webhook_and_a_catch_up_cost_a_fixed_number_of_calls_one_query_and_no_scan() {
     // GIVEN the aws backend, talking to moto through a counting proxy
     let moto = Arc::new(Moto::start().await);
     let proxy = Proxy {
@@ -113,4 +113,22 @@ async fn a_connect_and_a_webhook_cost_a_fixed_number_of_calls_one_query_and_no_s
     );
     assert!(!calls.iter().any(|c| c == "dynamodb:Scan"), "{calls:?}");
     assert!(calls.len() <= 6, "{calls:?}");
+
+    // WHEN a tab that was closed catches up on alice's four events
+    let page = json_of(app.get("alice", "/events?since=0").await, 200).await;
+    assert_eq!(page["events"].as_array().unwrap().len(), 4, "{page}");
+    assert_eq!(page["lastSeq"], 4, "{page}");
+    let mut catch_up = proxy.take();
+    catch_up.sort();
+    // THEN it read the head once (its lastSeq and recent events), queried
+    // for older chunks once, and read the jobs in one batch
+    assert_eq!(
+        catch_up,
+        [
+            "dynamodb:BatchGetItem",
+            "dynamodb:GetItem",
+            "dynamodb:Query"
+        ],
+        "{catch_up:?}"
+    );
 }

@@ -384,11 +384,19 @@ fn entries_of(item: &Item) -> Vec<String> {
 #[async_trait]
 impl EventLog for DynamoEventLog {
     async fn since(&self, user: &UserId, after: u64, limit: usize) -> Result<Vec<Event>> {
+        Ok(self.page(user, after, limit).await?.0)
+    }
+
+    /// One read of the head serves both: its `lastSeq` is read before
+    /// everything else.
+    async fn page(&self, user: &UserId, after: u64, limit: usize) -> Result<(Vec<Event>, u64)> {
         let mut found: BTreeMap<u64, Stored> = BTreeMap::new();
+        let mut newest = 0;
         // The head first: an archive between the two reads then shows its
         // entries twice (one seq, one event), never not at all.
         if let Some(head) = self.head(user).await? {
             if let Ok(last) = get_n::<u64>(&head, "lastSeq") {
+                newest = last;
                 let recent = entries_of(&head);
                 let first = first_seq(last, recent.len())?;
                 for (i, e) in recent.iter().enumerate() {
@@ -463,7 +471,7 @@ impl EventLog for DynamoEventLog {
                 },
             }
         }
-        Ok(events)
+        Ok((events, newest))
     }
 
     async fn last_seq(&self, user: &UserId) -> Result<u64> {

@@ -138,10 +138,7 @@ impl Boomerang {
             }
         };
         let limit = page_size(limit, DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE)?;
-        // Read lastSeq first: an event appended in between then shows up in
-        // the page with a seq above lastSeq, never the other way round.
-        let last = self.ports.events.last_seq(user).await?;
-        let mut events = self.ports.events.since(user, since, limit).await?;
+        let (mut events, last) = self.ports.events.page(user, since, limit).await?;
         // What is past the retention counts as gone even where the store
         // has not deleted it yet (DynamoDB's TTL lags by up to days), so
         // that readers see one line between kept and gone.
