@@ -7,8 +7,11 @@ then turns on moto's IAM enforcement. Prints the access keys as JSON:
 Where moto's checks differ from AWS's, the policy is translated, never
 widened beyond what the template grants:
 - moto authorizes DynamoDB calls against the resource "*" only, so
-  DynamoDB statements keep their actions and lose their table ARNs (the
-  actions are still checked; S3 actions are checked with their prefixes);
+  DynamoDB statements keep their actions and lose their table ARNs there;
+  the tables and indexes are checked by tools/moto_server.py instead,
+  from the grants this script posts to it (the tables' names given as
+  LogicalId=name arguments; S3 actions are checked by moto with their
+  prefixes);
 - moto checks a TransactWriteItems call as the action
   dynamodb:TransactWriteItems, where AWS checks each item's own action: a
   function allowed both UpdateItem and PutItem gets it;
@@ -18,10 +21,11 @@ widened beyond what the template grants:
 - execute-api:ManageConnections is for the local gateway, which checks no
   signature.
 
-Usage: moto_iam.py ENDPOINT TEMPLATE BUCKET
+Usage: moto_iam.py ENDPOINT TEMPLATE BUCKET [TableLogicalId=name ...]
 """
 
 import json
+import re
 import sys
 
 import boto3
@@ -44,6 +48,46 @@ def _tagged(loader, tag_suffix, node):
 
 
 CfnLoader.add_multi_constructor("!", _tagged)
+
+sys.path.insert(0, __import__("os").path.dirname(__file__))
+from check_template import evaluate  # noqa: E402
+
+
+def dynamo_resource(resource, tables, template, params):
+    """A DynamoDB ARN of the template as {"table", "index"} with the
+    table's real name ("*" stays "*"); `!If` as the parameters choose."""
+    resource = evaluate(resource, template, params)
+    if resource == "*":
+        return "*"
+    if isinstance(resource, dict) and "GetAtt" in resource:
+        logical = resource["GetAtt"].removesuffix(".Arn")
+        index = None
+    elif isinstance(resource, dict) and isinstance(resource.get("Sub"), str):
+        m = re.fullmatch(r"\$\{(\w+)\.Arn\}/index/([\w*]+)", resource["Sub"])
+        if not m:
+            raise SystemExit(f"unexpected DynamoDB resource {resource}")
+        logical, index = m.groups()
+    else:
+        raise SystemExit(f"unexpected DynamoDB resource {resource}")
+    if logical not in tables:
+        raise SystemExit(f"no table name given for {logical}")
+    return {"table": tables[logical], "index": index}
+
+
+def dynamo_grants(function, tables, template):
+    """The function's DynamoDB statements, with their resources, for
+    tools/moto_server.py to check."""
+    params = {n: p.get("Default") for n, p in (template.get("Parameters") or {}).items()}
+    grants = []
+    for policy in function["Properties"].get("Policies", []):
+        for st in policy.get("Statement", []):
+            if "If" in st:
+                st = st["If"][1]
+            actions = as_list(st["Action"])
+            if st["Effect"] == "Allow" and all(a.startswith("dynamodb:") for a in actions):
+                resources = [dynamo_resource(r, tables, template, params) for r in as_list(st["Resource"])]
+                grants.append({"actions": actions, "resources": resources})
+    return grants
 
 
 def s3_resource(resource, bucket):
@@ -95,6 +139,7 @@ def policy_for(function, bucket):
 
 def main():
     endpoint, template_path, bucket = sys.argv[1:4]
+    tables = dict(arg.split("=", 1) for arg in sys.argv[4:])
     with open(template_path) as f:
         template = yaml.load(f, Loader=CfnLoader)
     iam = boto3.client(
@@ -120,6 +165,22 @@ def main():
         )
         key = iam.create_access_key(UserName=name)["AccessKey"]
         keys[name] = {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
+    if tables:
+        grants = {
+            keys[name]["AccessKeyId"]: {
+                "name": name,
+                "grants": dynamo_grants(template["Resources"][name], tables, template),
+            }
+            for name in policies
+            if name != "admin"
+        }
+        req = urllib.request.Request(
+            f"{endpoint}/boomerang/dynamodb-grants",
+            data=json.dumps(grants).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(req).read()
     # From now on every request is authenticated and authorized.
     req = urllib.request.Request(
         f"{endpoint}/moto-api/reset-auth",

@@ -921,3 +921,74 @@ async fn a_finished_job_whose_event_was_lost_gets_it_once_and_only_once_its_writ
     assert!(recover(&recent).await.is_none());
     assert_eq!(log.last_seq(&user("gail")).await.unwrap(), 2);
 }
+
+#[tokio::test]
+async fn a_sweeps_move_whose_event_was_not_written_stays_marked_until_a_later_sweep_tells_it() {
+    // GIVEN three of hana's jobs failed by sweeps: 20 minutes ago one whose
+    // event write failed (the log's table is not there: its writer died
+    // between the writes), and one told the ordinary way; a minute ago
+    // another whose event write failed (its writer may still be running)
+    let a = aws().await;
+    let jobs = job_store(&a);
+    let dying = DynamoJobStore::new(
+        a.dynamo.clone(),
+        &a.tables.jobs,
+        "boomerang-test-no-such-table",
+        S3FileStore::new(a.s3.clone(), &a.bucket),
+        RETENTION,
+    );
+    let fail = |store: &DynamoJobStore, ago: Span| {
+        let (jobs, store) = (jobs.clone(), store.clone());
+        async move {
+            let mut j = job("hana");
+            jobs.create(&j).await.unwrap();
+            j.status = JobStatus::Failed;
+            j.error = Some("timed out waiting for the third party".into());
+            j.updated_at = Utc::now() - ago;
+            let draft = EventDraft::new(EventType::JobFailed, &j, 65536);
+            let from = [JobStatus::Pending, JobStatus::Submitted];
+            let moved = store.transition_tracked(&from, &j, draft).await;
+            (j, moved)
+        }
+    };
+    let (lost, moved) = fail(&dying, Span::minutes(20)).await;
+    assert!(moved.is_err());
+    let (told, moved) = fail(&jobs, Span::minutes(20)).await;
+    assert_eq!(moved.unwrap().unwrap().seq, 1);
+    let (_recent, moved) = fail(&dying, Span::minutes(1)).await;
+    assert!(moved.is_err());
+
+    // WHEN a later sweep asks which moves are untold
+    let untold = jobs.untold(10).await.unwrap();
+    // THEN only the lost one: failed, its writer gone
+    let ids: Vec<_> = untold.iter().map(|j| &j.id).collect();
+    assert_eq!(ids, [&lost.id]);
+    assert_eq!(untold[0].status, JobStatus::Failed);
+
+    // WHEN two sweeps at once each recover its event and clear its mark
+    let retell = || {
+        let (jobs, j) = (jobs.clone(), untold[0].clone());
+        async move {
+            let draft = EventDraft::new(EventType::JobFailed, &j, 65536);
+            let event = jobs.recover_event(&j, draft).await.unwrap();
+            jobs.told(&j).await.unwrap();
+            event
+        }
+    };
+    let (first, second) = tokio::join!(retell(), retell());
+    // THEN its job.failed is appended once, after the told one's
+    let recovered: Vec<_> = [first, second].into_iter().flatten().collect();
+    assert_eq!(recovered.len(), 1, "{recovered:?}");
+    assert_eq!(recovered[0].seq, 2);
+    let events = event_log(&a).since(&user("hana"), 0, 500).await.unwrap();
+    let told_of: Vec<_> = events.iter().map(|e| e.job.id.clone()).collect();
+    assert_eq!(told_of, [told.id.to_string(), lost.id.to_string()]);
+    assert_eq!(events[1].job.error.as_deref(), lost.error.as_deref());
+    // AND no move is left untold, and none of them waits
+    assert!(jobs.untold(10).await.unwrap().is_empty());
+    assert!(jobs
+        .waiting(Waiting::ThirdParty, Utc::now(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}

@@ -79,7 +79,7 @@ async fn the_eight_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
         job_retention: boomerang_core::Limits::default().job_retention,
     };
     let (moto, _) = Moto::with(&deployment).await;
-    let keys = moto.enforce_iam(&deployment.bucket);
+    let keys = moto.enforce_iam(&deployment);
     let moto = Arc::new(moto);
     // AND the local gateway on it, a silent third party, the Lambda APIs
     // emulator and the eight bootstraps (the sweep with a 1 s job timeout)
@@ -232,6 +232,17 @@ async fn the_eight_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
         failed["job"]["error"],
         "timed out waiting for the third party"
     );
+
+    // GIVEN a job of alice's that a sweep failed 20 minutes ago, and died
+    // before appending its event (its log write failed)
+    let lost = lost_sweep(&app).await;
+    // WHEN the schedule runs the sweep again
+    let swept = invoke(&http, port, "sweep", &scheduled).await;
+    // THEN, under its own policy, it finds the move untold, appends its
+    // event and the tab is told
+    assert_eq!(swept["eventsRecovered"], 1, "{swept}");
+    let told = tab.expect("job.failed").await;
+    assert_eq!(told["job"]["id"], lost.as_str());
 
     // WHEN upload gets a JSON declaration of a large file
     let declare = |size: usize| {
@@ -506,4 +517,43 @@ async fn with_an_identity_provider_and_no_secret_ws_connect_takes_the_issuers_to
     let other = issuer.token("rsa-a", serde_json::json!({"iss": "https://other.example"}));
     let refused = invoke(&http, port, "ws-connect", &connect(other, "Idp0000000003=")).await;
     assert_eq!(refused["statusCode"], 401);
+}
+
+/// A job of alice's that a sweep failed 20 minutes ago without its event:
+/// the job's move made with admin rights, the log's write failing (its
+/// table is not there), as when the sweep dies between the two.
+async fn lost_sweep(app: &TestApp) -> boomerang_core::JobId {
+    use boomerang_core::ports::JobStore;
+    use boomerang_core::{EventDraft, EventType, Job, JobId, JobStatus, UserId};
+    let c = &app.stack.config;
+    let admin = app.moto.as_ref().expect("moto").sdk_config().await;
+    let tables = Tables::with_prefix(&c.table_prefix);
+    let store = boomerang_aws::DynamoJobStore::new(
+        boomerang_aws::dynamo_client(&admin),
+        &tables.jobs,
+        "boomerang-no-such-table",
+        boomerang_aws::S3FileStore::new(boomerang_aws::s3_client(&admin), &c.bucket),
+        boomerang_core::Limits::default().event_retention,
+    );
+    let then = chrono::Utc::now() - chrono::Duration::minutes(20);
+    let mut job = Job {
+        id: JobId::generate(),
+        owner: UserId::parse("alice").unwrap(),
+        status: JobStatus::Submitted,
+        file_name: "lost.txt".into(),
+        content_type: "text/plain".into(),
+        size: 2,
+        file_key: "uploads/lost".into(),
+        created_at: then,
+        updated_at: then,
+        result: None,
+        error: None,
+    };
+    store.create(&job).await.unwrap();
+    job.status = JobStatus::Failed;
+    job.error = Some(boomerang_core::usecases::TIMED_OUT.into());
+    let draft = EventDraft::new(EventType::JobFailed, &job, 65536);
+    let from = [JobStatus::Submitted];
+    assert!(store.transition_tracked(&from, &job, draft).await.is_err());
+    job.id
 }

@@ -58,17 +58,23 @@ impl Moto {
     }
 
     /// Gives each function of template.yaml an IAM user holding only its
-    /// policy, and turns on moto's IAM enforcement (`tools/moto_iam.py`
-    /// says how moto's checks differ from AWS's). From then on this
-    /// server's own clients sign as an admin user. Returns each function's
-    /// key pair by logical id (`UploadFunction`).
-    pub fn enforce_iam(&self, bucket: &str) -> HashMap<String, (String, String)> {
+    /// policy, and turns on moto's IAM enforcement, with `deployment`'s
+    /// tables and indexes checked by `tools/moto_server.py` (moto checks
+    /// DynamoDB actions alone: `tools/moto_iam.py` says how its checks
+    /// differ from AWS's). From then on this server's own clients sign as
+    /// an admin user. Returns each function's key pair by logical id
+    /// (`UploadFunction`).
+    pub fn enforce_iam(&self, deployment: &Deployment) -> HashMap<String, (String, String)> {
         let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
+        let t = &deployment.tables;
         let out = Command::new(python_path())
             .arg(format!("{root}/tools/moto_iam.py"))
             .arg(&self.url)
             .arg(format!("{root}/template.yaml"))
-            .arg(bucket)
+            .arg(&deployment.bucket)
+            .arg(format!("ConnectionsTable={}", t.connections))
+            .arg(format!("JobsTable={}", t.jobs))
+            .arg(format!("EventsTable={}", t.events))
             .output()
             .expect("tools/moto_iam.py runs");
         assert!(

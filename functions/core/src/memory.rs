@@ -527,3 +527,87 @@ impl TestApp {
         self.app.receive_webhook(&headers, body.as_bytes()).await
     }
 }
+
+/// A job store that, like DynamoDB's after a crash between a job's write
+/// and its event's, finds one finished job's event missing: the sweep's
+/// [`JobStore::untold`] lists it, and [`JobStore::recover_event`] gives
+/// its event once, as `seq`. What was [`JobStore::told`] is kept.
+pub struct LostEvent {
+    inner: Arc<dyn JobStore>,
+    lost: Mutex<Option<(JobId, u64)>>,
+    pub told: Mutex<Vec<JobId>>,
+}
+
+impl LostEvent {
+    pub fn new(inner: Arc<dyn JobStore>, job: &JobId, seq: u64) -> Self {
+        Self {
+            inner,
+            lost: Mutex::new(Some((job.clone(), seq))),
+            told: Mutex::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl JobStore for LostEvent {
+    async fn create(&self, job: &Job) -> Result<()> {
+        self.inner.create(job).await
+    }
+    async fn get(&self, id: &JobId) -> Result<Option<Job>> {
+        self.inner.get(id).await
+    }
+    async fn list(
+        &self,
+        owner: &UserId,
+        limit: usize,
+        after: Option<&ListCursor>,
+    ) -> Result<Vec<Listed>> {
+        self.inner.list(owner, limit, after).await
+    }
+    async fn transition(
+        &self,
+        from: &[JobStatus],
+        job: &Job,
+        event: EventDraft,
+    ) -> Result<Option<Event>> {
+        self.inner.transition(from, job, event).await
+    }
+    async fn recover_event(&self, job: &Job, event: EventDraft) -> Result<Option<Event>> {
+        let mut lost = self.lost.lock().unwrap();
+        match lost.take() {
+            Some((id, seq)) if id == job.id => Ok(Some(event.numbered(seq))),
+            other => {
+                *lost = other;
+                Ok(None)
+            }
+        }
+    }
+    async fn untold(&self, limit: usize) -> Result<Vec<Job>> {
+        let told = self.told.lock().unwrap().clone();
+        let lost = self.lost.lock().unwrap().clone();
+        let mut untold = Vec::new();
+        for (id, _) in lost.into_iter().filter(|(id, _)| !told.contains(id)) {
+            untold.extend(self.inner.get(&id).await?);
+        }
+        untold.truncate(limit);
+        Ok(untold)
+    }
+    async fn told(&self, job: &Job) -> Result<()> {
+        self.told.lock().unwrap().push(job.id.clone());
+        Ok(())
+    }
+    async fn forget_finished_before(&self, before: DateTime<Utc>) -> Result<u64> {
+        self.inner.forget_finished_before(before).await
+    }
+    async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool> {
+        self.inner.update(from, job).await
+    }
+    async fn waiting(
+        &self,
+        what: Waiting,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Job>> {
+        self.inner.waiting(what, before, limit).await
+    }
+}

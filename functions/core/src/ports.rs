@@ -59,6 +59,30 @@ pub trait JobStore: Send + Sync {
     async fn recover_event(&self, _job: &Job, _event: EventDraft) -> Result<Option<Event>> {
         Ok(None)
     }
+    /// [`JobStore::transition`], for a move that nothing would make again
+    /// if its writer died between the job's write and its event's: the
+    /// sweep's (no third party redelivers a deadline). A store that writes
+    /// the two apart marks the job until its event is written, and
+    /// [`JobStore::untold`] finds the mark of a writer that died.
+    async fn transition_tracked(
+        &self,
+        from: &[JobStatus],
+        job: &Job,
+        event: EventDraft,
+    ) -> Result<Option<Event>> {
+        self.transition(from, job, event).await
+    }
+    /// At most `limit` jobs moved by [`JobStore::transition_tracked`]
+    /// whose writer can no longer be running and whose mark is still
+    /// there: their event may be lost ([`JobStore::recover_event`] tells),
+    /// then [`JobStore::told`] clears the mark.
+    async fn untold(&self, _limit: usize) -> Result<Vec<Job>> {
+        Ok(Vec::new())
+    }
+    /// Clears the mark [`JobStore::transition_tracked`] left on `job`.
+    async fn told(&self, _job: &Job) -> Result<()> {
+        Ok(())
+    }
     /// Deletes jobs finished before `before`, where the store does not do
     /// it by itself (DynamoDB's TTL does); how many went.
     async fn forget_finished_before(&self, before: DateTime<Utc>) -> Result<u64>;

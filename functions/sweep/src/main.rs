@@ -24,6 +24,7 @@ async fn main() -> Result<(), Error> {
         Ok::<_, Error>(json!({
             "timedOut": swept.timed_out,
             "eventsForgotten": swept.events_forgotten,
+            "eventsRecovered": swept.events_recovered,
         }))
     }))
     .await

@@ -5,7 +5,12 @@
 //! winner's event appended to its owner's log (one atomic `UpdateItem`,
 //! see [`super::events`]). No transaction: one would double both. The
 //! price is a window between the two writes: a crash there leaves the job
-//! moved and its event unwritten (docs/reliability.md).
+//! moved and its event unwritten (docs/reliability.md). A webhook that
+//! died there got no answer, so the third party delivers it again, and
+//! that delivery finds the event missing ([`JobStore::recover_event`]).
+//! Nothing delivers a deadline again: the sweep's move leaves the job in
+//! the sparse index under an `untold` key until its event is written, and
+//! a later sweep finds it there ([`JobStore::untold`]).
 //!
 //! Both indexes are keys-only: an index write costs one unit whatever the
 //! job holds, and only when a key changes. A list or a sweep reads the
@@ -19,7 +24,7 @@ use aws_sdk_dynamodb::Client;
 use boomerang_core::ports::{JobStore, ListCursor, Listed, Waiting};
 use boomerang_core::{Error, Event, EventDraft, Job, JobId, JobStatus, Result, UserId};
 use chrono::{DateTime, Utc};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::events::{DynamoEventLog, Entry};
 use super::{get_n, get_opt_s, get_s, jobs_by_id, n, s, sdk, Item};
@@ -61,18 +66,31 @@ pub struct DynamoJobStore {
 /// submitted, would cost two index writes): the job's own `updatedAt`
 /// says how long it has waited.
 fn wait_key(job: &Job) -> Option<(String, i64)> {
-    let prefix = wait_prefix(Waiting::of(job.status)?);
+    Some(shard_key(wait_prefix(Waiting::of(job.status)?), job))
+}
+
+/// The key in the same index of a job the sweep moved whose event is not
+/// yet written ([`JobStore::transition_tracked`]): `t0`..`t7`, since the
+/// move.
+fn untold_key(job: &Job) -> (String, i64) {
+    shard_key(UNTOLD, job)
+}
+
+fn shard_key(prefix: char, job: &Job) -> (String, i64) {
     let shard = job
         .id
         .as_str()
         .bytes()
         .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32))
         % WAIT_SHARDS;
-    Some((
+    (
         format!("{prefix}{shard}"),
         job.updated_at.timestamp_millis(),
-    ))
+    )
 }
+
+/// The prefix of [`untold_key`]'s shards.
+const UNTOLD: char = 't';
 
 /// A finished job past its TTL, which DynamoDB has not deleted yet (it
 /// may take days): read as gone.
@@ -81,7 +99,8 @@ fn expired(item: &Item) -> bool {
 }
 
 /// The shards of jobs waiting for the third party are `w0`..`w7`; those
-/// waiting for their upload, `u0`..`u7`.
+/// waiting for their upload, `u0`..`u7` (and the sweep's moves not yet
+/// told, [`UNTOLD`]: `t0`..`t7`).
 fn wait_prefix(what: Waiting) -> char {
     match what {
         Waiting::ThirdParty => 'w',
@@ -157,12 +176,14 @@ impl DynamoJobStore {
 
     /// The job's conditional update: its new status, time, result and
     /// error, and its place in the sparse `waiting` index, if its status
-    /// is one of `from`.
+    /// is one of `from`. A `tracked` move that ends the job's wait leaves
+    /// it in the index under [`untold_key`] instead.
     fn status_update(
         &self,
         from: &[JobStatus],
         job: &Job,
         result: &Option<(&'static str, String)>,
+        tracked: bool,
     ) -> UpdateItemFluentBuilder {
         let mut set = vec!["#status = :status", "updatedAt = :updated"];
         let mut remove = Vec::new();
@@ -211,7 +232,7 @@ impl DynamoJobStore {
         let same_wait = from
             .iter()
             .all(|f| Waiting::of(*f) == Waiting::of(job.status));
-        match wait_key(job) {
+        match wait_key(job).or_else(|| tracked.then(|| untold_key(job))) {
             _ if same_wait => {}
             Some((shard, since)) => {
                 set.extend(["waitShard = :shard", "waitingSince = :since"]);
@@ -243,14 +264,98 @@ impl DynamoJobStore {
         from: &[JobStatus],
         job: &Job,
         result: &Option<(&'static str, String)>,
+        tracked: bool,
     ) -> Result<bool> {
-        match self.status_update(from, job, result).send().await {
+        match self.status_update(from, job, result, tracked).send().await {
             Ok(_) => Ok(true),
             Err(e) => match e.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
                 other => Err(sdk(other)),
             },
         }
+    }
+
+    /// The job's conditional move, then (only the winner gets there) its
+    /// event appended to the owner's log.
+    async fn move_and_append(
+        &self,
+        from: &[JobStatus],
+        job: &Job,
+        event: EventDraft,
+        tracked: bool,
+    ) -> Result<Option<Event>> {
+        let result = self.result_attr(job).await?;
+        let moved = self.update_with(from, job, &result, tracked).await;
+        if !matches!(moved, Ok(true)) {
+            self.forget_result(&result).await;
+            return moved.map(|_| None);
+        }
+        let seq = self
+            .log
+            .append(&job.owner, &Entry::of(&event, &job.id))
+            .await?;
+        Ok(Some(event.numbered(seq)))
+    }
+
+    /// The jobs under `prefix`'s shards of the sparse index, keyed at or
+    /// before `before`, that are `wanted` as read (the index lags its
+    /// table: a job that has just moved on may still be in it): at most
+    /// about `limit` from each shard, oldest first. One Query per shard,
+    /// at once; never a Scan.
+    async fn in_shards(
+        &self,
+        prefix: char,
+        before: DateTime<Utc>,
+        limit: usize,
+        wanted: impl Fn(&Job) -> bool + Sync,
+    ) -> Result<Vec<Job>> {
+        let wanted = &wanted;
+        let shards = (0..WAIT_SHARDS).map(|shard| async move {
+            let mut found = Vec::new();
+            let mut start = None;
+            loop {
+                let page = self
+                    .client
+                    .query()
+                    .table_name(&self.jobs)
+                    .index_name(&self.waiting)
+                    .key_condition_expression("waitShard = :s AND waitingSince <= :b")
+                    .expression_attribute_values(":s", s(format!("{prefix}{shard}")))
+                    .expression_attribute_values(":b", n(before.timestamp_millis()))
+                    .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(sdk)?;
+                let items = jobs_by_id(
+                    &self.client,
+                    &self.jobs,
+                    page.items().iter().filter_map(key_id),
+                )
+                .await?;
+                for item in items.values() {
+                    if expired(item) {
+                        continue;
+                    }
+                    let job = self.read_job(item).await?;
+                    if wanted(&job) {
+                        found.push(job);
+                    }
+                }
+                match page.last_evaluated_key {
+                    Some(key) if found.len() < limit => start = Some(key),
+                    _ => return Ok::<_, Error>(found),
+                }
+            }
+        });
+        let mut jobs: Vec<Job> = futures::future::try_join_all(shards)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        jobs.sort_by_key(|j| j.updated_at);
+        jobs.truncate(limit);
+        Ok(jobs)
     }
 
     /// Deletes the S3 copy of a result that was not kept (its transition
@@ -394,18 +499,49 @@ impl JobStore for DynamoJobStore {
         job: &Job,
         event: EventDraft,
     ) -> Result<Option<Event>> {
-        let result = self.result_attr(job).await?;
-        let moved = self.update_with(from, job, &result).await;
-        if !matches!(moved, Ok(true)) {
-            self.forget_result(&result).await;
-            return moved.map(|_| None);
+        self.move_and_append(from, job, event, false).await
+    }
+
+    async fn transition_tracked(
+        &self,
+        from: &[JobStatus],
+        job: &Job,
+        event: EventDraft,
+    ) -> Result<Option<Event>> {
+        let moved = self.move_and_append(from, job, event, true).await?;
+        if moved.is_some() && job.status.is_terminal() {
+            // Best effort: a mark left behind costs the sweep a look at
+            // this job's log in 15 minutes, nothing else.
+            if let Err(e) = self.told(job).await {
+                warn!(job_id = %job.id, error = %e, "could not clear a told job's mark");
+            }
         }
-        // Only the winner gets here: its event, once.
-        let seq = self
-            .log
-            .append(&job.owner, &Entry::of(&event, &job.id))
-            .await?;
-        Ok(Some(event.numbered(seq)))
+        Ok(moved)
+    }
+
+    async fn untold(&self, limit: usize) -> Result<Vec<Job>> {
+        // Only moves whose writer can no longer be running.
+        let before = Utc::now() - chrono::Duration::from_std(WRITER_MAX).unwrap_or_default();
+        self.in_shards(UNTOLD, before, limit, |job| job.status.is_terminal())
+            .await
+    }
+
+    async fn told(&self, job: &Job) -> Result<()> {
+        let cleared = self
+            .client
+            .update_item()
+            .table_name(&self.jobs)
+            .key("jobId", s(job.id.as_str()))
+            .update_expression("REMOVE waitShard, waitingSince")
+            // Never an item made of a key alone, for a job that is gone.
+            .condition_expression("begins_with(waitShard, :untold)")
+            .expression_attribute_values(":untold", s(UNTOLD.to_string()))
+            .send()
+            .await;
+        match cleared.map_err(|e| e.into_service_error()) {
+            Ok(_) | Err(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
+            Err(other) => Err(sdk(other)),
+        }
     }
     async fn recover_event(&self, job: &Job, event: EventDraft) -> Result<Option<Event>> {
         let age = (Utc::now() - job.updated_at).to_std().unwrap_or_default();
@@ -458,7 +594,7 @@ impl JobStore for DynamoJobStore {
 
     async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool> {
         let result = self.result_attr(job).await?;
-        let moved = self.update_with(from, job, &result).await;
+        let moved = self.update_with(from, job, &result, false).await;
         if !matches!(moved, Ok(true)) {
             self.forget_result(&result).await;
         }
@@ -471,55 +607,12 @@ impl JobStore for DynamoJobStore {
         before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Job>> {
-        let prefix = wait_prefix(what);
-        // One Query per shard of the sparse index, at once; never a Scan.
         // The index's key is when the wait began; the job's `updatedAt`
         // when it last moved within it: a job is due by the latter.
-        let shards = (0..WAIT_SHARDS).map(|shard| async move {
-            let mut due = Vec::new();
-            let mut start = None;
-            loop {
-                let page = self
-                    .client
-                    .query()
-                    .table_name(&self.jobs)
-                    .index_name(&self.waiting)
-                    .key_condition_expression("waitShard = :s AND waitingSince <= :b")
-                    .expression_attribute_values(":s", s(format!("{prefix}{shard}")))
-                    .expression_attribute_values(":b", n(before.timestamp_millis()))
-                    .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(sdk)?;
-                let items = jobs_by_id(
-                    &self.client,
-                    &self.jobs,
-                    page.items().iter().filter_map(key_id),
-                )
-                .await?;
-                for item in items.values() {
-                    let job = self.read_job(item).await?;
-                    // The index lags its table: a job that has just moved on
-                    // may still be in it.
-                    if Waiting::of(job.status) == Some(what) && job.updated_at <= before {
-                        due.push(job);
-                    }
-                }
-                match page.last_evaluated_key {
-                    Some(key) if due.len() < limit => start = Some(key),
-                    _ => return Ok::<_, Error>(due),
-                }
-            }
-        });
-        let mut jobs: Vec<Job> = futures::future::try_join_all(shards)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect();
-        jobs.sort_by_key(|j| j.updated_at);
-        jobs.truncate(limit);
-        Ok(jobs)
+        self.in_shards(wait_prefix(what), before, limit, |job| {
+            Waiting::of(job.status) == Some(what) && job.updated_at <= before
+        })
+        .await
     }
 }
 

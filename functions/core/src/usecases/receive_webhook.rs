@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use tracing::{info, warn};
+use tracing::info;
 
 use super::Boomerang;
 use crate::metrics::{self, Metric};
@@ -115,15 +115,7 @@ impl Boomerang {
             info!(webhook_id = %webhook_id, job_id = %job.id, "webhook for a finished job acknowledged");
             // The third party retries a delivery that got no answer: the
             // one time the move's writer may have died before its event.
-            let kind = match job.status {
-                JobStatus::Completed => EventType::JobCompleted,
-                _ => EventType::JobFailed,
-            };
-            let draft = EventDraft::new(kind, &job, limits.max_push_bytes);
-            if let Some(event) = self.ports.jobs.recover_event(&job, draft).await? {
-                warn!(job_id = %job.id, user = %job.owner, seq = event.seq, "a finished job's lost event appended");
-                self.notify(&job.owner, &event).await;
-            }
+            self.retell(&job).await?;
             WebhookOutcome::AlreadyDone
         } else {
             job.status = status;
@@ -152,7 +144,7 @@ impl Boomerang {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::{TestApp, ThirdParty};
+    use crate::memory::{LostEvent, TestApp, ThirdParty};
 
     #[tokio::test]
     async fn a_signed_result_completes_the_job_and_reaches_the_owner_only() {
@@ -254,67 +246,6 @@ mod tests {
         }
     }
 
-    /// A store that, like DynamoDB's after a crash between a job's write
-    /// and its event's, finds one finished job's event missing (once).
-    struct LostOnce {
-        inner: std::sync::Arc<dyn crate::ports::JobStore>,
-        lost: std::sync::Mutex<Option<crate::JobId>>,
-    }
-
-    #[async_trait::async_trait]
-    impl crate::ports::JobStore for LostOnce {
-        async fn create(&self, job: &crate::Job) -> Result<()> {
-            self.inner.create(job).await
-        }
-        async fn get(&self, id: &JobId) -> Result<Option<crate::Job>> {
-            self.inner.get(id).await
-        }
-        async fn list(
-            &self,
-            owner: &crate::UserId,
-            limit: usize,
-            after: Option<&crate::ports::ListCursor>,
-        ) -> Result<Vec<crate::ports::Listed>> {
-            self.inner.list(owner, limit, after).await
-        }
-        async fn transition(
-            &self,
-            from: &[JobStatus],
-            job: &crate::Job,
-            event: EventDraft,
-        ) -> Result<Option<crate::Event>> {
-            self.inner.transition(from, job, event).await
-        }
-        async fn recover_event(
-            &self,
-            job: &crate::Job,
-            event: EventDraft,
-        ) -> Result<Option<crate::Event>> {
-            let mut lost = self.lost.lock().unwrap();
-            Ok((lost.as_ref() == Some(&job.id)).then(|| {
-                *lost = None;
-                event.numbered(3)
-            }))
-        }
-        async fn forget_finished_before(
-            &self,
-            before: chrono::DateTime<chrono::Utc>,
-        ) -> Result<u64> {
-            self.inner.forget_finished_before(before).await
-        }
-        async fn update(&self, from: &[JobStatus], job: &crate::Job) -> Result<bool> {
-            self.inner.update(from, job).await
-        }
-        async fn waiting(
-            &self,
-            what: crate::ports::Waiting,
-            before: chrono::DateTime<chrono::Utc>,
-            limit: usize,
-        ) -> Result<Vec<crate::Job>> {
-            self.inner.waiting(what, before, limit).await
-        }
-    }
-
     #[tokio::test]
     async fn a_redelivery_pushes_a_finished_jobs_event_that_its_writer_lost() {
         // GIVEN alice's job completed, whose event the store then finds lost
@@ -323,12 +254,7 @@ mod tests {
         let job = t.upload("alice").await;
         let done = serde_json::json!({"job_id": job.id.as_str(), "status": "completed", "result": {"n": 7}});
         t.deliver("msg_1", &done).await.unwrap();
-        t.wrap_jobs(|inner| {
-            std::sync::Arc::new(LostOnce {
-                inner,
-                lost: std::sync::Mutex::new(Some(job.id.clone())),
-            })
-        });
+        t.wrap_jobs(|inner| std::sync::Arc::new(LostEvent::new(inner, &job.id, 3)));
         // WHEN the third party delivers it again, twice
         let again = t.deliver("msg_1", &done).await.unwrap();
         t.deliver("msg_1", &done).await.unwrap();

@@ -38,6 +38,9 @@ pub struct Swept {
     pub events_forgotten: u64,
     /// Finished jobs deleted for being older than theirs.
     pub jobs_forgotten: u64,
+    /// Events of an earlier sweep's moves that its writer died before
+    /// appending, appended and pushed now.
+    pub events_recovered: usize,
 }
 
 impl Boomerang {
@@ -57,6 +60,7 @@ impl Boomerang {
                 .await?,
             events_forgotten: 0,
             jobs_forgotten: 0,
+            events_recovered: self.retell_untold().await?,
         };
         let retention = Duration::from_std(limits.event_retention).unwrap_or(Duration::MAX);
         if let Some(before) = now.checked_sub_signed(retention) {
@@ -74,6 +78,7 @@ impl Boomerang {
                 uploads_expired = swept.uploads_expired,
                 events_forgotten = swept.events_forgotten,
                 jobs_forgotten = swept.jobs_forgotten,
+                events_recovered = swept.events_recovered,
                 "swept"
             );
         }
@@ -114,6 +119,21 @@ impl Boomerang {
         Ok(failed)
     }
 
+    /// The moves of earlier sweeps still marked untold, their writer gone:
+    /// each one's event appended and pushed if it was lost, then the mark
+    /// cleared. How many were lost. (A webhook's move needs none of this:
+    /// the third party redelivers a webhook that got no answer.)
+    async fn retell_untold(&self) -> Result<usize> {
+        let mut recovered = 0;
+        for job in self.ports.jobs.untold(PAGE).await? {
+            if self.retell(&job).await? {
+                recovered += 1;
+            }
+            self.ports.jobs.told(&job).await?;
+        }
+        Ok(recovered)
+    }
+
     /// Fails one due job; `false` when something else moved it first.
     async fn time_out(
         &self,
@@ -131,7 +151,12 @@ impl Boomerang {
             Waiting::ThirdParty => &[JobStatus::Pending, JobStatus::Submitted],
             Waiting::Upload => &[JobStatus::Uploading],
         };
-        match self.ports.jobs.transition(from, &job, draft).await? {
+        match self
+            .ports
+            .jobs
+            .transition_tracked(from, &job, draft)
+            .await?
+        {
             Some(event) => {
                 self.ports
                     .metrics
@@ -182,6 +207,43 @@ mod tests {
             crate::WebhookOutcome::AlreadyDone
         );
         assert_eq!(t.pushed("a1").len(), got.len());
+    }
+
+    #[tokio::test]
+    async fn a_sweep_tells_the_owner_of_a_timeout_whose_event_an_earlier_sweep_lost() {
+        // GIVEN alice's job failed at its deadline, and the store then
+        // finds that move's event lost (its sweep died between the writes)
+        let mut t = TestApp::new();
+        t.set_limits(|l| l.job_timeout = StdDuration::from_secs(60));
+        t.connect("a1", "alice").await;
+        t.connect("b1", "bob").await;
+        let job = t.upload("alice").await;
+        t.advance(StdDuration::from_secs(61));
+        assert_eq!(t.app.sweep().await.unwrap().timed_out, 1);
+        let store = std::sync::Arc::new(crate::memory::LostEvent::new(
+            t.app.ports.jobs.clone(),
+            &job.id,
+            3,
+        ));
+        t.wrap_jobs(|_| store.clone());
+        let before = t.pushed("a1").len();
+        // WHEN the next sweeps run
+        let swept = t.app.sweep().await.unwrap();
+        let again = t.app.sweep().await.unwrap();
+        // THEN the first appends it and alice's tab gets job.failed once,
+        // with the error; the mark is cleared and the next finds nothing
+        assert_eq!(swept.events_recovered, 1);
+        assert_eq!(again.events_recovered, 0);
+        let got = t.pushed("a1");
+        assert_eq!(got.len(), before + 1, "{got:?}");
+        assert_eq!(got[before]["type"], "job.failed");
+        assert_eq!(got[before]["seq"], 3);
+        assert_eq!(got[before]["job"]["error"], super::TIMED_OUT);
+        assert_eq!(
+            store.told.lock().unwrap().as_slice(),
+            std::slice::from_ref(&job.id)
+        );
+        assert!(t.pushed("b1").is_empty());
     }
 
     #[tokio::test]
