@@ -36,7 +36,7 @@ pub async fn lambda_apis() -> (Process, u16) {
         venv_bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let child = Command::new("cargo")
+    let child = crate::dies_with_test(&mut Command::new("cargo"))
         .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1"])
         .args(["-P", &port.to_string()])
         .current_dir(root())
@@ -196,7 +196,7 @@ pub fn start_function(
     log: &Path,
 ) -> Process {
     let out = std::fs::File::create(log).expect("log file");
-    let child = Command::new(bin)
+    let child = crate::dies_with_test(&mut Command::new(bin))
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env("AWS_LAMBDA_FUNCTION_NAME", name)

@@ -22,6 +22,24 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub use moto::Moto;
 pub use third_party::{FakeThirdParty, Mode, Received};
 
+/// Makes the process `command` starts die with the test that starts it,
+/// even when the test is killed from outside (Ctrl-C, a CI timeout) and
+/// no `Drop` runs: Linux sends it SIGKILL when the thread that started
+/// it ends (a test's thread, or its runtime's, lasts as long as the test).
+pub fn dies_with_test(command: &mut std::process::Command) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe, and nothing else runs between
+    // fork and exec here.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
 /// How long a test waits for something it expects before failing.
 pub const DEADLINE: Duration = Duration::from_secs(15);
 

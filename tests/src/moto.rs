@@ -28,7 +28,7 @@ impl Moto {
         let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
         let python = python_path();
         let port = crate::free_port();
-        let child = Command::new(python_path())
+        let child = crate::dies_with_test(&mut Command::new(python_path()))
             .arg(format!("{root}/tools/moto_server.py"))
             .arg("127.0.0.1")
             .arg(port.to_string())

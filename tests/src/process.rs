@@ -19,15 +19,16 @@ impl LocalProcess {
     /// Starts it on `addr` with `data_dir` and `env` (quiet logs), and
     /// waits for its ready line.
     pub fn start(addr: &str, data_dir: &Path, env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(debug_bootstrap("boomerang-local"))
-            .env("BOOMERANG_ADDR", addr)
-            .env("BOOMERANG_DATA_DIR", data_dir)
-            .env("RUST_LOG", "warn")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("boomerang-local starts");
+        let mut child =
+            crate::dies_with_test(&mut Command::new(debug_bootstrap("boomerang-local")))
+                .env("BOOMERANG_ADDR", addr)
+                .env("BOOMERANG_DATA_DIR", data_dir)
+                .env("RUST_LOG", "warn")
+                .envs(env.iter().copied())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("boomerang-local starts");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
