@@ -327,12 +327,7 @@ impl DynamoJobStore {
                     .send()
                     .await
                     .map_err(sdk)?;
-                let items = jobs_by_id(
-                    &self.client,
-                    &self.jobs,
-                    page.items().iter().filter_map(key_id),
-                )
-                .await?;
+                let items = self.jobs_of(page.items()).await?;
                 for item in items.values() {
                     if expired(item) {
                         continue;
@@ -356,6 +351,12 @@ impl DynamoJobStore {
         jobs.sort_by_key(|j| j.updated_at);
         jobs.truncate(limit);
         Ok(jobs)
+    }
+
+    /// The job items a page of a keys-only index names, by id (strong
+    /// reads, in batches).
+    async fn jobs_of(&self, keys: &[Item]) -> Result<std::collections::HashMap<String, Item>> {
+        jobs_by_id(&self.client, &self.jobs, keys.iter().filter_map(key_id)).await
     }
 
     /// Deletes the S3 copy of a result that was not kept (its transition
@@ -467,12 +468,7 @@ impl JobStore for DynamoJobStore {
                 .await
                 .map_err(sdk)?;
             // The index holds keys only: the jobs themselves, in its order.
-            let items = jobs_by_id(
-                &self.client,
-                &self.jobs,
-                out.items().iter().filter_map(key_id),
-            )
-            .await?;
+            let items = self.jobs_of(out.items()).await?;
             for key in out.items() {
                 let Some(item) = key_id(key).and_then(|id| items.get(id)) else {
                     continue;
