@@ -48,7 +48,7 @@ pub fn management_timeouts() -> TimeoutConfig {
         .build()
 }
 
-/// A DynamoDB client with [`dynamo_timeouts`].
+/// A DynamoDB client with `dynamo_timeouts`.
 pub fn dynamo_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(sdk)
@@ -119,7 +119,7 @@ impl Deployment {
     }
 }
 
-/// An S3 client with [`s3_timeouts`]. Against a configured endpoint (`AWS_ENDPOINT_URL`,
+/// An S3 client with `s3_timeouts`. Against a configured endpoint (`AWS_ENDPOINT_URL`,
 /// `AWS_ENDPOINT_URL_S3`: moto, MinIO, LocalStack) buckets go in the path,
 /// since `bucket.127.0.0.1` does not resolve.
 pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {

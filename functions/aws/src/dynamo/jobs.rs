@@ -16,6 +16,9 @@
 //! job holds, and only when a key changes. A list or a sweep reads the
 //! keys, then the jobs (`BatchGetItem`).
 
+mod recovery;
+mod waiting;
+
 use async_trait::async_trait;
 
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
@@ -29,7 +32,8 @@ use tracing::{debug, warn};
 use super::events::{DynamoEventLog, Entry};
 use super::{get_n, get_opt_s, get_s, jobs_by_id, n, s, sdk, Item};
 use crate::s3::S3FileStore;
-use crate::tables::{JOBS_BY_OWNER, JOBS_WAITING, TTL, WAIT_SHARDS};
+use crate::tables::{JOBS_BY_OWNER, JOBS_WAITING, TTL};
+use waiting::{untold_key, wait_key};
 
 /// Results larger than this go to S3. API Gateway pushes at most 128 KB a
 /// WebSocket message (`MaxPushBytes` can be no more), so no push and no
@@ -37,9 +41,6 @@ use crate::tables::{JOBS_BY_OWNER, JOBS_WAITING, TTL, WAIT_SHARDS};
 /// cost a DynamoDB write unit per KB (S3: one PUT, $0.005 per 1,000) and
 /// be read by every list for nothing. (A DynamoDB item holds 400 KB.)
 pub const MAX_INLINE_RESULT_BYTES: usize = 128 * 1024;
-/// Lambda runs an invocation at most 15 minutes: a move older than this
-/// has no writer still running, and one whose event is missing lost it.
-const WRITER_MAX: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 #[derive(Clone, Debug)]
 pub struct DynamoJobStore {
@@ -57,55 +58,10 @@ pub struct DynamoJobStore {
     job_retention: std::time::Duration,
 }
 
-/// The sparse index's key of a job still waiting (for its bytes, or for
-/// the third party): (`waitShard`, `waitingSince`), present only while it
-/// waits, so the index holds nothing else. Jobs spread over
-/// [`WAIT_SHARDS`] partitions by their id, so that no one partition takes
-/// every new job's write. The key is set when the job starts a kind of
-/// wait and kept while it waits (a move within one wait, pending to
-/// submitted, would cost two index writes): the job's own `updatedAt`
-/// says how long it has waited.
-fn wait_key(job: &Job) -> Option<(String, i64)> {
-    Some(shard_key(wait_prefix(Waiting::of(job.status)?), job))
-}
-
-/// The key in the same index of a job the sweep moved whose event is not
-/// yet written ([`JobStore::transition_tracked`]): `t0`..`t7`, since the
-/// move.
-fn untold_key(job: &Job) -> (String, i64) {
-    shard_key(UNTOLD, job)
-}
-
-fn shard_key(prefix: char, job: &Job) -> (String, i64) {
-    let shard = job
-        .id
-        .as_str()
-        .bytes()
-        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32))
-        % WAIT_SHARDS;
-    (
-        format!("{prefix}{shard}"),
-        job.updated_at.timestamp_millis(),
-    )
-}
-
-/// The prefix of [`untold_key`]'s shards.
-const UNTOLD: char = 't';
-
 /// A finished job past its TTL, which DynamoDB has not deleted yet (it
 /// may take days): read as gone.
 fn expired(item: &Item) -> bool {
     get_n::<i64>(item, TTL).is_ok_and(|ttl| ttl <= Utc::now().timestamp())
-}
-
-/// The shards of jobs waiting for the third party are `w0`..`w7`; those
-/// waiting for their upload, `u0`..`u7` (and the sweep's moves not yet
-/// told, [`UNTOLD`]: `t0`..`t7`).
-fn wait_prefix(what: Waiting) -> char {
-    match what {
-        Waiting::ThirdParty => 'w',
-        Waiting::Upload => 'u',
-    }
 }
 
 impl DynamoJobStore {
@@ -297,62 +253,6 @@ impl DynamoJobStore {
         Ok(Some(event.numbered(seq)))
     }
 
-    /// The jobs under `prefix`'s shards of the sparse index, keyed at or
-    /// before `before`, that are `wanted` as read (the index lags its
-    /// table: a job that has just moved on may still be in it): at most
-    /// about `limit` from each shard, oldest first. One Query per shard,
-    /// at once; never a Scan.
-    async fn in_shards(
-        &self,
-        prefix: char,
-        before: DateTime<Utc>,
-        limit: usize,
-        wanted: impl Fn(&Job) -> bool + Sync,
-    ) -> Result<Vec<Job>> {
-        let wanted = &wanted;
-        let shards = (0..WAIT_SHARDS).map(|shard| async move {
-            let mut found = Vec::new();
-            let mut start = None;
-            loop {
-                let page = self
-                    .client
-                    .query()
-                    .table_name(&self.jobs)
-                    .index_name(&self.waiting)
-                    .key_condition_expression("waitShard = :s AND waitingSince <= :b")
-                    .expression_attribute_values(":s", s(format!("{prefix}{shard}")))
-                    .expression_attribute_values(":b", n(before.timestamp_millis()))
-                    .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(sdk)?;
-                let items = self.jobs_of(page.items()).await?;
-                for item in items.values() {
-                    if expired(item) {
-                        continue;
-                    }
-                    let job = self.read_job(item).await?;
-                    if wanted(&job) {
-                        found.push(job);
-                    }
-                }
-                match page.last_evaluated_key {
-                    Some(key) if found.len() < limit => start = Some(key),
-                    _ => return Ok::<_, Error>(found),
-                }
-            }
-        });
-        let mut jobs: Vec<Job> = futures::future::try_join_all(shards)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect();
-        jobs.sort_by_key(|j| j.updated_at);
-        jobs.truncate(limit);
-        Ok(jobs)
-    }
-
     /// The job items a page of a keys-only index names, by id (strong
     /// reads, in batches).
     async fn jobs_of(&self, keys: &[Item]) -> Result<std::collections::HashMap<String, Item>> {
@@ -516,71 +416,15 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn untold(&self, limit: usize) -> Result<Vec<Job>> {
-        // Only moves whose writer can no longer be running.
-        let before = Utc::now() - chrono::Duration::from_std(WRITER_MAX).unwrap_or_default();
-        self.in_shards(UNTOLD, before, limit, |job| job.status.is_terminal())
-            .await
+        self.untold_moves(limit).await
     }
 
     async fn told(&self, job: &Job) -> Result<()> {
-        let cleared = self
-            .client
-            .update_item()
-            .table_name(&self.jobs)
-            .key("jobId", s(job.id.as_str()))
-            .update_expression("REMOVE waitShard, waitingSince")
-            // Never an item made of a key alone, for a job that is gone.
-            .condition_expression("begins_with(waitShard, :untold)")
-            .expression_attribute_values(":untold", s(UNTOLD.to_string()))
-            .send()
-            .await;
-        match cleared.map_err(|e| e.into_service_error()) {
-            Ok(_) | Err(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
-            Err(other) => Err(sdk(other)),
-        }
+        self.clear_untold(job).await
     }
+
     async fn recover_event(&self, job: &Job, event: EventDraft) -> Result<Option<Event>> {
-        let age = (Utc::now() - job.updated_at).to_std().unwrap_or_default();
-        // Its writer may still be running; or its event, had it been
-        // written, may have expired (and the tabs reloaded the jobs).
-        if age < WRITER_MAX || age > self.event_retention / 2 {
-            return Ok(None);
-        }
-        let writer_max = chrono::Duration::from_std(WRITER_MAX).unwrap_or_default();
-        if self
-            .log
-            .holds(&job.owner, &job.id, event.kind, job.updated_at, writer_max)
-            .await?
-        {
-            return Ok(None);
-        }
-        // Exactly one recovery: the first to mark this very move.
-        let claimed = self
-            .client
-            .update_item()
-            .table_name(&self.jobs)
-            .key("jobId", s(job.id.as_str()))
-            .update_expression("SET recoveredAt = :now")
-            .condition_expression(
-                "attribute_not_exists(recoveredAt) AND updatedAt = :moved AND #status = :status",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":now", n(Utc::now().timestamp_millis()))
-            .expression_attribute_values(":moved", n(job.updated_at.timestamp_millis()))
-            .expression_attribute_values(":status", s(job.status.as_str()))
-            .send()
-            .await;
-        if let Err(e) = claimed {
-            return match e.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(None),
-                other => Err(sdk(other)),
-            };
-        }
-        let seq = self
-            .log
-            .append(&job.owner, &Entry::of(&event, &job.id))
-            .await?;
-        Ok(Some(event.numbered(seq)))
+        self.recover(job, event).await
     }
 
     async fn forget_finished_before(&self, _before: DateTime<Utc>) -> Result<u64> {
@@ -603,12 +447,7 @@ impl JobStore for DynamoJobStore {
         before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Job>> {
-        // The index's key is when the wait began; the job's `updatedAt`
-        // when it last moved within it: a job is due by the latter.
-        self.in_shards(wait_prefix(what), before, limit, |job| {
-            Waiting::of(job.status) == Some(what) && job.updated_at <= before
-        })
-        .await
+        self.due(what, before, limit).await
     }
 }
 
