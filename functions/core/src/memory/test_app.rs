@@ -1,0 +1,307 @@
+//! An app wired to the in-memory adapters, with a helper per use case,
+//! and stores that misbehave as real ones can.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+use crate::auth::Secret;
+use crate::ports::*;
+use crate::webhook::{self, SignatureHeaders};
+use crate::*;
+
+use super::{Memory, ThirdParty};
+
+/// An app wired to one in-memory state, with helpers for tests.
+pub struct TestApp {
+    pub app: Boomerang,
+    mem: Memory,
+    pub files: FilesView,
+}
+
+impl Default for TestApp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub struct FilesView(Memory);
+
+impl FilesView {
+    pub fn get(&self, key: &str) -> Option<Bytes> {
+        self.0.state.lock().unwrap().files.get(key).cloned()
+    }
+    /// Stores a file, as a client's PUT would.
+    pub fn put(&self, key: &str, body: &str) {
+        self.0
+            .state
+            .lock()
+            .unwrap()
+            .files
+            .insert(key.to_owned(), Bytes::from(body.to_owned()));
+    }
+}
+
+impl TestApp {
+    pub fn new() -> Self {
+        Self::with_third_party(ThirdParty::Accepts)
+    }
+
+    pub fn with_third_party(third_party: ThirdParty) -> Self {
+        let mem = Memory {
+            state: Arc::default(),
+            third_party,
+            app: Arc::default(),
+        };
+        let m = Arc::new(mem.clone());
+        let ports = Ports {
+            connections: m.clone(),
+            jobs: m.clone(),
+            events: m.clone(),
+            files: m.clone(),
+            pusher: m.clone(),
+            processor: m.clone(),
+            clock: m,
+            issuer_keys: None,
+            metrics: Arc::new(crate::metrics::NoMetrics),
+        };
+        let settings = Settings {
+            jwt_secret: Secret::new(b"jwt".to_vec()).into(),
+            webhook_secret: Secret::new(b"whk".to_vec()).into(),
+            callback_url: "http://localhost/webhooks/third-party".into(),
+            issuer: None,
+            limits: Limits::default(),
+        };
+        let app = Boomerang::new(ports, settings);
+        let _ = mem.app.set(app.clone());
+        Self {
+            app,
+            files: FilesView(mem.clone()),
+            mem,
+        }
+    }
+
+    pub fn set_max_upload(&mut self, n: usize) {
+        self.set_limits(|l| l.max_upload_bytes = n);
+    }
+
+    /// The same app over another job store, given the memory one (to
+    /// wrap it).
+    pub fn wrap_jobs(&mut self, wrap: impl FnOnce(Arc<dyn JobStore>) -> Arc<dyn JobStore>) {
+        let mut ports = self.app.ports.clone();
+        ports.jobs = wrap(ports.jobs);
+        self.app = Boomerang::new(ports, (*self.app.settings).clone());
+    }
+
+    pub fn set_limits(&mut self, f: impl FnOnce(&mut Limits)) {
+        let mut settings = (*self.app.settings).clone();
+        f(&mut settings.limits);
+        self.app = Boomerang::new(self.app.ports.clone(), settings);
+    }
+
+    /// A small file uploaded by `user`: its job, whatever became of it.
+    pub async fn upload(&self, user: &str) -> Job {
+        let file = UploadedFile {
+            file_name: "a.txt".into(),
+            content_type: "text/plain".into(),
+            bytes: Bytes::from_static(b"hi\n"),
+        };
+        match self.app.upload(&self.user(user), file).await.unwrap() {
+            UploadOutcome::Accepted(job) | UploadOutcome::Refused(job) => job,
+        }
+    }
+
+    /// `user`'s job `id`, as stored.
+    pub async fn stored(&self, user: &str, id: &JobId) -> Job {
+        self.app
+            .get_job(&self.user(user), id.as_str())
+            .await
+            .unwrap()
+    }
+
+    /// Moves the test clock forward.
+    pub fn advance(&self, d: Duration) {
+        self.mem.state.lock().unwrap().skew += d;
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    pub fn user(&self, name: &str) -> UserId {
+        UserId::parse(name).unwrap()
+    }
+
+    pub async fn connect(&self, conn: &str, user: &str) {
+        self.connect_until(conn, user, Utc::now() + chrono::Duration::hours(1))
+            .await
+            .unwrap();
+    }
+
+    /// Connects `conn` as `user` with a token valid until `exp`.
+    pub async fn connect_until(
+        &self,
+        conn: &str,
+        user: &str,
+        exp: DateTime<Utc>,
+    ) -> Result<Connection> {
+        let token = auth::issue(
+            &self.user(user),
+            exp,
+            self.app.settings.jwt_secret.current(),
+        );
+        self.app
+            .on_connect(Some(&token), ConnectionId::parse(conn).unwrap(), Utc::now())
+            .await
+    }
+
+    /// The socket of `conn` goes away, and its `$disconnect` never comes.
+    pub fn vanish(&self, conn: &str) {
+        let id = ConnectionId::parse(conn).unwrap();
+        self.mem.state.lock().unwrap().gone.push(id);
+    }
+
+    /// The connections the core closed, in order.
+    pub fn closed(&self) -> Vec<String> {
+        let s = self.mem.state.lock().unwrap();
+        s.closed.iter().map(|c| c.to_string()).collect()
+    }
+
+    pub async fn connections_of(&self, user: &str) -> Vec<Connection> {
+        self.mem.for_user(&self.user(user)).await.unwrap()
+    }
+
+    pub fn pushed(&self, conn: &str) -> Vec<serde_json::Value> {
+        let s = self.mem.state.lock().unwrap();
+        let msgs = s
+            .pushed
+            .get(&ConnectionId::parse(conn).unwrap())
+            .cloned()
+            .unwrap_or_default();
+        msgs.iter()
+            .map(|m| serde_json::from_str(m).unwrap())
+            .collect()
+    }
+
+    /// The timeout each submission got, in order.
+    pub fn submission_timeouts(&self) -> Vec<Duration> {
+        self.mem.state.lock().unwrap().timeouts.clone()
+    }
+
+    pub fn submissions(&self) -> usize {
+        self.mem.state.lock().unwrap().submissions
+    }
+
+    /// Makes storing a file take `d` (on the test clock).
+    pub fn set_store_delay(&mut self, d: Duration) {
+        self.mem.state.lock().unwrap().store_delay = d;
+    }
+
+    /// The bytes each submission sent the third party.
+    pub fn submitted_bytes(&self) -> Vec<Vec<u8>> {
+        self.mem.state.lock().unwrap().submitted.clone()
+    }
+
+    pub async fn deliver(&self, id: &str, body: &serde_json::Value) -> Result<WebhookOutcome> {
+        let body = body.to_string();
+        let ts = Utc::now().timestamp();
+        let headers = SignatureHeaders {
+            id: Some(id.into()),
+            timestamp: Some(ts.to_string()),
+            signature: Some(webhook::sign(
+                self.app.settings.webhook_secret.current(),
+                id,
+                ts,
+                body.as_bytes(),
+            )),
+        };
+        self.app.receive_webhook(&headers, body.as_bytes()).await
+    }
+}
+
+/// A job store that, like DynamoDB's after a crash between a job's write
+/// and its event's, finds one finished job's event missing: the sweep's
+/// [`JobStore::untold`] lists it, and [`JobStore::recover_event`] gives
+/// its event once, as `seq`. What was [`JobStore::told`] is kept.
+pub struct LostEvent {
+    inner: Arc<dyn JobStore>,
+    lost: Mutex<Option<(JobId, u64)>>,
+    pub told: Mutex<Vec<JobId>>,
+}
+
+impl LostEvent {
+    pub fn new(inner: Arc<dyn JobStore>, job: &JobId, seq: u64) -> Self {
+        Self {
+            inner,
+            lost: Mutex::new(Some((job.clone(), seq))),
+            told: Mutex::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl JobStore for LostEvent {
+    async fn create(&self, job: &Job) -> Result<()> {
+        self.inner.create(job).await
+    }
+    async fn get(&self, id: &JobId) -> Result<Option<Job>> {
+        self.inner.get(id).await
+    }
+    async fn list(
+        &self,
+        owner: &UserId,
+        limit: usize,
+        after: Option<&ListCursor>,
+    ) -> Result<Vec<Listed>> {
+        self.inner.list(owner, limit, after).await
+    }
+    async fn transition(
+        &self,
+        from: &[JobStatus],
+        job: &Job,
+        event: EventDraft,
+    ) -> Result<Option<Event>> {
+        self.inner.transition(from, job, event).await
+    }
+    async fn recover_event(&self, job: &Job, event: EventDraft) -> Result<Option<Event>> {
+        let mut lost = self.lost.lock().unwrap();
+        match lost.take() {
+            Some((id, seq)) if id == job.id => Ok(Some(event.numbered(seq))),
+            other => {
+                *lost = other;
+                Ok(None)
+            }
+        }
+    }
+    async fn untold(&self, limit: usize) -> Result<Vec<Job>> {
+        let told = self.told.lock().unwrap().clone();
+        let lost = self.lost.lock().unwrap().clone();
+        let mut untold = Vec::new();
+        for (id, _) in lost.into_iter().filter(|(id, _)| !told.contains(id)) {
+            untold.extend(self.inner.get(&id).await?);
+        }
+        untold.truncate(limit);
+        Ok(untold)
+    }
+    async fn told(&self, job: &Job) -> Result<()> {
+        self.told.lock().unwrap().push(job.id.clone());
+        Ok(())
+    }
+    async fn forget_finished_before(&self, before: DateTime<Utc>) -> Result<u64> {
+        self.inner.forget_finished_before(before).await
+    }
+    async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool> {
+        self.inner.update(from, job).await
+    }
+    async fn waiting(
+        &self,
+        what: Waiting,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Job>> {
+        self.inner.waiting(what, before, limit).await
+    }
+}
