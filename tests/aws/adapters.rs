@@ -12,16 +12,16 @@ use boomerang_core::{
 use boomerang_e2e::Moto;
 use chrono::{Duration as Span, Utc};
 
-struct Aws {
+pub(crate) struct Aws {
     _moto: Moto,
-    dynamo: aws_sdk_dynamodb::Client,
-    s3: aws_sdk_s3::Client,
-    tables: Tables,
-    bucket: String,
+    pub(crate) dynamo: aws_sdk_dynamodb::Client,
+    pub(crate) s3: aws_sdk_s3::Client,
+    pub(crate) tables: Tables,
+    pub(crate) bucket: String,
 }
 
 /// A fresh moto with the tables and bucket as template.yaml defines them.
-async fn aws() -> Aws {
+pub(crate) async fn aws() -> Aws {
     let deployment = Deployment {
         tables: Tables::with_prefix("boomerang-test"),
         bucket: "boomerang-test-files".into(),
@@ -39,11 +39,11 @@ async fn aws() -> Aws {
     }
 }
 
-fn user(u: &str) -> UserId {
+pub(crate) fn user(u: &str) -> UserId {
     UserId::parse(u).unwrap()
 }
 
-fn job(owner: &str) -> Job {
+pub(crate) fn job(owner: &str) -> Job {
     let now = Utc::now();
     Job {
         id: JobId::generate(),
@@ -60,7 +60,7 @@ fn job(owner: &str) -> Job {
     }
 }
 
-fn job_store(a: &Aws) -> DynamoJobStore {
+pub(crate) fn job_store(a: &Aws) -> DynamoJobStore {
     DynamoJobStore::new(
         a.dynamo.clone(),
         &a.tables.jobs,
@@ -70,7 +70,7 @@ fn job_store(a: &Aws) -> DynamoJobStore {
     )
 }
 
-fn event_log(a: &Aws) -> DynamoEventLog {
+pub(crate) fn event_log(a: &Aws) -> DynamoEventLog {
     DynamoEventLog::new(
         a.dynamo.clone(),
         &a.tables.events,
@@ -80,7 +80,7 @@ fn event_log(a: &Aws) -> DynamoEventLog {
 }
 
 /// The event retention of the adapters under test.
-const RETENTION: std::time::Duration = std::time::Duration::from_secs(3600);
+pub(crate) const RETENTION: std::time::Duration = std::time::Duration::from_secs(3600);
 
 #[tokio::test]
 async fn connections_come_back_with_their_expiry_and_remove_deletes_exactly_one() {
@@ -142,76 +142,6 @@ async fn connections_come_back_with_their_expiry_and_remove_deletes_exactly_one(
     ids.sort();
     assert_eq!(ids, ["expired", "live2"]);
     assert_eq!(store.for_user(&user("bob")).await.unwrap().len(), 1);
-}
-
-#[tokio::test]
-async fn concurrent_transitions_get_gapless_unique_seqs_and_each_job_moves_once() {
-    // GIVEN 30 submitted jobs of alice's: more than two chunks of events
-    let a = aws().await;
-    let jobs = job_store(&a);
-    let log = event_log(&a);
-    let mut all = Vec::new();
-    for _ in 0..30 {
-        let j = job("alice");
-        jobs.create(&j).await.unwrap();
-        all.push(j);
-    }
-    // WHEN each is completed twice, all at once
-    let mut tasks = Vec::new();
-    for j in all.iter().chain(all.iter()) {
-        let (jobs, mut j) = (jobs.clone(), j.clone());
-        tasks.push(tokio::spawn(async move {
-            j.status = JobStatus::Completed;
-            j.result = Some(serde_json::json!({"ok": true}));
-            let draft = EventDraft::new(EventType::JobCompleted, &j, 65536);
-            jobs.transition(&[JobStatus::Pending, JobStatus::Submitted], &j, draft)
-                .await
-                .unwrap()
-        }));
-    }
-    let mut moved = 0;
-    for t in tasks {
-        moved += usize::from(t.await.unwrap().is_some());
-    }
-    // THEN each job moved exactly once and the seqs are 1..=30, one per job
-    assert_eq!(moved, 30);
-    let events = log.since(&user("alice"), 0, 500).await.unwrap();
-    assert_eq!(
-        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        (1..=30).collect::<Vec<u64>>()
-    );
-    let mut ids: Vec<_> = events.iter().map(|e| e.job.id.clone()).collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 30);
-    assert!(events
-        .iter()
-        .all(|e| e.job.result == Some(serde_json::json!({"ok": true}))));
-    assert_eq!(log.last_seq(&user("alice")).await.unwrap(), 30);
-    let tail = log.since(&user("alice"), 10, 500).await.unwrap();
-    assert_eq!(tail.first().map(|e| e.seq), Some(11));
-    assert_eq!(tail.len(), 20);
-    let page = log.since(&user("alice"), 5, 7).await.unwrap();
-    assert_eq!(
-        page.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        (6..=12).collect::<Vec<u64>>()
-    );
-    // AND the head keeps only the newest: the rest went into chunks, each
-    // at its last seq, expiring a retention after its newest event
-    let head = events_item(&a, "alice", 0).await;
-    let recent = head["recent"].as_l().unwrap().len();
-    assert_eq!(recent, 30 % boomerang_aws::dynamo::CHUNK);
-    let chunk = events_item(&a, "alice", boomerang_aws::dynamo::CHUNK as u64).await;
-    assert_eq!(
-        chunk["events"].as_l().unwrap().len(),
-        boomerang_aws::dynamo::CHUNK
-    );
-    let ttl: i64 = chunk["ttl"].as_n().unwrap().parse().unwrap();
-    let newest = events[boomerang_aws::dynamo::CHUNK - 1].time().unwrap();
-    assert_eq!(ttl, newest.timestamp() + RETENTION.as_secs() as i64);
-    let stored = jobs.get(&all[0].id).await.unwrap().unwrap();
-    assert_eq!(stored.status, JobStatus::Completed);
-    assert_eq!(stored.result, Some(serde_json::json!({"ok": true})));
 }
 
 #[tokio::test]
@@ -455,7 +385,7 @@ async fn waiting_jobs_are_found_through_the_sparse_index_and_leave_it_when_they_
 }
 
 /// The events table's item (`seq` 0 is the user's head).
-async fn events_item(
+pub(crate) async fn events_item(
     a: &Aws,
     user: &str,
     seq: u64,
@@ -706,289 +636,4 @@ async fn each_call_to_aws_and_the_third_party_is_an_x_ray_subsegment_of_the_invo
         ));
         assert!(names.len() < 50, "{names:?}");
     }
-}
-
-#[tokio::test]
-async fn events_read_back_as_pushed_across_the_old_layout_the_chunks_and_the_head() {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    // GIVEN erin's event 1 in the layout before (one item with its body,
-    // and the counter at seq 0)
-    let a = aws().await;
-    let jobs = job_store(&a);
-    let log = event_log(&a);
-    let old = job("erin");
-    let old_event = EventDraft::new(EventType::JobSubmitted, &old, 65536).numbered(1);
-    let put = |seq: u64, attrs: Vec<(&str, AttributeValue)>| {
-        let mut req = a
-            .dynamo
-            .put_item()
-            .table_name(&a.tables.events)
-            .item("userId", AttributeValue::S("erin".into()))
-            .item("seq", AttributeValue::N(seq.to_string()));
-        for (k, v) in attrs {
-            req = req.item(k, v);
-        }
-        req.send()
-    };
-    put(1, vec![("body", AttributeValue::S(old_event.to_json()))])
-        .await
-        .unwrap();
-    put(0, vec![("lastSeq", AttributeValue::N("1".into()))])
-        .await
-        .unwrap();
-    // WHEN 14 jobs are submitted then completed (28 events), the second
-    // with a result too large to push
-    let mut pushed = vec![old_event];
-    let mut all = Vec::new();
-    for i in 0..14 {
-        let mut j = job("erin");
-        j.status = JobStatus::Pending;
-        jobs.create(&j).await.unwrap();
-        j.status = JobStatus::Submitted;
-        j.updated_at += Span::milliseconds(1);
-        let draft = EventDraft::new(EventType::JobSubmitted, &j, 1000);
-        pushed.push(
-            jobs.transition(&[JobStatus::Pending], &j, draft)
-                .await
-                .unwrap()
-                .unwrap(),
-        );
-        all.push((i, j));
-    }
-    for (i, j) in all.iter_mut() {
-        j.status = JobStatus::Completed;
-        j.result =
-            Some(serde_json::json!({"i": *i, "blob": "x".repeat(if *i == 1 { 2000 } else { 10 })}));
-        j.updated_at += Span::milliseconds(1);
-        let draft = EventDraft::new(EventType::JobCompleted, j, 1000);
-        pushed.push(
-            jobs.transition(&[JobStatus::Submitted], j, draft)
-                .await
-                .unwrap()
-                .unwrap(),
-        );
-    }
-    // THEN a catch-up reads every event exactly as it was pushed: seqs 1
-    // to 29, the submitted ones showing their job as it was then
-    assert_eq!(
-        pushed.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        (1..=29).collect::<Vec<u64>>()
-    );
-    let read = log.since(&user("erin"), 0, 500).await.unwrap();
-    assert_eq!(read, pushed);
-    assert_eq!(read[2].job.status, "submitted");
-    assert_eq!(read[16].job.result_truncated, Some(true));
-    assert_eq!(read[16].job.result, Some(serde_json::Value::Null));
-    assert_eq!(
-        log.since(&user("erin"), 13, 3).await.unwrap(),
-        pushed[13..16]
-    );
-    assert_eq!(log.last_seq(&user("erin")).await.unwrap(), 29);
-}
-
-#[tokio::test]
-async fn a_head_left_long_by_a_crash_is_archived_by_the_next_append() {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    let chunk = boomerang_aws::dynamo::CHUNK;
-    // GIVEN frank's head holding CHUNK + 2 events, as an append that
-    // crashed before archiving (or twice) leaves it
-    let a = aws().await;
-    let jobs = job_store(&a);
-    let log = event_log(&a);
-    let mut entries = Vec::new();
-    for _ in 0..chunk + 2 {
-        let mut j = job("frank");
-        j.status = JobStatus::Failed;
-        j.error = Some("x".into());
-        jobs.create(&j).await.unwrap();
-        let simple = j.id.as_str().replace('-', "");
-        entries.push(AttributeValue::S(format!(
-            "f{} {simple}",
-            j.updated_at.timestamp_millis()
-        )));
-    }
-    a.dynamo
-        .put_item()
-        .table_name(&a.tables.events)
-        .item("userId", AttributeValue::S("frank".into()))
-        .item("seq", AttributeValue::N("0".into()))
-        .item("lastSeq", AttributeValue::N((chunk + 2).to_string()))
-        .item("recent", AttributeValue::L(entries))
-        .send()
-        .await
-        .unwrap();
-    // WHEN one more event is appended
-    let mut j = job("frank");
-    jobs.create(&j).await.unwrap();
-    j.status = JobStatus::Failed;
-    j.error = Some("late".into());
-    let draft = EventDraft::new(EventType::JobFailed, &j, 65536);
-    let event = jobs
-        .transition(&[JobStatus::Submitted], &j, draft)
-        .await
-        .unwrap()
-        .unwrap();
-    // THEN it is the next seq, the oldest CHUNK went into a chunk, and
-    // every event reads back once, in order
-    assert_eq!(event.seq, chunk as u64 + 3);
-    let head = events_item(&a, "frank", 0).await;
-    assert_eq!(head["recent"].as_l().unwrap().len(), 3);
-    let read = log.since(&user("frank"), 0, 500).await.unwrap();
-    assert_eq!(
-        read.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        (1..=chunk as u64 + 3).collect::<Vec<_>>()
-    );
-    assert_eq!(read.last().unwrap().job.error.as_deref(), Some("late"));
-}
-
-#[tokio::test]
-async fn a_finished_job_whose_event_was_lost_gets_it_once_and_only_once_its_writer_is_gone() {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    // GIVEN gail's job completed 20 minutes ago (past any writer's 15, within
-    // half the retention) by a writer that died before appending its event
-    // (the job's write alone), beside a job completed the ordinary way then,
-    // and one moved a minute ago (its writer may still be running)
-    let a = aws().await;
-    let jobs = job_store(&a);
-    let log = event_log(&a);
-    let then = Utc::now() - Span::minutes(20);
-    let lost_write = |j: &Job| {
-        a.dynamo
-            .update_item()
-            .table_name(&a.tables.jobs)
-            .key("jobId", AttributeValue::S(j.id.to_string()))
-            .update_expression(
-                "SET #s = :s, updatedAt = :u, #r = :r REMOVE waitShard, waitingSince",
-            )
-            .expression_attribute_names("#s", "status")
-            .expression_attribute_names("#r", "result")
-            .expression_attribute_values(":s", AttributeValue::S("completed".into()))
-            .expression_attribute_values(
-                ":u",
-                AttributeValue::N(j.updated_at.timestamp_millis().to_string()),
-            )
-            .expression_attribute_values(":r", AttributeValue::S("{\"n\":1}".into()))
-            .send()
-    };
-    let mut lost = job("gail");
-    jobs.create(&lost).await.unwrap();
-    lost.updated_at = then;
-    lost_write(&lost).await.unwrap();
-    let mut ordinary = job("gail");
-    jobs.create(&ordinary).await.unwrap();
-    ordinary.status = JobStatus::Completed;
-    ordinary.result = Some(serde_json::json!({"n": 2}));
-    ordinary.updated_at = then + Span::seconds(1);
-    let draft = EventDraft::new(EventType::JobCompleted, &ordinary, 65536);
-    jobs.transition(&[JobStatus::Submitted], &ordinary, draft)
-        .await
-        .unwrap()
-        .unwrap();
-    let mut recent = job("gail");
-    jobs.create(&recent).await.unwrap();
-    recent.updated_at = Utc::now() - Span::minutes(1);
-    lost_write(&recent).await.unwrap();
-
-    let recover = |j: &Job| {
-        let (jobs, j) = (jobs.clone(), j.clone());
-        async move {
-            let stored = jobs.get(&j.id).await.unwrap().unwrap();
-            let draft = EventDraft::new(EventType::JobCompleted, &stored, 65536);
-            jobs.recover_event(&stored, draft).await.unwrap()
-        }
-    };
-    // WHEN a redelivery for each asks for its event, twice at once for
-    // the lost one
-    let (first, second) = tokio::join!(recover(&lost), recover(&lost));
-    // THEN the lost one's event is appended once, as the next seq, with
-    // its result and its original time
-    let recovered: Vec<_> = [first, second].into_iter().flatten().collect();
-    assert_eq!(recovered.len(), 1, "{recovered:?}");
-    assert_eq!(recovered[0].seq, 2);
-    assert_eq!(recovered[0].job.result, Some(serde_json::json!({"n": 1})));
-    assert_eq!(
-        recovered[0].time().map(|t| t.timestamp_millis()),
-        Some(then.timestamp_millis())
-    );
-    let events = log.since(&user("gail"), 0, 500).await.unwrap();
-    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
-    assert_eq!(events[1].job.id, lost.id.to_string());
-    // AND asking again finds it there
-    assert!(recover(&lost).await.is_none());
-    // AND the ordinary job's event is found, and the recent one is left
-    // to its writer
-    assert!(recover(&ordinary).await.is_none());
-    assert!(recover(&recent).await.is_none());
-    assert_eq!(log.last_seq(&user("gail")).await.unwrap(), 2);
-}
-
-#[tokio::test]
-async fn a_sweeps_move_whose_event_was_not_written_stays_marked_until_a_later_sweep_tells_it() {
-    // GIVEN three of hana's jobs failed by sweeps: 20 minutes ago one whose
-    // event write failed (the log's table is not there: its writer died
-    // between the writes), and one told the ordinary way; a minute ago
-    // another whose event write failed (its writer may still be running)
-    let a = aws().await;
-    let jobs = job_store(&a);
-    let dying = DynamoJobStore::new(
-        a.dynamo.clone(),
-        &a.tables.jobs,
-        "boomerang-test-no-such-table",
-        S3FileStore::new(a.s3.clone(), &a.bucket),
-        RETENTION,
-    );
-    let fail = |store: &DynamoJobStore, ago: Span| {
-        let (jobs, store) = (jobs.clone(), store.clone());
-        async move {
-            let mut j = job("hana");
-            jobs.create(&j).await.unwrap();
-            j.status = JobStatus::Failed;
-            j.error = Some("timed out waiting for the third party".into());
-            j.updated_at = Utc::now() - ago;
-            let draft = EventDraft::new(EventType::JobFailed, &j, 65536);
-            let from = [JobStatus::Pending, JobStatus::Submitted];
-            let moved = store.transition_tracked(&from, &j, draft).await;
-            (j, moved)
-        }
-    };
-    let (lost, moved) = fail(&dying, Span::minutes(20)).await;
-    assert!(moved.is_err());
-    let (told, moved) = fail(&jobs, Span::minutes(20)).await;
-    assert_eq!(moved.unwrap().unwrap().seq, 1);
-    let (_recent, moved) = fail(&dying, Span::minutes(1)).await;
-    assert!(moved.is_err());
-
-    // WHEN a later sweep asks which moves are untold
-    let untold = jobs.untold(10).await.unwrap();
-    // THEN only the lost one: failed, its writer gone
-    let ids: Vec<_> = untold.iter().map(|j| &j.id).collect();
-    assert_eq!(ids, [&lost.id]);
-    assert_eq!(untold[0].status, JobStatus::Failed);
-
-    // WHEN two sweeps at once each recover its event and clear its mark
-    let retell = || {
-        let (jobs, j) = (jobs.clone(), untold[0].clone());
-        async move {
-            let draft = EventDraft::new(EventType::JobFailed, &j, 65536);
-            let event = jobs.recover_event(&j, draft).await.unwrap();
-            jobs.told(&j).await.unwrap();
-            event
-        }
-    };
-    let (first, second) = tokio::join!(retell(), retell());
-    // THEN its job.failed is appended once, after the told one's
-    let recovered: Vec<_> = [first, second].into_iter().flatten().collect();
-    assert_eq!(recovered.len(), 1, "{recovered:?}");
-    assert_eq!(recovered[0].seq, 2);
-    let events = event_log(&a).since(&user("hana"), 0, 500).await.unwrap();
-    let told_of: Vec<_> = events.iter().map(|e| e.job.id.clone()).collect();
-    assert_eq!(told_of, [told.id.to_string(), lost.id.to_string()]);
-    assert_eq!(events[1].job.error.as_deref(), lost.error.as_deref());
-    // AND no move is left untold, and none of them waits
-    assert!(jobs.untold(10).await.unwrap().is_empty());
-    assert!(jobs
-        .waiting(Waiting::ThirdParty, Utc::now(), 10)
-        .await
-        .unwrap()
-        .is_empty());
 }

@@ -5,7 +5,9 @@
 mod adapters;
 mod calls;
 mod cost;
+mod event_log;
 mod pusher;
+mod recovery;
 
 use std::sync::Arc;
 
