@@ -60,7 +60,7 @@ impl Boomerang {
                 .await?,
             events_forgotten: 0,
             jobs_forgotten: 0,
-            events_recovered: self.retell_untold().await?,
+            events_recovered: self.retell_untold().await,
         };
         let retention = Duration::from_std(limits.event_retention).unwrap_or(Duration::MAX);
         if let Some(before) = now.checked_sub_signed(retention) {
@@ -122,16 +122,31 @@ impl Boomerang {
     /// The moves of earlier sweeps still marked untold, their writer gone:
     /// each one's event appended and pushed if it was lost, then the mark
     /// cleared. How many were lost. (A webhook's move needs none of this:
-    /// the third party redelivers a webhook that got no answer.)
-    async fn retell_untold(&self) -> Result<usize> {
-        let mut recovered = 0;
-        for job in self.ports.jobs.untold(PAGE).await? {
-            if self.retell(&job).await? {
-                recovered += 1;
+    /// the third party redelivers a webhook that got no answer.) An error
+    /// leaves a mark for the next sweep and keeps none of the sweep's other
+    /// work from running.
+    async fn retell_untold(&self) -> usize {
+        let untold = match self.ports.jobs.untold(PAGE).await {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                warn!(error = %e, "could not list the moves earlier sweeps left untold");
+                return 0;
             }
-            self.ports.jobs.told(&job).await?;
+        };
+        let mut recovered = 0;
+        for job in untold {
+            match self.retell(&job).await {
+                Ok(told) => recovered += usize::from(told),
+                Err(e) => {
+                    warn!(job_id = %job.id, error = %e, "could not look for a lost event; the next sweep will");
+                    continue;
+                }
+            }
+            if let Err(e) = self.ports.jobs.told(&job).await {
+                warn!(job_id = %job.id, error = %e, "could not clear a told job's mark");
+            }
         }
-        Ok(recovered)
+        recovered
     }
 
     /// Fails one due job; `false` when something else moved it first.
