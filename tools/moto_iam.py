@@ -25,6 +25,7 @@ Usage: moto_iam.py ENDPOINT TEMPLATE BUCKET [TableLogicalId=name ...]
 """
 
 import json
+import os
 import re
 import sys
 
@@ -49,7 +50,8 @@ def _tagged(loader, tag_suffix, node):
 
 CfnLoader.add_multi_constructor("!", _tagged)
 
-sys.path.insert(0, __import__("os").path.dirname(__file__))
+# The template check's evaluator of conditions and `!If`, beside this file.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from check_template import evaluate  # noqa: E402
 
 
