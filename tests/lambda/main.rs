@@ -244,6 +244,51 @@ async fn the_eight_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
     let told = tab.expect("job.failed").await;
     assert_eq!(told["job"]["id"], lost.as_str());
 
+    // WHEN api lists alice's jobs, and a tab that was closed catches up
+    let list = invoke(
+        &http,
+        port,
+        "api",
+        &fixture("api-jobs", &[("TOKEN", token.clone())]),
+    )
+    .await;
+    let events = invoke(
+        &http,
+        port,
+        "api",
+        &fixture("api-events", &[("TOKEN", token.clone())]),
+    )
+    .await;
+    // THEN, through the list's index and the jobs the events name, under
+    // its own policy: her three jobs, newest first, and every event she
+    // was pushed, in order
+    assert_eq!(list["statusCode"], 200, "{list}");
+    let ids: Vec<Value> = body_json(&list)["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| j["id"].clone())
+        .collect();
+    // (the lost one was made 20 minutes ago)
+    assert_eq!(ids, [&waiting, &job_id, lost.as_str()]);
+    assert_eq!(events["statusCode"], 200, "{events}");
+    let kinds: Vec<Value> = body_json(&events)["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["type"].clone())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "job.submitted",
+            "job.completed",
+            "job.submitted",
+            "job.failed",
+            "job.failed"
+        ]
+    );
+
     // WHEN upload gets a JSON declaration of a large file
     let declare = |size: usize| {
         let body = serde_json::json!({"fileName": "big.bin", "size": size, "contentType": "application/octet-stream"}).to_string();
