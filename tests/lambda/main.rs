@@ -4,7 +4,8 @@
 //! API Gateway event fixtures. They talk to moto for DynamoDB and S3 and to
 //! the local gateway's Management API, where a real tab listens. Each runs
 //! with the environment template.yaml gives it and signs as an IAM user
-//! holding only its template.yaml policy, with moto enforcing IAM.
+//! holding only its template.yaml policy, with moto enforcing IAM (and
+//! `tools/moto_server.py` the tables and indexes of each DynamoDB call).
 //!
 //! `make test` builds the binaries (`cargo build --workspace --bins`) and
 //! installs cargo-lambda into `.venv` before this runs.
