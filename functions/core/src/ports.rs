@@ -60,8 +60,9 @@ pub trait JobStore: Send + Sync {
         Ok(None)
     }
     /// [`JobStore::transition`], for a move that nothing would make again
-    /// if its writer died between the job's write and its event's: the
-    /// sweep's (no third party redelivers a deadline). A store that writes
+    /// if its writer died between the job's write and its event's: a job's
+    /// end reached by the sweep (no third party redelivers a deadline) or by
+    /// an upload (a refusal, a file that never came). A store that writes
     /// the two apart marks the job until its event is written, and
     /// [`JobStore::untold`] finds the mark of a writer that died.
     async fn transition_tracked(

@@ -8,9 +8,10 @@
 //! moved and its event unwritten (docs/reliability.md). A webhook that
 //! died there got no answer, so the third party delivers it again, and
 //! that delivery finds the event missing ([`JobStore::recover_event`]).
-//! Nothing delivers a deadline again: the sweep's move leaves the job in
-//! the sparse index under an `untold` key until its event is written, and
-//! a later sweep finds it there ([`JobStore::untold`]).
+//! Nothing delivers a deadline or an upload's failure again: such a move
+//! ([`JobStore::transition_tracked`]) leaves the job in the sparse index
+//! under an `untold` key until its event is written, and a later sweep
+//! finds it there ([`JobStore::untold`]).
 //!
 //! Both indexes are keys-only: an index write costs one unit whatever the
 //! job holds, and only when a key changes. A list or a sweep reads the

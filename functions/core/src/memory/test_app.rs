@@ -222,13 +222,19 @@ impl TestApp {
     }
 }
 
-/// A job store that, like DynamoDB's after a crash between a job's write
-/// and its event's, finds one finished job's event missing: the sweep's
-/// [`JobStore::untold`] lists it, and [`JobStore::recover_event`] gives
-/// its event once, as `seq`. What was [`JobStore::told`] is kept.
+/// A job store that loses an event as DynamoDB's does when its writer dies
+/// between a job's write and its event's. [`LostEvent::new`]: one finished
+/// job's event is missing (a webhook's move). [`LostEvent::dying`]: the
+/// next tracked move ([`JobStore::transition_tracked`]) writes the job, then
+/// fails, and stays marked: [`JobStore::untold`] lists it until
+/// [`JobStore::told`]. Either way [`JobStore::recover_event`] gives the
+/// lost event once, as `seq`.
 pub struct LostEvent {
     inner: Arc<dyn JobStore>,
     lost: Mutex<Option<(JobId, u64)>>,
+    /// The seq the next tracked move's lost event will get.
+    dies: Mutex<Option<u64>>,
+    marked: Mutex<Vec<JobId>>,
     pub told: Mutex<Vec<JobId>>,
 }
 
@@ -237,6 +243,18 @@ impl LostEvent {
         Self {
             inner,
             lost: Mutex::new(Some((job.clone(), seq))),
+            dies: Mutex::default(),
+            marked: Mutex::default(),
+            told: Mutex::default(),
+        }
+    }
+
+    pub fn dying(inner: Arc<dyn JobStore>, seq: u64) -> Self {
+        Self {
+            inner,
+            lost: Mutex::default(),
+            dies: Mutex::new(Some(seq)),
+            marked: Mutex::default(),
             told: Mutex::default(),
         }
     }
@@ -266,6 +284,24 @@ impl JobStore for LostEvent {
     ) -> Result<Option<Event>> {
         self.inner.transition(from, job, event).await
     }
+    async fn transition_tracked(
+        &self,
+        from: &[JobStatus],
+        job: &Job,
+        event: EventDraft,
+    ) -> Result<Option<Event>> {
+        let dies = self.dies.lock().unwrap().take();
+        let Some(seq) = dies else {
+            return self.inner.transition_tracked(from, job, event).await;
+        };
+        // The job's write, and no event.
+        if !self.inner.update(from, job).await? {
+            return Ok(None);
+        }
+        *self.lost.lock().unwrap() = Some((job.id.clone(), seq));
+        self.marked.lock().unwrap().push(job.id.clone());
+        Err(Error::internal("the writer died before the event's write"))
+    }
     async fn recover_event(&self, job: &Job, event: EventDraft) -> Result<Option<Event>> {
         let mut lost = self.lost.lock().unwrap();
         match lost.take() {
@@ -278,10 +314,10 @@ impl JobStore for LostEvent {
     }
     async fn untold(&self, limit: usize) -> Result<Vec<Job>> {
         let told = self.told.lock().unwrap().clone();
-        let lost = self.lost.lock().unwrap().clone();
+        let marked = self.marked.lock().unwrap().clone();
         let mut untold = Vec::new();
-        for (id, _) in lost.into_iter().filter(|(id, _)| !told.contains(id)) {
-            untold.extend(self.inner.get(&id).await?);
+        for id in marked.iter().filter(|id| !told.contains(id)) {
+            untold.extend(self.inner.get(id).await?);
         }
         untold.truncate(limit);
         Ok(untold)

@@ -38,8 +38,8 @@ pub struct Swept {
     pub events_forgotten: u64,
     /// Finished jobs deleted for being older than theirs.
     pub jobs_forgotten: u64,
-    /// Events of an earlier sweep's moves that its writer died before
-    /// appending, appended and pushed now.
+    /// Events of tracked moves (an earlier sweep's, an upload's failure)
+    /// that their writer died before appending, appended and pushed now.
     pub events_recovered: usize,
 }
 
@@ -119,7 +119,8 @@ impl Boomerang {
         Ok(failed)
     }
 
-    /// The moves of earlier sweeps still marked untold, their writer gone:
+    /// The tracked moves (earlier sweeps' timeouts, uploads' failures)
+    /// still marked untold, their writer gone:
     /// each one's event appended and pushed if it was lost, then the mark
     /// cleared. How many were lost. (A webhook's move needs none of this:
     /// the third party redelivers a webhook that got no answer.) An error
@@ -129,7 +130,7 @@ impl Boomerang {
         let untold = match self.ports.jobs.untold(PAGE).await {
             Ok(jobs) => jobs,
             Err(e) => {
-                warn!(error = %e, "could not list the moves earlier sweeps left untold");
+                warn!(error = %e, "could not list the moves left untold");
                 return 0;
             }
         };
@@ -226,33 +227,34 @@ mod tests {
 
     #[tokio::test]
     async fn a_sweep_tells_the_owner_of_a_timeout_whose_event_an_earlier_sweep_lost() {
-        // GIVEN alice's job failed at its deadline, and the store then
-        // finds that move's event lost (its sweep died between the writes)
+        // GIVEN alice's job past its deadline, and a store whose next
+        // tracked move dies between the job's write and its event's
         let mut t = TestApp::new();
         t.set_limits(|l| l.job_timeout = StdDuration::from_secs(60));
         t.connect("a1", "alice").await;
         t.connect("b1", "bob").await;
         let job = t.upload("alice").await;
-        t.advance(StdDuration::from_secs(61));
-        assert_eq!(t.app.sweep().await.unwrap().timed_out, 1);
-        let store = std::sync::Arc::new(crate::memory::LostEvent::new(
-            t.app.ports.jobs.clone(),
-            &job.id,
-            3,
-        ));
+        let store =
+            std::sync::Arc::new(crate::memory::LostEvent::dying(t.app.ports.jobs.clone(), 2));
         t.wrap_jobs(|_| store.clone());
+        t.advance(StdDuration::from_secs(61));
+        // WHEN a sweep fails the job and dies before its event
+        assert!(t.app.sweep().await.is_err());
         let before = t.pushed("a1").len();
-        // WHEN the next sweeps run
+        assert_eq!(t.stored("alice", &job.id).await.status, JobStatus::Failed);
+        // AND the next sweeps run
         let swept = t.app.sweep().await.unwrap();
         let again = t.app.sweep().await.unwrap();
-        // THEN the first appends it and alice's tab gets job.failed once,
-        // with the error; the mark is cleared and the next finds nothing
+        // THEN the first appends the event and alice's tab gets job.failed
+        // once, with the error; the mark is cleared and the next finds
+        // nothing
+        assert_eq!(swept.timed_out, 0);
         assert_eq!(swept.events_recovered, 1);
         assert_eq!(again.events_recovered, 0);
         let got = t.pushed("a1");
         assert_eq!(got.len(), before + 1, "{got:?}");
         assert_eq!(got[before]["type"], "job.failed");
-        assert_eq!(got[before]["seq"], 3);
+        assert_eq!(got[before]["seq"], 2);
         assert_eq!(got[before]["job"]["error"], super::TIMED_OUT);
         assert_eq!(
             store.told.lock().unwrap().as_slice(),

@@ -1,6 +1,6 @@
 //! A job moved without its event (a writer that died between the job's
 //! write and its event's): found, and the event appended once. A webhook's
-//! redelivery looks for it; the sweep's moves carry an untold mark that a
+//! redelivery looks for it; a tracked move carries an untold mark that a
 //! later sweep reads.
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -62,7 +62,7 @@ impl DynamoJobStore {
         Ok(Some(event.numbered(seq)))
     }
 
-    /// The sweep's moves still marked untold whose writer can no longer
+    /// Tracked moves still marked untold whose writer can no longer
     /// be running ([`boomerang_core::ports::JobStore::untold`]).
     pub(super) async fn untold_moves(&self, limit: usize) -> Result<Vec<Job>> {
         // Only moves whose writer can no longer be running.

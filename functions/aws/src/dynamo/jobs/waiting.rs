@@ -1,5 +1,5 @@
 //! The jobs table's sparse index: the jobs that wait (for their bytes, or
-//! for the third party), and the sweep's moves not yet told, each keyed by
+//! for the third party), and the tracked moves not yet told, each keyed by
 //! a shard and a time, and how the sweep reads them (one Query per shard,
 //! never a Scan).
 
@@ -23,8 +23,8 @@ pub(super) fn wait_key(job: &Job) -> Option<(String, i64)> {
     Some(shard_key(wait_prefix(Waiting::of(job.status)?), job))
 }
 
-/// The key in the same index of a job the sweep moved whose event is not
-/// yet written: `t0`..`t7`, since the move
+/// The key in the same index of a job that a tracked move ended, whose
+/// event is not yet written: `t0`..`t7`, since the move
 /// ([`boomerang_core::ports::JobStore::transition_tracked`]).
 pub(super) fn untold_key(job: &Job) -> (String, i64) {
     shard_key(UNTOLD, job)
@@ -47,7 +47,7 @@ fn shard_key(prefix: char, job: &Job) -> (String, i64) {
 pub(super) const UNTOLD: char = 't';
 
 /// The shards of jobs waiting for the third party are `w0`..`w7`; those
-/// waiting for their upload, `u0`..`u7` (and the sweep's moves not yet
+/// waiting for their upload, `u0`..`u7` (and the tracked moves not yet
 /// told, [`UNTOLD`]: `t0`..`t7`).
 fn wait_prefix(what: Waiting) -> char {
     match what {
