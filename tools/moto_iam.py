@@ -33,26 +33,10 @@ import boto3
 import urllib.request
 import yaml
 
-
-class CfnLoader(yaml.SafeLoader):
-    pass
-
-
-def _tagged(loader, tag_suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {tag_suffix: value}
-
-
-CfnLoader.add_multi_constructor("!", _tagged)
-
-# The template check's evaluator of conditions and `!If`, beside this file.
+# The template check's YAML loader (CloudFormation's tags as {"Tag": value})
+# and its evaluator of conditions and `!If`, beside this file.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from check_template import evaluate  # noqa: E402
+from check_template import CfnLoader, evaluate  # noqa: E402
 
 
 def dynamo_resource(resource, tables, template, params):
@@ -81,14 +65,11 @@ def dynamo_grants(function, tables, template):
     tools/moto_server.py to check."""
     params = {n: p.get("Default") for n, p in (template.get("Parameters") or {}).items()}
     grants = []
-    for policy in function["Properties"].get("Policies", []):
-        for st in policy.get("Statement", []):
-            if "If" in st:
-                st = st["If"][1]
-            actions = as_list(st["Action"])
-            if st["Effect"] == "Allow" and all(a.startswith("dynamodb:") for a in actions):
-                resources = [dynamo_resource(r, tables, template, params) for r in as_list(st["Resource"])]
-                grants.append({"actions": actions, "resources": resources})
+    for st in statements_of(function):
+        actions = as_list(st["Action"])
+        if st["Effect"] == "Allow" and all(a.startswith("dynamodb:") for a in actions):
+            resources = [dynamo_resource(r, tables, template, params) for r in as_list(st["Resource"])]
+            grants.append({"actions": actions, "resources": resources})
     return grants
 
 
@@ -109,30 +90,37 @@ def as_list(v):
     return v if isinstance(v, list) else [v]
 
 
-def policy_for(function, bucket):
-    statements = []
+def statements_of(function):
+    """The function's policy statements as the template's defaults make
+    them."""
     for policy in function["Properties"].get("Policies", []):
         for st in policy.get("Statement", []):
             if "If" in st:
                 # A conditional statement: the template's defaults (no
                 # identity provider) make every condition used so far true.
                 st = st["If"][1]
-            actions = as_list(st["Action"])
-            if all(a.startswith("dynamodb:") or a.startswith("secretsmanager:") for a in actions):
-                statements.append({"Effect": st["Effect"], "Action": actions, "Resource": "*"})
-            elif all(a.startswith("s3:") for a in actions):
-                resources = [s3_resource(r, bucket) for r in as_list(st["Resource"])]
-                if None in resources:
-                    raise SystemExit(f"unexpected S3 resource in {st}")
-                statements.append({"Effect": st["Effect"], "Action": actions, "Resource": resources})
-            elif actions == ["execute-api:ManageConnections"]:
-                continue
-            elif actions == ["sqs:SendMessage"]:
-                # Lambda's on-failure destination sends with the role; the
-                # function's own code never calls SQS.
-                continue
-            else:
-                raise SystemExit(f"a statement this script does not know: {st}")
+            yield st
+
+
+def policy_for(function, bucket):
+    statements = []
+    for st in statements_of(function):
+        actions = as_list(st["Action"])
+        if all(a.startswith("dynamodb:") or a.startswith("secretsmanager:") for a in actions):
+            statements.append({"Effect": st["Effect"], "Action": actions, "Resource": "*"})
+        elif all(a.startswith("s3:") for a in actions):
+            resources = [s3_resource(r, bucket) for r in as_list(st["Resource"])]
+            if None in resources:
+                raise SystemExit(f"unexpected S3 resource in {st}")
+            statements.append({"Effect": st["Effect"], "Action": actions, "Resource": resources})
+        elif actions == ["execute-api:ManageConnections"]:
+            continue
+        elif actions == ["sqs:SendMessage"]:
+            # Lambda's on-failure destination sends with the role; the
+            # function's own code never calls SQS.
+            continue
+        else:
+            raise SystemExit(f"a statement this script does not know: {st}")
     if not statements:
         # No AWS permission at all: a statement that allows nothing real.
         statements.append({"Effect": "Allow", "Action": "none:None", "Resource": "*"})

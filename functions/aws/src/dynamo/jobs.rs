@@ -214,22 +214,22 @@ impl DynamoJobStore {
             .condition_expression(format!("#status IN ({})", placeholders.join(", ")))
     }
 
-    /// The job's conditional update, with the result's attribute already
-    /// made: whether it was still in one of `from` (and so moved).
-    async fn update_with(
-        &self,
-        from: &[JobStatus],
-        job: &Job,
-        result: &Option<(&'static str, String)>,
-        tracked: bool,
-    ) -> Result<bool> {
-        match self.status_update(from, job, result, tracked).send().await {
+    /// The job's conditional update (its result kept in S3 first, if too
+    /// large for the item): whether it was still in one of `from` (and so
+    /// moved). A result copy the move did not keep is deleted.
+    async fn update_with(&self, from: &[JobStatus], job: &Job, tracked: bool) -> Result<bool> {
+        let result = self.result_attr(job).await?;
+        let moved = match self.status_update(from, job, &result, tracked).send().await {
             Ok(_) => Ok(true),
             Err(e) => match e.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
                 other => Err(sdk(other)),
             },
+        };
+        if !matches!(moved, Ok(true)) {
+            self.forget_result(&result).await;
         }
+        moved
     }
 
     /// The job's conditional move, then (only the winner gets there) its
@@ -241,11 +241,8 @@ impl DynamoJobStore {
         event: EventDraft,
         tracked: bool,
     ) -> Result<Option<Event>> {
-        let result = self.result_attr(job).await?;
-        let moved = self.update_with(from, job, &result, tracked).await;
-        if !matches!(moved, Ok(true)) {
-            self.forget_result(&result).await;
-            return moved.map(|_| None);
+        if !self.update_with(from, job, tracked).await? {
+            return Ok(None);
         }
         let seq = self
             .log
@@ -434,12 +431,7 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool> {
-        let result = self.result_attr(job).await?;
-        let moved = self.update_with(from, job, &result, false).await;
-        if !matches!(moved, Ok(true)) {
-            self.forget_result(&result).await;
-        }
-        moved
+        self.update_with(from, job, false).await
     }
 
     async fn waiting(
