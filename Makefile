@@ -89,11 +89,14 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-## template.yaml passes cfn-lint and SAM's own validation (offline).
+## template.yaml passes cfn-lint and SAM's own validation (offline), and
+## what a real account enforces holds on SAM's transform of it.
 template-check: $(VENV)/.installed
 	cfn-lint template.yaml
 	sam validate --lint --template template.yaml
 	$(VENV)/bin/python tools/check_template.py template.yaml
+	$(VENV)/bin/python tools/check_transformed.py template.yaml
+	$(VENV)/bin/python -m unittest --quiet tools/test_check_transformed.py
 
 ## docs/openapi.yaml is a valid OpenAPI document and lists exactly the
 ## routes the local gateway serves.

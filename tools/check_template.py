@@ -209,6 +209,8 @@ def samconfig_problems(template, path):
     params = template.get("Parameters") or {}
     required = {n for n, p in params.items() if "Default" not in p}
     config = tomllib.loads(path.read_text())
+    # Environments deploy side by side in one account: one stack each.
+    seen = {}
     for env, sections in config.items():
         if not isinstance(sections, dict) or "deploy" not in sections:
             continue
@@ -223,6 +225,10 @@ def samconfig_problems(template, path):
             yield f"samconfig.toml [{env}]: {name} has no default and is not set"
         if not deploy.get("stack_name"):
             yield f"samconfig.toml [{env}]: no stack_name"
+        elif deploy["stack_name"] in seen:
+            yield f"samconfig.toml [{env}]: stack_name {deploy['stack_name']} is also {seen[deploy['stack_name']]}'s"
+        else:
+            seen[deploy["stack_name"]] = env
 
 
 def main(path):

@@ -65,7 +65,7 @@ def dynamo_grants(function, tables, template):
     tools/moto_server.py to check."""
     params = {n: p.get("Default") for n, p in (template.get("Parameters") or {}).items()}
     grants = []
-    for st in statements_of(function):
+    for st in statements_of(function, template):
         actions = as_list(st["Action"])
         if st["Effect"] == "Allow" and all(a.startswith("dynamodb:") for a in actions):
             resources = [dynamo_resource(r, tables, template, params) for r in as_list(st["Resource"])]
@@ -90,10 +90,16 @@ def as_list(v):
     return v if isinstance(v, list) else [v]
 
 
-def statements_of(function):
+def statements_of(function, template):
     """The function's policy statements as the template's defaults make
-    them."""
-    for policy in function["Properties"].get("Policies", []):
+    them: its SAM `Policies`, or the inline policies of its own `Role`."""
+    props = function["Properties"]
+    policies = props.get("Policies", [])
+    role = props.get("Role")
+    if isinstance(role, dict) and "GetAtt" in role:
+        role = template["Resources"][role["GetAtt"].removesuffix(".Arn")]
+        policies = [p["PolicyDocument"] for p in role["Properties"].get("Policies", [])]
+    for policy in policies:
         for st in policy.get("Statement", []):
             if "If" in st:
                 # A conditional statement: the template's defaults (no
@@ -102,9 +108,9 @@ def statements_of(function):
             yield st
 
 
-def policy_for(function, bucket):
+def policy_for(function, bucket, template):
     statements = []
-    for st in statements_of(function):
+    for st in statements_of(function, template):
         actions = as_list(st["Action"])
         if all(a.startswith("dynamodb:") or a.startswith("secretsmanager:") for a in actions):
             statements.append({"Effect": st["Effect"], "Action": actions, "Resource": "*"})
@@ -115,9 +121,10 @@ def policy_for(function, bucket):
             statements.append({"Effect": st["Effect"], "Action": actions, "Resource": resources})
         elif actions == ["execute-api:ManageConnections"]:
             continue
-        elif actions == ["sqs:SendMessage"]:
-            # Lambda's on-failure destination sends with the role; the
-            # function's own code never calls SQS.
+        elif all(a.split(":")[0] in ("sqs", "logs", "xray") for a in actions):
+            # Lambda itself uses these with the role (the on-failure
+            # destination, the queue's poller, logs and traces); the
+            # function's own code never calls them.
             continue
         else:
             raise SystemExit(f"a statement this script does not know: {st}")
@@ -146,7 +153,7 @@ def main():
     policies = {"admin": everything}
     for name, res in template["Resources"].items():
         if res.get("Type") == "AWS::Serverless::Function":
-            policies[name] = policy_for(res, bucket)
+            policies[name] = policy_for(res, bucket, template)
     keys = {}
     for name, document in policies.items():
         iam.create_user(UserName=name)

@@ -247,7 +247,9 @@ async fn an_upload_waits_in_its_own_shards_and_a_claim_moves_it_without_an_event
     j.updated_at = t0;
     jobs.create(&j).await.unwrap();
     let later = t0 + Span::minutes(1);
-    let ids = |v: Vec<boomerang_core::Job>| v.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    let ids = |v: Vec<boomerang_core::Result<boomerang_core::Job>>| {
+        v.into_iter().map(|j| j.unwrap().id).collect::<Vec<_>>()
+    };
     // THEN the sweep finds it among uploads, not among third-party waits
     assert_eq!(
         ids(jobs.waiting(Waiting::Upload, later, 10).await.unwrap()),
@@ -351,7 +353,7 @@ async fn waiting_jobs_are_found_through_the_sparse_index_and_leave_it_when_they_
         .await
         .unwrap();
     // THEN it gets exactly the old ones, oldest first (across shards)
-    let ids: Vec<_> = due.iter().map(|j| j.id.clone()).collect();
+    let ids: Vec<_> = due.iter().map(|j| j.as_ref().unwrap().id.clone()).collect();
     assert_eq!(ids, old.iter().map(|j| j.id.clone()).collect::<Vec<_>>());
     assert_eq!(
         jobs.waiting(Waiting::ThirdParty, t0 + Span::minutes(1), 2)
@@ -377,11 +379,54 @@ async fn waiting_jobs_are_found_through_the_sparse_index_and_leave_it_when_they_
         .await
         .unwrap();
     assert_eq!(due.len(), 4);
-    assert!(!due.iter().any(|j| j.id == done.id));
+    assert!(!due.iter().any(|j| j.as_ref().unwrap().id == done.id));
     // AND its event is in alice's head, which never expires
     let head = events_item(&a, "alice", 0).await;
     assert_eq!(head["lastSeq"].as_n().unwrap(), "1");
     assert!(!head.contains_key("ttl"));
+}
+
+#[tokio::test]
+async fn a_waiting_job_that_cannot_be_read_is_handed_to_the_sweep_as_an_error() {
+    // GIVEN two jobs waiting since an hour ago, the older one's item
+    // damaged (a status no version of Boomerang writes)
+    let a = aws().await;
+    let jobs = job_store(&a);
+    let t0 = Utc::now() - Span::hours(1);
+    let mut damaged = job("alice");
+    damaged.updated_at = t0;
+    jobs.create(&damaged).await.unwrap();
+    let mut healthy = job("bob");
+    healthy.updated_at = t0 + Span::seconds(1);
+    jobs.create(&healthy).await.unwrap();
+    a.dynamo
+        .update_item()
+        .table_name(&a.tables.jobs)
+        .key(
+            "jobId",
+            aws_sdk_dynamodb::types::AttributeValue::S(damaged.id.to_string()),
+        )
+        .update_expression("SET #s = :s")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(
+            ":s",
+            aws_sdk_dynamodb::types::AttributeValue::S("bogus".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    // WHEN the sweep asks for due jobs
+    let due = jobs
+        .waiting(Waiting::ThirdParty, t0 + Span::minutes(1), 10)
+        .await
+        .unwrap();
+    // THEN it gets the damaged one as an error naming it, and the healthy one
+    assert_eq!(due.len(), 2, "{due:?}");
+    let err = due.iter().find_map(|j| j.as_ref().err()).unwrap();
+    assert!(err.to_string().contains(damaged.id.as_str()), "{err}");
+    assert!(due
+        .iter()
+        .any(|j| j.as_ref().is_ok_and(|j| j.id == healthy.id)));
 }
 
 /// The events table's item (`seq` 0 is the user's head).

@@ -13,6 +13,12 @@ pub const NAMESPACE: &str = "Boomerang";
 
 pub struct EmfMetrics {
     stack: String,
+    /// The line's `level`. Lambda filters application lines by the
+    /// function's log level (the template's `LogLevel`) and takes a line
+    /// with no level as INFO: at WARN or above every metric would be
+    /// dropped, and the alarms on them would go quiet. A line at the
+    /// function's own level passes its filter, whatever the level is.
+    level: String,
     recorded: Mutex<Recorded>,
     write: Box<dyn Fn(&str) + Send + Sync>,
 }
@@ -32,6 +38,8 @@ fn name(metric: &Metric) -> &'static str {
         Metric::PushFailed => "PushFailures",
         Metric::ThirdPartyFailed => "ThirdPartyFailures",
         Metric::JobTimedOut => "JobsTimedOut",
+        Metric::SweepCompleted => "SweepsCompleted",
+        Metric::SweepSkipped => "SweepSkippedJobs",
         Metric::WebhookToPush(_) => "WebhookToPush",
         Metric::Webhook(o) => match o {
             WebhookOutcome::Applied => "WebhooksApplied",
@@ -45,17 +53,27 @@ fn name(metric: &Metric) -> &'static str {
 }
 
 impl EmfMetrics {
-    /// Writing to stdout, where Lambda sends it to CloudWatch Logs.
+    /// Writing to stdout, where Lambda sends it to CloudWatch Logs, at the
+    /// level Lambda filters this function's lines by
+    /// (`AWS_LAMBDA_LOG_LEVEL`, from `ApplicationLogLevel`).
     pub fn stdout(stack: impl Into<String>) -> Self {
-        Self::with_writer(stack, |line| println!("{line}"))
+        let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").unwrap_or_default();
+        Self::with_writer(stack, &level, |line| println!("{line}"))
     }
 
+    /// `level`: the function's log level (empty: INFO, Lambda's default).
     pub fn with_writer(
         stack: impl Into<String>,
+        level: &str,
         write: impl Fn(&str) + Send + Sync + 'static,
     ) -> Self {
+        let level = match level.trim() {
+            "" => "INFO".to_owned(),
+            l => l.to_ascii_uppercase(),
+        };
         Self {
             stack: stack.into(),
+            level,
             recorded: Mutex::default(),
             write: Box::new(write),
         }
@@ -87,6 +105,7 @@ impl Metrics for EmfMetrics {
             line.insert("WebhookToPush".into(), json!(r.latencies));
         }
         line.insert("Stack".into(), json!(self.stack));
+        line.insert("level".into(), json!(self.level));
         line.insert(
             "_aws".into(),
             json!({
@@ -112,7 +131,7 @@ mod tests {
     fn one_invocation_is_one_embedded_metric_format_line() {
         let lines = Arc::new(Mutex::new(Vec::<String>::new()));
         let sink = lines.clone();
-        let m = EmfMetrics::with_writer("prod", move |l| sink.lock().unwrap().push(l.into()));
+        let m = EmfMetrics::with_writer("prod", "", move |l| sink.lock().unwrap().push(l.into()));
         m.flush(); // nothing recorded: nothing written
         m.record(Metric::EventPushed);
         m.record(Metric::EventPushed);
@@ -127,6 +146,7 @@ mod tests {
         assert_eq!(v["WebhooksApplied"], 1);
         assert_eq!(v["WebhookToPush"], json!([12.0]));
         assert_eq!(v["Stack"], "prod");
+        assert_eq!(v["level"], "INFO", "Lambda's default level");
         let cw = &v["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(cw["Namespace"], NAMESPACE);
         assert_eq!(cw["Dimensions"], json!([["Stack"]]));
@@ -137,5 +157,34 @@ mod tests {
             .map(|d| d["Name"].as_str().unwrap())
             .collect();
         assert_eq!(names, ["EventsPushed", "WebhooksApplied", "WebhookToPush"]);
+    }
+
+    /// Lambda's order of levels: a line passes when it is at least as
+    /// severe as the function's level.
+    const LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+
+    #[test]
+    fn metric_lines_pass_lambdas_filter_at_every_log_level_the_template_allows() {
+        let template = include_str!("../../../template.yaml");
+        assert!(
+            template.contains("AllowedValues: [TRACE, DEBUG, INFO, WARN, ERROR, FATAL]"),
+            "the template's LogLevel values changed: list them here"
+        );
+        for level in LEVELS {
+            // GIVEN the function at this LogLevel
+            let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+            let sink = lines.clone();
+            let m = EmfMetrics::with_writer("prod", &level.to_lowercase(), move |l| {
+                sink.lock().unwrap().push(l.into())
+            });
+            // WHEN a metric is written
+            m.record(Metric::SweepCompleted);
+            m.flush();
+            // THEN its line is at least as severe as the filter
+            let v: Value = serde_json::from_str(&lines.lock().unwrap()[0]).unwrap();
+            let at = LEVELS.iter().position(|l| v["level"] == *l).unwrap();
+            let filter = LEVELS.iter().position(|l| *l == level).unwrap();
+            assert!(at >= filter, "{level}: the metric line is {}", v["level"]);
+        }
     }
 }

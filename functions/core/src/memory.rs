@@ -39,6 +39,8 @@ struct State {
     /// How far the test clock is ahead of the wall clock: `sleep` and a
     /// hanging third party move it, so time-budget tests run instantly.
     skew: Duration,
+    /// Jobs whose stored form can no longer be read (a damaged item).
+    unreadable: Vec<JobId>,
 }
 
 #[derive(Clone, Copy)]
@@ -160,7 +162,7 @@ impl JobStore for Memory {
         what: Waiting,
         before: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<Job>> {
+    ) -> Result<Vec<Result<Job>>> {
         let s = self.state.lock().unwrap();
         let mut jobs: Vec<Job> = s
             .jobs
@@ -170,7 +172,13 @@ impl JobStore for Memory {
             .collect();
         jobs.sort_by_key(|j| j.updated_at);
         jobs.truncate(limit);
-        Ok(jobs)
+        Ok(jobs
+            .into_iter()
+            .map(|j| match s.unreadable.contains(&j.id) {
+                true => Err(Error::internal(format!("job {}: damaged", j.id))),
+                false => Ok(j),
+            })
+            .collect())
     }
 }
 

@@ -22,6 +22,12 @@ pub enum Metric {
     ThirdPartyFailed,
     /// A job waited too long for the third party and failed.
     JobTimedOut,
+    /// A sweep ran to its end: the heartbeat an alarm watches (no sweep
+    /// for 5 minutes means jobs past their deadline stay waiting).
+    SweepCompleted,
+    /// A due job the sweep could not read or move; it was skipped and the
+    /// sweep went on to the others.
+    SweepSkipped,
 }
 
 /// How a webhook was answered: the `outcome` label.

@@ -94,9 +94,15 @@ pub trait JobStore: Send + Sync {
     async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool>;
     /// Jobs waiting for `what` whose status last changed at or before
     /// `before`, oldest first, at most `limit`: an index lookup (a sparse
-    /// index on AWS), never a scan.
-    async fn waiting(&self, what: Waiting, before: DateTime<Utc>, limit: usize)
-        -> Result<Vec<Job>>;
+    /// index on AWS), never a scan. A job found but not readable is an
+    /// `Err` in the list, so that the sweep skips it and goes on (oldest
+    /// first, it would otherwise stop every sweep).
+    async fn waiting(
+        &self,
+        what: Waiting,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Result<Job>>>;
 }
 
 /// Where a page of a user's jobs ends: the last job's creation time and

@@ -25,6 +25,7 @@ async fn main() -> Result<(), Error> {
             "timedOut": swept.timed_out,
             "eventsForgotten": swept.events_forgotten,
             "eventsRecovered": swept.events_recovered,
+            "skipped": swept.skipped,
         }))
     }))
     .await

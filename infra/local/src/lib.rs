@@ -438,7 +438,8 @@ async fn hand_over_stored(app: &Boomerang, disk: &files::DiskFileStore, work: &T
             return;
         }
     };
-    for job in jobs {
+    // A job that cannot be read is the sweep's to skip and count.
+    for job in jobs.into_iter().flatten() {
         let Some(size) = disk.stored_size(&job.file_key).await else {
             continue;
         };

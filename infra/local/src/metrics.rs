@@ -19,6 +19,8 @@ pub struct PrometheusMetrics {
     push_failures: AtomicU64,
     third_party_failures: AtomicU64,
     jobs_timed_out: AtomicU64,
+    sweeps_completed: AtomicU64,
+    sweep_skipped: AtomicU64,
     webhooks: [AtomicU64; WebhookOutcome::ALL.len()],
     latency: Mutex<Histogram>,
 }
@@ -42,6 +44,8 @@ impl Metrics for PrometheusMetrics {
             Metric::PushFailed => bump(&self.push_failures),
             Metric::ThirdPartyFailed => bump(&self.third_party_failures),
             Metric::JobTimedOut => bump(&self.jobs_timed_out),
+            Metric::SweepCompleted => bump(&self.sweeps_completed),
+            Metric::SweepSkipped => bump(&self.sweep_skipped),
             Metric::Webhook(outcome) => {
                 let i = WebhookOutcome::ALL
                     .iter()
@@ -98,6 +102,16 @@ impl PrometheusMetrics {
             "boomerang_jobs_timed_out_total",
             "Jobs that waited longer than BOOMERANG_JOB_TIMEOUT_SECS and failed.",
             &self.jobs_timed_out,
+        );
+        counter(
+            "boomerang_sweeps_completed_total",
+            "Sweeps that ran to their end (the heartbeat).",
+            &self.sweeps_completed,
+        );
+        counter(
+            "boomerang_sweep_skipped_jobs_total",
+            "Due jobs a sweep could not read or move, skipped.",
+            &self.sweep_skipped,
         );
         let _ = write!(
             out,

@@ -439,7 +439,7 @@ impl JobStore for DynamoJobStore {
         what: Waiting,
         before: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<Job>> {
+    ) -> Result<Vec<Result<Job>>> {
         self.due(what, before, limit).await
     }
 }

@@ -123,6 +123,11 @@ impl TestApp {
     }
 
     /// Moves the test clock forward.
+    /// Makes a stored job unreadable, as a damaged item is.
+    pub fn damage(&self, id: &JobId) {
+        self.mem.state.lock().unwrap().unreadable.push(id.clone());
+    }
+
     pub fn advance(&self, d: Duration) {
         self.mem.state.lock().unwrap().skew += d;
     }
@@ -337,7 +342,7 @@ impl JobStore for LostEvent {
         what: Waiting,
         before: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<Job>> {
+    ) -> Result<Vec<Result<Job>>> {
         self.inner.waiting(what, before, limit).await
     }
 }

@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::direct::NOT_RECEIVED;
 use super::Boomerang;
@@ -41,6 +41,9 @@ pub struct Swept {
     /// Events of tracked moves (an earlier sweep's, an upload's failure)
     /// that their writer died before appending, appended and pushed now.
     pub events_recovered: usize,
+    /// Due jobs that could not be read or moved: skipped (and logged)
+    /// so that the others still fail on time; the next sweep tries again.
+    pub skipped: usize,
 }
 
 impl Boomerang {
@@ -51,17 +54,16 @@ impl Boomerang {
     pub async fn sweep(&self) -> Result<Swept> {
         let limits = self.limits();
         let now = self.ports.clock.now();
-        let mut swept = Swept {
-            timed_out: self
-                .fail_due(Waiting::ThirdParty, limits.job_timeout, TIMED_OUT, now)
-                .await?,
-            uploads_expired: self
-                .fail_due(Waiting::Upload, limits.upload_url_ttl, NOT_RECEIVED, now)
-                .await?,
-            events_forgotten: 0,
-            jobs_forgotten: 0,
-            events_recovered: self.retell_untold().await,
-        };
+        let mut swept = Swept::default();
+        (swept.timed_out, swept.skipped) = self
+            .fail_due(Waiting::ThirdParty, limits.job_timeout, TIMED_OUT, now)
+            .await?;
+        let (expired, skipped) = self
+            .fail_due(Waiting::Upload, limits.upload_url_ttl, NOT_RECEIVED, now)
+            .await?;
+        swept.uploads_expired = expired;
+        swept.skipped += skipped;
+        swept.events_recovered = self.retell_untold().await;
         let retention = Duration::from_std(limits.event_retention).unwrap_or(Duration::MAX);
         if let Some(before) = now.checked_sub_signed(retention) {
             swept.events_forgotten = self.ports.events.forget_before(before).await?;
@@ -79,36 +81,51 @@ impl Boomerang {
                 events_forgotten = swept.events_forgotten,
                 jobs_forgotten = swept.jobs_forgotten,
                 events_recovered = swept.events_recovered,
+                skipped = swept.skipped,
                 "swept"
             );
         }
+        // The heartbeat: an alarm breaches when no sweep completes.
+        self.ports
+            .metrics
+            .record(crate::metrics::Metric::SweepCompleted);
         Ok(swept)
     }
 
     /// Fails every job that has waited for `what` longer than `wait`, with
-    /// `error`; how many it moved.
+    /// `error`: how many it moved, and how many it skipped because they
+    /// could not be read or moved (each logged and counted; one bad job
+    /// must not keep every later sweep from the others).
     async fn fail_due(
         &self,
         what: Waiting,
         wait: std::time::Duration,
         error: &str,
         now: DateTime<Utc>,
-    ) -> Result<usize> {
+    ) -> Result<(usize, usize)> {
         let wait = Duration::from_std(wait).unwrap_or(Duration::MAX);
         let deadline_passed = now.checked_sub_signed(wait).unwrap_or(now);
-        let mut failed = 0;
+        let (mut failed, mut skipped) = (0, 0);
         for _ in 0..MAX_PAGES {
             let due = self.ports.jobs.waiting(what, deadline_passed, PAGE).await?;
             let n = due.len();
             let moved: Vec<Result<bool>> = stream::iter(due)
-                .map(|job| self.time_out(job, what, error, now))
+                .map(|job| async move { self.time_out(job?, what, error, now).await })
                 .buffer_unordered(CONCURRENCY)
                 .collect()
                 .await;
             let mut this_page = 0;
             for m in moved {
-                if m? {
-                    this_page += 1;
+                match m {
+                    Ok(true) => this_page += 1,
+                    Ok(false) => {}
+                    Err(e) => {
+                        skipped += 1;
+                        self.ports
+                            .metrics
+                            .record(crate::metrics::Metric::SweepSkipped);
+                        error!(error = %e, "the sweep skipped a due job it could not handle");
+                    }
                 }
             }
             failed += this_page;
@@ -116,7 +133,7 @@ impl Boomerang {
                 break;
             }
         }
-        Ok(failed)
+        Ok((failed, skipped))
     }
 
     /// The tracked moves (earlier sweeps' timeouts, uploads' failures)
@@ -238,18 +255,21 @@ mod tests {
             std::sync::Arc::new(crate::memory::LostEvent::dying(t.app.ports.jobs.clone(), 2));
         t.wrap_jobs(|_| store.clone());
         t.advance(StdDuration::from_secs(61));
-        // WHEN a sweep fails the job and dies before its event
-        assert!(t.app.sweep().await.is_err());
         let before = t.pushed("a1").len();
+        // WHEN a sweep fails the job and dies before its event (the
+        // sweep counts it as skipped and goes on)
+        let first = t.app.sweep().await.unwrap();
+        assert_eq!(first.skipped, 1);
         assert_eq!(t.stored("alice", &job.id).await.status, JobStatus::Failed);
         // AND the next sweeps run
         let swept = t.app.sweep().await.unwrap();
         let again = t.app.sweep().await.unwrap();
-        // THEN the first appends the event and alice's tab gets job.failed
-        // once, with the error; the mark is cleared and the next finds
-        // nothing
+        // THEN the event is appended once (by the first sweep's own
+        // retelling here: the in-memory store has no writer window) and
+        // alice's tab gets job.failed once, with the error; the mark is
+        // cleared and the later ones find nothing
         assert_eq!(swept.timed_out, 0);
-        assert_eq!(swept.events_recovered, 1);
+        assert_eq!(first.events_recovered + swept.events_recovered, 1);
         assert_eq!(again.events_recovered, 0);
         let got = t.pushed("a1");
         assert_eq!(got.len(), before + 1, "{got:?}");
@@ -261,6 +281,35 @@ mod tests {
             std::slice::from_ref(&job.id)
         );
         assert!(t.pushed("b1").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_job_the_sweep_cannot_read_is_skipped_and_the_others_still_fail() {
+        // GIVEN two of alice's jobs past their deadline, the older one
+        // damaged so that it cannot be read
+        let mut t = TestApp::new();
+        t.set_limits(|l| l.job_timeout = StdDuration::from_secs(60));
+        t.connect("a1", "alice").await;
+        let damaged = t.upload("alice").await;
+        t.advance(StdDuration::from_secs(1));
+        let healthy = t.upload("alice").await;
+        t.damage(&damaged.id);
+        t.advance(StdDuration::from_secs(61));
+        // WHEN two sweeps run
+        let first = t.app.sweep().await.unwrap();
+        let second = t.app.sweep().await.unwrap();
+        // THEN each skips the damaged one and counts it; the healthy one
+        // failed on time and alice was told
+        assert_eq!((first.timed_out, first.skipped), (1, 1));
+        assert_eq!((second.timed_out, second.skipped), (0, 1));
+        assert_eq!(
+            t.stored("alice", &healthy.id).await.status,
+            JobStatus::Failed
+        );
+        assert_eq!(
+            t.pushed("a1").last().unwrap()["job"]["id"],
+            healthy.id.as_str()
+        );
     }
 
     #[tokio::test]

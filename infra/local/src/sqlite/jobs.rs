@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use boomerang_core::ports::{EventLog, JobStore, ListCursor, Listed, Waiting};
-use boomerang_core::{Event, EventDraft, Job, JobId, JobStatus, Result, UserId};
+use boomerang_core::{Error, Event, EventDraft, Job, JobId, JobStatus, Result, UserId};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row};
 
@@ -217,7 +217,7 @@ impl JobStore for SqliteJobStore {
         what: Waiting,
         before: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<Job>> {
+    ) -> Result<Vec<Result<Job>>> {
         let before = millis(before);
         self.db
             .read(move |c| {
@@ -231,7 +231,8 @@ impl JobStore for SqliteJobStore {
                      AND updated_at <= ?1 ORDER BY updated_at LIMIT ?2"
                 ))?;
                 let rows = st.query_map(params![before, limit as i64], job_from_row)?;
-                rows.collect()
+                // A row that cannot be read is the sweep's to skip.
+                Ok(rows.map(|r| r.map_err(Error::internal)).collect())
             })
             .await
     }
@@ -383,7 +384,7 @@ mod tests {
             jobs.create(j).await.unwrap();
         }
         let due = jobs.waiting(Waiting::ThirdParty, t0, 10).await.unwrap();
-        let ids: Vec<_> = due.iter().map(|j| j.id.clone()).collect();
+        let ids: Vec<_> = due.iter().map(|j| j.as_ref().unwrap().id.clone()).collect();
         assert_eq!(ids, [older_pending.id.clone(), old.id.clone()]);
         assert_eq!(
             jobs.waiting(Waiting::ThirdParty, t0, 1)
@@ -394,7 +395,9 @@ mod tests {
         );
         let due = jobs.waiting(Waiting::Upload, t0, 10).await.unwrap();
         assert_eq!(
-            due.iter().map(|j| &j.id).collect::<Vec<_>>(),
+            due.iter()
+                .map(|j| &j.as_ref().unwrap().id)
+                .collect::<Vec<_>>(),
             [&uploading.id]
         );
     }

@@ -67,8 +67,16 @@ impl DynamoJobStore {
     pub(super) async fn untold_moves(&self, limit: usize) -> Result<Vec<Job>> {
         // Only moves whose writer can no longer be running.
         let before = Utc::now() - chrono::Duration::from_std(WRITER_MAX).unwrap_or_default();
-        self.in_shards(UNTOLD, before, limit, |job| job.status.is_terminal())
-            .await
+        let found = self
+            .in_shards(UNTOLD, before, limit, |job| job.status.is_terminal())
+            .await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|j| {
+                j.map_err(|e| tracing::warn!(error = %e, "an untold move cannot be read"))
+                    .ok()
+            })
+            .collect())
     }
 
     /// Clears the untold mark ([`boomerang_core::ports::JobStore::told`]).

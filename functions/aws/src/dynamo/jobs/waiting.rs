@@ -64,7 +64,7 @@ impl DynamoJobStore {
         what: Waiting,
         before: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<Job>> {
+    ) -> Result<Vec<Result<Job>>> {
         // The index's key is when the wait began; the job's `updatedAt`
         // when it last moved within it: a job is due by the latter.
         self.in_shards(wait_prefix(what), before, limit, |job| {
@@ -84,7 +84,7 @@ impl DynamoJobStore {
         before: DateTime<Utc>,
         limit: usize,
         wanted: impl Fn(&Job) -> bool + Sync,
-    ) -> Result<Vec<Job>> {
+    ) -> Result<Vec<Result<Job>>> {
         let wanted = &wanted;
         let shards = (0..WAIT_SHARDS).map(|shard| async move {
             let mut found = Vec::new();
@@ -108,9 +108,17 @@ impl DynamoJobStore {
                     if expired(item) {
                         continue;
                     }
-                    let job = self.read_job(item).await?;
-                    if wanted(&job) {
-                        found.push(job);
+                    // A job that cannot be read (a lost result object, a
+                    // damaged item) is handed on as an error for the sweep
+                    // to skip: oldest first, it would otherwise stop
+                    // every sweep at the same place.
+                    match self.read_job(item).await {
+                        Ok(job) if wanted(&job) => found.push(Ok(job)),
+                        Ok(_) => {}
+                        Err(e) => found.push(Err(Error::internal(format!(
+                            "job {}: {e}",
+                            super::key_id(item).unwrap_or("?")
+                        )))),
                     }
                 }
                 match page.last_evaluated_key {
@@ -119,12 +127,13 @@ impl DynamoJobStore {
                 }
             }
         });
-        let mut jobs: Vec<Job> = futures::future::try_join_all(shards)
+        let mut jobs: Vec<Result<Job>> = futures::future::try_join_all(shards)
             .await?
             .into_iter()
             .flatten()
             .collect();
-        jobs.sort_by_key(|j| j.updated_at);
+        // Oldest first; the unreadable ones, which have no time, first of all.
+        jobs.sort_by_key(|j| j.as_ref().ok().map(|j| j.updated_at));
         jobs.truncate(limit);
         Ok(jobs)
     }
