@@ -10,8 +10,12 @@
 //! then `idle` more connections that do nothing (resident memory each).
 //! Every delivery is checked: each tab gets each of its user's webhooks
 //! exactly once.
+//!
+//! With `--api/--ws/--token`, a short load run against a stack that is
+//! already running instead, deployed or local (`remote`).
 
 mod protocol;
+mod remote;
 mod servers;
 mod stats;
 
@@ -85,15 +89,38 @@ pub struct Figures {
 }
 
 fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(remote) = remote::Remote::from_args(&args) {
+        let remote = remote.unwrap_or_else(|e| {
+            eprintln!("{e}");
+            std::process::exit(2)
+        });
+        let clean = rt.block_on(async {
+            match remote.run().await {
+                Ok((figures, clean)) => {
+                    println!("{}", serde_json::to_string_pretty(&figures).unwrap());
+                    if let Some(out) = args.iter().skip_while(|a| *a != "--out").nth(1) {
+                        std::fs::write(out, figures.to_string()).unwrap();
+                    }
+                    clean
+                }
+                Err(e) => {
+                    eprintln!("load run failed: {e}");
+                    false
+                }
+            }
+        });
+        std::process::exit(if clean { 0 } else { 1 });
+    }
     let scenario = Scenario::from_args();
     let out = std::env::args()
         .skip_while(|a| a != "--out")
         .nth(1)
         .unwrap_or_else(|| "bench/results/latest.json".into());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     rt.block_on(async move {
         eprintln!("scenario: {scenario:?}");
         // `--boomerang-only RATE`: for profiling, Boomerang alone, its
