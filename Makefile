@@ -8,7 +8,7 @@ TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # The system's Python, found before the virtualenv goes on PATH below.
 PYTHON ?= $(shell command -v python3)
 
-.PHONY: token smoke run run-aws test test-aws test-web test-browser bench-smoke lint template-check docs-check build bootstraps bench soak fuzz deploy clean help
+.PHONY: token smoke load run run-aws test test-aws test-web test-browser bench-smoke lint template-check docs-check build bootstraps bench soak fuzz deploy clean help
 
 # The project's tools (sam, cfn-lint, cargo-lambda, zig) come first on PATH.
 PYTHON := $(PYTHON)
@@ -26,6 +26,7 @@ help:
 	@echo "make deploy   sam build + sam deploy of ENV (default dev) in samconfig.toml (needs AWS credentials)"
 	@echo "make token    a token for FOR=<user> of a deployed stack"
 	@echo "make smoke    a deployed stack checked end to end, from its outputs"
+	@echo "make load     a short load run against a deployed stack (LOAD_ARGS)"
 
 ## Build and start the local stack on the embedded backend.
 run:
@@ -209,6 +210,13 @@ token: $(VENV)/.installed
 
 ## A deployed stack end to end (socket, ping, upload, result on the socket,
 ## GET /jobs/{id}), from its outputs: make smoke [ENV=dev | STACK=name]
+## A short load run against a deployed stack (docs/deploy.md): the load
+## generator with the stack's URLs and a throwaway user's token.
+LOAD_ARGS ?= --tabs 2 --uploads 100 --rate 5
+load: $(VENV)/.installed
+	$(CARGO) build --release -p boomerang-bench --bin loadgen
+	$(VENV)/bin/python tools/stack.py load --env $(ENV) $(if $(STACK),--stack $(STACK)) --load-bin $(TARGET_DIR)/release/loadgen $(LOAD_ARGS)
+
 smoke: $(VENV)/.installed
 	$(CARGO) build -p boomerang-e2e --bin boomerang-smoke
 	$(VENV)/bin/python tools/stack.py smoke --env $(ENV) $(if $(STACK),--stack $(STACK)) --smoke-bin $(TARGET_DIR)/debug/boomerang-smoke

@@ -8,6 +8,9 @@ credentials and region):
   stack.py token --secret-arn ARN --user U
   stack.py smoke --stack NAME            boomerang-smoke against the stack,
                                          as user smoke-<random>
+  stack.py load --stack NAME [LOADGEN FLAGS]
+                                         a short load run (bench's loadgen)
+                                         against the stack, as load-<random>
   stack.py overrides --env ENV [--set K=V ...]
                                          ENV's parameter_overrides from
                                          samconfig.toml, with K=V added (or
@@ -100,7 +103,7 @@ def overrides(env, extra):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["outputs", "token", "smoke", "overrides"])
+    p.add_argument("command", choices=["outputs", "token", "smoke", "load", "overrides"])
     p.add_argument("--set", action="append", default=[])
     p.add_argument("--stack")
     p.add_argument("--env", default=os.environ.get("ENV", "dev"))
@@ -108,7 +111,10 @@ def main():
     p.add_argument("--user", default=None)
     p.add_argument("--hours", type=float, default=1.0)
     p.add_argument("--smoke-bin", default=None)
-    args = p.parse_args()
+    p.add_argument("--load-bin", default=None)
+    args, rest = p.parse_known_args()
+    if rest and args.command != "load":
+        p.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "overrides":
         print(overrides(args.env, args.set))
     elif args.command == "outputs":
@@ -119,13 +125,20 @@ def main():
             sys.exit("--user is required")
         print(token(args))
     else:
+        # smoke, or load: the binary against the stack's URLs, with a
+        # throwaway user's token in its environment (never on a command line).
         outs = outputs(stack_name(args))
-        args.user = args.user or f"smoke-{secrets.token_hex(4)}"
+        args.user = args.user or f"{args.command}-{secrets.token_hex(4)}"
         api = outs.get("EdgeUrl") or outs.get("ApiDomainUrl") or outs["HttpApiUrl"]
         ws = outs.get("WebSocketDomainUrl") or outs["WebSocketUrl"]
-        binary = args.smoke_bin or str(ROOT / "target" / "debug" / "boomerang-smoke")
-        env = dict(os.environ, BOOMERANG_SMOKE_TOKEN=token(args, outs))
-        sys.exit(subprocess.call([binary, "--api", api, "--ws", ws], env=env))
+        minted = token(args, outs)
+        if args.command == "smoke":
+            binary = args.smoke_bin or str(ROOT / "target" / "debug" / "boomerang-smoke")
+            env = dict(os.environ, BOOMERANG_SMOKE_TOKEN=minted)
+        else:
+            binary = args.load_bin or str(ROOT / "target" / "release" / "loadgen")
+            env = dict(os.environ, BOOMERANG_LOADGEN_TOKEN=minted)
+        sys.exit(subprocess.call([binary, "--api", api, "--ws", ws, *rest], env=env))
 
 
 if __name__ == "__main__":

@@ -20,10 +20,19 @@ use boomerang_e2e::{FakeThirdParty, Mode, Moto, TestApp};
 /// `proxy` (a router in front of `moto`), its files to a silent third
 /// party.
 async fn stack_through(proxy: axum::Router, moto: Arc<Moto>) -> (TestApp, FakeThirdParty) {
+    stack_through_to(proxy, moto, Mode::Silent).await
+}
+
+/// As [`stack_through`], its files to a third party that behaves as `mode`.
+async fn stack_through_to(
+    proxy: axum::Router,
+    moto: Arc<Moto>,
+    mode: Mode,
+) -> (TestApp, FakeThirdParty) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy_url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, proxy).await });
-    let tp = FakeThirdParty::start(Mode::Silent).await;
+    let tp = FakeThirdParty::start(mode).await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = boomerang_local::Config::with_data_dir(dir.path());
     config.addr = "127.0.0.1:0".parse().unwrap();

@@ -24,6 +24,9 @@ pub enum Mode {
     /// POSTs a signed `completed` result to the callback first, with this
     /// `whsec_` secret, and only then answers 202.
     CallsBackFirst(String),
+    /// Takes the file, then works this long before answering 202 (a third
+    /// party that accepts in 2 s: the caller is billed for the wait).
+    AcceptsAfter(std::time::Duration),
 }
 
 /// What one upload to the third party carried.
@@ -34,6 +37,11 @@ pub struct Received {
     pub file_name: String,
     pub content_type: String,
     pub bytes: Vec<u8>,
+    /// The request's size on the wire (its Content-Length), when given.
+    pub request_bytes: Option<u64>,
+    /// From the request's headers to the answer: how long the caller
+    /// waited for this third party.
+    pub held: std::time::Duration,
 }
 
 struct Shared {
@@ -96,7 +104,12 @@ impl FakeThirdParty {
     }
 }
 
-async fn accept(State(shared): State<Arc<Shared>>, mut form: Multipart) -> StatusCode {
+async fn accept(
+    State(shared): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
+    mut form: Multipart,
+) -> StatusCode {
+    let began = std::time::Instant::now();
     shared.attempts.fetch_add(1, Ordering::SeqCst);
     let mut r = Received {
         job_id: String::new(),
@@ -104,6 +117,10 @@ async fn accept(State(shared): State<Arc<Shared>>, mut form: Multipart) -> Statu
         file_name: String::new(),
         content_type: String::new(),
         bytes: vec![],
+        request_bytes: headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok()),
+        held: std::time::Duration::ZERO,
     };
     while let Ok(Some(field)) = form.next_field().await {
         match field.name().unwrap_or_default() {
@@ -117,9 +134,15 @@ async fn accept(State(shared): State<Arc<Shared>>, mut form: Multipart) -> Statu
             _ => {}
         }
     }
+    if let Mode::AcceptsAfter(work) = &shared.mode {
+        tokio::time::sleep(*work).await;
+        r.held = began.elapsed();
+        let _ = shared.tx.send(r);
+        return StatusCode::ACCEPTED;
+    }
     let _ = shared.tx.send(r.clone());
     match &shared.mode {
-        Mode::Silent => StatusCode::ACCEPTED,
+        Mode::Silent | Mode::AcceptsAfter(_) => StatusCode::ACCEPTED,
         Mode::Refuses => StatusCode::SERVICE_UNAVAILABLE,
         Mode::Hangs => {
             std::future::pending::<()>().await;
