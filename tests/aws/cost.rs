@@ -349,8 +349,9 @@ async fn one_upload(
     let job: Value = serde_json::from_slice(&answer).unwrap();
     let id = job["job"]["id"].as_str().unwrap().to_owned();
     let handed = tp.next().await;
-    let body = json!({"job_id": id, "status": "completed", "result": {"blob": "r".repeat(RESULT_BYTES)}})
-        .to_string();
+    let body =
+        json!({"job_id": id, "status": "completed", "result": {"blob": "r".repeat(RESULT_BYTES)}})
+            .to_string();
     assert_eq!(app.webhook("msg_bill", &body).await.status(), 200);
     let mut pushed = Vec::new();
     for kind in ["job.submitted", "job.completed"] {
@@ -472,7 +473,10 @@ fn fixed_monthly() -> Bill {
         alarm_metrics as f64 * ALARM_METRIC_MONTH,
     );
     bill.line(
-        format!("{} custom metrics ({ours} of ours, {routes} route metrics)", ours + routes),
+        format!(
+            "{} custom metrics ({ours} of ours, {routes} route metrics)",
+            ours + routes
+        ),
         (ours + routes) as f64 * METRIC_MONTH,
     );
     bill.line(
@@ -564,13 +568,18 @@ async fn the_readmes_bill_is_what_the_stated_workload_costs_on_the_wire() {
         .split('$')
         .skip(1)
         .filter_map(|rest| {
-            let n: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+            let n: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
             n.trim_end_matches('.').parse().ok()
         })
         .collect();
     for (what, usd) in bill.lines.iter().chain(&fixed.lines) {
         assert!(
-            amounts.iter().any(|a| (a - usd).abs() <= (usd * 0.02).max(0.01)),
+            amounts
+                .iter()
+                .any(|a| (a - usd).abs() <= (usd * 0.02).max(0.01)),
             "README has no ${usd:.2} ({what})"
         );
     }

@@ -100,7 +100,9 @@ impl Remote {
         for n in 0..self.uploads {
             tokio::time::sleep_until((started + interval.mul_f64(n as f64)).into()).await;
             let (http, api, token) = (http.clone(), self.api.clone(), self.token.clone());
-            sends.push(tokio::spawn(async move { upload(&http, &api, &token, n).await }));
+            sends.push(tokio::spawn(
+                async move { upload(&http, &api, &token, n).await },
+            ));
         }
         let mut jobs: HashMap<String, Instant> = HashMap::new();
         // Microseconds, as `percentile` takes them (it gives milliseconds).
@@ -161,7 +163,10 @@ impl Remote {
             },
             "seconds": started.elapsed().as_secs_f64(),
         });
-        Ok((figures, lost == 0 && a.duplicates == 0 && refused.is_empty()))
+        Ok((
+            figures,
+            lost == 0 && a.duplicates == 0 && refused.is_empty(),
+        ))
     }
 }
 
@@ -209,7 +214,10 @@ struct Arrivals {
 
 impl Arrivals {
     fn ends_of(&self, jobs: &HashMap<String, Instant>) -> usize {
-        self.ends.keys().filter(|(id, _)| jobs.contains_key(id)).count()
+        self.ends
+            .keys()
+            .filter(|(id, _)| jobs.contains_key(id))
+            .count()
     }
 }
 
@@ -232,11 +240,14 @@ where
         };
         let mut a = arrived.lock().unwrap();
         let key = (id.to_owned(), tab);
-        if a.ends.contains_key(&key) {
-            a.duplicates += 1;
-        } else {
-            let at = Instant::now();
-            a.ends.insert(key, End { at, completed });
+        match a.ends.entry(key) {
+            std::collections::hash_map::Entry::Occupied(_) => a.duplicates += 1,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(End {
+                    at: Instant::now(),
+                    completed,
+                });
+            }
         }
     }
 }
