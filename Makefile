@@ -155,9 +155,11 @@ soak:
 		$(CARGO) test --locked -p boomerang-e2e --test soak -- --nocapture
 
 ## Each fuzz target under libFuzzer for FUZZ_SECONDS (nightly toolchain,
-## cargo-fuzz installed under the target dir). New finds join the corpus
-## in fuzz/corpus/<target>, which make test replays; the corpus is then
-## minimised. No sanitizer: the code fuzzed is safe Rust, and without one
+## cargo-fuzz installed under the target dir), from the seeds in git
+## (fuzz/seeds/<target>) and the working corpus outside it
+## (target/fuzz-corpus/<target>), where new finds go; the corpus is then
+## minimised. make test replays both. A crash, once fixed, joins the seeds
+## as fuzz/seeds/<target>/regression-<what-it-was>. No sanitizer: the code fuzzed is safe Rust, and without one
 ## a target runs several times faster. The release profile's LTO is off
 ## here (LTO and coverage instrumentation do not link together), and the
 ## fuzz builds get their own target dir (cargo-lambda would take their
@@ -165,6 +167,7 @@ soak:
 FUZZ_SECONDS ?= 120
 FUZZ_TARGETS := token webhook_signature webhook_body multipart apigw_event
 CARGO_FUZZ := $(TARGET_DIR)/tools/bin/cargo-fuzz
+FUZZ_CORPUS := $(TARGET_DIR)/fuzz-corpus
 FUZZ_ENV := PATH=$(TARGET_DIR)/tools/bin:$$PATH CARGO_PROFILE_RELEASE_LTO=false \
 	CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
 	CARGO_PROFILE_RELEASE_STRIP=none
@@ -173,11 +176,12 @@ fuzz: $(CARGO_FUZZ)
 	$(FUZZ_ENV) cargo +nightly fuzz build $(FUZZ_OPTS)
 	@for t in $(FUZZ_TARGETS); do \
 		echo "== $$t ($(FUZZ_SECONDS) s)"; \
-		$(FUZZ_ENV) cargo +nightly fuzz run $(FUZZ_OPTS) $$t -- \
+		mkdir -p $(FUZZ_CORPUS)/$$t; \
+		$(FUZZ_ENV) cargo +nightly fuzz run $(FUZZ_OPTS) $$t $(FUZZ_CORPUS)/$$t fuzz/seeds/$$t -- \
 			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 > $(TARGET_DIR)/fuzz-$$t.log 2>&1; \
 		rc=$$?; grep -E "^stat::(number_of_executed_units|new_units_added)" $(TARGET_DIR)/fuzz-$$t.log; \
 		[ $$rc = 0 ] || { tail -40 $(TARGET_DIR)/fuzz-$$t.log; exit 1; }; \
-		$(FUZZ_ENV) cargo +nightly fuzz cmin $(FUZZ_OPTS) $$t >/dev/null 2>&1 || exit 1; \
+		$(FUZZ_ENV) cargo +nightly fuzz cmin $(FUZZ_OPTS) $$t $(FUZZ_CORPUS)/$$t >/dev/null 2>&1 || exit 1; \
 	done
 
 $(CARGO_FUZZ):

@@ -1,23 +1,32 @@
-//! Replays the kept corpus (`fuzz/corpus/<target>/`) through each target
-//! on the stable toolchain: what libFuzzer once found interesting, and
-//! every crash it ever found (kept there once fixed), stays tried in
-//! `make test`.
+//! Replays each target's seeds (`fuzz/seeds/<target>/`, in git: inputs
+//! named for what they try, and every crash ever found, kept once fixed as
+//! `regression-*`) on the stable toolchain, and the working corpus that
+//! `make fuzz` grows outside git (`target/fuzz-corpus/<target>/`) when this
+//! machine has one.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+fn inputs(dir: &Path) -> Vec<PathBuf> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
 
 fn replay(target: &str, run: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("corpus")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let seeds = inputs(&root.join("seeds").join(target));
+    assert!(!seeds.is_empty(), "{target}: no seeds in fuzz/seeds/{target}");
+    let corpus = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("../target"))
+        .join("fuzz-corpus")
         .join(target);
-    let mut n = 0;
-    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let path = entry.unwrap().path();
-        let data = std::fs::read(&path).unwrap();
+    for path in seeds.iter().chain(&inputs(&corpus)) {
+        let data = std::fs::read(path).unwrap();
         let caught = std::panic::catch_unwind(|| run(&data));
         assert!(caught.is_ok(), "{target}: {} fails", path.display());
-        n += 1;
     }
-    assert!(n > 0, "{target}: the corpus is empty");
 }
 
 #[test]
