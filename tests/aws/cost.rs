@@ -444,7 +444,7 @@ async fn one_upload(
 
 /// What one stack costs a month with no traffic, from template.yaml.
 fn fixed_monthly() -> Bill {
-    let doc: serde_yaml::Value = serde_yaml::from_str(TEMPLATE).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(TEMPLATE).unwrap();
     let resources = doc["Resources"].as_mapping().unwrap();
     let of_type = |kind: &str| {
         resources

@@ -109,9 +109,9 @@ pub struct Local<'a> {
 /// moto as the endpoint, JSON logs). A variable the template forgets is
 /// missing here too, so the bootstraps fail as they would on AWS.
 pub fn template_env(logical_id: &str, local: &Local) -> Vec<(String, String)> {
-    let template: serde_yaml::Value =
-        serde_yaml::from_str(boomerang_local::provision::TEMPLATE).expect("template.yaml");
-    let vars = |v: Option<&serde_yaml::Value>| -> serde_yaml::Mapping {
+    let template: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(boomerang_local::provision::TEMPLATE).expect("template.yaml");
+    let vars = |v: Option<&serde_yaml_ng::Value>| -> serde_yaml_ng::Mapping {
         v.and_then(|v| v.get("Environment"))
             .and_then(|e| e.get("Variables"))
             .and_then(|v| v.as_mapping())
@@ -148,23 +148,23 @@ pub fn template_env(logical_id: &str, local: &Local) -> Vec<(String, String)> {
     for (key, value) in globals.iter().chain(own.iter()) {
         let key = key.as_str().expect("variable names are strings").to_owned();
         let resolved = match value {
-            serde_yaml::Value::String(s) => s.clone(),
-            serde_yaml::Value::Tagged(t) if t.tag == "!Ref" => {
+            serde_yaml_ng::Value::String(s) => s.clone(),
+            serde_yaml_ng::Value::Tagged(t) if t.tag == "!Ref" => {
                 let name = t.value.as_str().unwrap_or_default();
                 refs.iter()
                     .find(|(r, _)| *r == name)
                     .map(|(_, v)| v.clone())
                     // Otherwise a parameter's default, as a deploy without it gets.
                     .or_else(|| match &template["Parameters"][name]["Default"] {
-                        serde_yaml::Value::Number(n) => Some(n.to_string()),
-                        serde_yaml::Value::String(s) => Some(s.clone()),
+                        serde_yaml_ng::Value::Number(n) => Some(n.to_string()),
+                        serde_yaml_ng::Value::String(s) => Some(s.clone()),
                         _ => None,
                     })
                     .unwrap_or_else(|| panic!("{logical_id} {key}: no local value for !Ref {name}"))
             }
             // JobIndexMigration's steps: the default (done) takes the
             // `!If`'s second branch.
-            serde_yaml::Value::Tagged(t)
+            serde_yaml_ng::Value::Tagged(t)
                 if t.tag == "!If" && key.starts_with("BOOMERANG_JOBS_") =>
             {
                 t.value[2].as_str().expect("an index name").to_owned()

@@ -267,7 +267,7 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
     use base64::Engine;
     use chrono::Duration;
-    use hmac::{Hmac, Mac};
+    use hmac::{Hmac, KeyInit, Mac};
 
     type HmacSha256 = Hmac<sha2::Sha256>;
 

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use boomerang_aws::Deployment;
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 /// The SAM template, as deployed.
 pub const TEMPLATE: &str = include_str!("../../../template.yaml");
@@ -32,7 +32,7 @@ pub struct TableDef {
 
 /// The template's tables.
 pub fn table_defs(template: &str) -> Result<Vec<TableDef>, String> {
-    let doc: Value = serde_yaml::from_str(template).map_err(|e| format!("template: {e}"))?;
+    let doc: Value = serde_yaml_ng::from_str(template).map_err(|e| format!("template: {e}"))?;
     let resources = doc
         .get("Resources")
         .and_then(Value::as_mapping)

@@ -320,8 +320,8 @@ mod tests {
 
     #[test]
     fn the_local_ping_answer_is_the_templates_mock_response() {
-        let template: serde_yaml::Value =
-            serde_yaml::from_str(crate::provision::TEMPLATE).expect("template.yaml");
+        let template: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(crate::provision::TEMPLATE).expect("template.yaml");
         let answer = &template["Resources"]["WsPingIntegrationResponse"]["Properties"]
             ["ResponseTemplates"]["$default"];
         assert_eq!(answer.as_str(), Some(PING_ROUTE_RESPONSE));
