@@ -200,12 +200,10 @@ bench/reference/node_modules/.installed: bench/reference/package.json bench/refe
 
 ## Builds the eight Lambdas for arm64 (cargo-lambda + zig, no Docker) and
 ## deploys environment ENV of samconfig.toml (committed, no secrets).
-## MIGRATION=step1..step3: a step of JobIndexMigration, on top of ENV's
-## parameters (README, "Upgrading a stack deployed before 2026-11-26").
 ENV ?= dev
 deploy: $(VENV)/.installed
 	sam build --beta-features
-	sam deploy --config-env $(ENV) $(if $(MIGRATION),--parameter-overrides $$($(VENV)/bin/python tools/stack.py overrides --env $(ENV) --set JobIndexMigration=$(MIGRATION)))
+	sam deploy --config-env $(ENV)
 
 ## A token for user FOR of a deployed stack, minted with its key (from
 ## Secrets Manager; never printed): make token FOR=alice [ENV=dev | STACK=name]

@@ -20,10 +20,6 @@
 - lean indexes: the jobs table's indexes project KEYS_ONLY (a result is
   never copied into an index; an index write is one unit, and only when a
   key changes).
-- the index migration: deploying JobIndexMigration step1, step2, step3,
-  then done, from the indexes before (byOwner, waiting), changes one index
-  per update (CloudFormation refuses more), and the functions of each step
-  read only indexes that exist both before and after its update.
 - keepalives: a `ping` route answered `{"type": "pong"}` by a mock
   integration, two-way, with no Lambda behind it.
 """
@@ -75,8 +71,6 @@ def problems(template):
     if not any(r.get("Prefix") == "results/" and r.get("ExpirationInDays") == {"Ref": "JobRetentionDays"} for r in rules):
         yield "FilesBucket: results/ must expire after JobRetentionDays"
     for gsi in jobs.get("GlobalSecondaryIndexes") or []:
-        if "If" in gsi:
-            continue  # JobIndexMigration's steps: not in the default state
         if (gsi.get("Projection") or {}).get("ProjectionType") != "KEYS_ONLY":
             yield f"JobsTable.{gsi.get('IndexName')}: projects more than its keys (every job write copies it)"
     for table in ("JobsTable", "EventsTable"):
@@ -86,7 +80,6 @@ def problems(template):
         if "PointInTimeRecoverySpecification" not in props:
             yield f"{table}: point-in-time recovery is not a parameter"
     yield from ping_problems(resources)
-    yield from migration_problems(template)
     mappings = [r.get("Properties") or {} for r in resources.values() if r.get("Type") == "AWS::ApiGatewayV2::ApiMapping"]
     for api in ("HttpApi", "WebSocketApi"):
         if not any(m.get("ApiId") == {"Ref": api} for m in mappings):
@@ -177,29 +170,6 @@ def evaluate(value, template, params):
         chosen = then if evaluate(conditions[cond], template, params) else otherwise
         return evaluate(chosen, template, params)
     return value
-
-
-NO_VALUE = {"Ref": "AWS::NoValue"}
-
-
-def migration_problems(template):
-    defaults = {n: p.get("Default") for n, p in (template.get("Parameters") or {}).items()}
-    jobs = ((template.get("Resources") or {}).get("JobsTable") or {}).get("Properties") or {}
-    env = env_vars((template.get("Globals") or {}).get("Function") or {})
-    before = {"byOwner", "waiting"}
-    for step in ("step1", "step2", "step3", "done"):
-        params = dict(defaults, JobIndexMigration=step)
-        gsis = (evaluate(g, template, params) for g in jobs.get("GlobalSecondaryIndexes") or [])
-        after = {g["IndexName"] for g in gsis if g != NO_VALUE}
-        if len(before ^ after) > 1:
-            yield f"JobIndexMigration={step}: changes {sorted(before ^ after)} in one update (CloudFormation takes one)"
-        for var in ("BOOMERANG_JOBS_LIST_INDEX", "BOOMERANG_JOBS_WAITING_INDEX"):
-            read = evaluate(env.get(var), template, params)
-            if read not in before or read not in after:
-                yield f"JobIndexMigration={step}: {var}={read} does not exist both before and after the update"
-        before = after
-    if before != {"byOwnerKeys", "waitingKeys"}:
-        yield f"JobIndexMigration=done leaves {sorted(before)}"
 
 
 def samconfig_problems(template, path):

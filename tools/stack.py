@@ -11,10 +11,6 @@ credentials and region):
   stack.py load --stack NAME [LOADGEN FLAGS]
                                          a short load run (bench's loadgen)
                                          against the stack, as load-<random>
-  stack.py overrides --env ENV [--set K=V ...]
-                                         ENV's parameter_overrides from
-                                         samconfig.toml, with K=V added (or
-                                         replaced), one shell-quoted line
 
 `--stack` defaults to the stack name of `--env` (default `dev`) in
 samconfig.toml. The key is read, used and forgotten: never printed, never
@@ -89,22 +85,9 @@ def token(args, outs=None):
     return mint(current_key(value), args.user, args.hours)
 
 
-def overrides(env, extra):
-    """`env`'s parameter_overrides with `extra` (K=V) set: the CLI's
-    --parameter-overrides replaces the file's, it does not add to them."""
-    import shlex
-
-    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
-    given = config.get(env, {}).get("deploy", {}).get("parameters", {}).get("parameter_overrides", "")
-    params = dict(kv.split("=", 1) for kv in shlex.split(given))
-    params.update(kv.split("=", 1) for kv in extra)
-    return " ".join(shlex.quote(f"{k}={v}") for k, v in params.items())
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["outputs", "token", "smoke", "load", "overrides"])
-    p.add_argument("--set", action="append", default=[])
+    p.add_argument("command", choices=["outputs", "token", "smoke", "load"])
     p.add_argument("--stack")
     p.add_argument("--env", default=os.environ.get("ENV", "dev"))
     p.add_argument("--secret-arn")
@@ -115,9 +98,7 @@ def main():
     args, rest = p.parse_known_args()
     if rest and args.command != "load":
         p.error(f"unrecognized arguments: {' '.join(rest)}")
-    if args.command == "overrides":
-        print(overrides(args.env, args.set))
-    elif args.command == "outputs":
+    if args.command == "outputs":
         for k, v in sorted(outputs(stack_name(args)).items()):
             print(f"{k}={v}")
     elif args.command == "token":

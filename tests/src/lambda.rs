@@ -162,13 +162,6 @@ pub fn template_env(logical_id: &str, local: &Local) -> Vec<(String, String)> {
                     })
                     .unwrap_or_else(|| panic!("{logical_id} {key}: no local value for !Ref {name}"))
             }
-            // JobIndexMigration's steps: the default (done) takes the
-            // `!If`'s second branch.
-            serde_yaml_ng::Value::Tagged(t)
-                if t.tag == "!If" && key.starts_with("BOOMERANG_JOBS_") =>
-            {
-                t.value[2].as_str().expect("an index name").to_owned()
-            }
             // The URLs the template builds with !Sub and !If.
             _ => match key.as_str() {
                 "BOOMERANG_WS_ENDPOINT" => local.deployment.connections_endpoint.clone(),

@@ -100,8 +100,7 @@ impl Deployment {
                     files.clone(),
                     self.event_retention,
                 )
-                .with_job_retention(self.job_retention)
-                .with_indexes(&self.tables.jobs_by_owner, &self.tables.jobs_waiting),
+                .with_job_retention(self.job_retention),
             ),
             events: Arc::new(DynamoEventLog::new(
                 dynamo.clone(),

@@ -97,11 +97,6 @@ fn deployment_from_env() -> Result<Deployment, BootError> {
             connections: var("BOOMERANG_CONNECTIONS_TABLE")?,
             jobs: var("BOOMERANG_JOBS_TABLE")?,
             events: var("BOOMERANG_EVENTS_TABLE")?,
-            // Set by the template only while a stack migrates its indexes.
-            jobs_by_owner: std::env::var("BOOMERANG_JOBS_LIST_INDEX")
-                .unwrap_or_else(|_| crate::tables::JOBS_BY_OWNER.to_owned()),
-            jobs_waiting: std::env::var("BOOMERANG_JOBS_WAITING_INDEX")
-                .unwrap_or_else(|_| crate::tables::JOBS_WAITING.to_owned()),
         },
         bucket: var("BOOMERANG_BUCKET")?,
         connections_endpoint: var("BOOMERANG_WS_ENDPOINT")?,

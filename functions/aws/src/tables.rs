@@ -15,13 +15,6 @@ pub struct Tables {
     /// the newest events; never expires), chunks of older events at the
     /// seq of their last (with a `ttl`: the retention).
     pub events: String,
-    /// The jobs table's index a list reads: [`JOBS_BY_OWNER`], or the one
-    /// it replaces while a stack deployed before it migrates
-    /// (`JobIndexMigration` in template.yaml).
-    pub jobs_by_owner: String,
-    /// The jobs table's index the sweep reads: [`JOBS_WAITING`], or the
-    /// one it replaces while a stack migrates.
-    pub jobs_waiting: String,
 }
 
 impl Tables {
@@ -31,8 +24,6 @@ impl Tables {
             connections: format!("{prefix}-connections"),
             jobs: format!("{prefix}-jobs"),
             events: format!("{prefix}-events"),
-            jobs_by_owner: JOBS_BY_OWNER.to_owned(),
-            jobs_waiting: JOBS_WAITING.to_owned(),
         }
     }
 }

@@ -67,19 +67,6 @@ pub fn table_defs(template: &str) -> Result<Vec<TableDef>, String> {
             .into_iter()
             .flatten()
         {
-            // `!If [step, a, b]`: an index of JobIndexMigration's steps,
-            // whose conditions are false in the default state (`done`):
-            // `b`, or none where `b` is `!Ref AWS::NoValue`.
-            let gsi = match gsi {
-                Value::Tagged(t) if t.tag == "If" => {
-                    match t.value.as_sequence().and_then(|branches| branches.get(2)) {
-                        Some(Value::Tagged(r)) if r.tag == "Ref" => continue,
-                        Some(otherwise) => otherwise,
-                        None => return Err(format!("{id}: an !If index without two branches")),
-                    }
-                }
-                plain => plain,
-            };
             let name = gsi
                 .get("IndexName")
                 .and_then(Value::as_str)

@@ -33,7 +33,7 @@ use tracing::{debug, warn};
 use super::events::{DynamoEventLog, Entry};
 use super::{get_n, get_opt_s, get_s, jobs_by_id, n, s, sdk, Item};
 use crate::s3::S3FileStore;
-use crate::tables::{JOBS_BY_OWNER, JOBS_WAITING, TTL};
+use crate::tables::{JOBS_BY_OWNER, TTL};
 use waiting::{untold_key, wait_key};
 
 /// Results larger than this go to S3. API Gateway pushes at most 128 KB a
@@ -48,8 +48,6 @@ pub struct DynamoJobStore {
     client: Client,
     jobs: String,
     /// The index a list reads, and the one the sweep reads.
-    by_owner: String,
-    waiting: String,
     /// Where a transition's event goes.
     log: DynamoEventLog,
     results: S3FileStore,
@@ -78,22 +76,11 @@ impl DynamoJobStore {
         Self {
             client,
             jobs,
-            by_owner: JOBS_BY_OWNER.to_owned(),
-            waiting: JOBS_WAITING.to_owned(),
             log,
             results,
             event_retention,
             job_retention: boomerang_core::Limits::default().job_retention,
         }
-    }
-
-    /// Reads these indexes instead of [`JOBS_BY_OWNER`] and
-    /// [`JOBS_WAITING`] (a stack migrating from the indexes before them).
-    /// Either kind works: the reads take the keys and fetch the jobs.
-    pub fn with_indexes(mut self, by_owner: impl Into<String>, waiting: impl Into<String>) -> Self {
-        self.by_owner = by_owner.into();
-        self.waiting = waiting.into();
-        self
     }
 
     /// Finished jobs expire this long after they finish (never before
@@ -355,7 +342,7 @@ impl JobStore for DynamoJobStore {
                 .client
                 .query()
                 .table_name(&self.jobs)
-                .index_name(&self.by_owner)
+                .index_name(JOBS_BY_OWNER)
                 .key_condition_expression("#owner = :o")
                 .expression_attribute_names("#owner", "owner")
                 .expression_attribute_values(":o", s(owner.as_str()))

@@ -18,12 +18,10 @@ use boomerang_core::{Error, Result};
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
-/// 1: the first schema. 2: events carry their time (`at`, for the
-/// retention), waiting jobs are indexed (for the deadlines). 3: jobs
-/// waiting for their upload are indexed too (the URL's expiry). 4: and
-/// finished ones (the job retention). 5: no `deliveries` table (a job
-/// moves once: that is the dedupe).
-const SCHEMA_VERSION: i64 = 5;
+/// The schema's version (`PRAGMA user_version`). From the first release
+/// on, a change to the schema raises it and migrates what the version
+/// before it wrote (CHANGELOG.md says which release does).
+const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS connections (
@@ -74,9 +72,6 @@ CREATE TABLE IF NOT EXISTS events (
 -- Events past the retention are deleted by range.
 CREATE INDEX IF NOT EXISTS events_by_time ON events (at);
 
--- (Schema 5 dropped `deliveries`, the webhook ids already acted upon: a
--- job moves once, which is the dedupe.)
-DROP TABLE IF EXISTS deliveries;
 ";
 
 /// Statements waiting for the writer, at most this many per commit.
@@ -253,18 +248,16 @@ fn init(conn: Connection) -> rusqlite::Result<Connection> {
     // Room for every statement the writer runs, each compiled once.
     conn.set_prepared_statement_cache_capacity(32);
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version > SCHEMA_VERSION {
-        return Err(rusqlite::Error::InvalidQuery);
-    }
-    if version == 1 {
-        // Events get their time as a column, taken from the stored body.
-        conn.execute_batch(
-            "BEGIN IMMEDIATE;
-             ALTER TABLE events ADD COLUMN at INTEGER NOT NULL DEFAULT 0;
-             UPDATE events SET at = CAST(ROUND(
-                 (julianday(json_extract(body, '$.at')) - 2440587.5) * 86400000) AS INTEGER);
-             COMMIT;",
-        )?;
+    if version != 0 && version != SCHEMA_VERSION {
+        // A data folder of another version: of a build before 0.1.0, or of
+        // a later release. Nothing is migrated before the first release.
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
+            Some(format!(
+                "the database's schema is version {version}, this build's is {SCHEMA_VERSION}: \
+                 start with a new BOOMERANG_DATA_DIR"
+            )),
+        ));
     }
     conn.execute_batch(SCHEMA)?;
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -353,45 +346,26 @@ fn wal_path(db: &Path, suffix: &str) -> std::path::PathBuf {
 mod tests {
     use super::*;
 
-    /// A data folder written by the first schema opens, and its events
-    /// get their time from their body.
+    /// A data folder of another schema version is refused, naming what to
+    /// do, and left as it was; one of this version opens again.
     #[test]
-    fn a_version_1_database_is_migrated_in_place() {
+    fn a_database_of_another_schema_version_is_refused_with_a_reason() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("boomerang.sqlite3");
         {
             let c = Connection::open(&path).unwrap();
-            c.execute_batch(
-                "CREATE TABLE events (user TEXT NOT NULL, seq INTEGER NOT NULL,
-                     body TEXT NOT NULL, PRIMARY KEY (user, seq)) WITHOUT ROWID;
-                 INSERT INTO events VALUES ('alice', 1,
-                     '{\"seq\":1,\"at\":\"2026-11-20T10:00:00.250Z\"}');
-                 CREATE TABLE deliveries (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
-                 PRAGMA user_version = 1;",
-            )
-            .unwrap();
+            c.execute_batch("PRAGMA user_version = 5;").unwrap();
         }
-        let c = init(Connection::open(&path).unwrap()).unwrap();
-        let at: i64 = c
-            .query_row("SELECT at FROM events WHERE seq = 1", [], |r| r.get(0))
-            .unwrap();
-        let expected = DateTime::parse_from_rfc3339("2026-11-20T10:00:00.250Z").unwrap();
-        assert_eq!(at, expected.timestamp_millis());
-        let version: i64 = c
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
-        // The webhook dedupe table of schemas 1 to 4 is gone.
-        let tables: i64 = c
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'deliveries'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(tables, 0);
-        // Opening again changes nothing.
-        drop(c);
-        init(Connection::open(&path).unwrap()).unwrap();
+        let Err(e) = init(Connection::open(&path).unwrap()) else {
+            panic!("a version 5 database opened");
+        };
+        assert!(e.to_string().contains("start with a new BOOMERANG_DATA_DIR"), "{e}");
+        let c = Connection::open(&path).unwrap();
+        let version: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, 5);
+        // A fresh one is made at this version and opens again.
+        let fresh = dir.path().join("fresh.sqlite3");
+        drop(init(Connection::open(&fresh).unwrap()).unwrap());
+        init(Connection::open(&fresh).unwrap()).unwrap();
     }
 }

@@ -94,7 +94,7 @@ impl DynamoJobStore {
                     .client
                     .query()
                     .table_name(&self.jobs)
-                    .index_name(&self.waiting)
+                    .index_name(crate::tables::JOBS_WAITING)
                     .key_condition_expression("waitShard = :s AND waitingSince <= :b")
                     .expression_attribute_values(":s", s(format!("{prefix}{shard}")))
                     .expression_attribute_values(":b", n(before.timestamp_millis()))
