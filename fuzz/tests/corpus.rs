@@ -16,7 +16,10 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
 fn replay(target: &str, run: fn(&[u8])) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let seeds = inputs(&root.join("seeds").join(target));
-    assert!(!seeds.is_empty(), "{target}: no seeds in fuzz/seeds/{target}");
+    assert!(
+        !seeds.is_empty(),
+        "{target}: no seeds in fuzz/seeds/{target}"
+    );
     let corpus = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("../target"))

@@ -71,12 +71,7 @@ pub(crate) fn job_store(a: &Aws) -> DynamoJobStore {
 }
 
 pub(crate) fn event_log(a: &Aws) -> DynamoEventLog {
-    DynamoEventLog::new(
-        a.dynamo.clone(),
-        &a.tables.events,
-        &a.tables.jobs,
-        RETENTION,
-    )
+    DynamoEventLog::new(a.dynamo.clone(), &a.tables.events, RETENTION)
 }
 
 /// The event retention of the adapters under test.

@@ -67,6 +67,8 @@ struct Meter {
     s3_gets: u32,
     /// The job's item as last written: what DynamoDB stores for it.
     job_item_bytes: usize,
+    /// The events' items written: what DynamoDB stores for them.
+    event_item_bytes: usize,
 }
 
 #[derive(Clone)]
@@ -281,6 +283,11 @@ async fn forward(
         if p.tables[t].logical_id == "JobsTable" {
             cost.job_item_bytes = after.as_ref().map_or(0, item_size);
         }
+        if p.tables[t].logical_id == "EventsTable"
+            && after.as_ref().is_some_and(|i| i.contains_key("body"))
+        {
+            cost.event_item_bytes += after.as_ref().map_or(0, item_size);
+        }
     }
     {
         let mut m = p.meter.lock().unwrap();
@@ -290,6 +297,7 @@ async fn forward(
         m.s3_puts += cost.s3_puts;
         m.s3_gets += cost.s3_gets;
         m.job_item_bytes = m.job_item_bytes.max(cost.job_item_bytes);
+        m.event_item_bytes += cost.event_item_bytes;
     }
     (status, out, answer).into_response()
 }
@@ -396,11 +404,13 @@ async fn one_upload(
         format!("DynamoDB: {} read units", m.read_units),
         m.read_units * READ_UNIT * million,
     );
-    let kept_gb = m.job_item_bytes as f64 / GB * million;
+    // The job a month (JobRetentionDays 30), its events a week
+    // (EventRetentionSeconds 604,800).
+    let kept_gb = (m.job_item_bytes as f64 + m.event_item_bytes as f64 * 7.0 / 30.0) / GB * million;
     bill.line(
         format!(
-            "DynamoDB storage and PITR: the {} B job kept a month (JobRetentionDays 30)",
-            m.job_item_bytes
+            "DynamoDB storage and PITR: the {} B job kept a month, its {} B of events a week",
+            m.job_item_bytes, m.event_item_bytes
         ),
         kept_gb * (DYNAMO_GB_MONTH + PITR_GB_MONTH),
     );

@@ -1,6 +1,6 @@
 //! The DynamoDB event log over the wire, against moto: seqs under
-//! concurrent moves, the head and its chunks, and events of the old
-//! layout read beside the new.
+//! concurrent moves, each event kept as it was pushed, and a move and its
+//! event written together or not at all.
 
 use boomerang_core::ports::{EventLog, JobStore};
 use boomerang_core::{EventDraft, EventType, JobStatus};
@@ -60,55 +60,31 @@ async fn concurrent_transitions_get_gapless_unique_seqs_and_each_job_moves_once(
         page.iter().map(|e| e.seq).collect::<Vec<_>>(),
         (6..=12).collect::<Vec<u64>>()
     );
-    // AND the head keeps only the newest: the rest went into chunks, each
-    // at its last seq, expiring a retention after its newest event
+    // AND each event is its own item, kept as it was pushed, expiring a
+    // retention after its time; the head holds the newest seq
     let head = events_item(&a, "alice", 0).await;
-    let recent = head["recent"].as_l().unwrap().len();
-    assert_eq!(recent, 30 % boomerang_aws::dynamo::CHUNK);
-    let chunk = events_item(&a, "alice", boomerang_aws::dynamo::CHUNK as u64).await;
+    assert_eq!(head["lastSeq"].as_n().unwrap(), "30");
+    let first = events_item(&a, "alice", 1).await;
+    assert_eq!(first["body"].as_s().unwrap(), &events[0].to_json());
+    let ttl: i64 = first["ttl"].as_n().unwrap().parse().unwrap();
     assert_eq!(
-        chunk["events"].as_l().unwrap().len(),
-        boomerang_aws::dynamo::CHUNK
+        ttl,
+        events[0].time().unwrap().timestamp() + RETENTION.as_secs() as i64
     );
-    let ttl: i64 = chunk["ttl"].as_n().unwrap().parse().unwrap();
-    let newest = events[boomerang_aws::dynamo::CHUNK - 1].time().unwrap();
-    assert_eq!(ttl, newest.timestamp() + RETENTION.as_secs() as i64);
     let stored = jobs.get(&all[0].id).await.unwrap().unwrap();
     assert_eq!(stored.status, JobStatus::Completed);
     assert_eq!(stored.result, Some(serde_json::json!({"ok": true})));
 }
 
 #[tokio::test]
-async fn events_read_back_as_pushed_across_the_old_layout_the_chunks_and_the_head() {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    // GIVEN erin's event 1 in the layout before (one item with its body,
-    // and the counter at seq 0)
+async fn events_read_back_as_they_were_pushed_the_job_as_it_was_then() {
+    // GIVEN erin's log
     let a = aws().await;
     let jobs = job_store(&a);
     let log = event_log(&a);
-    let old = job("erin");
-    let old_event = EventDraft::new(EventType::JobSubmitted, &old, 65536).numbered(1);
-    let put = |seq: u64, attrs: Vec<(&str, AttributeValue)>| {
-        let mut req = a
-            .dynamo
-            .put_item()
-            .table_name(&a.tables.events)
-            .item("userId", AttributeValue::S("erin".into()))
-            .item("seq", AttributeValue::N(seq.to_string()));
-        for (k, v) in attrs {
-            req = req.item(k, v);
-        }
-        req.send()
-    };
-    put(1, vec![("body", AttributeValue::S(old_event.to_json()))])
-        .await
-        .unwrap();
-    put(0, vec![("lastSeq", AttributeValue::N("1".into()))])
-        .await
-        .unwrap();
     // WHEN 14 jobs are submitted then completed (28 events), the second
     // with a result too large to push
-    let mut pushed = vec![old_event];
+    let mut pushed = Vec::new();
     let mut all = Vec::new();
     for i in 0..14 {
         let mut j = job("erin");
@@ -139,74 +115,74 @@ async fn events_read_back_as_pushed_across_the_old_layout_the_chunks_and_the_hea
         );
     }
     // THEN a catch-up reads every event exactly as it was pushed: seqs 1
-    // to 29, the submitted ones showing their job as it was then
+    // to 28, the submitted ones showing their job as it was then
     assert_eq!(
         pushed.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        (1..=29).collect::<Vec<u64>>()
+        (1..=28).collect::<Vec<u64>>()
     );
+    let wire =
+        |events: &[boomerang_core::Event]| events.iter().map(|e| e.to_json()).collect::<Vec<_>>();
     let read = log.since(&user("erin"), 0, 500).await.unwrap();
-    assert_eq!(read, pushed);
-    assert_eq!(read[2].job.status, "submitted");
-    assert_eq!(read[16].job.result_truncated, Some(true));
-    assert_eq!(read[16].job.result, Some(serde_json::Value::Null));
-    assert_eq!(
-        log.since(&user("erin"), 13, 3).await.unwrap(),
-        pushed[13..16]
+    assert_eq!(wire(&read), wire(&pushed));
+    assert_eq!(read[1].job.status, "submitted");
+    assert_eq!(read[15].job.result_truncated, Some(true));
+    assert!(
+        read[15].to_json().contains(r#""result":null"#),
+        "{}",
+        read[15].to_json()
     );
-    assert_eq!(log.last_seq(&user("erin")).await.unwrap(), 29);
+    assert_eq!(
+        wire(&log.since(&user("erin"), 13, 3).await.unwrap()),
+        wire(&pushed[13..16])
+    );
+    assert_eq!(log.last_seq(&user("erin")).await.unwrap(), 28);
 }
 
 #[tokio::test]
-async fn a_head_left_long_by_a_crash_is_archived_by_the_next_append() {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    let chunk = boomerang_aws::dynamo::CHUNK;
-    // GIVEN frank's head holding CHUNK + 2 events, as an append that
-    // crashed before archiving (or twice) leaves it
+async fn a_move_that_loses_writes_no_event_and_an_expired_event_is_not_read() {
+    // GIVEN frank's job, completed once
     let a = aws().await;
     let jobs = job_store(&a);
     let log = event_log(&a);
-    let mut entries = Vec::new();
-    for _ in 0..chunk + 2 {
-        let mut j = job("frank");
-        j.status = JobStatus::Failed;
-        j.error = Some("x".into());
-        jobs.create(&j).await.unwrap();
-        let simple = j.id.as_str().replace('-', "");
-        entries.push(AttributeValue::S(format!(
-            "f{} {simple}",
-            j.updated_at.timestamp_millis()
-        )));
-    }
+    let mut j = job("frank");
+    jobs.create(&j).await.unwrap();
+    j.status = JobStatus::Completed;
+    j.result = Some(serde_json::json!(1));
+    let draft = EventDraft::new(EventType::JobCompleted, &j, 65536);
+    let from = [JobStatus::Submitted];
+    assert!(jobs
+        .transition(&from, &j, draft.clone())
+        .await
+        .unwrap()
+        .is_some());
+    // WHEN another move from the same status comes
+    let again = jobs.transition(&from, &j, draft).await.unwrap();
+    // THEN it moves nothing and appends nothing
+    assert!(again.is_none());
+    assert_eq!(log.last_seq(&user("frank")).await.unwrap(), 1);
+    assert_eq!(log.since(&user("frank"), 0, 10).await.unwrap().len(), 1);
+    // AND an event past its ttl, which DynamoDB has not deleted yet, is
+    // not read (the head still counts it)
     a.dynamo
-        .put_item()
+        .update_item()
         .table_name(&a.tables.events)
-        .item("userId", AttributeValue::S("frank".into()))
-        .item("seq", AttributeValue::N("0".into()))
-        .item("lastSeq", AttributeValue::N((chunk + 2).to_string()))
-        .item("recent", AttributeValue::L(entries))
+        .key(
+            "userId",
+            aws_sdk_dynamodb::types::AttributeValue::S("frank".into()),
+        )
+        .key(
+            "seq",
+            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+        )
+        .update_expression("SET #t = :past")
+        .expression_attribute_names("#t", "ttl")
+        .expression_attribute_values(
+            ":past",
+            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+        )
         .send()
         .await
         .unwrap();
-    // WHEN one more event is appended
-    let mut j = job("frank");
-    jobs.create(&j).await.unwrap();
-    j.status = JobStatus::Failed;
-    j.error = Some("late".into());
-    let draft = EventDraft::new(EventType::JobFailed, &j, 65536);
-    let event = jobs
-        .transition(&[JobStatus::Submitted], &j, draft)
-        .await
-        .unwrap()
-        .unwrap();
-    // THEN it is the next seq, the oldest CHUNK went into a chunk, and
-    // every event reads back once, in order
-    assert_eq!(event.seq, chunk as u64 + 3);
-    let head = events_item(&a, "frank", 0).await;
-    assert_eq!(head["recent"].as_l().unwrap().len(), 3);
-    let read = log.since(&user("frank"), 0, 500).await.unwrap();
-    assert_eq!(
-        read.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        (1..=chunk as u64 + 3).collect::<Vec<_>>()
-    );
-    assert_eq!(read.last().unwrap().job.error.as_deref(), Some("late"));
+    assert!(log.since(&user("frank"), 0, 10).await.unwrap().is_empty());
+    assert_eq!(log.last_seq(&user("frank")).await.unwrap(), 1);
 }

@@ -7,7 +7,6 @@ mod calls;
 mod cost;
 mod event_log;
 mod pusher;
-mod recovery;
 
 use std::sync::Arc;
 

@@ -105,7 +105,6 @@ impl Deployment {
             events: Arc::new(DynamoEventLog::new(
                 dynamo.clone(),
                 &self.tables.events,
-                &self.tables.jobs,
                 self.event_retention,
             )),
             files: Arc::new(files),

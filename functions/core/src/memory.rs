@@ -2,7 +2,7 @@
 
 mod test_app;
 
-pub use test_app::{FilesView, LostEvent, TestApp};
+pub use test_app::{FilesView, TestApp};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};

@@ -37,53 +37,17 @@ pub trait JobStore: Send + Sync {
         limit: usize,
         after: Option<&ListCursor>,
     ) -> Result<Vec<Listed>>;
-    /// If the stored job's status is one of `from`, replace it with `job`
-    /// and append `event` to the owner's event log under the owner's next
-    /// `seq` (no gaps, no repeats). `None` when the status was not in
-    /// `from`: someone else moved the job first, and nothing was written.
-    /// Exactly one caller moves a job from a status. A store may make this
-    /// two writes (the job's, then the event's: DynamoDB, where one
-    /// transaction would cost double); a crash between them leaves the job
-    /// moved without its event, which [`JobStore::recover_event`] finds.
+    /// In one atomic step: if the stored job's status is one of `from`,
+    /// replace it with `job` and append `event` to the owner's event log
+    /// under the owner's next `seq` (no gaps, no repeats). `None` when the
+    /// status was not in `from`: someone else moved the job first, and
+    /// nothing was written. Exactly one caller moves a job from a status.
     async fn transition(
         &self,
         from: &[JobStatus],
         job: &Job,
         event: EventDraft,
     ) -> Result<Option<Event>>;
-    /// `event` (the event of `job`'s last move, as stored) appended now if
-    /// the move's writer died between the job's write and the event's, and
-    /// `None` if the event is there (or might still be: its writer may be
-    /// running). Exactly one caller appends it. A store that writes both
-    /// in one step never loses one: the default.
-    async fn recover_event(&self, _job: &Job, _event: EventDraft) -> Result<Option<Event>> {
-        Ok(None)
-    }
-    /// [`JobStore::transition`], for a move that nothing would make again
-    /// if its writer died between the job's write and its event's: a job's
-    /// end reached by the sweep (no third party redelivers a deadline) or by
-    /// an upload (a refusal, a file that never came). A store that writes
-    /// the two apart marks the job until its event is written, and
-    /// [`JobStore::untold`] finds the mark of a writer that died.
-    async fn transition_tracked(
-        &self,
-        from: &[JobStatus],
-        job: &Job,
-        event: EventDraft,
-    ) -> Result<Option<Event>> {
-        self.transition(from, job, event).await
-    }
-    /// At most `limit` jobs moved by [`JobStore::transition_tracked`]
-    /// whose writer can no longer be running and whose mark is still
-    /// there: their event may be lost ([`JobStore::recover_event`] tells),
-    /// then [`JobStore::told`] clears the mark.
-    async fn untold(&self, _limit: usize) -> Result<Vec<Job>> {
-        Ok(Vec::new())
-    }
-    /// Clears the mark [`JobStore::transition_tracked`] left on `job`.
-    async fn told(&self, _job: &Job) -> Result<()> {
-        Ok(())
-    }
     /// Deletes jobs finished before `before`, where the store does not do
     /// it by itself (DynamoDB's TTL does); how many went.
     async fn forget_finished_before(&self, before: DateTime<Utc>) -> Result<u64>;

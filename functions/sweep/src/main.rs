@@ -24,7 +24,6 @@ async fn main() -> Result<(), Error> {
         Ok::<_, Error>(json!({
             "timedOut": swept.timed_out,
             "eventsForgotten": swept.events_forgotten,
-            "eventsRecovered": swept.events_recovered,
             "skipped": swept.skipped,
         }))
     }))

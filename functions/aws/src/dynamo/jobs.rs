@@ -1,40 +1,37 @@
 //! `DynamoJobStore`.
 //!
-//! A transition is two writes, each one write unit for a small job: the
-//! job's conditional update, which exactly one caller wins, then the
-//! winner's event appended to its owner's log (one atomic `UpdateItem`,
-//! see [`super::events`]). No transaction: one would double both. The
-//! price is a window between the two writes: a crash there leaves the job
-//! moved and its event unwritten (docs/reliability.md). A webhook that
-//! died there got no answer, so the third party delivers it again, and
-//! that delivery finds the event missing ([`JobStore::recover_event`]).
-//! Nothing delivers a deadline or an upload's failure again: such a move
-//! ([`JobStore::transition_tracked`]) leaves the job in the sparse index
-//! under an `untold` key until its event is written, and a later sweep
-//! finds it there ([`JobStore::untold`]).
+//! A transition is one `TransactWriteItems`: the job's conditional update,
+//! which exactly one caller wins, and its event appended to the owner's
+//! log ([`super::events`]), together or not at all.
 //!
 //! Both indexes are keys-only: an index write costs one unit whatever the
 //! job holds, and only when a key changes. A list or a sweep reads the
 //! keys, then the jobs (`BatchGetItem`).
 
-mod recovery;
 mod waiting;
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use boomerang_core::ports::{JobStore, ListCursor, Listed, Waiting};
 use boomerang_core::{Error, Event, EventDraft, Job, JobId, JobStatus, Result, UserId};
 use chrono::{DateTime, Utc};
-use tracing::{debug, warn};
+use tracing::debug;
 
-use super::events::{DynamoEventLog, Entry};
+use super::events::DynamoEventLog;
 use super::{get_n, get_opt_s, get_s, jobs_by_id, n, s, sdk, Item};
 use crate::s3::S3FileStore;
 use crate::tables::{JOBS_BY_OWNER, TTL};
-use waiting::{untold_key, wait_key};
+use waiting::wait_key;
+
+/// Attempts at a transition whose owner's log moved under it (another of
+/// the user's jobs moved at the same moment), before giving up.
+const APPEND_ATTEMPTS: u32 = 20;
 
 /// Results larger than this go to S3. API Gateway pushes at most 128 KB a
 /// WebSocket message (`MaxPushBytes` can be no more), so no push and no
@@ -47,7 +44,6 @@ pub const MAX_INLINE_RESULT_BYTES: usize = 128 * 1024;
 pub struct DynamoJobStore {
     client: Client,
     jobs: String,
-    /// The index a list reads, and the one the sweep reads.
     /// Where a transition's event goes.
     log: DynamoEventLog,
     results: S3FileStore,
@@ -72,7 +68,7 @@ impl DynamoJobStore {
         event_retention: std::time::Duration,
     ) -> Self {
         let jobs = jobs.into();
-        let log = DynamoEventLog::new(client.clone(), events, jobs.clone(), event_retention);
+        let log = DynamoEventLog::new(client.clone(), events, event_retention);
         Self {
             client,
             jobs,
@@ -118,95 +114,88 @@ impl DynamoJobStore {
         Ok(job)
     }
 
-    /// The job's conditional update: its new status, time, result and
-    /// error, and its place in the sparse `waiting` index, if its status
-    /// is one of `from`. A `tracked` move that ends the job's wait leaves
-    /// it in the index under [`untold_key`] instead.
-    fn status_update(
+    /// The job's conditional update, if its status is one of `from`: its
+    /// new status, time, result and error, and its place in the sparse
+    /// `waiting` index.
+    fn change(
         &self,
         from: &[JobStatus],
         job: &Job,
         result: &Option<(&'static str, String)>,
-        tracked: bool,
-    ) -> UpdateItemFluentBuilder {
-        let mut set = vec!["#status = :status", "updatedAt = :updated"];
-        let mut remove = Vec::new();
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.jobs)
-            .key("jobId", s(job.id.as_str()))
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", s(job.status.as_str()))
-            .expression_attribute_values(":updated", n(job.updated_at.timestamp_millis()));
-        match &result {
+    ) -> Change {
+        let mut c = Change::default();
+        c.names.extend([
+            ("#status", "status"),
+            ("#result", "result"),
+            ("#error", "error"),
+            ("#ttl", TTL),
+        ]);
+        c.set("#status", ":status", s(job.status.as_str()));
+        c.set(
+            "updatedAt",
+            ":updated",
+            n(job.updated_at.timestamp_millis()),
+        );
+        match result {
             Some(("result", json)) => {
-                set.push("#result = :result");
-                remove.push("resultKey");
-                update = update.expression_attribute_values(":result", s(json.clone()));
+                c.set("#result", ":result", s(json.clone()));
+                c.remove.push("resultKey");
             }
             Some((_, key)) => {
-                set.push("resultKey = :result");
-                remove.push("#result");
-                update = update.expression_attribute_values(":result", s(key.clone()));
+                c.set("resultKey", ":result", s(key.clone()));
+                c.remove.push("#result");
             }
-            None => remove.extend(["#result", "resultKey"]),
+            None => c.remove.extend(["#result", "resultKey"]),
         }
-        update = update
-            .expression_attribute_names("#result", "result")
-            .expression_attribute_names("#error", "error");
         match &job.error {
-            Some(e) => {
-                set.push("#error = :error");
-                update = update.expression_attribute_values(":error", s(e.clone()));
-            }
-            None => remove.push("#error"),
+            Some(e) => c.set("#error", ":error", s(e.clone())),
+            None => c.remove.push("#error"),
         }
         // A finished job expires (DynamoDB's TTL lags: reads hide it at once).
         match self.job_ttl(job) {
-            Some(ttl) => {
-                set.push("#ttl = :ttl");
-                update = update.expression_attribute_values(":ttl", n(ttl));
-            }
-            None => remove.push("#ttl"),
+            Some(ttl) => c.set("#ttl", ":ttl", n(ttl)),
+            None => c.remove.push("#ttl"),
         }
-        update = update.expression_attribute_names("#ttl", TTL);
         // The key moves only when the job starts another kind of wait or
         // stops waiting.
         let same_wait = from
             .iter()
             .all(|f| Waiting::of(*f) == Waiting::of(job.status));
-        match wait_key(job).or_else(|| tracked.then(|| untold_key(job))) {
+        match wait_key(job) {
             _ if same_wait => {}
             Some((shard, since)) => {
-                set.extend(["waitShard = :shard", "waitingSince = :since"]);
-                update = update
-                    .expression_attribute_values(":shard", s(shard))
-                    .expression_attribute_values(":since", n(since));
+                c.set("waitShard", ":shard", s(shard));
+                c.set("waitingSince", ":since", n(since));
             }
-            None => remove.extend(["waitShard", "waitingSince"]),
+            None => c.remove.extend(["waitShard", "waitingSince"]),
         }
-        let mut placeholders = Vec::new();
+        let mut allowed = Vec::new();
         for (i, st) in from.iter().enumerate() {
             let p = format!(":from{i}");
-            update = update.expression_attribute_values(&p, s(st.as_str()));
-            placeholders.push(p);
+            c.values.insert(p.clone(), s(st.as_str()));
+            allowed.push(p);
         }
-        let mut expr = format!("SET {}", set.join(", "));
-        if !remove.is_empty() {
-            expr += &format!(" REMOVE {}", remove.join(", "));
-        }
-        update
-            .update_expression(expr)
-            .condition_expression(format!("#status IN ({})", placeholders.join(", ")))
+        c.condition = format!("#status IN ({})", allowed.join(", "));
+        c
     }
 
-    /// The job's conditional update (its result kept in S3 first, if too
-    /// large for the item): whether it was still in one of `from` (and so
-    /// moved). A result copy the move did not keep is deleted.
-    async fn update_with(&self, from: &[JobStatus], job: &Job, tracked: bool) -> Result<bool> {
+    /// The job's conditional update alone (its result kept in S3 first, if
+    /// too large for the item): whether it was still in one of `from`.
+    async fn update_with(&self, from: &[JobStatus], job: &Job) -> Result<bool> {
         let result = self.result_attr(job).await?;
-        let moved = match self.status_update(from, job, &result, tracked).send().await {
+        let c = self.change(from, job, &result);
+        let moved = match self
+            .client
+            .update_item()
+            .table_name(&self.jobs)
+            .key("jobId", s(job.id.as_str()))
+            .update_expression(c.expression())
+            .condition_expression(&c.condition)
+            .set_expression_attribute_names(Some(c.names()))
+            .set_expression_attribute_values(Some(c.values))
+            .send()
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) => match e.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
@@ -219,23 +208,77 @@ impl DynamoJobStore {
         moved
     }
 
-    /// The job's conditional move, then (only the winner gets there) its
-    /// event appended to the owner's log.
+    /// The job's conditional update and its event appended, in one
+    /// transaction; `None` when the job was no longer in one of `from`.
     async fn move_and_append(
         &self,
         from: &[JobStatus],
         job: &Job,
-        event: EventDraft,
-        tracked: bool,
+        draft: EventDraft,
     ) -> Result<Option<Event>> {
-        if !self.update_with(from, job, tracked).await? {
-            return Ok(None);
+        let result = self.result_attr(job).await?;
+        let c = self.change(from, job, &result);
+        let update = Update::builder()
+            .table_name(&self.jobs)
+            .key("jobId", s(job.id.as_str()))
+            .update_expression(c.expression())
+            .condition_expression(&c.condition)
+            .set_expression_attribute_names(Some(c.names()))
+            .set_expression_attribute_values(Some(c.values))
+            .build()
+            .map_err(Error::internal)?;
+        let mut attempt = 0;
+        let outcome = loop {
+            attempt += 1;
+            let last = self.log.head(&job.owner).await?;
+            let event = draft.clone().numbered(last + 1);
+            let [head, put] = self.log.append(&job.owner, last, &event)?;
+            let sent = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(update.clone()).build())
+                .transact_items(head)
+                .transact_items(put)
+                .send()
+                .await;
+            let Err(e) = sent else {
+                break Ok(Some(event));
+            };
+            let TransactWriteItemsError::TransactionCanceledException(cancel) =
+                e.into_service_error()
+            else {
+                // A conflict with another transaction on these items: again.
+                if attempt < APPEND_ATTEMPTS {
+                    backoff(attempt).await;
+                    continue;
+                }
+                break Err(Error::internal("the transition kept conflicting"));
+            };
+            let failed = |i: usize| {
+                cancel
+                    .cancellation_reasons()
+                    .get(i)
+                    .and_then(|r| r.code())
+                    .is_some_and(|c| c == "ConditionalCheckFailed")
+            };
+            if failed(0) {
+                // Someone else moved the job first.
+                break Ok(None);
+            }
+            // The owner's log moved (another of their jobs), or a conflict.
+            if attempt < APPEND_ATTEMPTS {
+                backoff(attempt).await;
+                continue;
+            }
+            break Err(Error::internal(format!(
+                "the transition was cancelled {attempt} times: {:?}",
+                cancel.cancellation_reasons()
+            )));
+        };
+        if !matches!(outcome, Ok(Some(_))) {
+            self.forget_result(&result).await;
         }
-        let seq = self
-            .log
-            .append(&job.owner, &Entry::of(&event, &job.id))
-            .await?;
-        Ok(Some(event.numbered(seq)))
+        outcome
     }
 
     /// The job items a page of a keys-only index names, by id (strong
@@ -380,36 +423,7 @@ impl JobStore for DynamoJobStore {
         job: &Job,
         event: EventDraft,
     ) -> Result<Option<Event>> {
-        self.move_and_append(from, job, event, false).await
-    }
-
-    async fn transition_tracked(
-        &self,
-        from: &[JobStatus],
-        job: &Job,
-        event: EventDraft,
-    ) -> Result<Option<Event>> {
-        let moved = self.move_and_append(from, job, event, true).await?;
-        if moved.is_some() && job.status.is_terminal() {
-            // Best effort: a mark left behind costs the sweep a look at
-            // this job's log in 15 minutes, nothing else.
-            if let Err(e) = self.told(job).await {
-                warn!(job_id = %job.id, error = %e, "could not clear a told job's mark");
-            }
-        }
-        Ok(moved)
-    }
-
-    async fn untold(&self, limit: usize) -> Result<Vec<Job>> {
-        self.untold_moves(limit).await
-    }
-
-    async fn told(&self, job: &Job) -> Result<()> {
-        self.clear_untold(job).await
-    }
-
-    async fn recover_event(&self, job: &Job, event: EventDraft) -> Result<Option<Event>> {
-        self.recover(job, event).await
+        self.move_and_append(from, job, event).await
     }
 
     async fn forget_finished_before(&self, _before: DateTime<Utc>) -> Result<u64> {
@@ -418,7 +432,7 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool> {
-        self.update_with(from, job, false).await
+        self.update_with(from, job).await
     }
 
     async fn waiting(
@@ -456,4 +470,46 @@ pub(crate) fn job_of_item(item: &Item) -> Result<Job> {
         result,
         error: get_opt_s(item, "error").map(str::to_owned),
     })
+}
+
+/// An update expression being built: what it sets and removes, the names
+/// and values it uses, and its condition.
+#[derive(Default)]
+struct Change {
+    set: Vec<String>,
+    remove: Vec<&'static str>,
+    names: Vec<(&'static str, &'static str)>,
+    values: HashMap<String, AttributeValue>,
+    condition: String,
+}
+
+impl Change {
+    fn set(&mut self, attr: &str, placeholder: &str, value: AttributeValue) {
+        self.set.push(format!("{attr} = {placeholder}"));
+        self.values.insert(placeholder.to_owned(), value);
+    }
+
+    fn expression(&self) -> String {
+        let mut e = format!("SET {}", self.set.join(", "));
+        if !self.remove.is_empty() {
+            e += &format!(" REMOVE {}", self.remove.join(", "));
+        }
+        e
+    }
+
+    fn names(&self) -> HashMap<String, String> {
+        self.names
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+}
+
+/// A short random wait before trying a transition again.
+async fn backoff(attempt: u32) {
+    let cap = 5u64 << attempt.min(6);
+    tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(
+        0..=cap,
+    )))
+    .await;
 }

@@ -5,7 +5,7 @@ mod events;
 mod jobs;
 
 pub use connections::DynamoConnectionStore;
-pub use events::{DynamoEventLog, CHUNK};
+pub use events::DynamoEventLog;
 pub use jobs::{DynamoJobStore, MAX_INLINE_RESULT_BYTES};
 
 use std::collections::HashMap;

@@ -109,13 +109,23 @@ pub struct JobView {
     pub created_at: String,
     pub updated_at: String,
     /// Present on completed jobs. `null` with `resultTruncated` when the
-    /// result was too large to push.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// result was too large to push (read back as `Some(Null)`, so that an
+    /// event stored and read again is the event that was pushed).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub result: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result_truncated: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// A field that is there, `null` included.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    <Value as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 fn de_status<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {

@@ -1,10 +1,9 @@
 //! An app wired to the in-memory adapters, with a helper per use case,
 //! and stores that misbehave as real ones can.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
@@ -224,125 +223,5 @@ impl TestApp {
             )),
         };
         self.app.receive_webhook(&headers, body.as_bytes()).await
-    }
-}
-
-/// A job store that loses an event as DynamoDB's does when its writer dies
-/// between a job's write and its event's. [`LostEvent::new`]: one finished
-/// job's event is missing (a webhook's move). [`LostEvent::dying`]: the
-/// next tracked move ([`JobStore::transition_tracked`]) writes the job, then
-/// fails, and stays marked: [`JobStore::untold`] lists it until
-/// [`JobStore::told`]. Either way [`JobStore::recover_event`] gives the
-/// lost event once, as `seq`.
-pub struct LostEvent {
-    inner: Arc<dyn JobStore>,
-    lost: Mutex<Option<(JobId, u64)>>,
-    /// The seq the next tracked move's lost event will get.
-    dies: Mutex<Option<u64>>,
-    marked: Mutex<Vec<JobId>>,
-    pub told: Mutex<Vec<JobId>>,
-}
-
-impl LostEvent {
-    pub fn new(inner: Arc<dyn JobStore>, job: &JobId, seq: u64) -> Self {
-        Self {
-            inner,
-            lost: Mutex::new(Some((job.clone(), seq))),
-            dies: Mutex::default(),
-            marked: Mutex::default(),
-            told: Mutex::default(),
-        }
-    }
-
-    pub fn dying(inner: Arc<dyn JobStore>, seq: u64) -> Self {
-        Self {
-            inner,
-            lost: Mutex::default(),
-            dies: Mutex::new(Some(seq)),
-            marked: Mutex::default(),
-            told: Mutex::default(),
-        }
-    }
-}
-
-#[async_trait]
-impl JobStore for LostEvent {
-    async fn create(&self, job: &Job) -> Result<()> {
-        self.inner.create(job).await
-    }
-    async fn get(&self, id: &JobId) -> Result<Option<Job>> {
-        self.inner.get(id).await
-    }
-    async fn list(
-        &self,
-        owner: &UserId,
-        limit: usize,
-        after: Option<&ListCursor>,
-    ) -> Result<Vec<Listed>> {
-        self.inner.list(owner, limit, after).await
-    }
-    async fn transition(
-        &self,
-        from: &[JobStatus],
-        job: &Job,
-        event: EventDraft,
-    ) -> Result<Option<Event>> {
-        self.inner.transition(from, job, event).await
-    }
-    async fn transition_tracked(
-        &self,
-        from: &[JobStatus],
-        job: &Job,
-        event: EventDraft,
-    ) -> Result<Option<Event>> {
-        let dies = self.dies.lock().unwrap().take();
-        let Some(seq) = dies else {
-            return self.inner.transition_tracked(from, job, event).await;
-        };
-        // The job's write, and no event.
-        if !self.inner.update(from, job).await? {
-            return Ok(None);
-        }
-        *self.lost.lock().unwrap() = Some((job.id.clone(), seq));
-        self.marked.lock().unwrap().push(job.id.clone());
-        Err(Error::internal("the writer died before the event's write"))
-    }
-    async fn recover_event(&self, job: &Job, event: EventDraft) -> Result<Option<Event>> {
-        let mut lost = self.lost.lock().unwrap();
-        match lost.take() {
-            Some((id, seq)) if id == job.id => Ok(Some(event.numbered(seq))),
-            other => {
-                *lost = other;
-                Ok(None)
-            }
-        }
-    }
-    async fn untold(&self, limit: usize) -> Result<Vec<Job>> {
-        let told = self.told.lock().unwrap().clone();
-        let marked = self.marked.lock().unwrap().clone();
-        let mut untold = Vec::new();
-        for id in marked.iter().filter(|id| !told.contains(id)) {
-            untold.extend(self.inner.get(id).await?);
-        }
-        untold.truncate(limit);
-        Ok(untold)
-    }
-    async fn told(&self, job: &Job) -> Result<()> {
-        self.told.lock().unwrap().push(job.id.clone());
-        Ok(())
-    }
-    async fn forget_finished_before(&self, before: DateTime<Utc>) -> Result<u64> {
-        self.inner.forget_finished_before(before).await
-    }
-    async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool> {
-        self.inner.update(from, job).await
-    }
-    async fn waiting(
-        &self,
-        what: Waiting,
-        before: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<Result<Job>>> {
-        self.inner.waiting(what, before, limit).await
     }
 }

@@ -6,7 +6,7 @@ use tracing::{debug, info, warn};
 use super::Boomerang;
 use crate::metrics::Metric;
 use crate::ports::PushError;
-use crate::{Connection, Event, EventDraft, EventType, Job, JobStatus, Result, UserId};
+use crate::{Connection, Event, Result, UserId};
 
 /// What a fan-out did, for logs and tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -19,30 +19,25 @@ pub struct Delivery {
 }
 
 impl Boomerang {
-    /// The event of a finished job's last move, appended and pushed if its
-    /// writer died before appending it ([`crate::ports::JobStore::recover_event`]:
-    /// exactly one caller does); whether it was.
-    pub(crate) async fn retell(&self, job: &Job) -> Result<bool> {
-        let kind = match job.status {
-            JobStatus::Completed => EventType::JobCompleted,
-            _ => EventType::JobFailed,
-        };
-        let draft = EventDraft::new(kind, job, self.limits().max_push_bytes);
-        let Some(event) = self.ports.jobs.recover_event(job, draft).await? else {
-            return Ok(false);
-        };
-        warn!(job_id = %job.id, user = %job.owner, seq = event.seq, "a finished job's lost event appended");
-        self.notify(&job.owner, &event).await;
-        Ok(true)
-    }
-
     /// Pushes `event` to all of `user`'s connections, concurrently (bounded).
     /// A connection the gateway says is gone is deleted; one bad connection
     /// never keeps the others from their event. The event is already in the
     /// log, so a tab that misses the push catches up with `GET /events`.
     pub async fn notify(&self, user: &UserId, event: &Event) -> Delivery {
+        let conns = self.ports.connections.for_user(user).await;
+        self.notify_to(user, event, conns).await
+    }
+
+    /// [`Boomerang::notify`], with `user`'s connections already listed (a
+    /// caller that lists them while it writes saves a round trip).
+    pub(crate) async fn notify_to(
+        &self,
+        user: &UserId,
+        event: &Event,
+        conns: Result<Vec<Connection>>,
+    ) -> Delivery {
         let now = self.ports.clock.now();
-        let conns = match self.ports.connections.for_user(user).await {
+        let conns = match conns {
             Ok(c) => c,
             Err(e) => {
                 warn!(user = %user, seq = event.seq, error = %e, "could not list connections; event stays in the log");

@@ -38,9 +38,6 @@ pub struct Swept {
     pub events_forgotten: u64,
     /// Finished jobs deleted for being older than theirs.
     pub jobs_forgotten: u64,
-    /// Events of tracked moves (an earlier sweep's, an upload's failure)
-    /// that their writer died before appending, appended and pushed now.
-    pub events_recovered: usize,
     /// Due jobs that could not be read or moved: skipped (and logged)
     /// so that the others still fail on time; the next sweep tries again.
     pub skipped: usize,
@@ -63,7 +60,6 @@ impl Boomerang {
             .await?;
         swept.uploads_expired = expired;
         swept.skipped += skipped;
-        swept.events_recovered = self.retell_untold().await;
         let retention = Duration::from_std(limits.event_retention).unwrap_or(Duration::MAX);
         if let Some(before) = now.checked_sub_signed(retention) {
             swept.events_forgotten = self.ports.events.forget_before(before).await?;
@@ -80,7 +76,6 @@ impl Boomerang {
                 uploads_expired = swept.uploads_expired,
                 events_forgotten = swept.events_forgotten,
                 jobs_forgotten = swept.jobs_forgotten,
-                events_recovered = swept.events_recovered,
                 skipped = swept.skipped,
                 "swept"
             );
@@ -136,37 +131,6 @@ impl Boomerang {
         Ok((failed, skipped))
     }
 
-    /// The tracked moves (earlier sweeps' timeouts, uploads' failures)
-    /// still marked untold, their writer gone:
-    /// each one's event appended and pushed if it was lost, then the mark
-    /// cleared. How many were lost. (A webhook's move needs none of this:
-    /// the third party redelivers a webhook that got no answer.) An error
-    /// leaves a mark for the next sweep and keeps none of the sweep's other
-    /// work from running.
-    async fn retell_untold(&self) -> usize {
-        let untold = match self.ports.jobs.untold(PAGE).await {
-            Ok(jobs) => jobs,
-            Err(e) => {
-                warn!(error = %e, "could not list the moves left untold");
-                return 0;
-            }
-        };
-        let mut recovered = 0;
-        for job in untold {
-            match self.retell(&job).await {
-                Ok(told) => recovered += usize::from(told),
-                Err(e) => {
-                    warn!(job_id = %job.id, error = %e, "could not look for a lost event; the next sweep will");
-                    continue;
-                }
-            }
-            if let Err(e) = self.ports.jobs.told(&job).await {
-                warn!(job_id = %job.id, error = %e, "could not clear a told job's mark");
-            }
-        }
-        recovered
-    }
-
     /// Fails one due job; `false` when something else moved it first.
     async fn time_out(
         &self,
@@ -184,12 +148,7 @@ impl Boomerang {
             Waiting::ThirdParty => &[JobStatus::Pending, JobStatus::Submitted],
             Waiting::Upload => &[JobStatus::Uploading],
         };
-        match self
-            .ports
-            .jobs
-            .transition_tracked(from, &job, draft)
-            .await?
-        {
+        match self.ports.jobs.transition(from, &job, draft).await? {
             Some(event) => {
                 self.ports
                     .metrics
@@ -240,47 +199,6 @@ mod tests {
             crate::WebhookOutcome::AlreadyDone
         );
         assert_eq!(t.pushed("a1").len(), got.len());
-    }
-
-    #[tokio::test]
-    async fn a_sweep_tells_the_owner_of_a_timeout_whose_event_an_earlier_sweep_lost() {
-        // GIVEN alice's job past its deadline, and a store whose next
-        // tracked move dies between the job's write and its event's
-        let mut t = TestApp::new();
-        t.set_limits(|l| l.job_timeout = StdDuration::from_secs(60));
-        t.connect("a1", "alice").await;
-        t.connect("b1", "bob").await;
-        let job = t.upload("alice").await;
-        let store =
-            std::sync::Arc::new(crate::memory::LostEvent::dying(t.app.ports.jobs.clone(), 2));
-        t.wrap_jobs(|_| store.clone());
-        t.advance(StdDuration::from_secs(61));
-        let before = t.pushed("a1").len();
-        // WHEN a sweep fails the job and dies before its event (the
-        // sweep counts it as skipped and goes on)
-        let first = t.app.sweep().await.unwrap();
-        assert_eq!(first.skipped, 1);
-        assert_eq!(t.stored("alice", &job.id).await.status, JobStatus::Failed);
-        // AND the next sweeps run
-        let swept = t.app.sweep().await.unwrap();
-        let again = t.app.sweep().await.unwrap();
-        // THEN the event is appended once (by the first sweep's own
-        // retelling here: the in-memory store has no writer window) and
-        // alice's tab gets job.failed once, with the error; the mark is
-        // cleared and the later ones find nothing
-        assert_eq!(swept.timed_out, 0);
-        assert_eq!(first.events_recovered + swept.events_recovered, 1);
-        assert_eq!(again.events_recovered, 0);
-        let got = t.pushed("a1");
-        assert_eq!(got.len(), before + 1, "{got:?}");
-        assert_eq!(got[before]["type"], "job.failed");
-        assert_eq!(got[before]["seq"], 2);
-        assert_eq!(got[before]["job"]["error"], super::TIMED_OUT);
-        assert_eq!(
-            store.told.lock().unwrap().as_slice(),
-            std::slice::from_ref(&job.id)
-        );
-        assert!(t.pushed("b1").is_empty());
     }
 
     #[tokio::test]

@@ -126,16 +126,7 @@ impl Boomerang {
         kind: EventType,
     ) -> Result<(Job, bool)> {
         let draft = EventDraft::new(kind, &job, self.limits().max_push_bytes);
-        let jobs = &self.ports.jobs;
-        // A job's end reached here (the third party refused it, its file
-        // never came) is not delivered again, as a webhook is: tracked, so
-        // that a sweep tells it if the writer dies before its event.
-        let moved = if job.status.is_terminal() {
-            jobs.transition_tracked(from, &job, draft).await?
-        } else {
-            jobs.transition(from, &job, draft).await?
-        };
-        match moved {
+        match self.ports.jobs.transition(from, &job, draft).await? {
             Some(event) => {
                 info!(job_id = %job.id, user = %job.owner, seq = event.seq, status = job.status.as_str(), "job moved");
                 self.notify(&job.owner, &event).await;
@@ -318,32 +309,6 @@ pub(crate) mod tests {
         assert_eq!(t.submissions(), 3);
         let got = t.pushed("a1");
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0]["type"], "job.failed");
-        assert!(got[0]["job"]["error"]
-            .as_str()
-            .unwrap()
-            .contains("did not accept"));
-    }
-
-    #[tokio::test]
-    async fn a_refusal_whose_event_the_upload_lost_is_told_by_the_next_sweep() {
-        // GIVEN a third party that refuses, and a store whose next tracked
-        // move dies between the job's write and its event's
-        let mut t = TestApp::with_third_party(ThirdParty::Refuses);
-        t.connect("a1", "alice").await;
-        let store =
-            std::sync::Arc::new(crate::memory::LostEvent::dying(t.app.ports.jobs.clone(), 1));
-        t.wrap_jobs(|_| store.clone());
-        // WHEN alice uploads: the job fails, and the upload dies before
-        // its event
-        assert!(t.app.upload(&t.user("alice"), file("x")).await.is_err());
-        assert!(t.pushed("a1").is_empty());
-        // AND the sweep runs
-        let swept = t.app.sweep().await.unwrap();
-        // THEN alice's tab is told the job failed, and why
-        assert_eq!(swept.events_recovered, 1);
-        let got = t.pushed("a1");
-        assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!(got[0]["type"], "job.failed");
         assert!(got[0]["job"]["error"]
             .as_str()

@@ -359,9 +359,15 @@ mod tests {
         let Err(e) = init(Connection::open(&path).unwrap()) else {
             panic!("a version 5 database opened");
         };
-        assert!(e.to_string().contains("start with a new BOOMERANG_DATA_DIR"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("start with a new BOOMERANG_DATA_DIR"),
+            "{e}"
+        );
         let c = Connection::open(&path).unwrap();
-        let version: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        let version: i64 = c
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
         assert_eq!(version, 5);
         // A fresh one is made at this version and opens again.
         let fresh = dir.path().join("fresh.sqlite3");

@@ -1,7 +1,6 @@
 //! The jobs table's sparse index: the jobs that wait (for their bytes, or
-//! for the third party), and the tracked moves not yet told, each keyed by
-//! a shard and a time, and how the sweep reads them (one Query per shard,
-//! never a Scan).
+//! for the third party), each keyed by a shard and a time, and how the
+//! sweep reads them (one Query per shard, never a Scan).
 
 use boomerang_core::ports::Waiting;
 use boomerang_core::{Error, Job, Result};
@@ -23,13 +22,6 @@ pub(super) fn wait_key(job: &Job) -> Option<(String, i64)> {
     Some(shard_key(wait_prefix(Waiting::of(job.status)?), job))
 }
 
-/// The key in the same index of a job that a tracked move ended, whose
-/// event is not yet written: `t0`..`t7`, since the move
-/// ([`boomerang_core::ports::JobStore::transition_tracked`]).
-pub(super) fn untold_key(job: &Job) -> (String, i64) {
-    shard_key(UNTOLD, job)
-}
-
 fn shard_key(prefix: char, job: &Job) -> (String, i64) {
     let shard = job
         .id
@@ -43,12 +35,8 @@ fn shard_key(prefix: char, job: &Job) -> (String, i64) {
     )
 }
 
-/// The prefix of [`untold_key`]'s shards.
-pub(super) const UNTOLD: char = 't';
-
 /// The shards of jobs waiting for the third party are `w0`..`w7`; those
-/// waiting for their upload, `u0`..`u7` (and the tracked moves not yet
-/// told, [`UNTOLD`]: `t0`..`t7`).
+/// waiting for their upload, `u0`..`u7`.
 fn wait_prefix(what: Waiting) -> char {
     match what {
         Waiting::ThirdParty => 'w',
