@@ -128,6 +128,11 @@ def policy_for(function, bucket, template):
             continue
         else:
             raise SystemExit(f"a statement this script does not know: {st}")
+    dynamo = {a for st in statements for a in as_list(st["Action"]) if a.startswith("dynamodb:")}
+    if {"dynamodb:UpdateItem", "dynamodb:PutItem"} <= dynamo:
+        # moto checks a transaction as this one action; AWS checks each of
+        # its items' own (and moto_server.py does too, per table).
+        statements.append({"Effect": "Allow", "Action": ["dynamodb:TransactWriteItems"], "Resource": "*"})
     if not statements:
         # No AWS permission at all: a statement that allows nothing real.
         statements.append({"Effect": "Allow", "Action": "none:None", "Resource": "*"})

@@ -467,7 +467,7 @@ async fn a_service_that_never_answers_fails_the_call_in_time_instead_of_hanging_
     let ports = deployment.ports(
         &sdk,
         std::sync::Arc::new(boomerang_aws::HttpProcessor::new(&url).unwrap()),
-        std::sync::Arc::new(boomerang_handlers::SystemClock),
+        std::sync::Arc::new(boomerang_core::ports::SystemClock),
     );
     // WHEN the ports call them, at once, THEN each call fails, ended by
     // the SDK's own timeouts (the longest is S3's 15 s) before the test's

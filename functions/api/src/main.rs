@@ -1,25 +1,17 @@
 //! `GET /jobs`, `/jobs/{id}`, `/events`: what a tab reads to catch up.
 
-use std::sync::Arc;
-
-use boomerang_aws::lambda::{boot, Needs};
-use boomerang_handlers::{http, SystemClock};
-use lambda_http::{service_fn, Error, Request};
+use boomerang_aws::lambda::{serve_http, Needs};
+use boomerang_handlers::http;
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let app = boot(
+    serve_http(
         Needs {
             jwt_secret: true,
             ..Needs::default()
         },
-        Arc::new(SystemClock),
+        |app, req| async move { http::api(&app, req).await },
     )
-    .await?;
-    let app = &app;
-    lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, Error>(http::api(app, req).await)
-    }))
     .await
 }

@@ -1,14 +1,17 @@
-//! What every Lambda does at init: read its environment once, read its
+//! What every Lambda does: at init, read its environment once, read its
 //! keys from Secrets Manager, build the SDK clients and the app, and warm
-//! the HTTPS connection to DynamoDB, so no invocation pays for any of it.
-//! A missing variable, an unreadable secret or a short key fails the init
-//! with its name.
+//! the HTTPS connection to DynamoDB, so no invocation pays for any of it
+//! (a missing variable, an unreadable secret or a short key fails the init
+//! with its name); then serve its events, writing each invocation's
+//! metrics as it ends ([`serve_http`], [`serve`]). A Lambda's `main.rs`
+//! says only what it needs and which handler it runs.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use boomerang_core::auth::{Keys, Secret};
-use boomerang_core::ports::{Clock, FileBody, Processor, Submission};
+use boomerang_core::ports::{Clock, FileBody, Processor, Submission, SystemClock};
 use boomerang_core::{auth, webhook, Boomerang, Limits, Settings};
 use rand::RngCore;
 use tracing::info;
@@ -291,6 +294,46 @@ impl Processor for NoThirdParty {
     async fn submit(&self, _: &Submission, _: FileBody, _: Duration) -> Result<(), String> {
         Err("this function does not send files to the third party".into())
     }
+}
+
+/// Boots with `needs`, then answers API Gateway's HTTP requests with
+/// `handle`, writing out each invocation's metrics when it ends.
+pub async fn serve_http<F, Fut>(needs: Needs, handle: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Boomerang, lambda_http::Request) -> Fut + Sync,
+    Fut: Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
+{
+    lambda_runtime::tracing::init_default_subscriber();
+    let app = boot(needs, Arc::new(SystemClock)).await?;
+    let (app, handle) = (&app, &handle);
+    lambda_http::run(lambda_http::service_fn(move |req| async move {
+        let response = handle(app.clone(), req).await;
+        app.ports.metrics.flush();
+        Ok::<_, lambda_http::Error>(response)
+    }))
+    .await
+}
+
+/// Boots with `needs`, then handles each event with `handle`, writing out
+/// each invocation's metrics when it ends (an error included).
+pub async fn serve<E, R, F, Fut>(needs: Needs, handle: F) -> Result<(), lambda_runtime::Error>
+where
+    E: serde::de::DeserializeOwned + Send,
+    R: serde::Serialize,
+    F: Fn(Boomerang, E) -> Fut + Sync,
+    Fut: Future<Output = Result<R, lambda_runtime::Error>> + Send,
+{
+    lambda_runtime::tracing::init_default_subscriber();
+    let app = boot(needs, Arc::new(SystemClock)).await?;
+    let (app, handle) = (&app, &handle);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<E>| async move {
+            let handled = handle(app.clone(), event.payload).await;
+            app.ports.metrics.flush();
+            handled
+        },
+    ))
+    .await
 }
 
 #[cfg(test)]

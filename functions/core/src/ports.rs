@@ -223,3 +223,18 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
     async fn sleep(&self, d: Duration);
 }
+
+/// The wall clock and tokio's timer: [`Clock`] outside tests.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+#[async_trait]
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    async fn sleep(&self, d: Duration) {
+        tokio::time::sleep(d).await
+    }
+}

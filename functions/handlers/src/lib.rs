@@ -4,12 +4,10 @@
 //! and the local stack's gateway both hand their events to these functions,
 //! so what passes locally is what runs on AWS.
 
-pub mod clock;
 pub mod http;
 pub mod multipart;
 mod response;
 pub mod submit;
 pub mod ws;
 
-pub use clock::SystemClock;
 pub use response::json_response;

@@ -9,30 +9,19 @@
 //!   spent, each record fails its job (if it still waits) and is pushed,
 //!   instead of the job waiting for the sweep.
 
-use std::sync::Arc;
-
-use boomerang_aws::lambda::{boot, Needs};
-use boomerang_handlers::{submit, SystemClock};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use boomerang_aws::lambda::{serve, Needs};
+use boomerang_handlers::submit;
+use lambda_runtime::Error;
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let app = boot(
+    serve(
         Needs {
             third_party: true,
             ..Needs::default()
         },
-        Arc::new(SystemClock),
+        |app, event: Value| async move { Ok::<_, Error>(submit::handle(&app, event).await?) },
     )
-    .await?;
-    let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let handled = submit::handle(app, event.payload).await;
-        // This invocation's CloudWatch metrics, one log line.
-        app.ports.metrics.flush();
-        Ok::<_, Error>(handled?)
-    }))
     .await
 }

@@ -1,29 +1,19 @@
 //! `POST /uploads`: stores the file in S3 and sends it to the third party.
 
-use std::sync::Arc;
-
-use boomerang_aws::lambda::{boot, Needs};
-use boomerang_handlers::{http, SystemClock};
-use lambda_http::{service_fn, Error, Request};
+use boomerang_aws::lambda::{serve_http, Needs};
+use boomerang_handlers::http;
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let app = boot(
-        Needs {
-            jwt_secret: true,
-            third_party: true,
-            ..Needs::default()
-        },
-        Arc::new(SystemClock),
+    let needs = Needs {
+        jwt_secret: true,
+        third_party: true,
+        ..Needs::default()
+    };
+    serve_http(
+        needs,
+        |app, req| async move { http::upload(&app, req).await },
     )
-    .await?;
-    let app = &app;
-    lambda_http::run(service_fn(move |req: Request| async move {
-        let response = http::upload(app, req).await;
-        // This invocation's CloudWatch metrics, one log line.
-        app.ports.metrics.flush();
-        Ok::<_, Error>(response)
-    }))
     .await
 }

@@ -1,29 +1,18 @@
 //! `POST /webhooks/third-party`: verifies the signed result, saves it and
 //! pushes it to every open tab of the job's owner.
 
-use std::sync::Arc;
-
-use boomerang_aws::lambda::{boot, Needs};
-use boomerang_handlers::{http, SystemClock};
-use lambda_http::{service_fn, Error, Request};
+use boomerang_aws::lambda::{serve_http, Needs};
+use boomerang_handlers::http;
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let app = boot(
+    serve_http(
         Needs {
             webhook_secret: true,
             ..Needs::default()
         },
-        Arc::new(SystemClock),
+        |app, req| async move { http::webhook(&app, req).await },
     )
-    .await?;
-    let app = &app;
-    lambda_http::run(service_fn(move |req: Request| async move {
-        let response = http::webhook(app, req).await;
-        // This invocation's CloudWatch metrics, one log line.
-        app.ports.metrics.flush();
-        Ok::<_, Error>(response)
-    }))
     .await
 }

@@ -1,28 +1,18 @@
 //! `$connect`: verifies the tab's token and stores connection id -> user.
 
-use std::sync::Arc;
-
-use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
-use boomerang_aws::lambda::{boot, Needs};
-use boomerang_handlers::{ws, SystemClock};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest as WsEvent;
+use boomerang_aws::lambda::{serve, Needs};
+use boomerang_handlers::ws;
+use lambda_runtime::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let app = boot(
+    serve(
         Needs {
             jwt_secret: true,
             ..Needs::default()
         },
-        Arc::new(SystemClock),
+        |app, event: WsEvent| async move { Ok::<_, Error>(ws::connect(&app, event).await) },
     )
-    .await?;
-    let app = &app;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
-            Ok::<_, Error>(ws::connect(app, event.payload).await)
-        },
-    ))
     .await
 }

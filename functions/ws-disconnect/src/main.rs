@@ -1,22 +1,15 @@
 //! `$disconnect`: forgets the connection. API Gateway delivers it only
 //! best-effort; a push's 410 cleans up the rows it misses.
 
-use std::sync::Arc;
-
-use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
-use boomerang_aws::lambda::{boot, Needs};
-use boomerang_handlers::{ws, SystemClock};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest as WsEvent;
+use boomerang_aws::lambda::{serve, Needs};
+use boomerang_handlers::ws;
+use lambda_runtime::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let app = boot(Needs::default(), Arc::new(SystemClock)).await?;
-    let app = &app;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
-            Ok::<_, Error>(ws::disconnect(app, event.payload).await)
-        },
-    ))
+    serve(Needs::default(), |app, event: WsEvent| async move {
+        Ok::<_, Error>(ws::disconnect(&app, event).await)
+    })
     .await
 }

@@ -244,15 +244,9 @@ impl DynamoJobStore {
             let Err(e) = sent else {
                 break Ok(Some(event));
             };
-            let TransactWriteItemsError::TransactionCanceledException(cancel) =
-                e.into_service_error()
-            else {
-                // A conflict with another transaction on these items: again.
-                if attempt < APPEND_ATTEMPTS {
-                    backoff(attempt).await;
-                    continue;
-                }
-                break Err(Error::internal("the transition kept conflicting"));
+            let cancel = match e.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(cancel) => cancel,
+                other => break Err(sdk(other)),
             };
             let failed = |i: usize| {
                 cancel
@@ -265,7 +259,8 @@ impl DynamoJobStore {
                 // Someone else moved the job first.
                 break Ok(None);
             }
-            // The owner's log moved (another of their jobs), or a conflict.
+            // The owner's log moved (another of their jobs), or another
+            // transaction on these items was under way (TransactionConflict).
             if attempt < APPEND_ATTEMPTS {
                 backoff(attempt).await;
                 continue;
