@@ -8,7 +8,7 @@ TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # The system's Python, found before the virtualenv goes on PATH below.
 PYTHON ?= $(shell command -v python3)
 
-.PHONY: token smoke load run run-aws test test-aws test-web test-browser bench-smoke lint template-check docs-check build bootstraps bench soak fuzz deploy clean help
+.PHONY: check token smoke load run run-aws test test-aws test-web test-browser bench-smoke lint template-check docs-check build bootstraps bench soak fuzz deploy clean help
 
 # The project's tools (sam, cfn-lint, cargo-lambda, zig) come first on PATH.
 PYTHON := $(PYTHON)
@@ -17,6 +17,7 @@ export SAM_CLI_TELEMETRY := 0
 
 help:
 	@echo "make run    build and start the local stack (boomerang-local)"
+	@echo "make check  formatting, lints and unit tests: under a minute on a warm build"
 	@echo "make test   formatting, lints, template checks, unit + end-to-end tests on both backends,"
 	@echo "            the browser client under node and the demo page in Chromium"
 	@echo "make run-aws  the local stack on the AWS adapters, against moto"
@@ -31,6 +32,14 @@ help:
 ## Build and start the local stack on the embedded backend.
 run:
 	$(CARGO) run -p boomerang-local --bin boomerang-local
+
+## The quick tier, under a minute on a warm build: formatting, lints, and
+## the unit tests of the core, the handlers, the adapters and the local
+## stack (no moto, no browser, no end-to-end suite).
+check:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(RUN_TESTS) --lib -p boomerang-core -p boomerang-handlers -p boomerang-aws -p boomerang-local
 
 ## Everything that passes on a fresh machine of this kind.
 # cargo-nextest runs each test in its own process and prints one summary;
