@@ -590,7 +590,9 @@ async fn the_readmes_bill_is_what_the_stated_workload_costs_on_the_wire() {
     let in_doc = amounts(&doc);
     for (what, usd) in bill.lines.iter().chain(&fixed.lines) {
         assert!(
-            in_doc.iter().any(|a| (a - usd).abs() <= (usd * 0.02).max(0.01)),
+            in_doc
+                .iter()
+                .any(|a| (a - usd).abs() <= (usd * 0.02).max(0.01)),
             "docs/cost.md has no ${usd:.2} ({what})"
         );
     }

@@ -1,17 +1,11 @@
-//! The `submit` Lambda's events: S3's object-created notification (the
-//! bytes of a presigned PUT are stored: hand the file to the third party),
-//! and the messages of its on-failure destination, an SQS queue (every
-//! retry failed: the job fails instead of waiting for the sweep). The
-//! local stack builds the same S3 event after its own PUT route stores a
-//! file, and hands it here.
-//!
-//! S3 tells of a stored object in two shapes, both taken: its own
-//! notification (`{"Records": [{"eventSource": "aws:s3", ...}]}`, what the
-//! local stack sends) and EventBridge's `Object Created` (what
-//! template.yaml routes here: a bucket notification naming the function
-//! would make the bucket and the function depend on each other).
+//! The `submit` Lambda's events: EventBridge's `Object Created` for a
+//! stored file (the bytes of a presigned PUT are there: hand the file to
+//! the third party), and the messages of its on-failure destination, an
+//! SQS queue (every retry failed: the job fails instead of waiting for the
+//! sweep). The local stack builds the same `Object Created` event after
+//! its own PUT route stores a file (or, on the aws backend, reads it from
+//! the queue EventBridge fills), and hands it here.
 
-use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use boomerang_core::{Boomerang, Error, Result, Stored, UploadOutcome};
 use serde::Deserialize;
@@ -40,75 +34,68 @@ pub async fn handle(app: &Boomerang, event: Value) -> Result<Value> {
     stored(app, &objects).await
 }
 
-/// The objects an S3 event says were created: `(key, size)` each.
+/// The object an EventBridge `Object Created` event names: `(key, size)`
+/// (its key as stored, not URL-encoded). Any other event (a test
+/// invocation, another detail type) names none.
 pub fn created_objects(event: &Value) -> Result<Vec<(String, u64)>> {
-    if event.get("source").and_then(Value::as_str) == Some("aws.s3") {
-        if event.get("detail-type").and_then(Value::as_str) != Some("Object Created") {
-            return Ok(Vec::new());
-        }
-        let key = event.pointer("/detail/object/key").and_then(Value::as_str);
-        let size = event.pointer("/detail/object/size").and_then(Value::as_u64);
-        return match (key, size) {
-            // EventBridge's keys are as stored, not URL-encoded.
-            (Some(key), Some(size)) => Ok(vec![(key.to_owned(), size)]),
-            _ => Err(Error::BadRequest(
-                "an Object Created event without a key or size".into(),
-            )),
-        };
-    }
-    if event
-        .pointer("/Records/0/eventSource")
-        .and_then(Value::as_str)
-        != Some("aws:s3")
+    if event.get("source").and_then(Value::as_str) != Some("aws.s3")
+        || event.get("detail-type").and_then(Value::as_str) != Some("Object Created")
     {
         return Ok(Vec::new());
     }
-    let event: S3Event = serde_json::from_value(event.clone())
-        .map_err(|e| Error::BadRequest(format!("not an S3 event: {e}")))?;
-    Ok(event.records.iter().filter_map(created_object).collect())
+    let key = event.pointer("/detail/object/key").and_then(Value::as_str);
+    let size = event.pointer("/detail/object/size").and_then(Value::as_u64);
+    match (key, size) {
+        (Some(key), Some(size)) => Ok(vec![(key.to_owned(), size)]),
+        _ => Err(Error::BadRequest(
+            "an Object Created event without a key or size".into(),
+        )),
+    }
 }
 
-/// The notification S3 sends when `key` (`size` bytes) is stored in
-/// `bucket`: the shape the `submit` Lambda gets, for the local stack.
+/// The event EventBridge delivers when `key` (`size` bytes) is stored in
+/// `bucket`: what the `submit` Lambda gets, built by the local stack.
 pub fn object_created(bucket: &str, key: &str, size: u64, source_ip: &str) -> Value {
     let now = chrono::Utc::now();
-    serde_json::json!({"Records": [{
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": "local",
-        "eventTime": boomerang_core::timestamp(now),
-        "eventName": "ObjectCreated:Put",
-        "userIdentity": {"principalId": "local"},
-        "requestParameters": {"sourceIPAddress": source_ip},
-        "responseElements": {},
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "configurationId": "submit",
-            "bucket": {
-                "name": bucket,
-                "ownerIdentity": {"principalId": "local"},
-                "arn": format!("arn:aws:s3:::{bucket}"),
-            },
+    serde_json::json!({
+        "version": "0",
+        "id": uuid_like(now),
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": "000000000000",
+        "time": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "region": "local",
+        "resources": [format!("arn:aws:s3:::{bucket}")],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
             "object": {
-                "key": encode_key(key),
+                "key": key,
                 "size": size,
+                "etag": "",
                 "sequencer": format!("{:016X}", now.timestamp_micros()),
             },
+            "request-id": "local",
+            "requester": "local",
+            "source-ip-address": source_ip,
+            "reason": "PutObject",
         },
-    }]})
+    })
 }
 
-/// As S3 writes keys into its notifications: URL-encoded, `+` for a space.
-fn encode_key(key: &str) -> String {
-    key.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            b' ' => "+".to_owned(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+/// An event id of EventBridge's shape, from the time (unique enough for a
+/// log line; nothing reads it).
+fn uuid_like(now: chrono::DateTime<chrono::Utc>) -> String {
+    let n = now.timestamp_nanos_opt().unwrap_or_default() as u128;
+    let h = format!("{n:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 /// Each stored object: handed over once. An error fails the invocation,
@@ -134,43 +121,6 @@ pub async fn stored(app: &Boomerang, objects: &[(String, u64)]) -> Result<Value>
     Ok(serde_json::json!({"handedOver": handed_over}))
 }
 
-/// The key (URL-decoded, as S3 encodes it in events) and size of an
-/// object-created record.
-fn created_object(record: &S3EventRecord) -> Option<(String, u64)> {
-    let created = record
-        .event_name
-        .as_deref()
-        .is_some_and(|n| n.starts_with("ObjectCreated:"));
-    if !created {
-        return None;
-    }
-    let key = record.s3.object.key.as_deref()?;
-    let size = record.s3.object.size.and_then(|s| u64::try_from(s).ok())?;
-    Some((decode_key(key), size))
-}
-
-/// S3 event keys are URL-encoded, with `+` for a space.
-fn decode_key(key: &str) -> String {
-    let plus_decoded = key.replace('+', " ");
-    let bytes = plus_decoded.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// An asynchronous invocation's on-failure record, as Lambda sends it to
 /// the destination queue: the original event and why it failed.
 #[derive(Debug, Deserialize)]
@@ -183,7 +133,8 @@ struct DestinationRecord {
     response_payload: Value,
 }
 
-/// Each message: the jobs of its S3 event fail, if they still wait. A
+/// Each message: the jobs of its `Object Created` event fail, if they
+/// still wait. A
 /// message that cannot be acted on is reported back, so SQS redelivers it
 /// and, after its redrive limit, moves it to the dead-letter queue.
 pub async fn given_up(app: &Boomerang, event: SqsEvent) -> SqsBatchResponse {
@@ -231,38 +182,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn event_keys_are_url_decoded() {
-        assert_eq!(decode_key("uploads/direct/a%2Bb+c"), "uploads/direct/a+b c");
-        assert_eq!(decode_key("bad%zz"), "bad%zz");
-        let key = "uploads/direct/a+b c/é";
-        assert_eq!(decode_key(&encode_key(key)), key);
-    }
-
-    #[test]
-    fn both_shapes_of_an_object_created_event_name_the_object() {
-        let local = object_created("local", "uploads/direct/j", 7, "127.0.0.1");
+    fn the_local_object_created_event_is_eventbridges_and_names_the_object() {
+        let local = object_created("b", "uploads/direct/a+b c/é", 7, "127.0.0.1");
         assert_eq!(
             created_objects(&local).unwrap(),
-            [("uploads/direct/j".to_owned(), 7)]
+            [("uploads/direct/a+b c/é".to_owned(), 7)]
         );
-        let bridged = serde_json::json!({
-            "version": "0", "id": "e", "detail-type": "Object Created", "source": "aws.s3",
-            "account": "1", "time": "2026-11-26T10:00:00Z", "region": "eu-west-1",
-            "resources": ["arn:aws:s3:::b"],
-            "detail": {"version": "0", "bucket": {"name": "b"},
-                       "object": {"key": "uploads/direct/k", "size": 9, "etag": "x", "sequencer": "1"},
-                       "request-id": "r", "requester": "1", "reason": "PutObject"}
-        });
+        let fixture = include_str!("../../../tests/fixtures/lambda/submit-object-created.json")
+            .replace("{{BUCKET}}", "b")
+            .replace("{{KEY}}", "uploads/direct/k")
+            .replace("{{SIZE}}", "9");
+        let bridged: Value = serde_json::from_str(&fixture).unwrap();
         assert_eq!(
             created_objects(&bridged).unwrap(),
             [("uploads/direct/k".to_owned(), 9)]
         );
+        // The same keys, as AWS sends them.
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&local), keys(&bridged));
+        assert_eq!(
+            keys(&local["detail"]["object"]),
+            keys(&bridged["detail"]["object"])
+        );
         let deleted = serde_json::json!({"source": "aws.s3", "detail-type": "Object Deleted"});
         assert!(created_objects(&deleted).unwrap().is_empty());
-        assert!(
-            created_objects(&serde_json::json!({"Event": "s3:TestEvent"}))
-                .unwrap()
-                .is_empty()
-        );
+        // S3's own notification shape is not what this function is sent.
+        let s3 = serde_json::json!({"Records": [{"eventSource": "aws:s3"}]});
+        assert!(created_objects(&s3).unwrap().is_empty());
     }
 }

@@ -1,11 +1,11 @@
-//! What S3 does on AWS, for files sent straight to storage: the signed,
-//! expiring PUT URL the stack hands out (`PUT /files/{key}`), and, once the
-//! bytes are stored, the object-created notification that invokes the
-//! `submit` handler, with an S3 event of the real shape.
+//! What S3 and EventBridge do on AWS, for files sent straight to storage:
+//! the signed, expiring PUT URL the stack hands out (`PUT /files/{key}`),
+//! and, once the bytes are stored, EventBridge's `Object Created` event
+//! that invokes the `submit` handler, in its real shape.
 //!
 //! `POST /local/s3-events` (development only) takes such an event from
 //! outside: with the aws backend the bytes go to S3 (moto), which sends no
-//! notification, so whoever stored them delivers it here.
+//! event to this stack, so whoever stored them delivers it here.
 
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ use super::http::json_error;
 use super::Gateway;
 use crate::files::{PutClaim, PUT_ROUTE};
 
-/// The event `POST /local/s3-events` takes: S3's own are a few KB.
+/// The event `POST /local/s3-events` takes: EventBridge's are a few KB.
 const MAX_EVENT_BYTES: usize = 256 * 1024;
 
 pub async fn put(
@@ -107,7 +107,7 @@ pub async fn put(
         return json_error(status, &e.public_message());
     }
     info!(key, size, "signed upload stored");
-    // S3 answers the PUT at once; the notification comes on its own.
+    // S3 answers the PUT at once; EventBridge's event comes on its own.
     let event = submit::object_created(&gw.stage, key, size, &peer.ip().to_string());
     let app = gw.app.clone();
     gw.work.spawn(async move {
@@ -118,8 +118,8 @@ pub async fn put(
     (StatusCode::OK, Json(json!({"stored": true, "size": size}))).into_response()
 }
 
-/// `POST /local/s3-events`: an S3 notification, as the `submit` Lambda
-/// gets it; answered when it has been handled.
+/// `POST /local/s3-events`: EventBridge's `Object Created`, as the
+/// `submit` Lambda gets it; answered when it has been handled.
 pub async fn s3_events(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
     // As /dev/token: a body declared JSON, which a page on another site
     // cannot send to this machine without a preflight that is never granted.
