@@ -57,6 +57,28 @@ impl JobStatus {
     pub fn is_terminal(self) -> bool {
         matches!(self, JobStatus::Completed | JobStatus::Failed)
     }
+
+    /// The one place a job's moves are written down: whether a job in this
+    /// status may move to `to`. Every use case's conditional move starts
+    /// from one of the lists below, each of whose statuses may.
+    pub fn can_move_to(self, to: JobStatus) -> bool {
+        use JobStatus::*;
+        matches!(
+            (self, to),
+            (Uploading, Pending | Failed)
+                | (Pending, Submitted | Completed | Failed)
+                | (Submitted, Completed | Failed)
+        )
+    }
+
+    /// A file sent straight to storage whose bytes have not come.
+    pub const WAITING_FOR_BYTES: &'static [JobStatus] = &[JobStatus::Uploading];
+    /// A stored file being handed to the third party.
+    pub const BEING_HANDED_OVER: &'static [JobStatus] = &[JobStatus::Pending];
+    /// A file the third party has, or is being given: its webhook or its
+    /// deadline ends the job.
+    pub const WITH_THE_THIRD_PARTY: &'static [JobStatus] =
+        &[JobStatus::Pending, JobStatus::Submitted];
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -142,6 +164,27 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_use_cases_starting_statuses_may_move_where_it_moves_them() {
+        use JobStatus::*;
+        let moves: [(&[JobStatus], &[JobStatus]); 3] = [
+            (JobStatus::WAITING_FOR_BYTES, &[Pending, Failed]),
+            (JobStatus::BEING_HANDED_OVER, &[Submitted, Failed]),
+            (JobStatus::WITH_THE_THIRD_PARTY, &[Completed, Failed]),
+        ];
+        for (from, tos) in moves {
+            for f in from {
+                for to in tos {
+                    assert!(f.can_move_to(*to), "{f:?} -> {to:?}");
+                }
+            }
+        }
+        // A finished job never moves again.
+        for to in [Uploading, Pending, Submitted, Completed, Failed] {
+            assert!(!Completed.can_move_to(to) && !Failed.can_move_to(to));
+        }
+    }
+
     use super::*;
 
     fn job(status: JobStatus) -> Job {

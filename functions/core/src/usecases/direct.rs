@@ -143,7 +143,7 @@ impl Boomerang {
         if !self
             .ports
             .jobs
-            .update(&[JobStatus::Uploading], &job)
+            .update(JobStatus::WAITING_FOR_BYTES, &job)
             .await?
         {
             info!(job_id = %job.id, "another notification took this upload; ignored");
@@ -308,7 +308,7 @@ mod tests {
             .app
             .ports
             .jobs
-            .update(&[JobStatus::Uploading], &job)
+            .update(JobStatus::WAITING_FOR_BYTES, &job)
             .await
             .unwrap());
         // WHEN the notification comes again THEN it is an error, and the

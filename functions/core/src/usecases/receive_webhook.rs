@@ -124,11 +124,12 @@ impl Boomerang {
             job.error = error;
             job.updated_at = now;
             let draft = EventDraft::new(kind, &job, limits.max_push_bytes);
-            let from = [JobStatus::Pending, JobStatus::Submitted];
+            let from = JobStatus::WITH_THE_THIRD_PARTY;
+            debug_assert!(from.iter().all(|f| f.can_move_to(status)));
             // The owner's connections are listed while the move is written:
             // one round trip less before the pushes.
             let (moved, conns) = futures::join!(
-                self.ports.jobs.transition(&from, &job, draft),
+                self.ports.jobs.transition(from, &job, draft),
                 self.ports.connections.for_user(&job.owner)
             );
             match moved? {
@@ -194,6 +195,90 @@ mod tests {
         assert_eq!(t.pushed("a1").len(), 2);
         let stored = t.stored("alice", &job.id).await;
         assert_eq!(stored.status, JobStatus::Completed);
+    }
+
+    /// A job store whose reads find the job still waiting, while another
+    /// delivery finishes it just after: the webhook's early check passes,
+    /// and only the conditional move can tell.
+    struct FinishedBehindTheRead {
+        inner: std::sync::Arc<dyn crate::ports::JobStore>,
+    }
+
+    #[async_trait::async_trait]
+    impl crate::ports::JobStore for FinishedBehindTheRead {
+        async fn create(&self, job: &crate::Job) -> Result<()> {
+            self.inner.create(job).await
+        }
+        async fn get(&self, id: &JobId) -> Result<Option<crate::Job>> {
+            let read = self.inner.get(id).await?;
+            if let Some(job) = &read {
+                let mut done = job.clone();
+                done.status = JobStatus::Completed;
+                done.result = Some(serde_json::json!("the other delivery's"));
+                self.inner
+                    .update(JobStatus::WITH_THE_THIRD_PARTY, &done)
+                    .await?;
+            }
+            Ok(read)
+        }
+        async fn list(
+            &self,
+            owner: &crate::UserId,
+            limit: usize,
+            after: Option<&crate::ports::ListCursor>,
+        ) -> Result<Vec<crate::ports::Listed>> {
+            self.inner.list(owner, limit, after).await
+        }
+        async fn transition(
+            &self,
+            from: &[JobStatus],
+            job: &crate::Job,
+            event: EventDraft,
+        ) -> Result<Option<crate::Event>> {
+            self.inner.transition(from, job, event).await
+        }
+        async fn forget_finished_before(
+            &self,
+            before: chrono::DateTime<chrono::Utc>,
+        ) -> Result<u64> {
+            self.inner.forget_finished_before(before).await
+        }
+        async fn update(&self, from: &[JobStatus], job: &crate::Job) -> Result<bool> {
+            self.inner.update(from, job).await
+        }
+        async fn waiting(
+            &self,
+            what: crate::ports::Waiting,
+            before: chrono::DateTime<chrono::Utc>,
+            limit: usize,
+        ) -> Result<Vec<Result<crate::Job>>> {
+            self.inner.waiting(what, before, limit).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_job_finished_between_the_webhooks_read_and_its_move_moves_once_and_is_not_pushed() {
+        // GIVEN alice's submitted job, and a store in which another
+        // delivery finishes it right after this webhook reads it
+        let mut t = TestApp::new();
+        t.connect("a1", "alice").await;
+        let job = t.upload("alice").await;
+        let pushed = t.pushed("a1").len();
+        t.wrap_jobs(|inner| std::sync::Arc::new(FinishedBehindTheRead { inner }));
+        // WHEN a result comes
+        let body =
+            serde_json::json!({"job_id": job.id.as_str(), "status": "failed", "error": "late"});
+        let out = t.deliver("msg_race", &body).await.unwrap();
+        // THEN it is acknowledged and changes nothing: the other delivery's
+        // result stands, and no second event is pushed
+        assert_eq!(out, WebhookOutcome::AlreadyDone);
+        let stored = t.stored("alice", &job.id).await;
+        assert_eq!(stored.status, JobStatus::Completed);
+        assert_eq!(
+            stored.result,
+            Some(serde_json::json!("the other delivery's"))
+        );
+        assert_eq!(t.pushed("a1").len(), pushed);
     }
 
     #[tokio::test]

@@ -144,10 +144,11 @@ impl Boomerang {
         job.error = Some(error.to_owned());
         job.updated_at = now;
         let draft = EventDraft::new(EventType::JobFailed, &job, self.limits().max_push_bytes);
-        let from: &[JobStatus] = match what {
-            Waiting::ThirdParty => &[JobStatus::Pending, JobStatus::Submitted],
-            Waiting::Upload => &[JobStatus::Uploading],
+        let from = match what {
+            Waiting::ThirdParty => JobStatus::WITH_THE_THIRD_PARTY,
+            Waiting::Upload => JobStatus::WAITING_FOR_BYTES,
         };
+        debug_assert!(from.iter().all(|f| f.can_move_to(JobStatus::Failed)));
         match self.ports.jobs.transition(from, &job, draft).await? {
             Some(event) => {
                 self.ports

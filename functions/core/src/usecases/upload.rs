@@ -90,7 +90,7 @@ impl Boomerang {
                 job.status = JobStatus::Submitted;
                 job.updated_at = self.ports.clock.now();
                 let (job, _) = self
-                    .advance(&[JobStatus::Pending], job, EventType::JobSubmitted)
+                    .advance(JobStatus::BEING_HANDED_OVER, job, EventType::JobSubmitted)
                     .await?;
                 Ok(UploadOutcome::Accepted(job))
             }
@@ -103,7 +103,7 @@ impl Boomerang {
                 job.error = Some(format!("the third party did not accept the file: {why}"));
                 job.updated_at = self.ports.clock.now();
                 let (job, moved) = self
-                    .advance(&[JobStatus::Pending], job, EventType::JobFailed)
+                    .advance(JobStatus::BEING_HANDED_OVER, job, EventType::JobFailed)
                     .await?;
                 // The webhook may have beaten a late 2xx that we gave up on:
                 // then the third party has the file and this is no failure.
@@ -125,6 +125,7 @@ impl Boomerang {
         job: Job,
         kind: EventType,
     ) -> Result<(Job, bool)> {
+        debug_assert!(from.iter().all(|f| f.can_move_to(job.status)));
         let draft = EventDraft::new(kind, &job, self.limits().max_push_bytes);
         match self.ports.jobs.transition(from, &job, draft).await? {
             Some(event) => {
