@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{job::timestamp, Job, JobView};
+use super::{job::timestamp, Job, JobStatus, JobView};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventType {
@@ -69,6 +69,20 @@ impl EventDraft {
             at: timestamp(self.at),
             job: self.job,
         }
+    }
+}
+
+impl Job {
+    /// The job as pushes and lists show it: the one truncation rule. Its
+    /// result is left out (`null`, `resultTruncated`) when its event would
+    /// pass `max_bytes`, so a list shows a job exactly as its last push did.
+    pub fn view_within(&self, max_bytes: usize) -> JobView {
+        let kind = match self.status {
+            JobStatus::Failed => EventType::JobFailed,
+            JobStatus::Completed => EventType::JobCompleted,
+            _ => EventType::JobSubmitted,
+        };
+        EventDraft::new(kind, self, max_bytes).job
     }
 }
 

@@ -58,9 +58,9 @@ pub fn page_size(raw: Option<&str>, default: usize, max: usize) -> Result<usize>
 
 impl Boomerang {
     /// A page of the user's jobs, newest first. `limit`: 1 to 200, default
-    /// 50; `cursor`: the previous page's `nextCursor`. A result over the
-    /// push limit (64 KiB) is shown as a push shows it (`"result": null,
-    /// "resultTruncated": true`), and a page stops short of
+    /// 50; `cursor`: the previous page's `nextCursor`. A job is shown as
+    /// its push showed it ([`crate::Job::view_within`]: a result too large
+    /// to push is `null` with `resultTruncated`), and a page stops short of
     /// [`MAX_LIST_PAGE_BYTES`]: it always fits a Lambda response.
     pub async fn list_jobs(
         &self,
@@ -81,12 +81,8 @@ impl Boomerang {
         let mut page = JobsPage::default();
         let mut bytes = 0;
         for item in listed.into_iter().take(limit) {
-            let mut view = item.job.view();
-            let too_large = view
-                .result
-                .as_ref()
-                .is_some_and(|r| r.to_string().len() > max_result);
-            if item.result_left_out || too_large {
+            let mut view = item.job.view_within(max_result);
+            if item.result_left_out {
                 view.result = Some(serde_json::Value::Null);
                 view.result_truncated = Some(true);
             }
