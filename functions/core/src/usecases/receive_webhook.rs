@@ -20,16 +20,28 @@ pub enum WebhookOutcome {
     AlreadyDone,
 }
 
+/// The webhook's body, as the contract gives it.
 #[derive(Deserialize)]
 struct Body {
     /// Any JSON: an id of another shape (or type) is one we never issued,
     /// which is a 404, not a malformed body.
     job_id: Value,
-    status: String,
-    #[serde(default)]
-    result: Option<Value>,
-    #[serde(default)]
-    error: Option<Value>,
+    #[serde(flatten)]
+    outcome: Outcome,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+enum Outcome {
+    Completed {
+        /// Any JSON but `null`.
+        #[serde(default)]
+        result: Option<Value>,
+    },
+    Failed {
+        #[serde(default)]
+        error: Option<String>,
+    },
 }
 
 impl Boomerang {
@@ -80,30 +92,21 @@ impl Boomerang {
             Value::String(s) => JobId::parse(s.as_str()).ok(),
             _ => None,
         };
-        let (status, kind) = match body.status.as_str() {
-            "completed" => (JobStatus::Completed, EventType::JobCompleted),
-            "failed" => (JobStatus::Failed, EventType::JobFailed),
-            _ => {
-                return Err(Error::BadRequest(
-                    "status must be \"completed\" or \"failed\"".into(),
-                ))
+        let (status, kind, result, error) = match body.outcome {
+            Outcome::Completed { result: None } => {
+                return Err(Error::BadRequest("a completed job needs a result".into()))
+            }
+            Outcome::Completed { result } => {
+                (JobStatus::Completed, EventType::JobCompleted, result, None)
+            }
+            Outcome::Failed { error } => {
+                let error = error.map_or_else(
+                    || "the third party reported a failure".to_owned(),
+                    |e| e.chars().take(MAX_ERROR_CHARS).collect(),
+                );
+                (JobStatus::Failed, EventType::JobFailed, None, Some(error))
             }
         };
-        let error = match (&status, body.error) {
-            (JobStatus::Failed, Some(Value::String(s))) => {
-                Some(s.chars().take(MAX_ERROR_CHARS).collect::<String>())
-            }
-            (JobStatus::Failed, None | Some(Value::Null)) => {
-                Some("the third party reported a failure".to_owned())
-            }
-            (JobStatus::Failed, Some(_)) => {
-                return Err(Error::BadRequest("error must be a string".into()))
-            }
-            _ => None,
-        };
-        if status == JobStatus::Completed && body.result.is_none() {
-            return Err(Error::BadRequest("a completed job needs a result".into()));
-        }
 
         // The owner comes from our record, never from the body.
         let id = id.ok_or_else(unknown)?;
@@ -116,11 +119,7 @@ impl Boomerang {
             WebhookOutcome::AlreadyDone
         } else {
             job.status = status;
-            job.result = if status == JobStatus::Completed {
-                body.result
-            } else {
-                None
-            };
+            job.result = result;
             job.error = error;
             job.updated_at = now;
             let draft = EventDraft::new(kind, &job, limits.max_push_bytes);
