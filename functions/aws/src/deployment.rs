@@ -100,13 +100,13 @@ impl Deployment {
                     files.clone(),
                     self.event_retention,
                 )
-                .with_job_retention(self.job_retention),
+                .with_job_retention(self.job_retention)
+                .with_clock(clock.clone()),
             ),
-            events: Arc::new(DynamoEventLog::new(
-                dynamo.clone(),
-                &self.tables.events,
-                self.event_retention,
-            )),
+            events: Arc::new(
+                DynamoEventLog::new(dynamo.clone(), &self.tables.events, self.event_retention)
+                    .with_clock(clock.clone()),
+            ),
             files: Arc::new(files),
             pusher: Arc::new(ApiGatewayPusher::new(sdk, &self.connections_endpoint)),
             processor,

@@ -251,8 +251,9 @@ pub fn unverified_expiry(token: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Signs an HS256 token for `user`, valid until `exp`.
-pub fn issue(user: &UserId, exp: DateTime<Utc>, secret: &Secret) -> String {
-    let claims = serde_json::json!({"sub": user.as_str(), "exp": exp.timestamp(), "iat": Utc::now().timestamp()});
+pub fn issue(user: &UserId, now: DateTime<Utc>, exp: DateTime<Utc>, secret: &Secret) -> String {
+    let claims =
+        serde_json::json!({"sub": user.as_str(), "exp": exp.timestamp(), "iat": now.timestamp()});
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(Algorithm::HS256),
         &claims,
@@ -291,7 +292,7 @@ mod tests {
     fn a_token_it_issued_verifies_to_its_user() {
         let alice = UserId::parse("alice").unwrap();
         let now = Utc::now();
-        let t = issue(&alice, now + Duration::hours(1), &secret());
+        let t = issue(&alice, now, now + Duration::hours(1), &secret());
         assert_eq!(verify(&t, &keys(), now).unwrap(), alice);
     }
 
@@ -347,7 +348,7 @@ mod tests {
         let now = Utc::now();
         let exp =
             DateTime::<Utc>::from_timestamp((now + Duration::hours(1)).timestamp(), 0).unwrap();
-        let t = issue(&alice, exp, &secret());
+        let t = issue(&alice, now, exp, &secret());
         let id = verify_identity(&t, &keys(), None, None, now).unwrap();
         assert_eq!(id.expires_at, exp);
         assert_eq!(unverified_expiry(&t), Some(exp));
@@ -362,8 +363,8 @@ mod tests {
             Secret::new(b"new-key".to_vec()),
         );
         let rotating = Keys::new(new.clone(), Some(old.clone()));
-        let by_old = issue(&alice, now + Duration::hours(1), &old);
-        let by_new = issue(&alice, now + Duration::hours(1), rotating.current());
+        let by_old = issue(&alice, now, now + Duration::hours(1), &old);
+        let by_new = issue(&alice, now, now + Duration::hours(1), rotating.current());
         assert_eq!(verify(&by_old, &rotating, now).unwrap(), alice);
         assert_eq!(verify(&by_new, &rotating, now).unwrap(), alice);
         // Once the old key is dropped, its tokens stop verifying.

@@ -351,9 +351,11 @@ impl Stack {
     /// A token for `user`, valid for `hours`.
     pub fn token(&self, user: &str, hours: i64) -> Result<String, boomerang_core::Error> {
         let user = UserId::parse(user)?;
-        let exp = chrono::Utc::now() + chrono::Duration::hours(hours);
+        let now = self.app.ports.clock.now();
+        let exp = now + chrono::Duration::hours(hours);
         Ok(auth::issue(
             &user,
+            now,
             exp,
             self.app.settings.jwt_secret.current(),
         ))

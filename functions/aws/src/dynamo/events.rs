@@ -18,19 +18,23 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
-use boomerang_core::ports::EventLog;
+use std::sync::Arc;
+
+use boomerang_core::ports::{Clock, EventLog, SystemClock};
 use boomerang_core::{Error, Event, Result, UserId};
 use chrono::{DateTime, Utc};
 
 use super::{get_n, get_opt_s, n, s, sdk, Item};
 use crate::tables::{COUNTER_SEQ, TTL};
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct DynamoEventLog {
     client: Client,
     table: String,
     /// An event expires this long after its time.
     retention: std::time::Duration,
+    /// What "now" is for expiry.
+    clock: Arc<dyn Clock>,
 }
 
 impl DynamoEventLog {
@@ -39,7 +43,14 @@ impl DynamoEventLog {
             client,
             table: table.into(),
             retention,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Time read through this clock (the deployment's), for expiry.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     fn head_key(&self, user: &UserId) -> HashMap<String, AttributeValue> {
@@ -84,7 +95,7 @@ impl DynamoEventLog {
             .expression_attribute_values(":last", n(last))
             .build()
             .map_err(Error::internal)?;
-        let ttl = event.time().unwrap_or_else(Utc::now).timestamp()
+        let ttl = event.time().unwrap_or_else(|| self.clock.now()).timestamp()
             + i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX / 2);
         let body = serde_json::to_string(event).map_err(Error::internal)?;
         let put = Put::builder()
@@ -120,7 +131,7 @@ impl EventLog for DynamoEventLog {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let now = Utc::now();
+        let now = self.clock.now();
         let mut events = Vec::new();
         let mut start = None;
         loop {

@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
-use boomerang_core::ports::{JobStore, ListCursor, Listed, Waiting};
+use boomerang_core::ports::{Clock, JobStore, ListCursor, Listed, SystemClock, Waiting};
 use boomerang_core::{Error, Event, EventDraft, Job, JobId, JobStatus, Result, UserId};
 use chrono::{DateTime, Utc};
 use tracing::debug;
@@ -40,7 +40,7 @@ const APPEND_ATTEMPTS: u32 = 20;
 /// be read by every list for nothing. (A DynamoDB item holds 400 KB.)
 pub const MAX_INLINE_RESULT_BYTES: usize = 128 * 1024;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct DynamoJobStore {
     client: Client,
     jobs: String,
@@ -51,12 +51,14 @@ pub struct DynamoJobStore {
     event_retention: std::time::Duration,
     /// A finished job carries a TTL of its end plus this.
     job_retention: std::time::Duration,
+    /// What "now" is for expiry.
+    clock: std::sync::Arc<dyn Clock>,
 }
 
 /// A finished job past its TTL, which DynamoDB has not deleted yet (it
 /// may take days): read as gone.
-fn expired(item: &Item) -> bool {
-    get_n::<i64>(item, TTL).is_ok_and(|ttl| ttl <= Utc::now().timestamp())
+fn expired(item: &Item, now: DateTime<Utc>) -> bool {
+    get_n::<i64>(item, TTL).is_ok_and(|ttl| ttl <= now.timestamp())
 }
 
 impl DynamoJobStore {
@@ -76,7 +78,15 @@ impl DynamoJobStore {
             results,
             event_retention,
             job_retention: boomerang_core::Limits::default().job_retention,
+            clock: std::sync::Arc::new(SystemClock),
         }
+    }
+
+    /// Time read through this clock (the deployment's), for expiry.
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn Clock>) -> Self {
+        self.log = self.log.with_clock(clock.clone());
+        self.clock = clock;
+        self
     }
 
     /// Finished jobs expire this long after they finish (never before
@@ -355,7 +365,7 @@ impl JobStore for DynamoJobStore {
             .await
             .map_err(sdk)?;
         match out.item() {
-            Some(item) if !expired(item) => Ok(Some(self.read_job(item).await?)),
+            Some(item) if !expired(item, self.clock.now()) => Ok(Some(self.read_job(item).await?)),
             _ => Ok(None),
         }
     }
@@ -396,7 +406,7 @@ impl JobStore for DynamoJobStore {
                 let Some(item) = key_id(key).and_then(|id| items.get(id)) else {
                     continue;
                 };
-                if expired(item) {
+                if expired(item, self.clock.now()) {
                     continue;
                 }
                 // A result kept in S3 is left out, never fetched.

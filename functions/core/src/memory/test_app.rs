@@ -154,6 +154,7 @@ impl TestApp {
     ) -> Result<Connection> {
         let token = auth::issue(
             &self.user(user),
+            self.now(),
             exp,
             self.app.settings.jwt_secret.current(),
         );

@@ -35,8 +35,9 @@ pub async fn dev_token(app: &Boomerang, req: Request) -> Response<Body> {
         .and_then(|r| UserId::parse(r.user));
     match parsed {
         Ok(user) => {
-            let exp = app.ports.clock.now() + chrono::Duration::hours(DEV_TOKEN_HOURS);
-            let token = auth::issue(&user, exp, app.settings.jwt_secret.current());
+            let now = app.ports.clock.now();
+            let exp = now + chrono::Duration::hours(DEV_TOKEN_HOURS);
+            let token = auth::issue(&user, now, exp, app.settings.jwt_secret.current());
             json_response(
                 200,
                 &json!({"token": token, "user": user.as_str(), "expiresAt": exp.timestamp()}),

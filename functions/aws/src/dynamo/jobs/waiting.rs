@@ -93,7 +93,7 @@ impl DynamoJobStore {
                     .map_err(sdk)?;
                 let items = self.jobs_of(page.items()).await?;
                 for item in items.values() {
-                    if expired(item) {
+                    if expired(item, self.clock.now()) {
                         continue;
                     }
                     // A job that cannot be read (a lost result object, a
