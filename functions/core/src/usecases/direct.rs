@@ -379,7 +379,7 @@ mod tests {
         }
         assert!(t
             .app
-            .list_jobs(&alice, None, None)
+            .list_jobs(&alice, 50, None)
             .await
             .unwrap()
             .jobs

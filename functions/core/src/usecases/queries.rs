@@ -1,10 +1,6 @@
 //! What a user can read: their jobs and their event log.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-
 use super::Boomerang;
-use crate::limits::{DEFAULT_EVENTS_PAGE, DEFAULT_JOBS_PAGE, MAX_EVENTS_PAGE, MAX_JOBS_PAGE};
 use crate::ports::ListCursor;
 use crate::{Error, Event, Job, JobId, JobView, Result, UserId};
 
@@ -17,59 +13,21 @@ pub const MAX_LIST_PAGE_BYTES: usize = 4 * 1024 * 1024;
 pub struct JobsPage {
     pub jobs: Vec<JobView>,
     /// Where the next page starts; `None` on the last page.
-    pub next_cursor: Option<String>,
-}
-
-/// `<created_at millis>.<job id>`, base64url: opaque to clients.
-fn cursor_of(view: &JobView) -> String {
-    let millis = chrono::DateTime::parse_from_rfc3339(&view.created_at)
-        .map(|t| t.timestamp_millis())
-        .unwrap_or_default();
-    URL_SAFE_NO_PAD.encode(format!("{millis}.{}", view.id))
-}
-
-fn parse_cursor(raw: &str) -> Result<ListCursor> {
-    let bad = || Error::BadRequest("cursor is not one this API gave out".into());
-    let text = URL_SAFE_NO_PAD
-        .decode(raw)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(bad)?;
-    let (millis, id) = text.split_once('.').ok_or_else(bad)?;
-    let millis: i64 = millis.parse().map_err(|_| bad())?;
-    Ok(ListCursor {
-        created_at: chrono::DateTime::from_timestamp_millis(millis).ok_or_else(bad)?,
-        id: JobId::parse(id).map_err(|_| bad())?,
-    })
-}
-
-/// Parses an optional page size: absent means `default`, else 1..=`max`.
-pub fn page_size(raw: Option<&str>, default: usize, max: usize) -> Result<usize> {
-    match raw {
-        None => Ok(default),
-        Some(s) => match s.parse::<usize>() {
-            Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(Error::BadRequest(format!(
-                "limit must be an integer from 1 to {max}"
-            ))),
-        },
-    }
+    pub next: Option<ListCursor>,
 }
 
 impl Boomerang {
-    /// A page of the user's jobs, newest first. `limit`: 1 to 200, default
-    /// 50; `cursor`: the previous page's `nextCursor`. A job is shown as
+    /// A page of the user's jobs, newest first: at most `limit`, after
+    /// `after` (the previous page's `next`). A job is shown as
     /// its push showed it ([`crate::Job::view_within`]: a result too large
     /// to push is `null` with `resultTruncated`), and a page stops short of
     /// [`MAX_LIST_PAGE_BYTES`]: it always fits a Lambda response.
     pub async fn list_jobs(
         &self,
         user: &UserId,
-        limit: Option<&str>,
-        cursor: Option<&str>,
+        limit: usize,
+        after: Option<ListCursor>,
     ) -> Result<JobsPage> {
-        let limit = page_size(limit, DEFAULT_JOBS_PAGE, MAX_JOBS_PAGE)?;
-        let after = cursor.map(parse_cursor).transpose()?;
         // One more than asked: whether a next page exists.
         let listed = self
             .ports
@@ -80,6 +38,8 @@ impl Boomerang {
         let max_result = self.limits().max_push_bytes;
         let mut page = JobsPage::default();
         let mut bytes = 0;
+        // Where the page ends: the last job shown.
+        let mut last = None;
         for item in listed.into_iter().take(limit) {
             let mut view = item.job.view_within(max_result);
             if item.result_left_out {
@@ -88,14 +48,18 @@ impl Boomerang {
             }
             let size = serde_json::to_string(&view).map(|s| s.len()).unwrap_or(0) + 1;
             if !page.jobs.is_empty() && bytes + size > MAX_LIST_PAGE_BYTES {
-                page.next_cursor = page.jobs.last().map(cursor_of);
+                page.next = last.take();
                 return Ok(page);
             }
             bytes += size;
             page.jobs.push(view);
+            last = Some(ListCursor {
+                created_at: item.job.created_at,
+                id: item.job.id,
+            });
         }
         if more {
-            page.next_cursor = page.jobs.last().map(cursor_of);
+            page.next = last;
         }
         Ok(page)
     }
@@ -117,23 +81,9 @@ impl Boomerang {
     pub async fn events_since(
         &self,
         user: &UserId,
-        since: Option<&str>,
-        limit: Option<&str>,
+        since: u64,
+        limit: usize,
     ) -> Result<EventsPage> {
-        let since = match since {
-            None => 0,
-            // Any non-negative integer: one past every seq there will ever
-            // be asks for nothing, rather than being an error.
-            Some(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
-                s.parse::<u64>().unwrap_or(u64::MAX)
-            }
-            Some(_) => {
-                return Err(Error::BadRequest(
-                    "since must be a non-negative integer".into(),
-                ))
-            }
-        };
-        let limit = page_size(limit, DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE)?;
         let (mut events, last) = self.ports.events.page(user, since, limit).await?;
         // What is past the retention counts as gone even where the store
         // has not deleted it yet (DynamoDB's TTL lags by up to days), so
@@ -182,19 +132,6 @@ mod tests {
     use super::*;
     use crate::memory::TestApp;
 
-    #[test]
-    fn page_sizes_default_and_stay_in_range() {
-        assert_eq!(page_size(None, 50, 200).unwrap(), 50);
-        assert_eq!(page_size(Some("200"), 50, 200).unwrap(), 200);
-        for bad in ["0", "201", "-1", "abc", "", "1.5"] {
-            assert_eq!(
-                page_size(Some(bad), 50, 200).unwrap_err().status_code(),
-                400,
-                "{bad}"
-            );
-        }
-    }
-
     #[tokio::test]
     async fn pages_stop_short_of_a_lambda_response_and_the_cursor_goes_on_from_there() {
         // GIVEN 100 of alice's jobs, each with a 60 KiB result (under the
@@ -212,21 +149,17 @@ mod tests {
         }
         // WHEN she asks for 200 at once, then follows the cursor
         let mut seen = Vec::new();
-        let mut cursor: Option<String> = None;
+        let mut cursor: Option<ListCursor> = None;
         let mut pages = 0;
         loop {
-            let page = t
-                .app
-                .list_jobs(&alice, Some("200"), cursor.as_deref())
-                .await
-                .unwrap();
+            let page = t.app.list_jobs(&alice, 200, cursor.take()).await.unwrap();
             let bytes = serde_json::to_string(&page.jobs).unwrap().len();
             // THEN no page is over the budget, and every result is whole
             assert!(bytes <= MAX_LIST_PAGE_BYTES, "{bytes}");
             assert!(page.jobs.iter().all(|j| j.result_truncated.is_none()));
             seen.extend(page.jobs.iter().map(|j| j.id.clone()));
             pages += 1;
-            match page.next_cursor {
+            match page.next {
                 Some(c) => cursor = Some(c),
                 None => break,
             }
@@ -254,11 +187,7 @@ mod tests {
         let mut seqs = Vec::new();
         let mut pages = 0;
         loop {
-            let page = t
-                .app
-                .events_since(&alice, Some(&since.to_string()), Some("500"))
-                .await
-                .unwrap();
+            let page = t.app.events_since(&alice, since, 500).await.unwrap();
             // THEN no page is over the budget, and none claims a gap
             let bytes = serde_json::to_string(&page.events).unwrap().len();
             assert!(bytes <= MAX_LIST_PAGE_BYTES, "{bytes}");

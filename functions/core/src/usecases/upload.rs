@@ -381,7 +381,7 @@ pub(crate) mod tests {
         assert_eq!(err.status_code(), 413);
         assert!(t
             .app
-            .list_jobs(&t.user("alice"), None, None)
+            .list_jobs(&t.user("alice"), 50, None)
             .await
             .unwrap()
             .jobs

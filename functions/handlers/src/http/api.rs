@@ -5,8 +5,12 @@ use lambda_http::ext::RequestExt;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
+use super::params::{decode_cursor, encode_cursor, page_size, since};
 use super::{bearer_user, query};
 use crate::response::{error_response, json_response};
+use boomerang_core::limits::{
+    DEFAULT_EVENTS_PAGE, DEFAULT_JOBS_PAGE, MAX_EVENTS_PAGE, MAX_JOBS_PAGE,
+};
 
 pub async fn api(app: &Boomerang, req: Request) -> Response<Body> {
     match serve(app, &req).await {
@@ -38,26 +42,30 @@ async fn serve(app: &Boomerang, req: &Request) -> Result<Response<Body>, Error> 
             Ok(json_response(200, &json!({"job": job.view()})))
         }
         (None, ["jobs", ..]) => {
-            let page = app
-                .list_jobs(
-                    &user,
-                    query(req, "limit").as_deref(),
-                    query(req, "cursor").as_deref(),
-                )
-                .await?;
+            let limit = page_size(
+                query(req, "limit").as_deref(),
+                DEFAULT_JOBS_PAGE,
+                MAX_JOBS_PAGE,
+            )?;
+            let after = query(req, "cursor")
+                .as_deref()
+                .map(decode_cursor)
+                .transpose()?;
+            let page = app.list_jobs(&user, limit, after).await?;
+            let next = page.next.as_ref().map(encode_cursor);
             Ok(json_response(
                 200,
-                &json!({"jobs": page.jobs, "nextCursor": page.next_cursor}),
+                &json!({"jobs": page.jobs, "nextCursor": next}),
             ))
         }
         (None, ["events", ..]) => {
-            let page = app
-                .events_since(
-                    &user,
-                    query(req, "since").as_deref(),
-                    query(req, "limit").as_deref(),
-                )
-                .await?;
+            let since = since(query(req, "since").as_deref())?;
+            let limit = page_size(
+                query(req, "limit").as_deref(),
+                DEFAULT_EVENTS_PAGE,
+                MAX_EVENTS_PAGE,
+            )?;
+            let page = app.events_since(&user, since, limit).await?;
             Ok(json_response(
                 200,
                 &json!({"events": page.events, "lastSeq": page.last_seq, "gap": page.gap}),

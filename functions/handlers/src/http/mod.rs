@@ -4,6 +4,7 @@
 
 mod api;
 mod dev;
+mod params;
 mod upload;
 mod webhook;
 
