@@ -7,6 +7,7 @@
 //! as a crash), and a refusal is a 4xx, never a 5xx (the in-memory
 //! adapters behind the app never fail, so a 5xx is our bug).
 
+use boomerang_handlers::HttpStatus;
 use std::cell::RefCell;
 use std::future::Future;
 

@@ -338,7 +338,7 @@ mod tests {
         ];
         for t in cases {
             let err = verify(&t, &keys(), now).unwrap_err();
-            assert_eq!(err.status_code(), 401, "{t}");
+            assert!(matches!(err, crate::Error::Unauthorized(_)), "{t}");
         }
     }
 
@@ -369,10 +369,10 @@ mod tests {
         assert_eq!(verify(&by_new, &rotating, now).unwrap(), alice);
         // Once the old key is dropped, its tokens stop verifying.
         let rotated: Keys = new.into();
-        assert_eq!(
-            verify(&by_old, &rotated, now).unwrap_err().status_code(),
-            401
-        );
+        assert!(matches!(
+            verify(&by_old, &rotated, now).unwrap_err(),
+            crate::Error::Unauthorized(_)
+        ));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The core's one error type, and the one place it maps to an HTTP status.
+//! The core's one error type. Each kind is answered with its HTTP status
+//! at the edge (`boomerang_handlers::HttpStatus`).
 
 /// Everything a use case can refuse or fail with.
 ///
@@ -27,20 +28,6 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// The HTTP status this error is answered with.
-    pub fn status_code(&self) -> u16 {
-        match self {
-            Error::BadRequest(_) => 400,
-            Error::Unauthorized(_) => 401,
-            Error::NotFound(_) => 404,
-            Error::PayloadTooLarge(_) => 413,
-            Error::UnsupportedMediaType(_) => 415,
-            Error::TooManyRequests(_) => 429,
-            Error::BadGateway(_) => 502,
-            Error::Internal(_) => 500,
-        }
-    }
-
     /// The text a client may see: internal details stay in the logs.
     pub fn public_message(&self) -> String {
         match self {

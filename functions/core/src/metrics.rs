@@ -66,13 +66,14 @@ impl WebhookOutcome {
         }
     }
 
-    /// The outcome of a webhook refused with `status`.
-    pub fn of_status(status: u16) -> Self {
-        match status {
-            401 => WebhookOutcome::BadSignature,
-            404 => WebhookOutcome::UnknownJob,
-            400..=499 => WebhookOutcome::Malformed,
-            _ => WebhookOutcome::Error,
+    /// The outcome of a webhook refused with `error`.
+    pub fn of_error(error: &crate::Error) -> Self {
+        use crate::Error::*;
+        match error {
+            Unauthorized(_) => WebhookOutcome::BadSignature,
+            NotFound(_) => WebhookOutcome::UnknownJob,
+            Internal(_) | BadGateway(_) => WebhookOutcome::Error,
+            _ => WebhookOutcome::Malformed,
         }
     }
 }

@@ -50,6 +50,7 @@ pub async fn file_part(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::HttpStatus;
 
     fn form(parts: &[(&str, Option<&str>, &str)]) -> Bytes {
         let mut s = String::new();

@@ -5,6 +5,27 @@ use lambda_http::{Body, Response};
 use serde_json::{json, Value};
 use tracing::error;
 
+/// The HTTP status each kind of core error is answered with: the one
+/// place the core's errors meet HTTP.
+pub trait HttpStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HttpStatus for Error {
+    fn status_code(&self) -> u16 {
+        match self {
+            Error::BadRequest(_) => 400,
+            Error::Unauthorized(_) => 401,
+            Error::NotFound(_) => 404,
+            Error::PayloadTooLarge(_) => 413,
+            Error::UnsupportedMediaType(_) => 415,
+            Error::TooManyRequests(_) => 429,
+            Error::BadGateway(_) => 502,
+            Error::Internal(_) => 500,
+        }
+    }
+}
+
 pub fn json_response(status: u16, value: &Value) -> Response<Body> {
     Response::builder()
         .status(status)

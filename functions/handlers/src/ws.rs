@@ -4,6 +4,7 @@
 //! non-2xx answer to `$connect` refuses the upgrade; the body of the
 //! `$default` answer is sent back to the calling tab (a two-way route).
 
+use crate::HttpStatus;
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;
 use boomerang_core::{Boomerang, ConnectionId, Error};

@@ -57,6 +57,7 @@ pub fn decode_cursor(raw: &str) -> Result<ListCursor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::HttpStatus;
 
     #[test]
     fn page_sizes_default_and_stay_in_range() {

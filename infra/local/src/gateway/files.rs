@@ -7,6 +7,7 @@
 //! outside: with the aws backend the bytes go to S3 (moto), which sends no
 //! event to this stack, so whoever stored them delivers it here.
 
+use boomerang_handlers::HttpStatus;
 use std::sync::Arc;
 
 use axum::body::Body;
