@@ -466,7 +466,7 @@ async fn a_service_that_never_answers_fails_the_call_in_time_instead_of_hanging_
     };
     let ports = deployment.ports(
         &sdk,
-        std::sync::Arc::new(boomerang_aws::HttpProcessor::new(&url).unwrap()),
+        std::sync::Arc::new(boomerang_http::HttpProcessor::new(&url).unwrap()),
         std::sync::Arc::new(boomerang_core::ports::SystemClock),
     );
     // WHEN the ports call them, at once, THEN each call fails, ended by
@@ -617,7 +617,10 @@ async fn each_call_to_aws_and_the_third_party_is_an_x_ray_subsegment_of_the_invo
     let jobs = job_store(&a);
     let files = S3FileStore::new(a.s3.clone(), a.bucket.clone());
     let tp = boomerang_e2e::FakeThirdParty::start(boomerang_e2e::Mode::Silent).await;
-    let processor = boomerang_aws::HttpProcessor::new(&tp.url()).unwrap();
+    // As a Lambda builds it: each call recorded as an X-Ray subsegment.
+    let processor = boomerang_http::HttpProcessor::new(&tp.url())
+        .unwrap()
+        .recording_with(boomerang_aws::xray::record);
 
     // WHEN the function reads a job, stores a file and hands it over
     jobs.get(&JobId::generate()).await.unwrap();

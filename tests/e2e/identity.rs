@@ -186,7 +186,7 @@ async fn a_rotated_in_key_is_found_by_refetching_once_the_interval_has_passed() 
     let issuer = Issuer::start(&["rsa-a"]).await;
     let jwks = format!("{}/.well-known/jwks.json", issuer.url);
     let cache =
-        boomerang_aws::JwksCache::with_refetch_interval(&jwks, std::time::Duration::ZERO).unwrap();
+        boomerang_http::JwksCache::with_refetch_interval(&jwks, std::time::Duration::ZERO).unwrap();
     assert!(cache.key("rsa-a").await.unwrap().is_some());
     assert!(cache.key("rsa-b").await.unwrap().is_none());
     // WHEN the issuer publishes a new key

@@ -16,9 +16,10 @@ use boomerang_core::{auth, webhook, Boomerang, Limits, Settings};
 use rand::RngCore;
 use tracing::info;
 
-use crate::jwks::IdentityProvider;
 use crate::tables::Tables;
-use crate::{Deployment, HttpProcessor};
+use crate::Deployment;
+use boomerang_http::jwks::IdentityProvider;
+use boomerang_http::HttpProcessor;
 
 /// The settings a function cannot run without, beyond its tables.
 #[derive(Clone, Copy, Debug, Default)]
@@ -116,7 +117,7 @@ fn issuer_from_env(verifies_tokens: bool) -> Result<Option<IdentityProvider>, Bo
         return Ok(None);
     }
     let env = |name| std::env::var(name).ok();
-    crate::jwks::identity_provider(
+    boomerang_http::jwks::identity_provider(
         &env("BOOMERANG_JWT_ISSUER").unwrap_or_default(),
         env("BOOMERANG_JWT_AUDIENCE").as_deref(),
         env("BOOMERANG_JWKS_URL").as_deref(),
@@ -236,10 +237,12 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
     limits.job_retention = deployment.job_retention;
     let processor: Arc<dyn Processor> = match third_party {
         Some(url) => Arc::new(
-            HttpProcessor::new(&url).map_err(|reason| BootError::Invalid {
-                name: "BOOMERANG_THIRD_PARTY_URL",
-                reason,
-            })?,
+            HttpProcessor::new(&url)
+                .map_err(|reason| BootError::Invalid {
+                    name: "BOOMERANG_THIRD_PARTY_URL",
+                    reason,
+                })?
+                .recording_with(crate::xray::record),
         ),
         None => Arc::new(NoThirdParty),
     };

@@ -1,14 +1,11 @@
 //! Adapters to the services Boomerang uses when deployed on AWS: DynamoDB
-//! for connections, jobs, and event logs; S3 for files and
-//! oversized results; the API Gateway Management API pusher; the HTTP
-//! third-party client, which the local stack shares; and what every
-//! Lambda does at init.
+//! for connections, jobs, and event logs; S3 for files and oversized
+//! results; the API Gateway Management API pusher; and what every Lambda
+//! does at init and per invocation.
 
 mod deployment;
 pub mod dynamo;
 pub mod emf;
-mod http_processor;
-pub mod jwks;
 pub mod lambda;
 mod pusher;
 pub mod s3;
@@ -19,7 +16,5 @@ pub mod xray;
 pub use deployment::{dynamo_client, s3_client, Deployment};
 pub use dynamo::{DynamoConnectionStore, DynamoEventLog, DynamoJobStore};
 pub use emf::EmfMetrics;
-pub use http_processor::HttpProcessor;
-pub use jwks::JwksCache;
 pub use pusher::{ApiGatewayPusher, PUSH_ATTEMPTS};
 pub use s3::S3FileStore;

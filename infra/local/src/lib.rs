@@ -162,7 +162,7 @@ impl Stack {
             (None, None) => unreachable!("the simulator runs when no third party is configured"),
         };
         let processor =
-            boomerang_aws::HttpProcessor::new(&third_party_url).map_err(StartError::Config)?;
+            boomerang_http::HttpProcessor::new(&third_party_url).map_err(StartError::Config)?;
 
         let registry = Registry::default();
         let stage = "local";
@@ -244,7 +244,7 @@ impl Stack {
         // Both backends: the figures are this process's, served at /metrics.
         let metrics = Arc::new(metrics::PrometheusMetrics::default());
         ports.metrics = metrics.clone();
-        let issuer = boomerang_aws::jwks::identity_provider(
+        let issuer = boomerang_http::jwks::identity_provider(
             config.jwt_issuer.as_deref().unwrap_or_default(),
             config.jwt_audience.as_deref(),
             config.jwks_url.as_deref(),
