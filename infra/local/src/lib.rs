@@ -31,7 +31,7 @@ use tracing::info;
 
 pub use config::{Backend, Config};
 use gateway::{Gateway, GatewayPusher, Registry};
-use simulator::Simulator;
+use simulator::{Simulator, SimulatorPort};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -140,25 +140,18 @@ impl Stack {
         let callback_url = format!("{}/webhooks/third-party", public_url.trim_end_matches('/'));
 
         let sim_shutdown = CancellationToken::new();
-        let simulator = match &config.third_party_url {
-            Some(_) => None,
-            None => Some(
-                Simulator::start(
-                    webhook_key.clone(),
-                    Duration::from_millis(config.sim_delay_ms),
-                    callback_url.clone(),
-                    sim_shutdown.clone(),
-                )
-                .await
-                .map_err(|source| StartError::Listen {
-                    addr: "127.0.0.1:0".parse().expect("literal"),
-                    source,
-                })?,
-            ),
+        let sim_error = |source| StartError::Listen {
+            addr: "127.0.0.1:0".parse().expect("literal"),
+            source,
         };
-        let third_party_url = match (&config.third_party_url, &simulator) {
+        // The simulator's port now, its serving once the storage exists.
+        let sim_port = match &config.third_party_url {
+            Some(_) => None,
+            None => Some(SimulatorPort::bind().await.map_err(sim_error)?),
+        };
+        let third_party_url = match (&config.third_party_url, &sim_port) {
             (Some(url), _) => url.clone(),
-            (None, Some(sim)) => sim.url(),
+            (None, Some(port)) => port.url().map_err(sim_error)?,
             (None, None) => unreachable!("the simulator runs when no third party is configured"),
         };
         let processor =
@@ -257,14 +250,26 @@ impl Stack {
         let settings = Settings {
             issuer,
             jwt_secret: Keys::new(jwt_secret, jwt_previous),
-            webhook_secret: Keys::new(webhook_key, webhook_previous),
+            webhook_secret: Keys::new(webhook_key.clone(), webhook_previous),
             callback_url: callback_url.clone(),
             limits,
         };
+        let simulator = match sim_port {
+            Some(port) => Some(
+                Simulator::start(
+                    port,
+                    ports.jobs.clone(),
+                    webhook_key.clone(),
+                    Duration::from_millis(config.sim_delay_ms),
+                    callback_url.clone(),
+                    sim_shutdown.clone(),
+                )
+                .await
+                .map_err(sim_error)?,
+            ),
+            None => None,
+        };
         let app = Boomerang::new(ports, settings);
-        if let Some(sim) = &simulator {
-            sim.serve_jobs_of(app.ports.jobs.clone());
-        }
 
         // Deadlines and retention: the sweep, on a timer (on AWS, an
         // EventBridge schedule runs the sweep Lambda).

@@ -8,7 +8,7 @@
 //! stack's own webhook URL (never to an address a request names).
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Multipart, State};
@@ -33,8 +33,8 @@ struct Sim {
     delay: Duration,
     /// The only URL results go to: this stack's webhook.
     callback_url: String,
-    /// This stack's jobs, once the stack has built its storage.
-    jobs: OnceLock<Arc<dyn JobStore>>,
+    /// This stack's jobs.
+    jobs: Arc<dyn JobStore>,
     client: reqwest::Client,
     work: TaskTracker,
     shutdown: CancellationToken,
@@ -45,25 +45,42 @@ pub struct Simulator {
     pub addr: SocketAddr,
     work: TaskTracker,
     server: tokio::task::JoinHandle<()>,
-    sim: Arc<Sim>,
+}
+
+/// The simulator's port, taken before the stack's storage is built (the
+/// stack hands files to its URL; the simulator checks them against the
+/// stack's jobs).
+pub struct SimulatorPort(tokio::net::TcpListener);
+
+impl SimulatorPort {
+    /// An ephemeral loopback port.
+    pub async fn bind() -> std::io::Result<Self> {
+        Ok(Self(tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?))
+    }
+
+    pub fn url(&self) -> std::io::Result<String> {
+        Ok(format!("http://{}/", self.0.local_addr()?))
+    }
 }
 
 impl Simulator {
-    /// Listens on an ephemeral loopback port.
+    /// Serves on `port`, checking every file against `jobs`.
     pub async fn start(
+        port: SimulatorPort,
+        jobs: Arc<dyn JobStore>,
         key: Secret,
         delay: Duration,
         callback_url: String,
         shutdown: CancellationToken,
     ) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let listener = port.0;
         let addr = listener.local_addr()?;
         let work = TaskTracker::new();
         let sim = Arc::new(Sim {
             key,
             delay,
             callback_url,
-            jobs: OnceLock::new(),
+            jobs,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
@@ -86,18 +103,7 @@ impl Simulator {
                 warn!(error = %e, "simulated third party stopped");
             }
         });
-        Ok(Self {
-            addr,
-            work,
-            server,
-            sim,
-        })
-    }
-
-    /// Gives the simulator the stack's jobs, which it checks every file
-    /// against. Until then it accepts nothing.
-    pub fn serve_jobs_of(&self, jobs: Arc<dyn JobStore>) {
-        let _ = self.sim.jobs.set(jobs);
+        Ok(Self { addr, work, server })
     }
 
     pub fn url(&self) -> String {
@@ -176,7 +182,7 @@ async fn accept(State(sim): State<Arc<Sim>>, mut form: Multipart) -> Response {
 impl Sim {
     /// A job of this stack's that has not finished.
     async fn waiting(&self, job_id: &str) -> bool {
-        let (Some(jobs), Ok(id)) = (self.jobs.get(), JobId::parse(job_id)) else {
+        let (jobs, Ok(id)) = (&self.jobs, JobId::parse(job_id)) else {
             return false;
         };
         matches!(
