@@ -90,12 +90,10 @@ fn deployment_from_env() -> Result<Deployment, BootError> {
         Some(secs) => Duration::from_secs(secs),
         None => Limits::default().event_retention,
     };
-    // Never shorter than the events: an event never names a job gone.
     let job_retention = match number("BOOMERANG_JOB_RETENTION_DAYS", "days")? {
         Some(days) => Duration::from_secs(days.saturating_mul(24 * 3600)),
         None => Limits::default().job_retention,
-    }
-    .max(event_retention);
+    };
     Ok(Deployment {
         tables: Tables {
             connections: var("BOOMERANG_CONNECTIONS_TABLE")?,
@@ -221,8 +219,7 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
         limits.max_webhook_bytes = usize::try_from(n).unwrap_or(usize::MAX);
     }
     if let Some(n) = number("BOOMERANG_MAX_PUSH_BYTES", "bytes")? {
-        // API Gateway WebSocket: 128 KB per message, whatever is asked.
-        limits.max_push_bytes = usize::try_from(n).unwrap_or(usize::MAX).min(128 * 1024);
+        limits.max_push_bytes = usize::try_from(n).unwrap_or(usize::MAX);
     }
     if let Some(secs) = number("BOOMERANG_UPLOAD_URL_TTL_SECS", "seconds")? {
         limits.upload_url_ttl = Duration::from_secs(secs.max(1));
@@ -235,6 +232,12 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
     }
     limits.event_retention = deployment.event_retention;
     limits.job_retention = deployment.job_retention;
+    let limits = limits.checked();
+    // The tables' TTLs follow the same held limits.
+    let deployment = Deployment {
+        job_retention: limits.job_retention,
+        ..deployment
+    };
     let processor: Arc<dyn Processor> = match third_party {
         Some(url) => Arc::new(
             HttpProcessor::new(&url)

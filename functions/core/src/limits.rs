@@ -69,7 +69,22 @@ pub struct Limits {
     pub job_retention: Duration,
 }
 
+/// API Gateway WebSocket: 128 KB per message, whatever is asked.
+pub const MAX_WEBSOCKET_MESSAGE_BYTES: usize = 128 * 1024;
+
 impl Limits {
+    /// These limits with every invariant held, whichever door read them:
+    /// a push within API Gateway's message cap, jobs kept at least as long
+    /// as the events that name them, deadlines of at least a second.
+    /// [`crate::Boomerang::new`] applies it.
+    pub fn checked(mut self) -> Self {
+        self.max_push_bytes = self.max_push_bytes.min(MAX_WEBSOCKET_MESSAGE_BYTES);
+        self.job_retention = self.job_retention.max(self.event_retention);
+        self.upload_url_ttl = self.upload_url_ttl.max(Duration::from_secs(1));
+        self.job_timeout = self.job_timeout.max(Duration::from_secs(1));
+        self
+    }
+
     /// How often the sweep should run so that a job fails within
     /// max(1 s, 10 % of the timeout) after its deadline: twice per that
     /// bound, at most once a minute (EventBridge's finest schedule).
@@ -121,3 +136,26 @@ pub const DEFAULT_JOBS_PAGE: usize = 50;
 /// Largest `GET /events` page.
 pub const MAX_EVENTS_PAGE: usize = 500;
 pub const DEFAULT_EVENTS_PAGE: usize = 100;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_door_gets_limits_that_hold_their_invariants() {
+        let asked = Limits {
+            max_push_bytes: 1024 * 1024,
+            event_retention: Duration::from_secs(7 * 24 * 3600),
+            job_retention: Duration::from_secs(3600),
+            upload_url_ttl: Duration::ZERO,
+            ..Limits::default()
+        };
+        let held = asked.checked();
+        assert_eq!(held.max_push_bytes, MAX_WEBSOCKET_MESSAGE_BYTES);
+        assert_eq!(held.job_retention, held.event_retention);
+        assert_eq!(held.upload_url_ttl, Duration::from_secs(1));
+        // Limits that already hold are kept as they are.
+        let fine = Limits::default();
+        assert_eq!(fine.clone().checked().max_push_bytes, fine.max_push_bytes);
+    }
+}

@@ -192,6 +192,22 @@ impl Stack {
             )),
             Backend::Aws => None,
         };
+        let limits = Limits {
+            max_upload_bytes: config.max_upload_bytes,
+            max_file_bytes: config.max_file_bytes,
+            upload_url_ttl: Duration::from_secs(config.upload_url_ttl_secs),
+            max_webhook_bytes: config.max_webhook_bytes,
+            max_push_bytes: config.max_push_bytes,
+            submit_backoff: Duration::from_millis(config.third_party_backoff_ms),
+            submit_timeout: Duration::from_millis(config.third_party_timeout_ms),
+            max_connection_age: Duration::from_secs(config.ws_max_connection_secs),
+            max_connections_per_user: config.max_connections_per_user,
+            job_timeout: Duration::from_secs(config.job_timeout_secs),
+            event_retention: Duration::from_secs(config.event_retention_secs),
+            job_retention: Duration::from_secs(config.job_retention_days.saturating_mul(24 * 3600)),
+            ..Limits::default()
+        }
+        .checked();
         let mut ports = match (&disk, sdk) {
             (Some(disk), _) => {
                 embedded_ports(&data_dir, registry.clone(), processor, disk.clone()).await?
@@ -208,8 +224,8 @@ impl Stack {
                         "http://127.0.0.1:{}/{stage}",
                         management_addr.port()
                     ),
-                    event_retention: Duration::from_secs(config.event_retention_secs),
-                    job_retention: job_retention(&config),
+                    event_retention: limits.event_retention,
+                    job_retention: limits.job_retention,
                 };
                 if config.create_resources {
                     provision::create_resources(&sdk, &deployment)
@@ -218,21 +234,6 @@ impl Stack {
                 }
                 deployment.ports(&sdk, processor, Arc::new(SystemClock))
             }
-        };
-        let limits = Limits {
-            max_upload_bytes: config.max_upload_bytes,
-            max_file_bytes: config.max_file_bytes,
-            upload_url_ttl: Duration::from_secs(config.upload_url_ttl_secs.max(1)),
-            max_webhook_bytes: config.max_webhook_bytes,
-            max_push_bytes: config.max_push_bytes,
-            submit_backoff: Duration::from_millis(config.third_party_backoff_ms),
-            submit_timeout: Duration::from_millis(config.third_party_timeout_ms),
-            max_connection_age: Duration::from_secs(config.ws_max_connection_secs),
-            max_connections_per_user: config.max_connections_per_user,
-            job_timeout: Duration::from_secs(config.job_timeout_secs),
-            event_retention: Duration::from_secs(config.event_retention_secs),
-            job_retention: job_retention(&config),
-            ..Limits::default()
         };
         // Both backends: the figures are this process's, served at /metrics.
         let metrics = Arc::new(metrics::PrometheusMetrics::default());
@@ -394,11 +395,6 @@ impl Stack {
 
 /// How long a finished job is kept: `BOOMERANG_JOB_RETENTION_DAYS`, and
 /// never less than the events that tell of it.
-fn job_retention(config: &Config) -> Duration {
-    Duration::from_secs(config.job_retention_days.saturating_mul(24 * 3600))
-        .max(Duration::from_secs(config.event_retention_secs))
-}
-
 /// SQLite and the data folder, pushing straight into the gateway's sockets.
 async fn embedded_ports(
     data_dir: &std::path::Path,

@@ -47,8 +47,6 @@ pub struct DynamoJobStore {
     /// Where a transition's event goes.
     log: DynamoEventLog,
     results: S3FileStore,
-    /// Events carry a TTL of their time plus this: DynamoDB deletes them.
-    event_retention: std::time::Duration,
     /// A finished job carries a TTL of its end plus this.
     job_retention: std::time::Duration,
     /// What "now" is for expiry.
@@ -76,7 +74,6 @@ impl DynamoJobStore {
             jobs,
             log,
             results,
-            event_retention,
             job_retention: boomerang_core::Limits::default().job_retention,
             clock: std::sync::Arc::new(SystemClock),
         }
@@ -90,9 +87,9 @@ impl DynamoJobStore {
     }
 
     /// Finished jobs expire this long after they finish (never before
-    /// their events).
+    /// their events: `Limits::checked` holds that).
     pub fn with_job_retention(mut self, retention: std::time::Duration) -> Self {
-        self.job_retention = retention.max(self.event_retention);
+        self.job_retention = retention;
         self
     }
 

@@ -61,7 +61,8 @@ pub struct Boomerang {
 }
 
 impl Boomerang {
-    pub fn new(ports: Ports, settings: Settings) -> Self {
+    pub fn new(ports: Ports, mut settings: Settings) -> Self {
+        settings.limits = settings.limits.checked();
         Self {
             ports,
             settings: Arc::new(settings),

@@ -65,8 +65,7 @@ impl Boomerang {
             swept.events_forgotten = self.ports.events.forget_before(before).await?;
         }
         // Never before the events that tell of them.
-        let kept = Duration::from_std(limits.job_retention.max(limits.event_retention))
-            .unwrap_or(Duration::MAX);
+        let kept = Duration::from_std(limits.job_retention).unwrap_or(Duration::MAX);
         if let Some(before) = now.checked_sub_signed(kept) {
             swept.jobs_forgotten = self.ports.jobs.forget_finished_before(before).await?;
         }
