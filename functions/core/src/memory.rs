@@ -43,6 +43,20 @@ struct State {
     unreadable: Vec<JobId>,
 }
 
+impl State {
+    /// Replaces the stored job with `job` if its status is one of `from`.
+    fn move_if(&mut self, from: &[JobStatus], job: &Job) -> bool {
+        let moved = self
+            .jobs
+            .get(&job.id)
+            .is_some_and(|j| from.contains(&j.status));
+        if moved {
+            self.jobs.insert(job.id.clone(), job.clone());
+        }
+        moved
+    }
+}
+
 #[derive(Clone, Copy)]
 pub enum ThirdParty {
     Accepts,
@@ -127,11 +141,9 @@ impl JobStore for Memory {
         event: EventDraft,
     ) -> Result<Option<Event>> {
         let mut s = self.state.lock().unwrap();
-        let current = s.jobs.get(&job.id).map(|j| j.status);
-        if !current.is_some_and(|c| from.contains(&c)) {
+        if !s.move_if(from, job) {
             return Ok(None);
         }
-        s.jobs.insert(job.id.clone(), job.clone());
         let seq = s.last_seq.entry(job.owner.clone()).or_default();
         *seq += 1;
         let event = event.numbered(*seq);
@@ -149,13 +161,7 @@ impl JobStore for Memory {
         Ok((n - s.jobs.len()) as u64)
     }
     async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool> {
-        let mut s = self.state.lock().unwrap();
-        let current = s.jobs.get(&job.id).map(|j| j.status);
-        if !current.is_some_and(|c| from.contains(&c)) {
-            return Ok(false);
-        }
-        s.jobs.insert(job.id.clone(), job.clone());
-        Ok(true)
+        Ok(self.state.lock().unwrap().move_if(from, job))
     }
     async fn waiting(
         &self,

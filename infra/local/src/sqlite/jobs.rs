@@ -48,26 +48,26 @@ fn result_json(job: &Job) -> Option<String> {
 }
 
 /// Inside the writer's transaction: replaces the stored job with `job` if
-/// its status is one of `from`; whether it did.
-fn move_if(tx: &rusqlite::Connection, from: &[&str], job: &Job) -> rusqlite::Result<bool> {
-    let current: Option<String> = tx
-        .prepare_cached("SELECT status FROM jobs WHERE id = ?1")?
-        .query_row([job.id.as_str()], |r| r.get(0))
-        .optional()?;
-    if !current.is_some_and(|s| from.contains(&s.as_str())) {
-        return Ok(false);
-    }
+/// its status is one of `from` (a JSON array); whether it did.
+fn move_if(tx: &rusqlite::Connection, from: &str, job: &Job) -> rusqlite::Result<bool> {
     tx.prepare_cached(
-        "UPDATE jobs SET status = ?2, updated_at = ?3, result = ?4, error = ?5 WHERE id = ?1",
+        "UPDATE jobs SET status = ?2, updated_at = ?3, result = ?4, error = ?5
+         WHERE id = ?1 AND status IN (SELECT value FROM json_each(?6))",
     )?
     .execute(params![
         job.id.as_str(),
         job.status.as_str(),
         millis(job.updated_at),
         result_json(job),
-        job.error
-    ])?;
-    Ok(true)
+        job.error,
+        from
+    ])
+    .map(|n| n == 1)
+}
+
+/// The statuses a move may start from, as [`move_if`] takes them.
+fn statuses(from: &[JobStatus]) -> String {
+    serde_json::to_string(&from.iter().map(|s| s.as_str()).collect::<Vec<_>>()).unwrap_or_default()
 }
 
 /// Runs `delete` (a DELETE taking the cut-off `?1` and a slice size `?2`)
@@ -166,8 +166,7 @@ impl JobStore for SqliteJobStore {
         job: &Job,
         event: EventDraft,
     ) -> Result<Option<Event>> {
-        let from: Vec<&'static str> = from.iter().map(|s| s.as_str()).collect();
-        let j = job.clone();
+        let (from, j) = (statuses(from), job.clone());
         self.db
             .write(move |tx| {
                 // One writer runs every write, each in its savepoint: the
@@ -207,8 +206,7 @@ impl JobStore for SqliteJobStore {
     }
 
     async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool> {
-        let from: Vec<&'static str> = from.iter().map(|s| s.as_str()).collect();
-        let j = job.clone();
+        let (from, j) = (statuses(from), job.clone());
         self.db.write(move |tx| move_if(tx, &from, &j)).await
     }
 
