@@ -405,12 +405,18 @@ async fn the_eight_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Boomerang")
         .collect();
+    // (one document per label set, each at the function's log level and
+    // with the stack's dimension)
+    let has = |f: &dyn Fn(&Value) -> bool| emf.iter().any(|v| f(v) && v["level"] == "INFO");
     assert!(
-        emf.iter()
-            .any(|v| v["EventsPushed"] == 1 && v["WebhooksApplied"] == 1),
+        has(&|v| v["boomerang_events_pushed_total"] == 1 && v["Stack"].is_string()),
         "{webhook_log}"
     );
-    assert!(emf.iter().any(|v| v["WebhookToPush"].is_array()));
+    assert!(
+        has(&|v| v["boomerang_webhooks_total"] == 1 && v["outcome"] == "applied"),
+        "{webhook_log}"
+    );
+    assert!(has(&|v| v["boomerang_webhook_to_push_seconds"].is_array()));
 
     // AND the functions logged JSON lines, and no secret or token
     drop(_functions);

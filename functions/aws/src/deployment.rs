@@ -112,7 +112,6 @@ impl Deployment {
             processor,
             clock,
             issuer_keys: None,
-            metrics: Arc::new(boomerang_core::metrics::NoMetrics),
         }
     }
 }

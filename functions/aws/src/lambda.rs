@@ -13,6 +13,8 @@ use std::time::Duration;
 use boomerang_core::auth::{Keys, Secret};
 use boomerang_core::ports::{Clock, FileBody, Processor, Submission, SystemClock};
 use boomerang_core::{auth, webhook, Boomerang, Limits, Settings};
+use metrics_cloudwatch_embedded::lambda::handler::{run, run_http};
+use metrics_cloudwatch_embedded::Collector;
 use rand::RngCore;
 use tracing::info;
 
@@ -252,9 +254,6 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
 
     let mut ports = deployment.ports(&sdk, processor, clock);
     ports.issuer_keys = issuer.as_ref().map(|(_, keys)| keys.clone());
-    // CloudWatch metrics, one line per invocation (each main flushes).
-    let stack = std::env::var("BOOMERANG_STACK").unwrap_or_else(|_| "boomerang".into());
-    ports.metrics = Arc::new(crate::EmfMetrics::stdout(stack));
     let settings = Settings {
         jwt_secret,
         issuer: issuer.map(|(issuer, _)| issuer),
@@ -302,26 +301,49 @@ impl Processor for NoThirdParty {
     }
 }
 
+/// CloudWatch metrics in the embedded metric format: namespace
+/// `Boomerang`, dimension `Stack` (`BOOMERANG_STACK`), flushed to stdout
+/// after every invocation by the runner. Each line carries the function's
+/// log level: Lambda filters application lines by it (the template's
+/// `LogLevel`) and takes a line with none as INFO, so at WARN every metric
+/// would be dropped and the alarms on them would go quiet.
+fn cloudwatch_metrics() -> Result<&'static Collector, lambda_runtime::Error> {
+    let stack = std::env::var("BOOMERANG_STACK").unwrap_or_else(|_| "boomerang".into());
+    let level = match std::env::var("AWS_LAMBDA_LOG_LEVEL") {
+        Ok(l) if !l.trim().is_empty() => l.trim().to_ascii_uppercase(),
+        _ => "INFO".to_owned(),
+    };
+    let collector = metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(NAMESPACE)
+        .with_dimension("Stack", stack)
+        .init()?;
+    collector.set_property("level", level);
+    boomerang_core::metrics::describe();
+    Ok(collector)
+}
+
+/// The CloudWatch namespace of every metric.
+pub const NAMESPACE: &str = "Boomerang";
+
 /// Boots with `needs`, then answers API Gateway's HTTP requests with
-/// `handle`, writing out each invocation's metrics when it ends.
+/// `handle`; each invocation's metrics are written when it ends.
 pub async fn serve_http<F, Fut>(needs: Needs, handle: F) -> Result<(), lambda_http::Error>
 where
     F: Fn(Boomerang, lambda_http::Request) -> Fut + Sync,
     Fut: Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
 {
     lambda_runtime::tracing::init_default_subscriber();
+    let metrics = cloudwatch_metrics()?;
     let app = boot(needs, Arc::new(SystemClock)).await?;
     let (app, handle) = (&app, &handle);
-    lambda_http::run(lambda_http::service_fn(move |req| async move {
-        let response = handle(app.clone(), req).await;
-        app.ports.metrics.flush();
-        Ok::<_, lambda_http::Error>(response)
-    }))
+    run_http(metrics, move |req| async move {
+        Ok::<_, lambda_http::Error>(handle(app.clone(), req).await)
+    })
     .await
 }
 
-/// Boots with `needs`, then handles each event with `handle`, writing out
-/// each invocation's metrics when it ends (an error included).
+/// Boots with `needs`, then handles each event with `handle`; each
+/// invocation's metrics are written when it ends (an error included).
 pub async fn serve<E, R, F, Fut>(needs: Needs, handle: F) -> Result<(), lambda_runtime::Error>
 where
     E: serde::de::DeserializeOwned + Send,
@@ -330,15 +352,15 @@ where
     Fut: Future<Output = Result<R, lambda_runtime::Error>> + Send,
 {
     lambda_runtime::tracing::init_default_subscriber();
+    let metrics = cloudwatch_metrics()?;
     let app = boot(needs, Arc::new(SystemClock)).await?;
     let (app, handle) = (&app, &handle);
-    lambda_runtime::run(lambda_runtime::service_fn(
+    run(
+        metrics,
         move |event: lambda_runtime::LambdaEvent<E>| async move {
-            let handled = handle(app.clone(), event.payload).await;
-            app.ports.metrics.flush();
-            handled
+            handle(app.clone(), event.payload).await
         },
-    ))
+    )
     .await
 }
 

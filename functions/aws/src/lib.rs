@@ -5,7 +5,6 @@
 
 mod deployment;
 pub mod dynamo;
-pub mod emf;
 pub mod lambda;
 mod pusher;
 pub mod s3;
@@ -15,6 +14,5 @@ pub mod xray;
 
 pub use deployment::{dynamo_client, s3_client, Deployment};
 pub use dynamo::{DynamoConnectionStore, DynamoEventLog, DynamoJobStore};
-pub use emf::EmfMetrics;
 pub use pusher::{ApiGatewayPusher, PUSH_ATTEMPTS};
 pub use s3::S3FileStore;

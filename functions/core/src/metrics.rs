@@ -1,33 +1,88 @@
-//! What operators watch: the figures the use cases report through the
-//! [`Metrics`] port. Locally they are served at `GET /metrics` (Prometheus
-//! text); on AWS each Lambda writes them as CloudWatch metrics in the
-//! embedded metric format, once per invocation.
+//! What operators watch, recorded through the `metrics` facade under the
+//! names the contract gives: locally `GET /metrics` renders them as
+//! Prometheus text (`metrics-exporter-prometheus`), on AWS each Lambda
+//! writes them in CloudWatch's embedded metric format after every
+//! invocation (`metrics_cloudwatch_embedded`), namespace `Boomerang`,
+//! dimension `Stack`, labels as further dimensions.
 
-use std::time::Duration;
+use ::metrics::{counter, describe_counter, describe_histogram, histogram, Unit};
 
-/// One thing that happened.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Metric {
-    /// An event reached one connection.
-    EventPushed,
-    /// A push found its connection gone (410); the row was deleted.
-    ConnectionGone,
-    /// A push failed for another reason (the event stays in the log).
-    PushFailed,
-    /// A webhook was answered, with this outcome.
-    Webhook(WebhookOutcome),
-    /// From a webhook's arrival to its event pushed to every tab.
-    WebhookToPush(Duration),
-    /// The third party did not take a file (after every attempt).
-    ThirdPartyFailed,
-    /// A job waited too long for the third party and failed.
-    JobTimedOut,
-    /// A sweep ran to its end: the heartbeat an alarm watches (no sweep
-    /// for 5 minutes means jobs past their deadline stay waiting).
-    SweepCompleted,
-    /// A due job the sweep could not read or move; it was skipped and the
-    /// sweep went on to the others.
-    SweepSkipped,
+pub const EVENTS_PUSHED: &str = "boomerang_events_pushed_total";
+pub const CONNECTIONS_GONE: &str = "boomerang_connections_gone_total";
+pub const PUSH_FAILURES: &str = "boomerang_push_failures_total";
+pub const THIRD_PARTY_FAILURES: &str = "boomerang_third_party_failures_total";
+pub const JOBS_TIMED_OUT: &str = "boomerang_jobs_timed_out_total";
+/// The heartbeat an alarm watches: no sweep for 5 minutes means jobs past
+/// their deadline stay waiting.
+pub const SWEEPS_COMPLETED: &str = "boomerang_sweeps_completed_total";
+pub const SWEEP_SKIPPED_JOBS: &str = "boomerang_sweep_skipped_jobs_total";
+/// Labelled `outcome` ([`WebhookOutcome::as_str`]).
+pub const WEBHOOKS: &str = "boomerang_webhooks_total";
+pub const WEBHOOK_TO_PUSH: &str = "boomerang_webhook_to_push_seconds";
+/// Open WebSocket connections: a gauge only a gateway that holds them
+/// (the local one) can set.
+pub const CONNECTIONS: &str = "boomerang_connections";
+
+/// Gives every figure its help text and unit, and its first value (a
+/// scraper sees every series from the start), once the exporter is
+/// installed. (CloudWatch's writer leaves a counter that did not move
+/// out of its line.)
+pub fn describe() {
+    for (name, help) in [
+        (EVENTS_PUSHED, "Events that reached a connection."),
+        (
+            CONNECTIONS_GONE,
+            "Pushes that found their connection gone (410); the row was deleted.",
+        ),
+        (
+            PUSH_FAILURES,
+            "Pushes that failed otherwise (the event stays in GET /events).",
+        ),
+        (
+            THIRD_PARTY_FAILURES,
+            "Uploads the third party did not take, after every attempt.",
+        ),
+        (
+            JOBS_TIMED_OUT,
+            "Jobs that waited longer than BOOMERANG_JOB_TIMEOUT_SECS and failed.",
+        ),
+        (
+            SWEEPS_COMPLETED,
+            "Sweeps that ran to their end (the heartbeat).",
+        ),
+        (
+            SWEEP_SKIPPED_JOBS,
+            "Due jobs a sweep could not read or move, skipped.",
+        ),
+        (WEBHOOKS, "Webhooks answered, by outcome."),
+    ] {
+        describe_counter!(name, Unit::Count, help);
+        if name != WEBHOOKS {
+            counter!(name).increment(0);
+        }
+    }
+    for outcome in WebhookOutcome::ALL {
+        counter!(WEBHOOKS, "outcome" => outcome.as_str()).increment(0);
+    }
+    describe_histogram!(
+        WEBHOOK_TO_PUSH,
+        Unit::Seconds,
+        "From a webhook's arrival to its event pushed to every tab."
+    );
+    let _ = histogram!(WEBHOOK_TO_PUSH);
+}
+
+/// One more of a counted figure.
+pub fn count(name: &'static str) {
+    counter!(name).increment(1);
+}
+
+/// A webhook answered with `outcome`; `to_push` when it was applied.
+pub fn webhook(outcome: WebhookOutcome, to_push: Option<std::time::Duration>) {
+    counter!(WEBHOOKS, "outcome" => outcome.as_str()).increment(1);
+    if let Some(d) = to_push {
+        histogram!(WEBHOOK_TO_PUSH).record(d.as_secs_f64());
+    }
 }
 
 /// How a webhook was answered: the `outcome` label.
@@ -76,20 +131,4 @@ impl WebhookOutcome {
             _ => WebhookOutcome::Malformed,
         }
     }
-}
-
-/// Where the figures go.
-pub trait Metrics: Send + Sync {
-    fn record(&self, metric: Metric);
-    /// Writes out what was recorded since the last flush, where the sink
-    /// needs it (a Lambda: at the end of each invocation).
-    fn flush(&self) {}
-}
-
-/// Figures nobody reads: for tests and tools that do not care.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoMetrics;
-
-impl Metrics for NoMetrics {
-    fn record(&self, _: Metric) {}
 }

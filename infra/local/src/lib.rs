@@ -236,8 +236,7 @@ impl Stack {
             }
         };
         // Both backends: the figures are this process's, served at /metrics.
-        let metrics = Arc::new(metrics::PrometheusMetrics::default());
-        ports.metrics = metrics.clone();
+        metrics::recorder();
         let issuer = boomerang_http::jwks::identity_provider(
             config.jwt_issuer.as_deref().unwrap_or_default(),
             config.jwt_audience.as_deref(),
@@ -304,7 +303,6 @@ impl Stack {
             },
             shutdown: shutdown.clone(),
             sockets: sockets.clone(),
-            metrics,
             files: disk,
             work: work.clone(),
         });
@@ -418,7 +416,6 @@ async fn embedded_ports(
         processor,
         clock: Arc::new(SystemClock),
         issuer_keys: None,
-        metrics: Arc::new(boomerang_core::metrics::NoMetrics),
     })
 }
 

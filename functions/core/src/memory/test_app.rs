@@ -65,7 +65,6 @@ impl TestApp {
             processor: m.clone(),
             clock: m,
             issuer_keys: None,
-            metrics: Arc::new(crate::metrics::NoMetrics),
         };
         let settings = Settings {
             jwt_secret: Secret::new(b"jwt".to_vec()).into(),

@@ -34,8 +34,6 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     /// The identity provider's signing keys, when one is configured.
     pub issuer_keys: Option<Arc<dyn IssuerKeys>>,
-    /// Where operators' figures go.
-    pub metrics: Arc<dyn crate::metrics::Metrics>,
 }
 
 /// What a deployment is configured with.

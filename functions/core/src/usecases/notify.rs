@@ -4,7 +4,7 @@ use futures::stream::{self, StreamExt};
 use tracing::{debug, info, warn};
 
 use super::Boomerang;
-use crate::metrics::Metric;
+use crate::metrics::{self, CONNECTIONS_GONE, EVENTS_PUSHED, PUSH_FAILURES};
 use crate::ports::PushError;
 use crate::{Connection, Event, Result, UserId};
 
@@ -68,16 +68,15 @@ impl Boomerang {
             closed,
             ..Delivery::default()
         };
-        let metrics = &self.ports.metrics;
         for (conn, r) in results {
             match r {
                 Ok(()) => {
                     d.delivered += 1;
-                    metrics.record(Metric::EventPushed);
+                    metrics::count(EVENTS_PUSHED);
                 }
                 Err(PushError::Gone) => {
                     d.gone += 1;
-                    metrics.record(Metric::ConnectionGone);
+                    metrics::count(CONNECTIONS_GONE);
                     debug!(connection = %conn.id, user = %user, "connection gone; forgetting it");
                     if let Err(e) = self.ports.connections.remove(&conn.id).await {
                         warn!(connection = %conn.id, error = %e, "could not forget a gone connection");
@@ -85,7 +84,7 @@ impl Boomerang {
                 }
                 Err(PushError::Other(e)) => {
                     d.failed += 1;
-                    metrics.record(Metric::PushFailed);
+                    metrics::count(PUSH_FAILURES);
                     warn!(connection = %conn.id, user = %user, error = %e, "push failed");
                 }
             }

@@ -5,7 +5,7 @@ use serde_json::Value;
 use tracing::info;
 
 use super::Boomerang;
-use crate::metrics::{self, Metric};
+use crate::metrics;
 use crate::webhook::{self, SignatureHeaders};
 use crate::{Error, EventDraft, EventType, JobId, JobStatus, Result};
 
@@ -52,15 +52,14 @@ impl Boomerang {
     ) -> Result<WebhookOutcome> {
         let arrived = std::time::Instant::now();
         let outcome = self.receive_webhook_inner(headers, body).await;
-        let m = &self.ports.metrics;
-        m.record(Metric::Webhook(match &outcome {
+        let (counted, to_push) = match &outcome {
             Ok(WebhookOutcome::Applied) => {
-                m.record(Metric::WebhookToPush(arrived.elapsed()));
-                metrics::WebhookOutcome::Applied
+                (metrics::WebhookOutcome::Applied, Some(arrived.elapsed()))
             }
-            Ok(WebhookOutcome::AlreadyDone) => metrics::WebhookOutcome::AlreadyDone,
-            Err(e) => metrics::WebhookOutcome::of_error(e),
-        }));
+            Ok(WebhookOutcome::AlreadyDone) => (metrics::WebhookOutcome::AlreadyDone, None),
+            Err(e) => (metrics::WebhookOutcome::of_error(e), None),
+        };
+        metrics::webhook(counted, to_push);
         outcome
     }
 

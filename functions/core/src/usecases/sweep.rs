@@ -80,9 +80,7 @@ impl Boomerang {
             );
         }
         // The heartbeat: an alarm breaches when no sweep completes.
-        self.ports
-            .metrics
-            .record(crate::metrics::Metric::SweepCompleted);
+        crate::metrics::count(crate::metrics::SWEEPS_COMPLETED);
         Ok(swept)
     }
 
@@ -115,9 +113,7 @@ impl Boomerang {
                     Ok(false) => {}
                     Err(e) => {
                         skipped += 1;
-                        self.ports
-                            .metrics
-                            .record(crate::metrics::Metric::SweepSkipped);
+                        crate::metrics::count(crate::metrics::SWEEP_SKIPPED_JOBS);
                         error!(error = %e, "the sweep skipped a due job it could not handle");
                     }
                 }
@@ -150,9 +146,7 @@ impl Boomerang {
         debug_assert!(from.iter().all(|f| f.can_move_to(JobStatus::Failed)));
         match self.ports.jobs.transition(from, &job, draft).await? {
             Some(event) => {
-                self.ports
-                    .metrics
-                    .record(crate::metrics::Metric::JobTimedOut);
+                crate::metrics::count(crate::metrics::JOBS_TIMED_OUT);
                 warn!(job_id = %job.id, user = %job.owner, seq = event.seq, error, "job failed at its deadline");
                 self.notify(&job.owner, &event).await;
                 Ok(true)

@@ -95,9 +95,7 @@ impl Boomerang {
                 Ok(UploadOutcome::Accepted(job))
             }
             Err(why) => {
-                self.ports
-                    .metrics
-                    .record(crate::metrics::Metric::ThirdPartyFailed);
+                crate::metrics::count(crate::metrics::THIRD_PARTY_FAILURES);
                 warn!(job_id = %job.id, user = %job.owner, error = %why, "third party did not take the file");
                 job.status = JobStatus::Failed;
                 job.error = Some(format!("the third party did not accept the file: {why}"));

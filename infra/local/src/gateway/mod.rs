@@ -55,8 +55,6 @@ pub struct Gateway {
     /// push's 410.
     pub disconnect_drop_ratio: f64,
     pub shutdown: CancellationToken,
-    /// What `GET /metrics` serves.
-    pub metrics: Arc<crate::metrics::PrometheusMetrics>,
     /// Open sockets, so a clean stop can wait for their `$disconnect`.
     pub sockets: TaskTracker,
     /// Embedded: where files are stored, and the signer of their PUT URLs.
