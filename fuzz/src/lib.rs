@@ -198,7 +198,7 @@ pub fn apigw_event(data: &[u8]) {
         if let Ok(event) = serde_json::from_str::<Ws>(text) {
             let res = block_on(boomerang_handlers::ws::connect(app, event.clone()));
             assert_client_error(res.status_code as u16, "$connect");
-            let res = block_on(boomerang_handlers::ws::default(app, event.clone()));
+            let res = boomerang_handlers::ws::default(event.clone());
             assert_client_error(res.status_code as u16, "$default");
             let res = block_on(boomerang_handlers::ws::disconnect(app, event));
             assert_client_error(res.status_code as u16, "$disconnect");

@@ -37,7 +37,7 @@ async fn stack_through_to(
     config.addr = "127.0.0.1:0".parse().unwrap();
     config.backend = boomerang_local::Backend::Aws;
     config.create_resources = true;
-    config.third_party_url = Some(tp.url());
+    config.shared.third_party_url = Some(tp.url());
     let stack =
         boomerang_local::Stack::start_with_sdk(config, Some(sdk_config_for(&proxy_url).await))
             .await

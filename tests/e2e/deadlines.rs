@@ -14,7 +14,8 @@ async fn a_job_the_third_party_never_answers_fails_at_its_deadline_and_a_late_we
 ) {
     // GIVEN a third party that takes files and never calls back, and a
     // one-second deadline
-    let (app, tp) = spawn_app_with_third_party(Mode::Silent, |c| c.job_timeout_secs = 1).await;
+    let (app, tp) =
+        spawn_app_with_third_party(Mode::Silent, |c| c.shared.job_timeout_secs = 1).await;
     let mut tab = app.tab("alice").await;
     let mut bobs = app.tab("bob").await;
 
@@ -45,7 +46,8 @@ async fn a_job_the_third_party_never_answers_fails_at_its_deadline_and_a_late_we
 #[tokio::test]
 async fn webhooks_racing_the_deadline_leave_each_job_exactly_one_terminal_event() {
     // GIVEN 20 jobs of alice's whose deadline is one second away
-    let (app, _tp) = spawn_app_with_third_party(Mode::Silent, |c| c.job_timeout_secs = 1).await;
+    let (app, _tp) =
+        spawn_app_with_third_party(Mode::Silent, |c| c.shared.job_timeout_secs = 1).await;
     let mut tab = app.tab("alice").await;
     let mut ids = Vec::new();
     for i in 0..20 {
@@ -102,7 +104,7 @@ async fn webhooks_racing_the_deadline_leave_each_job_exactly_one_terminal_event(
 #[tokio::test]
 async fn events_past_the_retention_are_gone_with_a_gap_and_the_seq_goes_on() {
     // GIVEN a one-second retention, and alice's first job done (seqs 1, 2)
-    let app = spawn_app_with(|c| c.event_retention_secs = 1).await;
+    let app = spawn_app_with(|c| c.shared.event_retention_secs = 1).await;
     let mut tab = app.tab("alice").await;
     json_of(app.upload("alice", "a.txt", b"abc").await, 202).await;
     tab.expect("job.submitted").await;

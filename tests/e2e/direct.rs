@@ -115,8 +115,8 @@ async fn a_put_of_another_size_or_type_or_to_a_forged_url_is_refused_and_nothing
 async fn an_upload_never_sent_fails_when_its_url_expires_and_the_url_then_refuses_the_bytes() {
     // GIVEN URLs valid for a second, and a sweep that runs often
     let app = spawn_app_with(|c| {
-        c.upload_url_ttl_secs = 1;
-        c.job_timeout_secs = 2;
+        c.shared.upload_url_ttl_secs = 1;
+        c.shared.job_timeout_secs = 2;
     })
     .await;
     let mut a1 = app.tab("alice").await;
@@ -143,7 +143,7 @@ async fn an_upload_never_sent_fails_when_its_url_expires_and_the_url_then_refuse
 
 #[tokio::test]
 async fn a_bad_declaration_is_a_4xx_and_creates_no_job() {
-    let app = spawn_app_with(|c| c.max_file_bytes = 1000).await;
+    let app = spawn_app_with(|c| c.shared.max_file_bytes = 1000).await;
     for bad in [
         json!({}),
         json!({"fileName": "a", "size": 1}),

@@ -338,7 +338,7 @@ async fn a_socket_is_closed_when_its_token_expires() {
 #[tokio::test]
 async fn one_connection_more_than_a_user_may_hold_is_refused_with_429() {
     // GIVEN alice holding the most connections allowed
-    let app = spawn_app_with(|c| c.max_connections_per_user = 3).await;
+    let app = spawn_app_with(|c| c.shared.max_connections_per_user = 3).await;
     let mut tabs = Vec::new();
     for _ in 0..3 {
         tabs.push(app.tab("alice").await);

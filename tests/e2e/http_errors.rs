@@ -79,7 +79,7 @@ async fn an_upload_that_is_not_multipart_or_has_no_file_part_is_400() {
 
 #[tokio::test]
 async fn an_upload_over_the_limit_is_413_and_leaves_no_job() {
-    let app = spawn_app_with(|c| c.max_upload_bytes = 1024).await;
+    let app = spawn_app_with(|c| c.shared.max_upload_bytes = 1024).await;
     assert_error(app.upload("alice", "big.bin", &[b'x'; 1025]).await, 413).await;
     // Over Lambda's 6 MB request payload: refused by the gateway itself.
     assert_error(

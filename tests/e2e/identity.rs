@@ -12,8 +12,8 @@ use serde_json::json;
 async fn stack_for(issuer: &Issuer) -> (TestApp, FakeThirdParty) {
     let url = issuer.url.clone();
     spawn_app_with_third_party(Mode::Silent, |c| {
-        c.jwt_issuer = Some(url);
-        c.jwt_audience = Some(AUDIENCE.into());
+        c.shared.jwt_issuer = Some(url);
+        c.shared.jwt_audience = Some(AUDIENCE.into());
     })
     .await
 }

@@ -78,7 +78,7 @@ async fn gone_connections_failed_submissions_and_timeouts_show_in_the_metrics() 
     // GIVEN a stack that drops $disconnect, a closed tab and a 1 s deadline
     let (app, _tp) = spawn_app_with_third_party(Mode::Silent, |c| {
         c.drop_disconnect = true;
-        c.job_timeout_secs = 1;
+        c.shared.job_timeout_secs = 1;
     })
     .await;
     app.tab("alice").await.close().await;

@@ -38,7 +38,7 @@ async fn a_refusing_third_party_is_tried_three_times_then_the_upload_is_502_and_
 #[tokio::test]
 async fn a_third_party_that_does_not_answer_in_time_fails_the_upload_with_502() {
     let (app, tp) =
-        spawn_app_with_third_party(Mode::Hangs, |c| c.third_party_timeout_ms = 200).await;
+        spawn_app_with_third_party(Mode::Hangs, |c| c.shared.third_party_timeout_ms = 200).await;
     let res = json_of(app.upload("alice", "a.txt", b"x").await, 502).await;
     assert_eq!(res["job"]["status"], "failed");
     assert_eq!(tp.attempts(), 3);

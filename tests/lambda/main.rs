@@ -86,7 +86,7 @@ async fn the_eight_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
     // emulator and the eight bootstraps (the sweep with a 1 s job timeout)
     let tp = FakeThirdParty::start(Mode::Silent).await;
     let tp_url = tp.url();
-    let app = spawn_on_moto(moto, |c| c.third_party_url = Some(tp_url)).await;
+    let app = spawn_on_moto(moto, |c| c.shared.third_party_url = Some(tp_url)).await;
     // AND the stack's keys in Secrets Manager, where the functions read them
     let admin = app.moto.as_ref().expect("moto").sdk_config().await;
     let jwt_key = String::from_utf8(app.jwt_secret().to_vec()).expect("a text key");
@@ -424,7 +424,8 @@ async fn the_eight_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
     let jwt_key = String::from_utf8(app.jwt_secret().to_vec()).unwrap();
     for name in names {
         let log = std::fs::read_to_string(logs.path().join(format!("{name}.log"))).unwrap();
-        assert!(!log.is_empty(), "{name} logged nothing");
+        // (ws-default reads nothing at init and answers pings in silence)
+        assert!(name == "ws-default" || !log.is_empty(), "{name} logged nothing");
         for line in log.lines() {
             let v: Value = serde_json::from_str(line)
                 .unwrap_or_else(|_| panic!("{name} logged a non-JSON line: {line}"));

@@ -310,7 +310,7 @@ pub async fn spawn_app_with_third_party(
     let tp = FakeThirdParty::start(mode).await;
     let url = tp.url();
     let app = spawn_app_with(|c| {
-        c.third_party_url = Some(url);
+        c.shared.third_party_url = Some(url);
         configure(c);
     })
     .await;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use boomerang_core::auth::{Keys, Secret};
 use boomerang_core::ports::{Clock, FileBody, Processor, Submission, SystemClock};
-use boomerang_core::{auth, webhook, Boomerang, Limits, Settings};
+use boomerang_core::{auth, webhook, Boomerang, Settings};
 use metrics_cloudwatch_embedded::lambda::handler::{run, run_http};
 use metrics_cloudwatch_embedded::Collector;
 use rand::RngCore;
@@ -20,7 +20,7 @@ use tracing::info;
 
 use crate::tables::Tables;
 use crate::Deployment;
-use boomerang_http::jwks::IdentityProvider;
+use boomerang_handlers::config::Shared;
 use boomerang_http::HttpProcessor;
 
 /// The settings a function cannot run without, beyond its tables.
@@ -32,8 +32,6 @@ pub struct Needs {
     pub webhook_secret: bool,
     /// Sends files: `BOOMERANG_THIRD_PARTY_URL` and `BOOMERANG_CALLBACK_URL`.
     pub third_party: bool,
-    /// Touches no storage: no connection to warm at init.
-    pub stateless: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,19 +40,63 @@ pub enum BootError {
     Missing(&'static str),
     #[error("environment variable {name}: {reason}")]
     Invalid { name: &'static str, reason: String },
+    #[error("{0}")]
+    Environment(String),
 }
 
-/// The keys in the secret the variable `name` points at, each checked by
-/// `check` (which refuses empty and short keys).
+/// A function's environment, as template.yaml sets it: the settings it
+/// shares with the local stack, and its deployment's resources.
+#[derive(clap::Parser, Debug)]
+#[command(name = "bootstrap", no_binary_name = true)]
+struct Environment {
+    #[command(flatten)]
+    shared: Shared,
+    #[arg(
+        long,
+        env = "BOOMERANG_CONNECTIONS_TABLE",
+        value_name = "BOOMERANG_CONNECTIONS_TABLE"
+    )]
+    connections_table: String,
+    #[arg(
+        long,
+        env = "BOOMERANG_JOBS_TABLE",
+        value_name = "BOOMERANG_JOBS_TABLE"
+    )]
+    jobs_table: String,
+    #[arg(
+        long,
+        env = "BOOMERANG_EVENTS_TABLE",
+        value_name = "BOOMERANG_EVENTS_TABLE"
+    )]
+    events_table: String,
+    #[arg(long, env = "BOOMERANG_BUCKET", value_name = "BOOMERANG_BUCKET")]
+    bucket: String,
+    #[arg(
+        long,
+        env = "BOOMERANG_WS_ENDPOINT",
+        value_name = "BOOMERANG_WS_ENDPOINT"
+    )]
+    ws_endpoint: String,
+    #[arg(long, env = "BOOMERANG_JWT_SECRET_ARN")]
+    jwt_secret_arn: Option<String>,
+    #[arg(long, env = "BOOMERANG_WEBHOOK_SECRET_ARN")]
+    webhook_secret_arn: Option<String>,
+    /// The webhook's public URL (`{PublicUrl}/webhooks/third-party`).
+    #[arg(long, env = "BOOMERANG_CALLBACK_URL")]
+    callback_url: Option<String>,
+}
+
+/// The keys in the secret `arn` (from the variable `name`) names, each
+/// checked by `check` (which refuses empty and short keys).
 async fn keys_from(
     client: &aws_sdk_secretsmanager::Client,
     name: &'static str,
+    arn: Option<&str>,
     check: impl Fn(&str) -> Result<Secret, String>,
 ) -> Result<Keys, BootError> {
     let invalid = |reason| BootError::Invalid { name, reason };
-    let stored = crate::secrets::fetch(client, &var(name)?)
-        .await
-        .map_err(invalid)?;
+    let arn = arn.ok_or(BootError::Missing(name))?;
+    let stored = crate::secrets::fetch(client, arn).await.map_err(invalid)?;
     let current = check(&stored.current).map_err(invalid)?;
     let previous = stored
         .previous
@@ -64,68 +106,12 @@ async fn keys_from(
     Ok(Keys::new(current, previous))
 }
 
-fn var(name: &'static str) -> Result<String, BootError> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => Ok(v),
-        _ => Err(BootError::Missing(name)),
-    }
-}
-
-/// `var(name)` if the function needs it; otherwise `None` without looking.
-fn var_if(needed: bool, name: &'static str) -> Result<Option<String>, BootError> {
-    needed.then(|| var(name)).transpose()
-}
-
 /// A key nobody knows, for a function that verifies nothing with it: a
 /// token or webhook reaching it by mistake fails verification.
 fn unknowable_key() -> Secret {
     let mut k = vec![0u8; 32];
     rand::rng().fill_bytes(&mut k);
     Secret::new(k)
-}
-
-/// The function's deployment from `BOOMERANG_*_TABLE`, `BOOMERANG_BUCKET`,
-/// `BOOMERANG_WS_ENDPOINT`, `BOOMERANG_EVENT_RETENTION_SECS` and
-/// `BOOMERANG_JOB_RETENTION_DAYS`.
-fn deployment_from_env() -> Result<Deployment, BootError> {
-    let event_retention = match number("BOOMERANG_EVENT_RETENTION_SECS", "seconds")? {
-        Some(secs) => Duration::from_secs(secs),
-        None => Limits::default().event_retention,
-    };
-    let job_retention = match number("BOOMERANG_JOB_RETENTION_DAYS", "days")? {
-        Some(days) => Duration::from_secs(days.saturating_mul(24 * 3600)),
-        None => Limits::default().job_retention,
-    };
-    Ok(Deployment {
-        tables: Tables {
-            connections: var("BOOMERANG_CONNECTIONS_TABLE")?,
-            jobs: var("BOOMERANG_JOBS_TABLE")?,
-            events: var("BOOMERANG_EVENTS_TABLE")?,
-        },
-        bucket: var("BOOMERANG_BUCKET")?,
-        connections_endpoint: var("BOOMERANG_WS_ENDPOINT")?,
-        event_retention,
-        job_retention,
-    })
-}
-
-/// The identity provider, from `BOOMERANG_JWT_ISSUER`,
-/// `BOOMERANG_JWT_AUDIENCE` and `BOOMERANG_JWKS_URL`, for a function that
-/// verifies tokens.
-fn issuer_from_env(verifies_tokens: bool) -> Result<Option<IdentityProvider>, BootError> {
-    if !verifies_tokens {
-        return Ok(None);
-    }
-    let env = |name| std::env::var(name).ok();
-    boomerang_http::jwks::identity_provider(
-        &env("BOOMERANG_JWT_ISSUER").unwrap_or_default(),
-        env("BOOMERANG_JWT_AUDIENCE").as_deref(),
-        env("BOOMERANG_JWKS_URL").as_deref(),
-    )
-    .map_err(|reason| BootError::Invalid {
-        name: "BOOMERANG_JWKS_URL",
-        reason,
-    })
 }
 
 /// A URL with each run of slashes in its path made one: a base given
@@ -145,20 +131,22 @@ pub fn normalise_url(url: &str) -> String {
     }
 }
 
-/// An optional whole number from the environment.
-fn number(name: &'static str, unit: &str) -> Result<Option<u64>, BootError> {
-    match std::env::var(name) {
-        Ok(v) => v.trim().parse().map(Some).map_err(|_| BootError::Invalid {
-            name,
-            reason: format!("{v:?} is not a number of {unit}"),
-        }),
-        Err(_) => Ok(None),
-    }
-}
-
 /// Builds the app once, at init.
 pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, BootError> {
-    let deployment = deployment_from_env()?;
+    let env = <Environment as clap::Parser>::try_parse_from(std::iter::empty::<String>())
+        .map_err(|e| BootError::Environment(e.to_string()))?;
+    let limits = env.shared.limits();
+    let deployment = Deployment {
+        tables: Tables {
+            connections: env.connections_table,
+            jobs: env.jobs_table,
+            events: env.events_table,
+        },
+        bucket: env.bucket,
+        connections_endpoint: env.ws_endpoint,
+        event_retention: limits.event_retention,
+        job_retention: limits.job_retention,
+    };
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     // Init reads the keys once; a Secrets Manager that does not answer
     // fails the init (and Lambda retries it) rather than hanging it.
@@ -168,15 +156,30 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
             .interceptor(crate::xray::XRayInterceptor)
             .build(),
     );
-    let issuer = issuer_from_env(needs.jwt_secret)?;
+    let shared = &env.shared;
+    let issuer = if needs.jwt_secret {
+        boomerang_http::jwks::identity_provider(
+            shared.jwt_issuer.as_deref().unwrap_or_default(),
+            shared.jwt_audience.as_deref(),
+            shared.jwks_url.as_deref(),
+        )
+        .map_err(|reason| BootError::Invalid {
+            name: "BOOMERANG_JWKS_URL",
+            reason,
+        })?
+    } else {
+        None
+    };
     // With an identity provider, HS256 is accepted only if a secret is set.
-    let hs256 = needs.jwt_secret
-        && (issuer.is_none() || std::env::var_os("BOOMERANG_JWT_SECRET_ARN").is_some());
+    let hs256 = needs.jwt_secret && (issuer.is_none() || env.jwt_secret_arn.is_some());
     let jwt_secret = async {
         if hs256 {
-            keys_from(&secrets, "BOOMERANG_JWT_SECRET_ARN", |k| {
-                auth::secret_from_config("the token key", k)
-            })
+            keys_from(
+                &secrets,
+                "BOOMERANG_JWT_SECRET_ARN",
+                env.jwt_secret_arn.as_deref(),
+                |k| auth::secret_from_config("the token key", k),
+            )
             .await
         } else {
             Ok(unknowable_key().into())
@@ -184,9 +187,11 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
     };
     let webhook_secret = async {
         if needs.webhook_secret {
+            let arn = env.webhook_secret_arn.as_deref();
             keys_from(
                 &secrets,
                 "BOOMERANG_WEBHOOK_SECRET_ARN",
+                arn,
                 webhook::parse_secret,
             )
             .await
@@ -194,64 +199,28 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
             Ok(unknowable_key().into())
         }
     };
-    let warmed = async {
-        if !needs.stateless {
-            warm(&sdk).await;
-        }
-    };
     // The keys and the DynamoDB connection, at once: one round trip of init.
-    let (jwt_secret, webhook_secret, ()) = futures::join!(jwt_secret, webhook_secret, warmed);
+    let (jwt_secret, webhook_secret, ()) = futures::join!(jwt_secret, webhook_secret, warm(&sdk));
     let (jwt_secret, webhook_secret) = (jwt_secret?, webhook_secret?);
-    let third_party = var_if(needs.third_party, "BOOMERANG_THIRD_PARTY_URL")?;
-    // PublicUrl may end in a slash; the template appends "/webhooks/...".
-    let callback_url = var_if(needs.third_party, "BOOMERANG_CALLBACK_URL")?
-        .map(|u| normalise_url(&u))
-        .unwrap_or_default();
-    let mut limits = Limits::default();
-    if let Some(ms) = number("BOOMERANG_THIRD_PARTY_TIMEOUT_MS", "milliseconds")? {
-        limits.submit_timeout = Duration::from_millis(ms);
-    }
-    if let Some(n) = number("BOOMERANG_MAX_FILE_BYTES", "bytes")? {
-        limits.max_file_bytes = n;
-    }
-    if let Some(n) = number("BOOMERANG_MAX_UPLOAD_BYTES", "bytes")? {
-        limits.max_upload_bytes = usize::try_from(n).unwrap_or(usize::MAX);
-    }
-    if let Some(n) = number("BOOMERANG_MAX_WEBHOOK_BYTES", "bytes")? {
-        limits.max_webhook_bytes = usize::try_from(n).unwrap_or(usize::MAX);
-    }
-    if let Some(n) = number("BOOMERANG_MAX_PUSH_BYTES", "bytes")? {
-        limits.max_push_bytes = usize::try_from(n).unwrap_or(usize::MAX);
-    }
-    if let Some(secs) = number("BOOMERANG_UPLOAD_URL_TTL_SECS", "seconds")? {
-        limits.upload_url_ttl = Duration::from_secs(secs.max(1));
-    }
-    if let Some(n) = number("BOOMERANG_MAX_CONNECTIONS_PER_USER", "connections")? {
-        limits.max_connections_per_user = usize::try_from(n).unwrap_or(usize::MAX);
-    }
-    if let Some(secs) = number("BOOMERANG_JOB_TIMEOUT_SECS", "seconds")? {
-        limits.job_timeout = Duration::from_secs(secs.max(1));
-    }
-    limits.event_retention = deployment.event_retention;
-    limits.job_retention = deployment.job_retention;
-    let limits = limits.checked();
-    // The tables' TTLs follow the same held limits.
-    let deployment = Deployment {
-        job_retention: limits.job_retention,
-        ..deployment
-    };
-    let processor: Arc<dyn Processor> = match third_party {
-        Some(url) => Arc::new(
-            HttpProcessor::new(&url)
+    let processor: Arc<dyn Processor> = if needs.third_party {
+        let url = shared.third_party_url.as_deref();
+        let url = url.ok_or(BootError::Missing("BOOMERANG_THIRD_PARTY_URL"))?;
+        Arc::new(
+            HttpProcessor::new(url)
                 .map_err(|reason| BootError::Invalid {
                     name: "BOOMERANG_THIRD_PARTY_URL",
                     reason,
                 })?
                 .recording_with(crate::xray::record),
-        ),
-        None => Arc::new(NoThirdParty),
+        )
+    } else {
+        Arc::new(NoThirdParty)
     };
-
+    // PublicUrl may end in a slash; the template appends "/webhooks/...".
+    let callback_url = match (needs.third_party, env.callback_url) {
+        (true, None) => return Err(BootError::Missing("BOOMERANG_CALLBACK_URL")),
+        (_, url) => url.map(|u| normalise_url(&u)).unwrap_or_default(),
+    };
     let mut ports = deployment.ports(&sdk, processor, clock);
     ports.issuer_keys = issuer.as_ref().map(|(_, keys)| keys.clone());
     let settings = Settings {

@@ -54,12 +54,9 @@ pub async fn disconnect(
 }
 
 /// `$default`: every message a tab sends. The answer goes back to that tab.
-pub async fn default(
-    app: &Boomerang,
-    event: ApiGatewayWebsocketProxyRequest,
-) -> ApiGatewayProxyResponse {
+pub fn default(event: ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
     let reply = match (event.body.as_deref(), event.is_base64_encoded) {
-        (Some(body), false) => app.on_message(body),
+        (Some(body), false) => boomerang_core::usecases::answer(body),
         _ => json!({"type": "error", "message": "send JSON text messages"}).to_string(),
     };
     proxy(200, Some(reply))

@@ -1,19 +1,15 @@
 //! `$default`: answers what a tab sends (`ping`) on the two-way route;
-//! touches no storage.
+//! needs no storage, no key and no configuration.
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest as WsEvent;
-use boomerang_aws::lambda::{serve, Needs};
 use boomerang_handlers::ws;
-use lambda_runtime::Error;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    serve(
-        Needs {
-            stateless: true,
-            ..Needs::default()
-        },
-        |app, event: WsEvent| async move { Ok::<_, Error>(ws::default(&app, event).await) },
-    )
+    lambda_runtime::tracing::init_default_subscriber();
+    lambda_runtime::run(service_fn(|event: LambdaEvent<WsEvent>| async move {
+        Ok::<_, Error>(ws::default(event.payload))
+    }))
     .await
 }

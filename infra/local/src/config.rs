@@ -60,6 +60,10 @@ pub struct Config {
     #[arg(long, env = "BOOMERANG_DATA_DIR", default_value = "./.boomerang")]
     pub data_dir: PathBuf,
 
+    /// What the Lambdas are configured with too.
+    #[command(flatten)]
+    pub shared: boomerang_handlers::config::Shared,
+
     /// Token key, at least 32 bytes [default: random per data folder, kept there].
     #[arg(long, env = "BOOMERANG_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<SecretString>,
@@ -80,45 +84,9 @@ pub struct Config {
     )]
     pub webhook_secret_previous: Option<SecretString>,
 
-    /// Where files are sent [default: the built-in simulated third party].
-    #[arg(long, env = "BOOMERANG_THIRD_PARTY_URL")]
-    pub third_party_url: Option<String>,
-
     /// The simulated third party's processing time.
     #[arg(long, env = "BOOMERANG_SIM_DELAY_MS", default_value_t = 2000)]
     pub sim_delay_ms: u64,
-
-    /// Largest upload (Lambda behind API Gateway: 6 MB of request, base64 included).
-    #[arg(long, env = "BOOMERANG_MAX_UPLOAD_BYTES", default_value_t = 4 * 1024 * 1024)]
-    pub max_upload_bytes: usize,
-
-    /// Largest file sent straight to storage by a signed PUT (S3: 5 GiB in one PUT).
-    #[arg(long, env = "BOOMERANG_MAX_FILE_BYTES", default_value_t = 1024 * 1024 * 1024)]
-    pub max_file_bytes: u64,
-
-    /// How long a finished job (and its result) is kept, in days; never less than the events.
-    #[arg(long, env = "BOOMERANG_JOB_RETENTION_DAYS", default_value_t = 30)]
-    pub job_retention_days: u64,
-
-    /// How long a signed PUT URL is valid; a job still uploading after it fails.
-    #[arg(long, env = "BOOMERANG_UPLOAD_URL_TTL_SECS", default_value_t = 15 * 60)]
-    pub upload_url_ttl_secs: u64,
-
-    /// Largest webhook body.
-    #[arg(long, env = "BOOMERANG_MAX_WEBHOOK_BYTES", default_value_t = 1024 * 1024)]
-    pub max_webhook_bytes: usize,
-
-    /// Largest pushed event (API Gateway WebSocket hard cap: 128 KB).
-    #[arg(long, env = "BOOMERANG_MAX_PUSH_BYTES", default_value_t = 64 * 1024)]
-    pub max_push_bytes: usize,
-
-    /// How long the third party has to answer an upload.
-    #[arg(
-        long,
-        env = "BOOMERANG_THIRD_PARTY_TIMEOUT_MS",
-        default_value_t = 10_000
-    )]
-    pub third_party_timeout_ms: u64,
 
     /// First retry delay when the third party does not take a file (doubled per retry).
     #[arg(long, env = "BOOMERANG_THIRD_PARTY_BACKOFF_MS", default_value_t = 500)]
@@ -135,34 +103,6 @@ pub struct Config {
     /// A write to a WebSocket that takes longer closes it: the tab stopped reading.
     #[arg(long, env = "BOOMERANG_WS_WRITE_TIMEOUT_MS", default_value_t = 10_000)]
     pub ws_write_timeout_ms: u64,
-
-    /// Open WebSocket connections one user may hold; one more is refused with 429.
-    #[arg(long, env = "BOOMERANG_MAX_CONNECTIONS_PER_USER", default_value_t = 50)]
-    pub max_connections_per_user: usize,
-
-    /// An identity provider: its RS256/ES256 tokens with this `iss` are
-    /// accepted, besides HS256 ones with the token key.
-    #[arg(long, env = "BOOMERANG_JWT_ISSUER")]
-    pub jwt_issuer: Option<String>,
-
-    /// The issuer's JWKS (default: {issuer}/.well-known/jwks.json).
-    #[arg(long, env = "BOOMERANG_JWKS_URL")]
-    pub jwks_url: Option<String>,
-
-    /// With an issuer: its tokens' `aud` (or Cognito's `client_id`) must be this.
-    #[arg(long, env = "BOOMERANG_JWT_AUDIENCE")]
-    pub jwt_audience: Option<String>,
-
-    /// A job that waited this long for the third party's webhook fails
-    /// ("timed out waiting for the third party") and is pushed.
-    #[arg(long, env = "BOOMERANG_JOB_TIMEOUT_SECS", default_value_t = 900,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub job_timeout_secs: u64,
-
-    /// Events older than this may be deleted; GET /events then says `gap`.
-    #[arg(long, env = "BOOMERANG_EVENT_RETENTION_SECS", default_value_t = 604_800,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub event_retention_secs: u64,
 
     /// Open HTTP connections at once (WebSockets not counted); more wait in the backlog.
     #[arg(long, env = "BOOMERANG_MAX_HTTP_CONNECTIONS", default_value_t = 1024)]

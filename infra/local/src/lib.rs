@@ -145,11 +145,11 @@ impl Stack {
             source,
         };
         // The simulator's port now, its serving once the storage exists.
-        let sim_port = match &config.third_party_url {
+        let sim_port = match &config.shared.third_party_url {
             Some(_) => None,
             None => Some(SimulatorPort::bind().await.map_err(sim_error)?),
         };
-        let third_party_url = match (&config.third_party_url, &sim_port) {
+        let third_party_url = match (&config.shared.third_party_url, &sim_port) {
             (Some(url), _) => url.clone(),
             (None, Some(port)) => port.url().map_err(sim_error)?,
             (None, None) => unreachable!("the simulator runs when no third party is configured"),
@@ -193,19 +193,9 @@ impl Stack {
             Backend::Aws => None,
         };
         let limits = Limits {
-            max_upload_bytes: config.max_upload_bytes,
-            max_file_bytes: config.max_file_bytes,
-            upload_url_ttl: Duration::from_secs(config.upload_url_ttl_secs),
-            max_webhook_bytes: config.max_webhook_bytes,
-            max_push_bytes: config.max_push_bytes,
             submit_backoff: Duration::from_millis(config.third_party_backoff_ms),
-            submit_timeout: Duration::from_millis(config.third_party_timeout_ms),
             max_connection_age: Duration::from_secs(config.ws_max_connection_secs),
-            max_connections_per_user: config.max_connections_per_user,
-            job_timeout: Duration::from_secs(config.job_timeout_secs),
-            event_retention: Duration::from_secs(config.event_retention_secs),
-            job_retention: Duration::from_secs(config.job_retention_days.saturating_mul(24 * 3600)),
-            ..Limits::default()
+            ..config.shared.limits()
         }
         .checked();
         let mut ports = match (&disk, sdk) {
@@ -238,9 +228,9 @@ impl Stack {
         // Both backends: the figures are this process's, served at /metrics.
         metrics::recorder();
         let issuer = boomerang_http::jwks::identity_provider(
-            config.jwt_issuer.as_deref().unwrap_or_default(),
-            config.jwt_audience.as_deref(),
-            config.jwks_url.as_deref(),
+            config.shared.jwt_issuer.as_deref().unwrap_or_default(),
+            config.shared.jwt_audience.as_deref(),
+            config.shared.jwks_url.as_deref(),
         )
         .map_err(StartError::Config)?
         .map(|(issuer, keys)| {

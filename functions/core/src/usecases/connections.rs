@@ -69,16 +69,17 @@ impl Boomerang {
         info!(connection = %id, "disconnected");
         Ok(())
     }
+}
 
-    /// A message from a tab; the answer goes back to that tab only.
-    pub fn on_message(&self, body: &str) -> String {
-        match serde_json::from_str::<Message>(body) {
-            Ok(Message { action: Some(a) }) if a == "ping" => r#"{"type":"pong"}"#.to_owned(),
-            Ok(Message { action: Some(a) }) => error_message(&format!(
-                "unknown action {a:?}; the only action is \"ping\""
-            )),
-            _ => error_message(r#"expected {"action": "ping"}"#),
-        }
+/// `$default`: a message from a tab; the answer goes back to that tab
+/// only. It needs nothing: the `ws-default` function builds no storage.
+pub fn answer(body: &str) -> String {
+    match serde_json::from_str::<Message>(body) {
+        Ok(Message { action: Some(a) }) if a == "ping" => r#"{"type":"pong"}"#.to_owned(),
+        Ok(Message { action: Some(a) }) => error_message(&format!(
+            "unknown action {a:?}; the only action is \"ping\""
+        )),
+        _ => error_message(r#"expected {"action": "ping"}"#),
     }
 }
 
@@ -111,17 +112,14 @@ impl Boomerang {
 
 #[cfg(test)]
 mod tests {
+    use super::answer;
     use crate::memory::TestApp;
 
-    #[tokio::test]
-    async fn ping_is_answered_pong_and_anything_else_an_error() {
-        let t = TestApp::new();
-        assert_eq!(
-            t.app.on_message(r#"{"action":"ping"}"#),
-            r#"{"type":"pong"}"#
-        );
+    #[test]
+    fn ping_is_answered_pong_and_anything_else_an_error() {
+        assert_eq!(answer(r#"{"action":"ping"}"#), r#"{"type":"pong"}"#);
         for junk in ["", "hello", r#"{"action":"sub"}"#, "[]", r#"{"action":1}"#] {
-            let v: serde_json::Value = serde_json::from_str(&t.app.on_message(junk)).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&answer(junk)).unwrap();
             assert_eq!(v["type"], "error", "{junk}");
             assert!(v["message"].as_str().is_some());
         }

@@ -16,6 +16,7 @@ use crate::ports::{
 };
 use crate::{Limits, Result, UserId};
 
+pub use connections::answer;
 pub use direct::{NewUpload, Stored, UploadTicket, DIRECT_PREFIX, NOT_RECEIVED};
 pub use queries::{EventsPage, JobsPage, MAX_LIST_PAGE_BYTES};
 pub use receive_webhook::WebhookOutcome;

@@ -182,7 +182,7 @@ async fn run(
                 ctx["messageId"] = json!(uuid::Uuid::new_v4().simple().to_string());
                 let event = json!({"requestContext": ctx, "body": body, "isBase64Encoded": base64});
                 // Boxed: the socket's future stays small while it idles.
-                let answer = Box::pin(handlers::default(&gw.app, parse(event))).await;
+                let answer = handlers::default(parse(event));
                 // A two-way route: the handler's body goes back to this tab.
                 if let Some(aws_lambda_events::encodings::Body::Text(reply)) = answer.body {
                     if let Err(why) = send_within(&mut sink, Message::Text(reply.into()), write).await {

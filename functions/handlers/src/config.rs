@@ -1,0 +1,95 @@
+//! What every door (the Lambdas and the local stack) is configured with,
+//! read by one typed reader from the same environment variables (the local
+//! stack's flags mirror them). The defaults are [`Limits::default`]'s.
+
+use std::time::Duration;
+
+use boomerang_core::Limits;
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct Shared {
+    /// Largest upload (Lambda behind API Gateway: 6 MB of request, base64 included).
+    #[arg(long, env = "BOOMERANG_MAX_UPLOAD_BYTES", default_value_t = Limits::default().max_upload_bytes)]
+    pub max_upload_bytes: usize,
+
+    /// Largest file sent straight to storage by a signed PUT (S3: 5 GiB in one PUT).
+    #[arg(long, env = "BOOMERANG_MAX_FILE_BYTES", default_value_t = Limits::default().max_file_bytes)]
+    pub max_file_bytes: u64,
+
+    /// How long a finished job (and its result) is kept, in days; never less than the events.
+    #[arg(long, env = "BOOMERANG_JOB_RETENTION_DAYS", default_value_t = 30)]
+    pub job_retention_days: u64,
+
+    /// How long a signed PUT URL is valid; a job still uploading after it fails.
+    #[arg(long, env = "BOOMERANG_UPLOAD_URL_TTL_SECS", default_value_t = 15 * 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub upload_url_ttl_secs: u64,
+
+    /// Largest webhook body.
+    #[arg(long, env = "BOOMERANG_MAX_WEBHOOK_BYTES", default_value_t = Limits::default().max_webhook_bytes)]
+    pub max_webhook_bytes: usize,
+
+    /// Largest pushed event (API Gateway WebSocket hard cap: 128 KB, held whatever is asked).
+    #[arg(long, env = "BOOMERANG_MAX_PUSH_BYTES", default_value_t = Limits::default().max_push_bytes)]
+    pub max_push_bytes: usize,
+
+    /// How long the third party has to answer an upload.
+    #[arg(
+        long,
+        env = "BOOMERANG_THIRD_PARTY_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub third_party_timeout_ms: u64,
+
+    /// Open WebSocket connections one user may hold; one more is refused with 429.
+    #[arg(long, env = "BOOMERANG_MAX_CONNECTIONS_PER_USER", default_value_t = Limits::default().max_connections_per_user)]
+    pub max_connections_per_user: usize,
+
+    /// A job that waited this long for the third party's webhook fails
+    /// ("timed out waiting for the third party") and is pushed.
+    #[arg(long, env = "BOOMERANG_JOB_TIMEOUT_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub job_timeout_secs: u64,
+
+    /// Events older than this may be deleted; GET /events then says `gap`.
+    #[arg(long, env = "BOOMERANG_EVENT_RETENTION_SECS", default_value_t = 604_800,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub event_retention_secs: u64,
+
+    /// An identity provider: its RS256/ES256 tokens with this `iss` are
+    /// accepted, besides HS256 ones with the token key.
+    #[arg(long, env = "BOOMERANG_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// The issuer's JWKS (default: {issuer}/.well-known/jwks.json).
+    #[arg(long, env = "BOOMERANG_JWKS_URL")]
+    pub jwks_url: Option<String>,
+
+    /// With an issuer: its tokens' `aud` (or Cognito's `client_id`) must be this.
+    #[arg(long, env = "BOOMERANG_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Where files are sent [local default: the built-in simulated third party].
+    #[arg(long, env = "BOOMERANG_THIRD_PARTY_URL")]
+    pub third_party_url: Option<String>,
+}
+
+impl Shared {
+    /// The limits these settings give, the others at their defaults.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_upload_bytes: self.max_upload_bytes,
+            max_file_bytes: self.max_file_bytes,
+            upload_url_ttl: Duration::from_secs(self.upload_url_ttl_secs),
+            max_webhook_bytes: self.max_webhook_bytes,
+            max_push_bytes: self.max_push_bytes,
+            submit_timeout: Duration::from_millis(self.third_party_timeout_ms),
+            max_connections_per_user: self.max_connections_per_user,
+            job_timeout: Duration::from_secs(self.job_timeout_secs),
+            event_retention: Duration::from_secs(self.event_retention_secs),
+            job_retention: Duration::from_secs(self.job_retention_days.saturating_mul(24 * 3600)),
+            ..Limits::default()
+        }
+        .checked()
+    }
+}
