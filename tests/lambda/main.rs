@@ -425,7 +425,10 @@ async fn the_eight_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
     for name in names {
         let log = std::fs::read_to_string(logs.path().join(format!("{name}.log"))).unwrap();
         // (ws-default reads nothing at init and answers pings in silence)
-        assert!(name == "ws-default" || !log.is_empty(), "{name} logged nothing");
+        assert!(
+            name == "ws-default" || !log.is_empty(),
+            "{name} logged nothing"
+        );
         for line in log.lines() {
             let v: Value = serde_json::from_str(line)
                 .unwrap_or_else(|_| panic!("{name} logged a non-JSON line: {line}"));
