@@ -84,7 +84,7 @@ pub fn webhook_body(data: &[u8]) {
             id: Some(id.clone()),
             timestamp: Some(ts.to_string()),
             signature: Some(webhook::sign(
-                t.app.settings.webhook_secret.current(),
+                t.app.settings.webhook_secret.as_ref().unwrap().current(),
                 &id,
                 ts,
                 data,

@@ -176,7 +176,13 @@ impl TestApp {
     }
 
     pub fn jwt_secret(&self) -> &[u8] {
-        self.stack.app.settings.jwt_secret.expose()
+        self.stack
+            .app
+            .settings
+            .jwt_secret
+            .as_ref()
+            .unwrap()
+            .expose()
     }
 
     /// A browser tab of `user`.

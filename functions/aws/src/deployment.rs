@@ -82,7 +82,7 @@ impl Deployment {
     pub fn ports(
         &self,
         sdk: &SdkConfig,
-        processor: Arc<dyn Processor>,
+        processor: Option<Arc<dyn Processor>>,
         clock: Arc<dyn Clock>,
     ) -> Ports {
         let dynamo = dynamo_client(sdk);

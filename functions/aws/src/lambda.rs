@@ -8,14 +8,12 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use boomerang_core::auth::{Keys, Secret};
-use boomerang_core::ports::{Clock, FileBody, Processor, Submission, SystemClock};
+use boomerang_core::ports::{Clock, Processor, SystemClock};
 use boomerang_core::{auth, webhook, Boomerang, Settings};
 use metrics_cloudwatch_embedded::lambda::handler::{run, run_http};
 use metrics_cloudwatch_embedded::Collector;
-use rand::RngCore;
 use tracing::info;
 
 use crate::tables::Tables;
@@ -91,11 +89,10 @@ struct Environment {
 async fn keys_from(
     client: &aws_sdk_secretsmanager::Client,
     name: &'static str,
-    arn: Option<&str>,
+    arn: &str,
     check: impl Fn(&str) -> Result<Secret, String>,
 ) -> Result<Keys, BootError> {
     let invalid = |reason| BootError::Invalid { name, reason };
-    let arn = arn.ok_or(BootError::Missing(name))?;
     let stored = crate::secrets::fetch(client, arn).await.map_err(invalid)?;
     let current = check(&stored.current).map_err(invalid)?;
     let previous = stored
@@ -104,14 +101,6 @@ async fn keys_from(
         .map(|p| check(p).map_err(|e| invalid(format!("previous key: {e}"))))
         .transpose()?;
     Ok(Keys::new(current, previous))
-}
-
-/// A key nobody knows, for a function that verifies nothing with it: a
-/// token or webhook reaching it by mistake fails verification.
-fn unknowable_key() -> Secret {
-    let mut k = vec![0u8; 32];
-    rand::rng().fill_bytes(&mut k);
-    Secret::new(k)
 }
 
 /// A URL with each run of slashes in its path made one: a base given
@@ -173,48 +162,42 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
     // With an identity provider, HS256 is accepted only if a secret is set.
     let hs256 = needs.jwt_secret && (issuer.is_none() || env.jwt_secret_arn.is_some());
     let jwt_secret = async {
-        if hs256 {
-            keys_from(
-                &secrets,
-                "BOOMERANG_JWT_SECRET_ARN",
-                env.jwt_secret_arn.as_deref(),
-                |k| auth::secret_from_config("the token key", k),
-            )
+        match env.jwt_secret_arn.as_deref() {
+            Some(arn) if hs256 => keys_from(&secrets, "BOOMERANG_JWT_SECRET_ARN", arn, |k| {
+                auth::secret_from_config("the token key", k)
+            })
             .await
-        } else {
-            Ok(unknowable_key().into())
+            .map(Some),
+            None if hs256 => Err(BootError::Missing("BOOMERANG_JWT_SECRET_ARN")),
+            _ => Ok(None),
         }
     };
     let webhook_secret = async {
-        if needs.webhook_secret {
-            let arn = env.webhook_secret_arn.as_deref();
-            keys_from(
-                &secrets,
-                "BOOMERANG_WEBHOOK_SECRET_ARN",
-                arn,
-                webhook::parse_secret,
-            )
-            .await
-        } else {
-            Ok(unknowable_key().into())
+        match env.webhook_secret_arn.as_deref() {
+            Some(arn) if needs.webhook_secret => {
+                let name = "BOOMERANG_WEBHOOK_SECRET_ARN";
+                keys_from(&secrets, name, arn, webhook::parse_secret)
+                    .await
+                    .map(Some)
+            }
+            None if needs.webhook_secret => Err(BootError::Missing("BOOMERANG_WEBHOOK_SECRET_ARN")),
+            _ => Ok(None),
         }
     };
     // The keys and the DynamoDB connection, at once: one round trip of init.
     let (jwt_secret, webhook_secret, ()) = futures::join!(jwt_secret, webhook_secret, warm(&sdk));
     let (jwt_secret, webhook_secret) = (jwt_secret?, webhook_secret?);
-    let processor: Arc<dyn Processor> = if needs.third_party {
+    let processor: Option<Arc<dyn Processor>> = if needs.third_party {
         let url = shared.third_party_url.as_deref();
         let url = url.ok_or(BootError::Missing("BOOMERANG_THIRD_PARTY_URL"))?;
-        Arc::new(
-            HttpProcessor::new(url)
-                .map_err(|reason| BootError::Invalid {
-                    name: "BOOMERANG_THIRD_PARTY_URL",
-                    reason,
-                })?
-                .recording_with(crate::xray::record),
-        )
+        let invalid = |reason| BootError::Invalid {
+            name: "BOOMERANG_THIRD_PARTY_URL",
+            reason,
+        };
+        let client = HttpProcessor::new(url).map_err(invalid)?;
+        Some(Arc::new(client.recording_with(crate::xray::record)))
     } else {
-        Arc::new(NoThirdParty)
+        None
     };
     // PublicUrl may end in a slash; the template appends "/webhooks/...".
     let callback_url = match (needs.third_party, env.callback_url) {
@@ -257,16 +240,6 @@ async fn warm(sdk: &aws_config::SdkConfig) {
             error = %aws_sdk_dynamodb::error::DisplayErrorContext(e),
             "could not reach DynamoDB at init; the first invocation connects instead"
         ),
-    }
-}
-
-/// The processor of a function that hands no file to the third party.
-struct NoThirdParty;
-
-#[async_trait::async_trait]
-impl Processor for NoThirdParty {
-    async fn submit(&self, _: &Submission, _: FileBody, _: Duration) -> Result<(), String> {
-        Err("this function does not send files to the third party".into())
     }
 }
 

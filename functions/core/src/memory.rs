@@ -312,7 +312,7 @@ impl Processor for Memory {
                     id: Some("msg_fast".into()),
                     timestamp: Some(ts.to_string()),
                     signature: Some(webhook::sign(
-                        app.settings.webhook_secret.current(),
+                        app.settings.webhook_secret.as_ref().unwrap().current(),
                         "msg_fast",
                         ts,
                         body.as_bytes(),

@@ -28,7 +28,7 @@ pub async fn connect(
         .first("token")
         .map(str::to_owned);
     let connected_at = DateTime::<Utc>::from_timestamp_millis(event.request_context.connected_at)
-        .unwrap_or_else(|| app.ports.clock.now());
+        .unwrap_or_else(|| app.now());
     match app.on_connect(token.as_deref(), conn, connected_at).await {
         Ok(_) => proxy(200, None),
         Err(e) => proxy_error(&e),

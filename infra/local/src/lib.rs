@@ -222,7 +222,7 @@ impl Stack {
                         .await
                         .map_err(StartError::Config)?;
                 }
-                deployment.ports(&sdk, processor, Arc::new(SystemClock))
+                deployment.ports(&sdk, Some(processor), Arc::new(SystemClock))
             }
         };
         // Both backends: the figures are this process's, served at /metrics.
@@ -239,8 +239,8 @@ impl Stack {
         });
         let settings = Settings {
             issuer,
-            jwt_secret: Keys::new(jwt_secret, jwt_previous),
-            webhook_secret: Keys::new(webhook_key.clone(), webhook_previous),
+            jwt_secret: Some(Keys::new(jwt_secret, jwt_previous)),
+            webhook_secret: Some(Keys::new(webhook_key.clone(), webhook_previous)),
             callback_url: callback_url.clone(),
             limits,
         };
@@ -345,14 +345,9 @@ impl Stack {
     /// A token for `user`, valid for `hours`.
     pub fn token(&self, user: &str, hours: i64) -> Result<String, boomerang_core::Error> {
         let user = UserId::parse(user)?;
-        let now = self.app.ports.clock.now();
-        let exp = now + chrono::Duration::hours(hours);
-        Ok(auth::issue(
-            &user,
-            now,
-            exp,
-            self.app.settings.jwt_secret.current(),
-        ))
+        let exp = self.app.now() + chrono::Duration::hours(hours);
+        (self.app.issue_token(&user, exp))
+            .ok_or_else(|| boomerang_core::Error::Unauthorized("no HS256 key is set".into()))
     }
 
     /// Sockets open right now.
@@ -403,7 +398,7 @@ async fn embedded_ports(
         events: Arc::new(sqlite::SqliteEventLog::new(db.clone())),
         files: Arc::new(files),
         pusher: Arc::new(GatewayPusher::new(registry)),
-        processor,
+        processor: Some(processor),
         clock: Arc::new(SystemClock),
         issuer_keys: None,
     })

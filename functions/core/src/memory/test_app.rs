@@ -62,13 +62,13 @@ impl TestApp {
             events: m.clone(),
             files: m.clone(),
             pusher: m.clone(),
-            processor: m.clone(),
+            processor: Some(m.clone()),
             clock: m,
             issuer_keys: None,
         };
         let settings = Settings {
-            jwt_secret: Secret::new(b"jwt".to_vec()).into(),
-            webhook_secret: Secret::new(b"whk".to_vec()).into(),
+            jwt_secret: Some(Secret::new(b"jwt".to_vec()).into()),
+            webhook_secret: Some(Secret::new(b"whk".to_vec()).into()),
             callback_url: "http://localhost/webhooks/third-party".into(),
             issuer: None,
             limits: Limits::default(),
@@ -151,12 +151,7 @@ impl TestApp {
         user: &str,
         exp: DateTime<Utc>,
     ) -> Result<Connection> {
-        let token = auth::issue(
-            &self.user(user),
-            self.now(),
-            exp,
-            self.app.settings.jwt_secret.current(),
-        );
+        let token = self.app.issue_token(&self.user(user), exp).unwrap();
         self.app
             .on_connect(Some(&token), ConnectionId::parse(conn).unwrap(), Utc::now())
             .await
@@ -216,7 +211,7 @@ impl TestApp {
             id: Some(id.into()),
             timestamp: Some(ts.to_string()),
             signature: Some(webhook::sign(
-                self.app.settings.webhook_secret.current(),
+                self.app.settings.webhook_secret.as_ref().unwrap().current(),
                 id,
                 ts,
                 body.as_bytes(),

@@ -31,7 +31,8 @@ pub struct Ports {
     pub events: Arc<dyn EventLog>,
     pub files: Arc<dyn FileStore>,
     pub pusher: Arc<dyn Pusher>,
-    pub processor: Arc<dyn Processor>,
+    /// The third party, in the functions that hand it files.
+    pub processor: Option<Arc<dyn Processor>>,
     pub clock: Arc<dyn Clock>,
     /// The identity provider's signing keys, when one is configured.
     pub issuer_keys: Option<Arc<dyn IssuerKeys>>,
@@ -40,13 +41,14 @@ pub struct Ports {
 /// What a deployment is configured with.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// HS256 token keys: current, and previous during a rotation. (Where
-    /// no secret is set, a key nobody knows: HS256 tokens then all fail.)
-    pub jwt_secret: Keys,
+    /// HS256 token keys: current, and previous during a rotation. Without
+    /// them, every HS256 token is refused.
+    pub jwt_secret: Option<Keys>,
     /// The identity provider whose RS256/ES256 tokens are accepted.
     pub issuer: Option<auth::Issuer>,
-    /// Webhook keys: current, and previous during a rotation.
-    pub webhook_secret: Keys,
+    /// Webhook keys: current, and previous during a rotation, in the
+    /// functions that take webhooks (without them, every one is refused).
+    pub webhook_secret: Option<Keys>,
     /// Where the third party sends its result (`.../webhooks/third-party`).
     pub callback_url: String,
     pub limits: Limits,
@@ -92,11 +94,23 @@ impl Boomerang {
         };
         auth::verify_identity(
             token,
-            &self.settings.jwt_secret,
+            self.settings.jwt_secret.as_ref(),
             issuer,
             key.as_ref(),
             self.ports.clock.now(),
         )
+    }
+
+    /// What time it is, by the deployment's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.ports.clock.now()
+    }
+
+    /// An HS256 token for `user` until `exp` (the development endpoint's
+    /// and the tests'); `None` where the deployment has no HS256 key.
+    pub fn issue_token(&self, user: &UserId, exp: chrono::DateTime<chrono::Utc>) -> Option<String> {
+        let keys = self.settings.jwt_secret.as_ref()?;
+        Some(auth::issue(user, self.now(), exp, keys.current()))
     }
 
     pub fn limits(&self) -> &Limits {

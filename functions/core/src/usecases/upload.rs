@@ -159,6 +159,9 @@ impl Boomerang {
         let full = limits.attempt_timeout(s.size);
         let mut delay = limits.submit_backoff;
         let mut last = String::new();
+        let Some(processor) = &self.ports.processor else {
+            return Err("this function does not send files to the third party".into());
+        };
         for attempt in 1..=limits.submit_attempts.max(1) {
             let timeout = full.min(left());
             if timeout < full.min(MIN_ATTEMPT) {
@@ -175,7 +178,7 @@ impl Boomerang {
                     ));
                 }
             };
-            match self.ports.processor.submit(s, body, timeout).await {
+            match processor.submit(s, body, timeout).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     warn!(job_id = %s.job_id, attempt, error = %e, "third party submission failed");

@@ -1,7 +1,7 @@
 //! `POST /dev/token`: tokens for trying things out. The local stack routes
 //! it; no Lambda does.
 
-use boomerang_core::{auth, Boomerang, Error, UserId};
+use boomerang_core::{Boomerang, Error, UserId};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -35,9 +35,10 @@ pub async fn dev_token(app: &Boomerang, req: Request) -> Response<Body> {
         .and_then(|r| UserId::parse(r.user));
     match parsed {
         Ok(user) => {
-            let now = app.ports.clock.now();
-            let exp = now + chrono::Duration::hours(DEV_TOKEN_HOURS);
-            let token = auth::issue(&user, now, exp, app.settings.jwt_secret.current());
+            let exp = app.now() + chrono::Duration::hours(DEV_TOKEN_HOURS);
+            let Some(token) = app.issue_token(&user, exp) else {
+                return error_response(&Error::NotFound("no HS256 key is configured".into()));
+            };
             json_response(
                 200,
                 &json!({"token": token, "user": user.as_str(), "expiresAt": exp.timestamp()}),
