@@ -16,7 +16,9 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use aws_sdk_dynamodb::Client;
 use std::sync::Arc;
 
@@ -90,7 +92,13 @@ impl DynamoEventLog {
             .table_name(&self.table)
             .set_key(Some(self.head_key(user)))
             .update_expression("SET lastSeq = :next")
-            .condition_expression("attribute_not_exists(lastSeq) OR lastSeq = :last")
+            .condition_expression(if last == 0 {
+                "attribute_not_exists(lastSeq) OR lastSeq = :last"
+            } else {
+                "lastSeq = :last"
+            })
+            // A cancelled append learns where the log is, without a read.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .expression_attribute_values(":next", n(event.seq))
             .expression_attribute_values(":last", n(last))
             .build()

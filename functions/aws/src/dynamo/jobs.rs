@@ -4,6 +4,14 @@
 //! which exactly one caller wins, and its event appended to the owner's
 //! log ([`super::events`]), together or not at all.
 //!
+//! The transaction is conditioned on the owner's `lastSeq`. Reading it
+//! first would make a webhook three round trips in a row (the job, the
+//! head, the transaction), so the job item keeps the `seq` of its own
+//! latest event (`eventSeq`) and a transition of a job this store has
+//! just read guesses that nothing of the owner's moved since: right, it
+//! is two; wrong, the cancelled transaction returns the head and the
+//! next attempt is exact.
+//!
 //! Both indexes are keys-only: an index write costs one unit whatever the
 //! job holds, and only when a key changes. A list or a sweep reads the
 //! keys, then the jobs (`BatchGetItem`).
@@ -11,6 +19,7 @@
 mod waiting;
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
@@ -33,6 +42,10 @@ use waiting::wait_key;
 /// the user's jobs moved at the same moment), before giving up.
 const APPEND_ATTEMPTS: u32 = 20;
 
+/// Guesses of owners' `lastSeq` kept at most: one per job read and not yet
+/// moved (a function that only reads drops them all past this).
+const MAX_GUESSES: usize = 1024;
+
 /// Results larger than this go to S3. API Gateway pushes at most 128 KB a
 /// WebSocket message (`MaxPushBytes` can be no more), so no push and no
 /// list ever shows a larger result whole: kept in the job item it would
@@ -51,6 +64,9 @@ pub struct DynamoJobStore {
     job_retention: std::time::Duration,
     /// What "now" is for expiry.
     clock: std::sync::Arc<dyn Clock>,
+    /// The `eventSeq` of each job read since, by job: its owner's
+    /// `lastSeq` if nothing of theirs moved since.
+    guesses: Arc<Mutex<HashMap<JobId, u64>>>,
 }
 
 /// A finished job past its TTL, which DynamoDB has not deleted yet (it
@@ -76,6 +92,7 @@ impl DynamoJobStore {
             results,
             job_retention: boomerang_core::Limits::default().job_retention,
             clock: std::sync::Arc::new(SystemClock),
+            guesses: Arc::default(),
         }
     }
 
@@ -115,6 +132,13 @@ impl DynamoJobStore {
             _ => None,
         };
         let mut job = job_of_item(item)?;
+        if let Ok(seq) = get_n::<u64>(item, "eventSeq") {
+            let mut guesses = self.guesses.lock().expect("not poisoned");
+            if guesses.len() >= MAX_GUESSES {
+                guesses.clear();
+            }
+            guesses.insert(job.id.clone(), seq);
+        }
         if from_s3.is_some() {
             job.result = from_s3;
         }
@@ -224,26 +248,31 @@ impl DynamoJobStore {
         draft: EventDraft,
     ) -> Result<Option<Event>> {
         let result = self.result_attr(job).await?;
-        let c = self.change(from, job, &result);
-        let update = Update::builder()
-            .table_name(&self.jobs)
-            .key("jobId", s(job.id.as_str()))
-            .update_expression(c.expression())
-            .condition_expression(&c.condition)
-            .set_expression_attribute_names(Some(c.names()))
-            .set_expression_attribute_values(Some(c.values))
-            .build()
-            .map_err(Error::internal)?;
+        let guess = self.guesses.lock().expect("not poisoned").remove(&job.id);
+        let mut last = match guess {
+            Some(seq) => seq,
+            None => self.log.head(&job.owner).await?,
+        };
         let mut attempt = 0;
         let outcome = loop {
             attempt += 1;
-            let last = self.log.head(&job.owner).await?;
             let event = draft.clone().numbered(last + 1);
+            let mut c = self.change(from, job, &result);
+            c.set("eventSeq", ":eventSeq", n(event.seq));
+            let update = Update::builder()
+                .table_name(&self.jobs)
+                .key("jobId", s(job.id.as_str()))
+                .update_expression(c.expression())
+                .condition_expression(&c.condition)
+                .set_expression_attribute_names(Some(c.names()))
+                .set_expression_attribute_values(Some(c.values))
+                .build()
+                .map_err(Error::internal)?;
             let [head, put] = self.log.append(&job.owner, last, &event)?;
             let sent = self
                 .client
                 .transact_write_items()
-                .transact_items(TransactWriteItem::builder().update(update.clone()).build())
+                .transact_items(TransactWriteItem::builder().update(update).build())
                 .transact_items(head)
                 .transact_items(put)
                 .send()
@@ -266,10 +295,24 @@ impl DynamoJobStore {
                 // Someone else moved the job first.
                 break Ok(None);
             }
-            // The owner's log moved (another of their jobs), or another
-            // transaction on these items was under way (TransactionConflict).
+            // The owner's log was not where it was guessed or read (another
+            // of their jobs moved), or another transaction on these items
+            // was under way (TransactionConflict).
             if attempt < APPEND_ATTEMPTS {
-                backoff(attempt).await;
+                let reason = cancel.cancellation_reasons().get(1);
+                let head = reason
+                    .and_then(|r| r.item())
+                    .and_then(|i| get_n(i, "lastSeq").ok());
+                // A stale guess is retried at once, on the head the
+                // cancellation returned; a race, after a pause, on a fresh
+                // read (the returned head is stale by then).
+                last = match head {
+                    Some(seq) if attempt == 1 && guess.is_some() => seq,
+                    _ => {
+                        backoff(attempt).await;
+                        self.log.head(&job.owner).await?
+                    }
+                };
                 continue;
             }
             break Err(Error::internal(format!(
