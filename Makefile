@@ -66,10 +66,12 @@ test: lint template-check docs-check $(VENV)/.installed node_modules/.installed
 CHROMIUM ?= /usr/bin/chromium
 
 ## The browser client's logic and the React hook, under node's own runner;
-## the hand-written .d.ts files checked by the TypeScript compiler.
+## the hand-written .d.ts files and the modules (@ts-check) checked by the
+## TypeScript compiler, each module's exports against the .d.ts.
 test-web: node_modules/.installed
 	node --test web/test/*.test.js
 	node_modules/.bin/tsc -p web/tsconfig.json
+	node_modules/.bin/tsc -p web/tsconfig.js.json
 
 ## The demo page and the client in Debian's Chromium (playwright-core),
 ## against the debug boomerang-local. Screenshots land in target/browser/.

@@ -176,6 +176,7 @@ export const MULTIPART_LIMIT_BYTES: number;
 
 /** An upload the server, storage or the network refused. */
 export class UploadError extends Error {
+  constructor(message: string, options?: { status?: number; job?: Job | null });
   /** The HTTP status, 0 when nothing answered. */
   status: number;
   /** The job, when one was made (a refused form's failed job, a file storage refused). */

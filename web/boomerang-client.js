@@ -1,4 +1,6 @@
-// Boomerang browser client: one ES module, no dependencies, no build step.
+// @ts-check
+// Boomerang browser client: ES modules, no dependencies, no build step;
+// this one is the entry point and holds the connection's state machine.
 //
 // connect() opens the user's WebSocket, delivers each event exactly once in
 // seq order, catches up through GET /events after every (re)connect and
@@ -8,12 +10,12 @@
 // paging, token reading) are exported so tests can call them directly; the
 // WebSocket, fetch, timers and locks are passed in or taken from the page.
 
-/** API Gateway closes a WebSocket after 10 minutes without a client message. */
-export const IDLE_LIMIT_MS = 10 * 60 * 1000;
-/** API Gateway closes any WebSocket after 2 hours. */
-export const MAX_CONNECTION_MS = 2 * 60 * 60 * 1000;
-/** GET /events answers at most 500 events a page. */
-export const MAX_EVENTS_PAGE = 500;
+import { backoffDelay, channelName, readClaims, socketUrl } from "./client/socket.js";
+import { MAX_EVENTS_PAGE, Sequencer, Unauthorized, catchUp, fetchEvents } from "./client/sequencing.js";
+
+export * from "./client/socket.js";
+export * from "./client/sequencing.js";
+export * from "./client/uploads.js";
 
 export const DEFAULTS = Object.freeze({
   shared: true,
@@ -41,263 +43,13 @@ export const DEFAULTS = Object.freeze({
 });
 
 // ---------------------------------------------------------------------------
-// Pure parts
-
-/**
- * Capped exponential backoff with full jitter: a delay drawn uniformly from
- * [0, min(cap, base * 2^attempt)).
- */
-export function backoffDelay(attempt, { baseMs, capMs }, random = Math.random) {
-  const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(attempt, 30));
-  return Math.floor(random() * ceiling);
-}
-
-/**
- * The claims of a JWT, unverified: only to name the shared channel and to
- * read `exp`. The server verifies every token it is given.
- */
-export function readClaims(token) {
-  try {
-    const part = String(token).split(".")[1];
-    const b64 = part.replace(/-/g, "+").replace(/_/g, "/");
-    const padded = b64 + "=".repeat((4 - (b64.length % 4)) % 4);
-    const bytes = Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
-    const claims = JSON.parse(new TextDecoder().decode(bytes));
-    return claims && typeof claims === "object" ? claims : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The name tabs of one user share, for one deployment. */
-export function channelName(wsUrl, user) {
-  return `boomerang:${wsUrl}:${user}`;
-}
-
-/** `wsUrl` with the token as its `token` query parameter. */
-export function socketUrl(wsUrl, token) {
-  const url = new URL(wsUrl);
-  // A stage URL given with a trailing slash names the same stage.
-  url.pathname = url.pathname.replace(/\/+$/, "") || "/";
-  url.searchParams.set("token", token);
-  return url.toString();
-}
-
-/**
- * Orders events by seq and lets each through once. `lastSeq` is the
- * position: the highest seq delivered (or skipped over after a gap), null
- * while unknown ("from now" before the first catch-up). Events above
- * `lastSeq + 1` wait until the hole below them is filled.
- */
-export class Sequencer {
-  constructor(since = null) {
-    this.lastSeq = since;
-    this.pending = new Map();
-  }
-
-  /** Takes events in any order; returns those now deliverable, in order. */
-  accept(events) {
-    for (const e of events) {
-      if (!e || !Number.isSafeInteger(e.seq) || e.seq < 1) continue;
-      if (this.lastSeq !== null && e.seq <= this.lastSeq) continue;
-      if (!this.pending.has(e.seq)) this.pending.set(e.seq, e);
-    }
-    return this.drain();
-  }
-
-  /** Sets an unknown position: the newest seq before this client started. */
-  start(newest) {
-    if (this.lastSeq !== null) return [];
-    const lowest = Math.min(...this.pending.keys());
-    this.lastSeq = Math.max(0, Math.min(newest, lowest - 1));
-    return this.drain();
-  }
-
-  /** Moves past seqs that can no longer be had (expired: `gap`). */
-  skipTo(seq) {
-    if (this.lastSeq === null || seq > this.lastSeq) this.lastSeq = seq;
-    for (const s of this.pending.keys()) if (s <= this.lastSeq) this.pending.delete(s);
-    return this.drain();
-  }
-
-  /** True when a seq is waiting on a hole below it. */
-  get hasHole() {
-    return this.pending.size > 0;
-  }
-
-  drain() {
-    const out = [];
-    if (this.lastSeq === null) return out;
-    for (let e = this.pending.get(this.lastSeq + 1); e; e = this.pending.get(this.lastSeq + 1)) {
-      this.pending.delete(e.seq);
-      this.lastSeq = e.seq;
-      out.push(e);
-    }
-    return out;
-  }
-}
-
-/** A 401 from the API or the upgrade: the token was refused. */
-export class Unauthorized extends Error {
-  constructor(message = "token refused") {
-    super(message);
-    this.name = "Unauthorized";
-  }
-}
-
-/**
- * Fetches one page of `GET /events?since=&limit=`. Throws Unauthorized on
- * 401 and Error on anything else that is not a 200 page.
- */
-export async function fetchEvents({ fetch, apiUrl, token, since, limit }) {
-  const url = `${apiUrl.replace(/\/+$/, "")}/events?since=${since}&limit=${limit}`;
-  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
-  if (res.status === 401) throw new Unauthorized(await errorText(res));
-  if (!res.ok) throw new Error(`GET /events: ${res.status} ${await errorText(res)}`);
-  const page = await res.json();
-  if (!page || !Array.isArray(page.events) || !Number.isSafeInteger(page.lastSeq)) {
-    throw new Error("GET /events: unexpected answer");
-  }
-  return page;
-}
-
-async function errorText(res) {
-  try {
-    const body = await res.json();
-    return typeof body?.error === "string" ? body.error : "";
-  } catch {
-    return "";
-  }
-}
-
-/**
- * Brings a sequencer up to the server's newest seq, page by page, and hands
- * each deliverable event to `deliver` in order. Calls `onGap` when events
- * after the position have expired (the app then reloads GET /jobs).
- */
-export async function catchUp({ sequencer, getPage, pageSize, deliver, onGap }) {
-  if (sequencer.lastSeq === null) {
-    // "From now": the position is the newest seq at the first catch-up.
-    const top = await getPage(Number.MAX_SAFE_INTEGER, 1);
-    sequencer.start(top.lastSeq).forEach(deliver);
-  }
-  for (;;) {
-    const since = sequencer.lastSeq;
-    const page = await getPage(since, pageSize);
-    const first = page.events[0];
-    // The server says so with `gap`; a first seq past since + 1 says the same.
-    if (page.gap === true || (first && first.seq > since + 1)) {
-      sequencer.skipTo(first ? first.seq - 1 : page.lastSeq).forEach(deliver);
-      onGap({ since, resumedAt: sequencer.lastSeq });
-    }
-    sequencer.accept(page.events).forEach(deliver);
-    const done = page.events.length === 0 || sequencer.lastSeq >= page.lastSeq;
-    // A page that does not move the position would only repeat itself.
-    if (done || sequencer.lastSeq === since) return;
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Uploads
-
-/** The multipart route's default limit (BOOMERANG_MAX_UPLOAD_BYTES). */
-export const MULTIPART_LIMIT_BYTES = 4 * 1024 * 1024;
-
-/** An upload the server or the network refused; `job` when one was made. */
-export class UploadError extends Error {
-  constructor(message, { status = 0, job = null } = {}) {
-    super(message);
-    this.name = "UploadError";
-    this.status = status;
-    this.job = job;
-  }
-}
-
-/**
- * Uploads a File or Blob. Up to `multipartLimit` bytes it goes as the
- * multipart form of POST /uploads; larger (or when the server says the form
- * is too large), it is declared with JSON and PUT straight to storage at the
- * URL the server answers. `onProgress(sent, total)` follows the bytes.
- * Resolves with the job as the server answered it: `submitted` (or already
- * finished) for a form, `uploading` for a file sent to storage, whose
- * events follow as for any job. Rejects with UploadError.
- */
-export async function uploadFile({
-  apiUrl,
-  token,
-  file,
-  fileName = file.name ?? "upload",
-  onProgress = noop,
-  multipartLimit = MULTIPART_LIMIT_BYTES,
-  XMLHttpRequest: Xhr = globalThis.XMLHttpRequest,
-  fetch = globalThis.fetch.bind(globalThis),
-}) {
-  const base = apiUrl.replace(/\/+$/, "");
-  const auth = { authorization: `Bearer ${token}` };
-  if (file.size <= multipartLimit) {
-    const form = new FormData();
-    form.append("file", file, fileName);
-    const res = await send(Xhr, "POST", `${base}/uploads`, auth, form, (sent, total) =>
-      // The form's framing makes the total a little larger than the file.
-      onProgress(Math.min(file.size, Math.round((sent / total) * file.size)), file.size),
-    );
-    if (res.status === 202) return res.body.job;
-    // A server whose form limit is below ours: the file goes to storage.
-    if (res.status !== 413) throw refusal("POST /uploads", res);
-  }
-  const declared = await fetch(`${base}/uploads`, {
-    method: "POST",
-    headers: { ...auth, "content-type": "application/json" },
-    body: JSON.stringify({ fileName, size: file.size, contentType: file.type || "application/octet-stream" }),
-  });
-  const created = await declared.json().catch(() => ({}));
-  if (declared.status !== 201) throw refusal("POST /uploads", { status: declared.status, body: created });
-  const { job, upload } = created;
-  // The headers the URL was signed with (its length is the body's own).
-  const put = await send(Xhr, upload.method ?? "PUT", upload.url, upload.headers ?? {}, file, onProgress);
-  if (put.status < 200 || put.status > 299) {
-    throw new UploadError(`storage refused the file (${put.status})`, { status: put.status, job });
-  }
-  onProgress(file.size, file.size);
-  return job;
-}
-
-function refusal(what, { status, body }) {
-  const message = typeof body?.error === "string" ? body.error : `${what}: ${status}`;
-  return new UploadError(message, { status, job: body?.job ?? null });
-}
-
-/** One request through XMLHttpRequest, the only API that reports bytes sent. */
-function send(Xhr, method, url, headers, body, onProgress) {
-  return new Promise((resolve, reject) => {
-    const xhr = new Xhr();
-    xhr.open(method, url);
-    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
-    xhr.upload.onprogress = (e) => {
-      if (e.lengthComputable) onProgress(e.loaded, e.total);
-    };
-    xhr.onerror = () => reject(new UploadError("the upload did not reach the server"));
-    xhr.onload = () => {
-      let parsed = null;
-      try {
-        parsed = xhr.responseText ? JSON.parse(xhr.responseText) : null;
-      } catch {
-        // S3 answers XML; only the status matters then.
-      }
-      resolve({ status: xhr.status, body: parsed });
-    };
-    xhr.send(body);
-  });
-}
-
-// ---------------------------------------------------------------------------
 // The client
 
 const noop = () => {};
 
 /**
  * Connects to Boomerang. See boomerang-client.d.ts for the options.
- * @returns {import("./boomerang-client").BoomerangClient}
+ * @returns {import("./boomerang-client.js").BoomerangClient}
  */
 export function connect(options) {
   return new Client(options);
@@ -329,7 +81,8 @@ class Client {
     this.seq = new Sequencer(Number.isSafeInteger(o.since) && o.since >= 0 ? o.since : null);
     this.status = null;
     this.closed = false;
-    this.role = null; // "solo" | "leader" | "follower"
+    /** @type {"solo" | "leader" | "follower" | null} */
+    this.role = null;
     this.timers = new Set();
     this.catching = null; // the running catch-up, if any
     this.catchAgain = false;
@@ -407,7 +160,7 @@ class Client {
         }
         this.joinElection(channelName(this.o.wsUrl, sub));
       })
-      .catch((e) => this.retryLater({ reason: "getToken failed", error: String(e?.message ?? e) }));
+      .catch((e) => this.retryLater({ reason: "getToken failed", error: String(e instanceof Error ? e.message : e) }));
   }
 
   joinElection(name) {
@@ -432,7 +185,7 @@ class Client {
     this.waiting?.abort();
     const waiting = steal ? null : new AbortController();
     this.waiting = waiting;
-    const opts = steal ? { steal: true } : { signal: waiting.signal };
+    const opts = waiting ? { signal: waiting.signal } : { steal: true };
     let release;
     const held = new Promise((r) => (release = r));
     this.locks
@@ -598,14 +351,14 @@ class Client {
       token = first && this.now() - first.at < 5000 ? first.token : await this.tokenNow();
     } catch (e) {
       if (generation !== this.generation) return;
-      return this.retryLater({ reason: "getToken failed", error: String(e?.message ?? e) });
+      return this.retryLater({ reason: "getToken failed", error: String(e instanceof Error ? e.message : e) });
     }
     if (this.closed || this.role === "follower" || generation !== this.generation) return;
     let ws;
     try {
       ws = new this.WebSocket(socketUrl(this.o.wsUrl, token));
     } catch (e) {
-      return this.retryLater({ reason: "cannot open the socket", error: String(e?.message ?? e) });
+      return this.retryLater({ reason: "cannot open the socket", error: String(e instanceof Error ? e.message : e) });
     }
     this.ws = ws;
     let opened = false;

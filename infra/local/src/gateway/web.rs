@@ -1,5 +1,6 @@
 //! The browser side, served from the binary itself: the demo page at `/`
-//! and the client module at `/boomerang-client.js` (sources in `web/`).
+//! and the client modules at `/boomerang-client.js` and `/client/*.js`
+//! (sources in `web/`).
 //! Embedded at build time, so the stack works offline with no build step.
 
 use std::sync::Arc;
@@ -39,6 +40,9 @@ const ASSETS: &[Asset] = &[
     asset!("/demo.js", "demo.js", JS),
     asset!("/demo.css", "demo.css", CSS),
     asset!("/boomerang-client.js", "boomerang-client.js", JS),
+    asset!("/client/socket.js", "client/socket.js", JS),
+    asset!("/client/sequencing.js", "client/sequencing.js", JS),
+    asset!("/client/uploads.js", "client/uploads.js", JS),
     asset!("/boomerang-client.d.ts", "boomerang-client.d.ts", TS),
 ];
 
