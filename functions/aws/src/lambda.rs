@@ -160,15 +160,18 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
         None
     };
     // With an identity provider, HS256 is accepted only if a secret is set.
-    let hs256 = needs.jwt_secret && (issuer.is_none() || env.jwt_secret_arn.is_some());
     let jwt_secret = async {
         match env.jwt_secret_arn.as_deref() {
-            Some(arn) if hs256 => keys_from(&secrets, "BOOMERANG_JWT_SECRET_ARN", arn, |k| {
-                auth::secret_from_config("the token key", k)
-            })
-            .await
-            .map(Some),
-            None if hs256 => Err(BootError::Missing("BOOMERANG_JWT_SECRET_ARN")),
+            Some(arn) if needs.jwt_secret => {
+                keys_from(&secrets, "BOOMERANG_JWT_SECRET_ARN", arn, |k| {
+                    auth::secret_from_config("the token key", k)
+                })
+                .await
+                .map(Some)
+            }
+            None if needs.jwt_secret && issuer.is_none() => {
+                Err(BootError::Missing("BOOMERANG_JWT_SECRET_ARN"))
+            }
             _ => Ok(None),
         }
     };

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use boomerang_core::Limits;
 
+/// Seconds in a day: job retention is set in days.
+const DAY: u64 = 24 * 3600;
+
 #[derive(clap::Args, Clone, Debug)]
 pub struct Shared {
     /// Largest upload (Lambda behind API Gateway: 6 MB of request, base64 included).
@@ -17,11 +20,13 @@ pub struct Shared {
     pub max_file_bytes: u64,
 
     /// How long a finished job (and its result) is kept, in days; never less than the events.
-    #[arg(long, env = "BOOMERANG_JOB_RETENTION_DAYS", default_value_t = 30)]
+    #[arg(long, env = "BOOMERANG_JOB_RETENTION_DAYS",
+          default_value_t = Limits::default().job_retention.as_secs() / DAY)]
     pub job_retention_days: u64,
 
     /// How long a signed PUT URL is valid; a job still uploading after it fails.
-    #[arg(long, env = "BOOMERANG_UPLOAD_URL_TTL_SECS", default_value_t = 15 * 60,
+    #[arg(long, env = "BOOMERANG_UPLOAD_URL_TTL_SECS",
+          default_value_t = Limits::default().upload_url_ttl.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..))]
     pub upload_url_ttl_secs: u64,
 
@@ -34,11 +39,8 @@ pub struct Shared {
     pub max_push_bytes: usize,
 
     /// How long the third party has to answer an upload.
-    #[arg(
-        long,
-        env = "BOOMERANG_THIRD_PARTY_TIMEOUT_MS",
-        default_value_t = 10_000
-    )]
+    #[arg(long, env = "BOOMERANG_THIRD_PARTY_TIMEOUT_MS",
+          default_value_t = Limits::default().submit_timeout.as_millis() as u64)]
     pub third_party_timeout_ms: u64,
 
     /// Open WebSocket connections one user may hold; one more is refused with 429.
@@ -47,12 +49,14 @@ pub struct Shared {
 
     /// A job that waited this long for the third party's webhook fails
     /// ("timed out waiting for the third party") and is pushed.
-    #[arg(long, env = "BOOMERANG_JOB_TIMEOUT_SECS", default_value_t = 900,
+    #[arg(long, env = "BOOMERANG_JOB_TIMEOUT_SECS",
+          default_value_t = Limits::default().job_timeout.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..))]
     pub job_timeout_secs: u64,
 
     /// Events older than this may be deleted; GET /events then says `gap`.
-    #[arg(long, env = "BOOMERANG_EVENT_RETENTION_SECS", default_value_t = 604_800,
+    #[arg(long, env = "BOOMERANG_EVENT_RETENTION_SECS",
+          default_value_t = Limits::default().event_retention.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..))]
     pub event_retention_secs: u64,
 
@@ -87,7 +91,7 @@ impl Shared {
             max_connections_per_user: self.max_connections_per_user,
             job_timeout: Duration::from_secs(self.job_timeout_secs),
             event_retention: Duration::from_secs(self.event_retention_secs),
-            job_retention: Duration::from_secs(self.job_retention_days.saturating_mul(24 * 3600)),
+            job_retention: Duration::from_secs(self.job_retention_days.saturating_mul(DAY)),
             ..Limits::default()
         }
         .checked()

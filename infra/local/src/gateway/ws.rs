@@ -181,7 +181,6 @@ async fn run(
                 let mut ctx = context(&gw, &id, "$default", "MESSAGE", connected_at);
                 ctx["messageId"] = json!(uuid::Uuid::new_v4().simple().to_string());
                 let event = json!({"requestContext": ctx, "body": body, "isBase64Encoded": base64});
-                // Boxed: the socket's future stays small while it idles.
                 let answer = handlers::default(parse(event));
                 // A two-way route: the handler's body goes back to this tab.
                 if let Some(aws_lambda_events::encodings::Body::Text(reply)) = answer.body {
