@@ -11,6 +11,7 @@
 // WebSocket, fetch, timers and locks are passed in or taken from the page.
 
 import { backoffDelay, channelName, readClaims, socketUrl } from "./client/socket.js";
+import { Election } from "./client/election.js";
 import { MAX_EVENTS_PAGE, Sequencer, Unauthorized, catchUp, fetchEvents } from "./client/sequencing.js";
 
 export * from "./client/socket.js";
@@ -164,70 +165,32 @@ class Client {
   }
 
   joinElection(name) {
-    this.lockName = name;
-    this.channel = new this.Channel(name);
-    this.channel.onmessage = (m) => this.onChannel(m.data);
-    this.becomeFollower();
-  }
-
-  becomeFollower() {
     this.role = "follower";
-    this.leaderSeen = this.now();
-    this.pingSentAt = null;
-    this.post({ t: "hello" });
-    this.queueForLock(false);
-    this.probeLeader();
-  }
-
-  /** Waits for the lock; `steal` takes it from a holder that went silent. */
-  queueForLock(steal) {
-    if (this.closed) return;
-    this.waiting?.abort();
-    const waiting = steal ? null : new AbortController();
-    this.waiting = waiting;
-    const opts = waiting ? { signal: waiting.signal } : { steal: true };
-    let release;
-    const held = new Promise((r) => (release = r));
-    this.locks
-      .request(this.lockName, opts, () => {
-        if (this.closed || this.frozen) return;
-        this.releaseLock = release;
-        this.becomeLeader();
-        return held;
-      })
-      .catch((e) => {
-        // Aborted while waiting: nothing was held. Stolen: step down.
-        if (this.releaseLock === release && this.role === "leader") {
-          this.releaseLock = null;
-          this.stepDown("another tab took over");
-        }
-        if (e?.name !== "AbortError") console.warn("boomerang: lock", e);
-      });
-  }
-
-  becomeLeader() {
-    this.waiting = null;
-    this.role = "leader";
-    this.clearTimer("probe");
-    this.openSocket();
-  }
-
-  stepDown(reason) {
-    this.dropSocket(1000, reason);
-    this.releaseLock?.();
-    this.releaseLock = null;
-    if (this.closed || this.frozen) return;
-    this.becomeFollower();
+    this.election = new Election({
+      name,
+      locks: this.locks,
+      Channel: this.Channel,
+      now: this.now,
+      setTimeout: this.setTimeout,
+      clearTimeout: this.clearTimeout,
+      probeMs: this.o.leaderProbeMs,
+      timeoutMs: this.o.leaderTimeoutMs,
+      onLead: () => {
+        this.role = "leader";
+        this.openSocket();
+      },
+      onDeposed: (reason) => {
+        this.dropSocket(1000, reason);
+        this.role = "follower";
+      },
+      onMessage: (m) => this.onChannel(m),
+    });
   }
 
   leaveElection() {
-    this.waiting?.abort();
-    this.waiting = null;
     if (this.role === "leader") this.post({ t: "status", status: "reconnecting", detail: { reason: "the tab holding the connection left" } });
-    this.releaseLock?.();
-    this.releaseLock = null;
-    this.channel?.close();
-    this.channel = null;
+    this.election?.leave();
+    this.election = null;
     this.unlistenLifecycle?.();
     this.unlistenLifecycle = null;
   }
@@ -241,22 +204,17 @@ class Client {
     const win = this.win;
     // A tab alone keeps its socket through a freeze; the browser decides.
     const onFreeze = () => {
-      if (this.role !== "leader" && this.role !== "follower") return;
-      this.frozen = true;
+      if (!this.election) return;
       if (this.role === "leader") {
         this.post({ t: "status", status: "reconnecting", detail: { reason: "the tab holding the connection froze" } });
         this.dropSocket(1000, "tab frozen");
-        this.releaseLock?.();
-        this.releaseLock = null;
       }
-      this.waiting?.abort();
-      this.waiting = null;
+      this.election.freeze();
       this.role = "follower";
     };
     const onResume = () => {
-      if (!this.frozen || this.closed) return;
-      this.frozen = false;
-      this.becomeFollower();
+      if (!this.election?.frozen || this.closed) return;
+      this.election.resume();
       this.requestCatchUp();
     };
     const onHide = (e) => {
@@ -282,23 +240,21 @@ class Client {
   // --- the channel between tabs -------------------------------------------
 
   post(message) {
-    try {
-      this.channel?.postMessage(message);
-    } catch (e) {
-      console.warn("boomerang: channel", e);
-    }
+    this.election?.post(message);
+  }
+
+  /** The holder tells the others where it stands. */
+  shareStatus() {
+    if (this.role === "leader") this.post({ t: "status", status: this.status?.status, detail: this.status?.detail ?? {}, lastSeq: this.seq.lastSeq });
   }
 
   onChannel(m) {
-    if (this.closed || !m || typeof m !== "object") return;
+    if (this.closed) return;
     if (this.role === "leader") {
-      if (m.t === "hello" || m.t === "ping") {
-        this.post({ t: "status", status: this.status?.status, detail: this.status?.detail ?? {}, lastSeq: this.seq.lastSeq });
-      }
+      if (m.t === "hello" || m.t === "ping") this.shareStatus();
       return;
     }
     if (this.role !== "follower") return;
-    this.leaderSeen = this.now();
     if (m.t === "event") {
       this.take([m.event]);
     } else if (m.t === "status" && typeof m.status === "string") {
@@ -312,27 +268,6 @@ class Client {
       }
       if (this.status?.detail?.reason !== "unauthorized") this.setStatus(m.status, m.detail ?? {});
     }
-  }
-
-  /**
-   * A follower checks the holder is alive, and takes over if it is not.
-   * Only a ping left unanswered counts: a hidden tab's timers may fire once
-   * a minute, and a late timer is no sign of a dead leader.
-   */
-  probeLeader() {
-    this.setTimer("probe", this.o.leaderProbeMs, () => {
-      if (this.role !== "follower" || this.closed || this.frozen) return;
-      const sent = this.pingSentAt;
-      const answered = sent === null || this.leaderSeen >= sent;
-      if (!answered && this.now() - sent > this.o.leaderTimeoutMs) {
-        this.pingSentAt = null;
-        this.queueForLock(true);
-      } else if (answered) {
-        this.pingSentAt = this.now();
-        this.post({ t: "ping" });
-      }
-      this.probeLeader();
-    });
   }
 
   // --- the socket (solo and leader) ----------------------------------------
@@ -538,7 +473,7 @@ class Client {
         getPage: (since, limit) => fetchEvents({ fetch: this.fetch, apiUrl: this.o.apiUrl, token, since, limit }),
         deliver: (e) => this.deliver(e),
         onGap: (detail) => {
-          if (this.role === "leader") this.post({ t: "status", status: this.status?.status, detail: this.status?.detail ?? {}, lastSeq: this.seq.lastSeq });
+          this.shareStatus();
           try {
             this.onGap(detail);
           } catch (e) {
@@ -547,9 +482,7 @@ class Client {
         },
       });
       this.refusals = 0;
-      if (this.role === "leader") {
-        this.post({ t: "status", status: this.status?.status, detail: this.status?.detail ?? {}, lastSeq: this.seq.lastSeq });
-      }
+      this.shareStatus();
     } catch (e) {
       if (this.closed) return;
       if (e instanceof Unauthorized) return this.refused(e.message);
@@ -572,7 +505,7 @@ class Client {
   setStatus(status, detail) {
     if (this.status && this.status.status === status && sameDetail(this.status.detail, detail)) return;
     this.status = { status, detail };
-    if (this.role === "leader") this.post({ t: "status", status, detail, lastSeq: this.seq.lastSeq });
+    this.shareStatus();
     try {
       this.onStatus(status, detail);
     } catch (e) {

@@ -43,6 +43,7 @@ const ASSETS: &[Asset] = &[
     asset!("/client/socket.js", "client/socket.js", JS),
     asset!("/client/sequencing.js", "client/sequencing.js", JS),
     asset!("/client/uploads.js", "client/uploads.js", JS),
+    asset!("/client/election.js", "client/election.js", JS),
     asset!("/boomerang-client.d.ts", "boomerang-client.d.ts", TS),
 ];
 
