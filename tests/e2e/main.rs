@@ -1,6 +1,7 @@
 //! End-to-end: the real local stack on port 0, real WebSockets, real HTTP,
 //! real signed webhooks.
 
+mod audit2;
 mod bad_input;
 mod catch_up;
 mod deadlines;

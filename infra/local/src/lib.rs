@@ -299,6 +299,7 @@ impl Stack {
         let serve_limits = gateway::ServeLimits {
             max_connections: config.max_http_connections,
             header_read_timeout: Duration::from_millis(config.http_header_timeout_ms),
+            body_stall: Duration::from_millis(config.http_body_timeout_ms),
         };
         if let Some(internal) = internal {
             let router = gateway::internal_management(gw.clone());

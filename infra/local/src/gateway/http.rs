@@ -18,6 +18,9 @@ use serde_json::{json, Map, Value};
 
 use super::{Gateway, LAMBDA_MAX_REQUEST_BYTES};
 
+/// The route the third party posts its results to.
+const WEBHOOK_ROUTE: &str = "/webhooks/third-party";
+
 pub async fn forward(
     State(gw): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -42,9 +45,23 @@ pub async fn forward(
     let Ok(params) = params else {
         return json_error(StatusCode::NOT_FOUND, "no such job");
     };
-    let read = axum::body::to_bytes(body, LAMBDA_MAX_REQUEST_BYTES);
+    // The webhook's limit is far below Lambda's: a larger body is refused
+    // without reading (or holding) the rest; the handler would refuse it
+    // with the same answer.
+    let webhook_limit = gw.app.limits().max_webhook_bytes;
+    let limit = match matched.as_str() {
+        WEBHOOK_ROUTE => webhook_limit.min(LAMBDA_MAX_REQUEST_BYTES),
+        _ => LAMBDA_MAX_REQUEST_BYTES,
+    };
+    let read = axum::body::to_bytes(body, limit);
     let body = match tokio::time::timeout(gw.body_timeout, read).await {
         Ok(Ok(b)) => b,
+        Ok(Err(_)) if limit < LAMBDA_MAX_REQUEST_BYTES => {
+            return json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("webhook body is larger than the limit of {webhook_limit} bytes"),
+            )
+        }
         Ok(Err(_)) => {
             return json_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -128,7 +145,7 @@ pub async fn forward(
     };
     let response = match matched.as_str() {
         "/uploads" => handlers::upload(&gw.app, request).await,
-        "/webhooks/third-party" => handlers::webhook(&gw.app, request).await,
+        WEBHOOK_ROUTE => handlers::webhook(&gw.app, request).await,
         "/dev/token" => handlers::dev_token(&gw.app, request).await,
         _ => handlers::api(&gw.app, request).await,
     };

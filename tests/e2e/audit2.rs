@@ -1,0 +1,166 @@
+//! The attacks of the second security review, each tried for real against
+//! the stack, with what must hold instead (docs/security.md, "Second
+//! review", lists them).
+
+use boomerang_e2e::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Sends `head`, then streams `body_len` bytes the way node's fetch and
+/// httpx do (without waiting for an answer), and reads the answer while
+/// it writes. Those clients give up on the whole request when a write
+/// fails (EPIPE, a reset), answer or not; so this returns the answer only
+/// when every byte was written too, else the error that broke it.
+async fn streamed(
+    addr: std::net::SocketAddr,
+    head: &str,
+    body_len: usize,
+) -> Result<String, String> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut rx, mut tx) = stream.into_split();
+    tx.write_all(head.as_bytes()).await.unwrap();
+    let writer = tokio::spawn(async move {
+        let chunk = vec![b'x'; 16 * 1024];
+        let mut sent = 0;
+        while sent < body_len {
+            let n = chunk.len().min(body_len - sent);
+            tx.write_all(&chunk[..n])
+                .await
+                .map_err(|e| format!("writing the body after {sent} bytes: {e}"))?;
+            sent += n;
+        }
+        tx.flush().await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(tx)
+    });
+    let mut answer = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    let read = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match rx.read(&mut buf).await {
+                Ok(0) => return Ok(()),
+                Ok(n) => {
+                    answer.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&answer);
+                    // A whole answer: headers and a JSON body's last brace.
+                    if text.contains("\r\n\r\n") && text.trim_end().ends_with('}') {
+                        return Ok(());
+                    }
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    })
+    .await
+    .expect("an answer before the deadline");
+    read.map_err(|e| format!("reading the answer: {e}"))?;
+    tokio::time::timeout(DEADLINE, writer)
+        .await
+        .expect("the body is taken before the deadline")
+        .unwrap()?;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+fn status_and_error(answer: &str) -> (u16, serde_json::Value) {
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"));
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let json =
+        serde_json::from_str(body.trim()).unwrap_or_else(|_| panic!("no JSON error: {answer:?}"));
+    (status, json)
+}
+
+// 1: a refusal that never arrives.
+
+#[tokio::test]
+async fn an_upload_refused_before_its_body_is_read_still_reaches_a_streaming_client() {
+    let app = spawn_app().await;
+    let head = |auth: &str, len: usize| {
+        format!(
+            "POST /uploads HTTP/1.1\r\nHost: localhost\r\n{auth}\
+             Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {len}\r\n\r\n"
+        )
+    };
+    let token = format!("Authorization: Bearer {}\r\n", app.token("alice"));
+    for (what, head, len, want) in [
+        ("no token", head("", 4_000_000), 4_000_000, 401),
+        (
+            "a bad token",
+            head("Authorization: Bearer nope\r\n", 4_000_000),
+            4_000_000,
+            401,
+        ),
+        ("too large", head(&token, 7_000_000), 7_000_000, 413),
+    ] {
+        // WHEN a client streams its body without waiting for an answer
+        let answer = streamed(app.stack.addr, &head, len)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: the connection broke before the answer: {e}"));
+        // THEN it reads the refusal and its JSON error, not a reset
+        let (status, error) = status_and_error(&answer);
+        assert_eq!(status, want, "{what}: {answer}");
+        assert!(error["error"].is_string(), "{what}: {error}");
+    }
+}
+
+// 2: silent connections.
+
+#[tokio::test]
+async fn connections_that_send_nothing_hold_no_slot_and_are_closed_at_the_header_deadline() {
+    // GIVEN a stack serving 8 connections at once, 400 ms for headers
+    let app = spawn_app_with(|c| {
+        c.max_http_connections = 8;
+        c.http_header_timeout_ms = 400;
+    })
+    .await;
+    // WHEN 100 clients connect and send nothing (more than 8 slots, and
+    // more than the 64 that may wait for a first byte)
+    let mut silent = Vec::new();
+    for _ in 0..100 {
+        silent.push(TcpStream::connect(app.stack.addr).await.unwrap());
+    }
+    // THEN /healthz still answers, while they are all connected
+    for _ in 0..3 {
+        let health = tokio::time::timeout(DEADLINE, app.http.get(app.url("/healthz")).send())
+            .await
+            .expect("healthz answers before the deadline")
+            .unwrap();
+        assert_eq!(health.status().as_u16(), 200);
+    }
+    // AND each silent one is closed by the server (read sees the end)
+    for mut s in silent {
+        let mut rest = Vec::new();
+        let n = tokio::time::timeout(DEADLINE, s.read_to_end(&mut rest))
+            .await
+            .expect("the server closes a connection that sent nothing");
+        assert!(rest.is_empty(), "{n:?}");
+    }
+}
+
+// Low: a webhook body read up to 6 MB before its 1 MiB limit.
+
+#[tokio::test]
+async fn a_webhook_body_over_its_limit_is_refused_before_the_rest_is_read() {
+    let app = spawn_app().await;
+    // WHEN a client announces a 3 MB webhook, sends a little over 1 MiB
+    // of it, and waits
+    let mut s = TcpStream::connect(app.stack.addr).await.unwrap();
+    let head = "POST /webhooks/third-party HTTP/1.1\r\nHost: localhost\r\n\
+                Content-Type: application/json\r\nContent-Length: 3000000\r\n\r\n";
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&vec![b' '; 1024 * 1024 + 1024]).await.unwrap();
+    // THEN it is answered 413 without the server waiting for the rest
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(DEADLINE, s.read(&mut buf))
+        .await
+        .expect("an answer before the rest of the body")
+        .unwrap();
+    let (status, error) = status_and_error(&String::from_utf8_lossy(&buf[..n]));
+    assert_eq!(status, 413);
+    assert!(
+        error["error"].as_str().unwrap().contains("webhook"),
+        "{error}"
+    );
+}
