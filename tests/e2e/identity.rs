@@ -209,3 +209,96 @@ async fn cognito_access_tokens_name_their_app_client_in_client_id() {
     let other = issuer.token("rsa-a", json!({"aud": null, "client_id": "another-client"}));
     assert_eq!(jobs_status(&app, &other).await, 401);
 }
+
+// The second review: identity, exactly.
+
+#[tokio::test]
+async fn client_id_stands_for_the_audience_only_in_an_access_token_without_aud() {
+    let issuer = Issuer::start(&["rsa-a"]).await;
+    let (app, _tp) = stack_for(&issuer).await;
+    for (what, claims) in [
+        (
+            "a token for another API whose client_id matches",
+            json!({"aud": "another-api", "client_id": AUDIENCE, "token_use": "access"}),
+        ),
+        (
+            "an ID token with the client_id claim",
+            json!({"aud": null, "client_id": AUDIENCE, "token_use": "id"}),
+        ),
+        ("no token_use", json!({"aud": null, "client_id": AUDIENCE})),
+    ] {
+        let token = issuer.token("rsa-a", claims);
+        assert_eq!(jobs_status(&app, &token).await, 401, "{what}");
+    }
+    // A list naming us passes.
+    let listed = issuer.token("rsa-a", json!({"aud": ["another-api", AUDIENCE]}));
+    assert_eq!(jobs_status(&app, &listed).await, 200);
+}
+
+#[tokio::test]
+async fn nbf_is_honoured_with_a_minute_of_leeway() {
+    let issuer = Issuer::start(&["ec-a"]).await;
+    let (app, _tp) = stack_for(&issuer).await;
+    let now = chrono::Utc::now().timestamp();
+    let soon = issuer.token("ec-a", json!({"nbf": now + 20}));
+    assert_eq!(jobs_status(&app, &soon).await, 200, "within the leeway");
+    let later = issuer.token("ec-a", json!({"nbf": now + 3600}));
+    assert_eq!(
+        jobs_status(&app, &later).await,
+        401,
+        "not valid for an hour"
+    );
+    assert!(
+        app.tab_with_token(&later).await.is_err(),
+        "nor on the socket"
+    );
+    let garbage = issuer.token("ec-a", json!({"nbf": "tomorrow"}));
+    assert_eq!(jobs_status(&app, &garbage).await, 401, "nbf not a time");
+    // HS256 tokens too.
+    let hs = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &json!({"sub": "alice", "exp": now + 7200, "nbf": now + 3600}),
+        &EncodingKey::from_secret(app.jwt_secret()),
+    )
+    .unwrap();
+    assert_eq!(jobs_status(&app, &hs).await, 401, "HS256 not valid yet");
+}
+
+#[tokio::test]
+async fn an_issuer_without_an_audience_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = boomerang_local::Config::with_data_dir(dir.path());
+    config.addr = "127.0.0.1:0".parse().unwrap();
+    config.shared.jwt_issuer = Some("https://issuer.example".into());
+    let Err(e) = boomerang_local::Stack::start(config).await else {
+        panic!("a stack with an issuer and no audience started");
+    };
+    assert!(e.to_string().contains("BOOMERANG_JWT_AUDIENCE"), "{e}");
+}
+
+#[tokio::test]
+async fn a_slow_jwks_fetch_for_an_unknown_kid_holds_up_no_token_under_a_known_key() {
+    use boomerang_core::ports::IssuerKeys;
+    // GIVEN a cache (its minute shortened to nothing) that knows rsa-a
+    let issuer = Issuer::start(&["rsa-a"]).await;
+    let jwks = format!("{}/.well-known/jwks.json", issuer.url);
+    let cache = std::sync::Arc::new(
+        boomerang_http::JwksCache::with_refetch_interval(&jwks, std::time::Duration::ZERO).unwrap(),
+    );
+    assert!(cache.key("rsa-a").await.unwrap().is_some());
+    // WHEN a made-up kid makes it fetch, and the issuer does not answer
+    let held = issuer.hold.lock().await;
+    let slow = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.key("made-up").await }
+    });
+    boomerang_e2e::eventually("the refetch reaches the issuer", || async {
+        *issuer.fetches.lock().unwrap() == 2
+    })
+    .await;
+    // THEN a token under the known key is verified meanwhile
+    assert!(cache.key("rsa-a").await.unwrap().is_some());
+    assert!(!slow.is_finished(), "the fetch is still held");
+    drop(held);
+    assert!(slow.await.unwrap().unwrap().is_none());
+}

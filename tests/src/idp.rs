@@ -17,6 +17,8 @@ pub struct Issuer {
     pub url: String,
     pub jwks: Arc<Mutex<Value>>,
     pub fetches: Arc<Mutex<usize>>,
+    /// While a test holds this, the JWKS is not answered (a slow issuer).
+    pub hold: Arc<tokio::sync::Mutex<()>>,
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
@@ -34,19 +36,26 @@ impl Issuer {
         let fetches = Arc::new(Mutex::new(0));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let (served, counted) = (jwks.clone(), fetches.clone());
+        let hold = Arc::new(tokio::sync::Mutex::new(()));
+        let (served, counted, held) = (jwks.clone(), fetches.clone(), hold.clone());
         let app = axum::Router::new().route(
             "/.well-known/jwks.json",
             get(move || {
-                let (served, counted) = (served.clone(), counted.clone());
+                let (served, counted, held) = (served.clone(), counted.clone(), held.clone());
                 async move {
                     *counted.lock().unwrap() += 1;
+                    drop(held.lock().await);
                     axum::Json(served.lock().unwrap().clone())
                 }
             }),
         );
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let issuer = Self { url, jwks, fetches };
+        let issuer = Self {
+            url,
+            jwks,
+            fetches,
+            hold,
+        };
         issuer.serve(kids);
         issuer
     }

@@ -91,13 +91,20 @@ pub struct Identity {
 }
 
 /// An identity provider whose tokens are accepted: RS256 or ES256, signed
-/// by a key of its JWKS (chosen by `kid`), with `iss` equal to `url` and,
-/// if `audience` is set, `aud` (or Cognito's `client_id`) equal to it.
+/// by a key of its JWKS (chosen by `kid`), with `iss` equal to `url` and
+/// `aud` equal to or containing `audience` (or, for Cognito's access
+/// tokens, which carry no `aud`, `client_id` equal to it). The audience is
+/// required: without it, a token the issuer made for any other API of
+/// its would pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issuer {
     pub url: String,
-    pub audience: Option<String>,
+    pub audience: String,
 }
+
+/// Clock skew allowed on `nbf`: a token minted by a clock a little ahead
+/// of ours is not refused.
+pub const NBF_LEEWAY_SECS: i64 = 60;
 
 /// What a token says it must be checked with, read from its header before
 /// anything is trusted.
@@ -113,9 +120,12 @@ pub enum KeyNeeded {
 struct Claims {
     sub: Option<String>,
     exp: Option<serde_json::Value>,
+    nbf: Option<serde_json::Value>,
     aud: Option<serde_json::Value>,
-    /// Cognito's access tokens carry the app client here, not in `aud`.
+    /// Cognito's access tokens carry the app client here, not in `aud`,
+    /// and say so in `token_use`.
     client_id: Option<String>,
+    token_use: Option<String>,
 }
 
 fn unauthorized(why: &str) -> Error {
@@ -148,7 +158,8 @@ pub fn key_needed(token: &str, issuer: Option<&Issuer>) -> Result<KeyNeeded> {
 /// `issuer_key` is the key [`key_needed`] named, when it named one. The
 /// signature is checked with exactly the algorithm of that key's kind (a
 /// public key never serves as an HMAC secret); then `exp` against `now`
-/// (no leeway), `iss` and `aud` for an issuer's token, and `sub`.
+/// (no leeway), `nbf` when present (with [`NBF_LEEWAY_SECS`]), `iss` and
+/// `aud` for an issuer's token, and `sub`.
 pub fn verify_identity(
     token: &str,
     keys: Option<&Keys>,
@@ -194,17 +205,18 @@ pub fn verify_identity(
                     _ => unauthorized("bad token signature"),
                 })?
                 .claims;
-            if let Some(audience) = &issuer.audience {
-                let in_aud = match &claims.aud {
-                    Some(serde_json::Value::String(a)) => a == audience,
-                    Some(serde_json::Value::Array(all)) => {
-                        all.iter().any(|a| a == audience.as_str())
-                    }
-                    _ => false,
-                };
-                if !in_aud && claims.client_id.as_deref() != Some(audience.as_str()) {
-                    return Err(unauthorized("token is for another audience"));
+            let audience = issuer.audience.as_str();
+            let for_us = match &claims.aud {
+                Some(serde_json::Value::String(a)) => a == audience,
+                Some(serde_json::Value::Array(all)) => all.iter().any(|a| a == audience),
+                Some(_) => false,
+                None => {
+                    claims.token_use.as_deref() == Some("access")
+                        && claims.client_id.as_deref() == Some(audience)
                 }
+            };
+            if !for_us {
+                return Err(unauthorized("token is for another audience"));
             }
             claims
         }
@@ -216,6 +228,15 @@ pub fn verify_identity(
         .ok_or_else(|| unauthorized("token has no exp"))?;
     if !exp.is_finite() || exp <= now.timestamp() as f64 {
         return Err(unauthorized("token expired"));
+    }
+    if let Some(nbf) = &claims.nbf {
+        let nbf = nbf
+            .as_f64()
+            .filter(|n| n.is_finite())
+            .ok_or_else(|| unauthorized("token nbf is not a time"))?;
+        if nbf > (now.timestamp() + NBF_LEEWAY_SECS) as f64 {
+            return Err(unauthorized("token is not valid yet"));
+        }
     }
     // Far-future values saturate rather than wrap.
     let expires_at = DateTime::<Utc>::from_timestamp(exp.min(i64::MAX as f64) as i64, 0)

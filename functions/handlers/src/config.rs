@@ -69,7 +69,8 @@ pub struct Shared {
     #[arg(long, env = "BOOMERANG_JWKS_URL")]
     pub jwks_url: Option<String>,
 
-    /// With an issuer: its tokens' `aud` (or Cognito's `client_id`) must be this.
+    /// Required with an issuer: its tokens' `aud` must be or contain this
+    /// (Cognito's access tokens: `client_id`).
     #[arg(long, env = "BOOMERANG_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
 

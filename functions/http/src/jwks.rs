@@ -1,7 +1,8 @@
 //! `JwksCache`: an identity provider's signing keys, fetched from its JWKS
 //! URL and kept. A `kid` not in the kept set refetches, at most once a
 //! minute (the contract's rule): a rotated-in key is picked up at once, and
-//! tokens with made-up `kid`s cannot make us hammer the issuer.
+//! tokens with made-up `kid`s cannot make us hammer the issuer. The fetch
+//! runs outside the keys' lock: tokens under known keys never wait on it.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,7 +14,6 @@ use boomerang_core::auth::Issuer;
 use boomerang_core::ports::IssuerKeys;
 use boomerang_core::{Error, Result};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
-use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
@@ -28,9 +28,9 @@ const MAX_JWKS_BYTES: usize = 256 * 1024;
 pub type IdentityProvider = (Issuer, Arc<dyn IssuerKeys>);
 
 /// The identity provider named by `issuer` (blank: none), with its
-/// `audience` (blank: not checked) and its keys from `jwks_url` (blank:
-/// `{issuer}/.well-known/jwks.json`): what the Lambdas read from their
-/// environment and the local stack from its configuration.
+/// `audience` (required with an issuer) and its keys from `jwks_url`
+/// (blank: `{issuer}/.well-known/jwks.json`): what the Lambdas read from
+/// their environment and the local stack from its configuration.
 pub fn identity_provider(
     issuer: &str,
     audience: Option<&str>,
@@ -44,13 +44,14 @@ pub fn identity_provider(
         Some(u) => u.to_owned(),
         None => format!("{}/.well-known/jwks.json", url.trim_end_matches('/')),
     };
+    let audience = audience
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .ok_or("BOOMERANG_JWT_AUDIENCE is required with BOOMERANG_JWT_ISSUER: without it, a token the issuer made for any other API would pass")?;
     let keys: Arc<dyn IssuerKeys> = Arc::new(JwksCache::new(&jwks)?);
     let issuer = Issuer {
         url: url.to_owned(),
-        audience: audience
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .map(str::to_owned),
+        audience: audience.to_owned(),
     };
     Ok(Some((issuer, keys)))
 }
@@ -60,13 +61,22 @@ pub struct JwksCache {
     url: reqwest::Url,
     http: reqwest::Client,
     refetch_every: Duration,
-    state: Mutex<State>,
+    /// The keys, read by every token without waiting on a fetch.
+    state: std::sync::Mutex<State>,
+    /// Held by the one fetch at a time; only an unknown `kid` waits on it.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     keys: HashMap<String, Jwk>,
     fetched_at: Option<Instant>,
+}
+
+impl State {
+    fn due(&self, every: Duration) -> bool {
+        self.fetched_at.is_none_or(|at| at.elapsed() >= every)
+    }
 }
 
 impl JwksCache {
@@ -93,7 +103,8 @@ impl JwksCache {
             url,
             http,
             refetch_every,
-            state: Mutex::default(),
+            state: std::sync::Mutex::default(),
+            fetching: tokio::sync::Mutex::default(),
         })
     }
 
@@ -132,21 +143,34 @@ impl JwksCache {
 #[async_trait]
 impl IssuerKeys for JwksCache {
     async fn key(&self, kid: &str) -> Result<Option<Jwk>> {
-        // One lock: concurrent requests for an unknown kid share one fetch.
-        let mut state = self.state.lock().await;
-        if let Some(k) = state.keys.get(kid) {
-            return Ok(Some(k.clone()));
+        let known = |state: &State| state.keys.get(kid).cloned();
+        {
+            let state = self.state.lock().expect("jwks state");
+            if let Some(k) = known(&state) {
+                return Ok(Some(k));
+            }
+            if !state.due(self.refetch_every) {
+                return Ok(None);
+            }
         }
-        let due = state
-            .fetched_at
-            .is_none_or(|at| at.elapsed() >= self.refetch_every);
-        if !due {
-            return Ok(None);
+        // One fetch at a time; tokens whose key is known never wait on it.
+        let _fetching = self.fetching.lock().await;
+        {
+            let mut state = self.state.lock().expect("jwks state");
+            // The fetch this one waited on may have brought the key.
+            if let Some(k) = known(&state) {
+                return Ok(Some(k));
+            }
+            if !state.due(self.refetch_every) {
+                return Ok(None);
+            }
+            // A failed fetch counts as one too: an unreachable issuer is
+            // not asked again for every request.
+            state.fetched_at = Some(Instant::now());
         }
-        // A failed fetch counts as one too: an unreachable issuer is not
-        // asked again for every request.
-        state.fetched_at = Some(Instant::now());
-        state.keys = self.fetch().await?;
-        Ok(state.keys.get(kid).cloned())
+        let keys = self.fetch().await?;
+        let mut state = self.state.lock().expect("jwks state");
+        state.keys = keys;
+        Ok(known(&state))
     }
 }
