@@ -9,6 +9,7 @@ mod direct;
 mod flow;
 mod hardening;
 mod http_errors;
+mod idempotency;
 mod identity;
 mod lists;
 mod metrics;

@@ -11,7 +11,10 @@ use boomerang_core::ports::{Clock, Processor};
 use boomerang_core::Ports;
 
 use crate::tables::Tables;
-use crate::{ApiGatewayPusher, DynamoConnectionStore, DynamoEventLog, DynamoJobStore, S3FileStore};
+use crate::{
+    ApiGatewayPusher, DynamoConnectionStore, DynamoEventLog, DynamoIdempotencyKeys, DynamoJobStore,
+    S3FileStore,
+};
 
 /// How long the SDK may take, per client: a call to a slow or unreachable
 /// service fails in time instead of running into the function's timeout
@@ -108,6 +111,10 @@ impl Deployment {
                     .with_clock(clock.clone()),
             ),
             files: Arc::new(files),
+            idempotency: Arc::new(DynamoIdempotencyKeys::new(
+                dynamo.clone(),
+                &self.tables.jobs,
+            )),
             pusher: Arc::new(ApiGatewayPusher::new(sdk, &self.connections_endpoint)),
             processor,
             clock,

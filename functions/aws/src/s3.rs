@@ -114,7 +114,9 @@ impl FileStore for S3FileStore {
             .map_err(|_| Error::internal("an upload URL must expire in the future"))?;
         let config = PresigningConfig::expires_in(expires_in).map_err(Error::internal)?;
         // Content-Length and Content-Type are signed: S3 refuses a PUT of
-        // another size or type (403 SignatureDoesNotMatch).
+        // another size or type (403 SignatureDoesNotMatch). So is
+        // If-None-Match: a second PUT, once the file is stored, gets 412
+        // and the file never changes under its job's result.
         let size = i64::try_from(size).map_err(Error::internal)?;
         let presigned = self
             .client
@@ -123,6 +125,7 @@ impl FileStore for S3FileStore {
             .key(key)
             .content_type(content_type)
             .content_length(size)
+            .if_none_match("*")
             .presigned(config)
             .await
             .map_err(|e| Error::internal(aws_sdk_s3::error::DisplayErrorContext(e)))?;

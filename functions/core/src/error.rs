@@ -14,9 +14,13 @@ pub enum Error {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("{0}")]
     TooManyRequests(String),
     #[error("{0}")]

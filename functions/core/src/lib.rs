@@ -22,6 +22,6 @@ pub use domain::*;
 pub use error::{Error, Result};
 pub use limits::Limits;
 pub use usecases::{
-    Boomerang, NewUpload, Ports, Settings, Stored, UploadOutcome, UploadTicket, UploadedFile,
-    WebhookOutcome,
+    Boomerang, Idempotent, NewUpload, Ports, Settings, Stored, UploadOutcome, UploadTicket,
+    UploadedFile, WebhookOutcome,
 };

@@ -41,6 +41,7 @@ struct State {
     skew: Duration,
     /// Jobs whose stored form can no longer be read (a damaged item).
     unreadable: Vec<JobId>,
+    claims: HashMap<(UserId, String), Claim>,
 }
 
 impl State {
@@ -185,6 +186,37 @@ impl JobStore for Memory {
                 false => Ok(j),
             })
             .collect())
+    }
+}
+
+#[async_trait]
+impl IdempotencyKeys for Memory {
+    async fn claim(&self, claim: &Claim) -> Result<Option<Claim>> {
+        let mut s = self.state.lock().unwrap();
+        let id = (claim.user.clone(), claim.key.clone());
+        match s.claims.get(&id) {
+            Some(held) if held.holds(claim.claimed_at) => Ok(Some(held.clone())),
+            _ => {
+                s.claims.insert(id, claim.clone());
+                Ok(None)
+            }
+        }
+    }
+
+    async fn finish(&self, user: &UserId, key: &str, outcome: Option<&Outcome>) -> Result<()> {
+        let mut s = self.state.lock().unwrap();
+        let id = (user.clone(), key.to_owned());
+        match outcome {
+            Some(o) => {
+                if let Some(c) = s.claims.get_mut(&id) {
+                    c.outcome = Some(o.clone());
+                }
+            }
+            None => {
+                s.claims.remove(&id);
+            }
+        }
+        Ok(())
     }
 }
 

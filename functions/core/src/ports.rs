@@ -69,6 +69,60 @@ pub trait JobStore: Send + Sync {
     ) -> Result<Vec<Result<Job>>>;
 }
 
+/// Idempotency keys (`Idempotency-Key` on `POST /uploads`): each user's
+/// requests by the key the client chose, kept [`IDEMPOTENCY_WINDOW`].
+#[async_trait]
+pub trait IdempotencyKeys: Send + Sync {
+    /// Stores `claim` (which has no outcome yet), unless the user's key is
+    /// held: claimed within the window and, while unfinished, within
+    /// [`UNFINISHED_CLAIM_LIFETIME`] of `claim.claimed_at`. Then returns
+    /// that claim and stores nothing. Exactly one of two racing claims
+    /// is stored.
+    async fn claim(&self, claim: &Claim) -> Result<Option<Claim>>;
+    /// The claimed request ended: with its job and answer, which later
+    /// requests with the key replay; or, with `None`, with nothing to
+    /// replay (refused before making a job), which frees the key.
+    async fn finish(&self, user: &UserId, key: &str, outcome: Option<&Outcome>) -> Result<()>;
+}
+
+/// How long a key holds: the contract's 24 hours.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+/// A claim whose request never finished (its function crashed) frees its
+/// key after Lambda's longest run, 15 minutes.
+pub const UNFINISHED_CLAIM_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// One user's request under one idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub user: UserId,
+    pub key: String,
+    /// What the request was for (file name, size, content type), hashed:
+    /// the same key for another file is refused.
+    pub fingerprint: String,
+    pub claimed_at: DateTime<Utc>,
+    pub outcome: Option<Outcome>,
+}
+
+/// What a finished request answered: its job, and its status as the
+/// edge chose it (the core does not read it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub job: JobId,
+    pub status: u16,
+}
+
+impl Claim {
+    /// Whether it still holds its key at `now`.
+    pub fn holds(&self, now: DateTime<Utc>) -> bool {
+        let age = (now - self.claimed_at).to_std().unwrap_or_default();
+        let life = match self.outcome {
+            Some(_) => IDEMPOTENCY_WINDOW,
+            None => UNFINISHED_CLAIM_LIFETIME,
+        };
+        age < life
+    }
+}
+
 /// Where a page of a user's jobs ends: the last job's creation time and
 /// id (the order is newest first, ties by id).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -128,15 +128,20 @@ impl DiskFileStore {
         }
         let tmp = path.with_extension(format!("partial-{}", uuid::Uuid::new_v4().simple()));
         let written = write_aside(&tmp, size, body).await;
-        match written {
-            Ok(()) => tokio::fs::rename(&tmp, &path)
-                .await
-                .map_err(Error::internal),
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                Err(e)
-            }
-        }
+        // A link, not a rename: it never replaces a stored file (as S3's
+        // `If-None-Match: *`), so a file never changes under its job.
+        let stored = match written {
+            Ok(()) => match tokio::fs::hard_link(&tmp, &path).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::Conflict(
+                    "this file is stored already: it can no longer change".into(),
+                )),
+                Err(e) => Err(Error::internal(e)),
+            },
+            Err(e) => Err(e),
+        };
+        let _ = tokio::fs::remove_file(&tmp).await;
+        stored
     }
 }
 

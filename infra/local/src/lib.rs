@@ -397,6 +397,7 @@ async fn embedded_ports(
         connections: Arc::new(connections),
         jobs: Arc::new(sqlite::SqliteJobStore::new(db.clone())),
         events: Arc::new(sqlite::SqliteEventLog::new(db.clone())),
+        idempotency: Arc::new(sqlite::SqliteIdempotencyKeys::new(db.clone())),
         files: Arc::new(files),
         pusher: Arc::new(GatewayPusher::new(registry)),
         processor: Some(processor),

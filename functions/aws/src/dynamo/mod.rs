@@ -2,10 +2,12 @@
 
 mod connections;
 mod events;
+mod idempotency;
 mod jobs;
 
 pub use connections::DynamoConnectionStore;
 pub use events::DynamoEventLog;
+pub use idempotency::DynamoIdempotencyKeys;
 pub use jobs::{DynamoJobStore, MAX_INLINE_RESULT_BYTES};
 
 use std::collections::HashMap;

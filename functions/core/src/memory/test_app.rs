@@ -61,6 +61,7 @@ impl TestApp {
             jobs: m.clone(),
             events: m.clone(),
             files: m.clone(),
+            idempotency: m.clone(),
             pusher: m.clone(),
             processor: Some(m.clone()),
             clock: m,

@@ -82,8 +82,6 @@ impl Boomerang {
             ));
         }
         let now = self.ports.clock.now();
-        let ttl = Duration::from_std(limits.upload_url_ttl).unwrap_or(Duration::minutes(15));
-        let expires_at = now + ttl;
         let job = new_job(
             user,
             JobStatus::Uploading,
@@ -93,14 +91,24 @@ impl Boomerang {
             req.size,
             now,
         );
+        let ticket = self.upload_ticket(&job).await?;
+        self.ports.jobs.create(&job).await?;
+        info!(job_id = %job.id, user = %user, size = job.size, "job created, waiting for its upload");
+        Ok((job, ticket))
+    }
+
+    /// A presigned PUT for `job`'s bytes, valid from now: for a new job,
+    /// and for a retried request that may never have seen the first.
+    pub async fn upload_ticket(&self, job: &Job) -> Result<UploadTicket> {
+        let ttl = self.limits().upload_url_ttl;
+        let expires_at =
+            self.ports.clock.now() + Duration::from_std(ttl).unwrap_or(Duration::minutes(15));
         let put = self
             .ports
             .files
             .presign_put(&job.file_key, &job.content_type, job.size, expires_at)
             .await?;
-        self.ports.jobs.create(&job).await?;
-        info!(job_id = %job.id, user = %user, size = job.size, "job created, waiting for its upload");
-        Ok((job, UploadTicket { put, expires_at }))
+        Ok(UploadTicket { put, expires_at })
     }
 
     /// The bytes of `key` are stored (`size` of them, as storage reports):
@@ -180,6 +188,21 @@ impl Boomerang {
             &format!("the file could not be handed to the third party: {why}"),
         )
         .await
+    }
+
+    /// Whether `key` may still take its bytes: only while its job is
+    /// `uploading`. After that the stored file never changes under the
+    /// job (409). (On AWS, S3 enforces it: the URL is signed with
+    /// `If-None-Match: *`, and a second PUT gets S3's 412.)
+    pub async fn accepts_bytes(&self, key: &str) -> Result<()> {
+        match self.upload_of(key).await? {
+            Some(job) if job.status == JobStatus::Uploading => Ok(()),
+            Some(job) => Err(Error::Conflict(format!(
+                "this upload's job is {}: its file can no longer change",
+                job.status.as_str()
+            ))),
+            None => Err(Error::NotFound("no upload waits for this file".into())),
+        }
     }
 
     /// The job whose file `key` is.

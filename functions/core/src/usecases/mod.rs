@@ -2,6 +2,7 @@
 
 mod connections;
 mod direct;
+mod idempotency;
 mod notify;
 mod queries;
 mod receive_webhook;
@@ -12,12 +13,14 @@ use std::sync::Arc;
 
 use crate::auth::{self, Keys};
 use crate::ports::{
-    Clock, ConnectionStore, EventLog, FileStore, IssuerKeys, JobStore, Processor, Pusher,
+    Clock, ConnectionStore, EventLog, FileStore, IdempotencyKeys, IssuerKeys, JobStore, Processor,
+    Pusher,
 };
 use crate::{Limits, Result, UserId};
 
 pub use connections::answer;
 pub use direct::{NewUpload, Stored, UploadTicket, DIRECT_PREFIX, NOT_RECEIVED};
+pub use idempotency::{fingerprint, Claimed, Idempotent};
 pub use queries::{EventsPage, JobsPage, MAX_LIST_PAGE_BYTES};
 pub use receive_webhook::WebhookOutcome;
 pub use sweep::{Swept, TIMED_OUT};
@@ -30,6 +33,8 @@ pub struct Ports {
     pub jobs: Arc<dyn JobStore>,
     pub events: Arc<dyn EventLog>,
     pub files: Arc<dyn FileStore>,
+    /// Retried uploads' keys.
+    pub idempotency: Arc<dyn IdempotencyKeys>,
     pub pusher: Arc<dyn Pusher>,
     /// The third party, in the functions that hand it files.
     pub processor: Option<Arc<dyn Processor>>,

@@ -92,6 +92,11 @@ pub async fn put(
             &format!("this URL takes exactly {size} bytes, not {length}"),
         );
     }
+    // Once its job has moved on (the bytes came), the file never changes.
+    if let Err(e) = gw.app.accepts_bytes(key).await {
+        let status = StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::CONFLICT);
+        return json_error(status, &e.public_message());
+    }
     // A client that stops sending for `body_timeout` is cut off; a slow
     // one that keeps going may take as long as it needs.
     let stall = gw.body_timeout;

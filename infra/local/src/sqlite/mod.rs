@@ -4,9 +4,11 @@
 //! restart.
 
 mod connections;
+mod idempotency;
 mod jobs;
 
 pub use connections::SqliteConnectionStore;
+pub use idempotency::SqliteIdempotencyKeys;
 pub use jobs::{SqliteEventLog, SqliteJobStore};
 
 use std::path::Path;
@@ -71,6 +73,18 @@ CREATE TABLE IF NOT EXISTS events (
 ) WITHOUT ROWID;
 -- Events past the retention are deleted by range.
 CREATE INDEX IF NOT EXISTS events_by_time ON events (at);
+
+-- Upload requests by idempotency key; job_id and status once answered.
+CREATE TABLE IF NOT EXISTS idempotency (
+    user        TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    claimed_at  INTEGER NOT NULL,
+    job_id      TEXT,
+    status      INTEGER,
+    PRIMARY KEY (user, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_by_time ON idempotency (claimed_at);
 
 ";
 
