@@ -164,3 +164,18 @@ async fn a_webhook_body_over_its_limit_is_refused_before_the_rest_is_read() {
         "{error}"
     );
 }
+
+// Info: bidi overrides in file names.
+
+#[tokio::test]
+async fn file_names_lose_control_and_format_characters_before_they_are_stored_or_sent() {
+    let (app, tp) = spawn_app_with_third_party(Mode::Silent, |_| {}).await;
+    // A name that shows as "invoice_exe.pdf" with its override kept
+    let name = "invoice_\u{202E}fdp.exe\u{200B}";
+    let job = json_of(app.upload("alice", name, b"hello").await, 202).await;
+    assert_eq!(job["job"]["fileName"], "invoice_fdp.exe");
+    assert_eq!(tp.next().await.file_name, "invoice_fdp.exe");
+    let declared = serde_json::json!({"fileName": "\u{2066}a\u{2069}.csv\u{FEFF}\u{0007}", "size": 1, "contentType": "text/csv"});
+    let created = json_of(app.begin_upload("alice", &declared).await, 201).await;
+    assert_eq!(created["job"]["fileName"], "a.csv");
+}
