@@ -88,6 +88,7 @@ async fn main() {
         webhook_secret_arn,
         third_party_url: String::new(),
         callback_url: String::new(),
+        third_party_auth_secret_arn: None,
     };
     let token = sign::jwt(
         "alice",

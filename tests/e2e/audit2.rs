@@ -179,3 +179,34 @@ async fn file_names_lose_control_and_format_characters_before_they_are_stored_or
     let created = json_of(app.begin_upload("alice", &declared).await, 201).await;
     assert_eq!(created["job"]["fileName"], "a.csv");
 }
+
+// Low: the third party's URL in logs, and no secret-backed credentials.
+
+#[tokio::test]
+async fn the_third_partys_credentials_go_in_its_authorization_header_and_its_url_is_never_shown_whole(
+) {
+    let tp = FakeThirdParty::start(Mode::Silent).await;
+    // A URL with credentials in its userinfo and an API key in its query
+    let url = tp.url().replace("http://", "http://user:hunter2@") + "?api_key=sk_query_secret";
+    let app = spawn_app_with(|c| {
+        c.shared.third_party_url = Some(url);
+        c.third_party_auth = Some("Bearer sk_live_header_secret".parse().unwrap());
+    })
+    .await;
+    // WHEN a file is handed over
+    json_of(app.upload("alice", "a.txt", b"hello").await, 202).await;
+    // THEN the third party gets the secret as Authorization
+    let got = tp.next().await;
+    assert_eq!(
+        got.authorization.as_deref(),
+        Some("Bearer sk_live_header_secret")
+    );
+    // AND the URL the stack shows (banner, logs) has none of them
+    let shown = &app.stack.third_party_url;
+    assert!(shown.ends_with("/process"), "{shown}");
+    for secret in ["hunter2", "user:", "sk_query_secret", "api_key"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    let printed = format!("{:?}", app.stack.config);
+    assert!(!printed.contains("sk_live_header_secret"), "{printed}");
+}

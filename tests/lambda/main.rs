@@ -14,8 +14,8 @@ use base64::Engine;
 use boomerang_aws::tables::Tables;
 use boomerang_aws::Deployment;
 use boomerang_e2e::lambda::{
-    debug_bootstrap, fixture, invoke, lambda_apis, start_function, store_keys, template_env, Local,
-    Process,
+    debug_bootstrap, fixture, invoke, lambda_apis, start_function, store_keys, store_secret,
+    template_env, Local, Process,
 };
 use std::sync::Arc;
 
@@ -27,7 +27,7 @@ use serde_json::Value;
 fn env_for(
     app: &TestApp,
     tp: &FakeThirdParty,
-    arns: &(String, String),
+    arns: &(String, String, String),
     logical_id: &str,
 ) -> Vec<(String, String)> {
     let c = &app.stack.config;
@@ -46,6 +46,7 @@ fn env_for(
         webhook_secret_arn: arns.1.clone(),
         third_party_url: tp.url(),
         callback_url: app.stack.callback_url.clone(),
+        third_party_auth_secret_arn: Some(arns.2.clone()),
     };
     template_env(logical_id, &local)
 }
@@ -90,7 +91,10 @@ async fn the_eight_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
     // AND the stack's keys in Secrets Manager, where the functions read them
     let admin = app.moto.as_ref().expect("moto").sdk_config().await;
     let jwt_key = String::from_utf8(app.jwt_secret().to_vec()).expect("a text key");
-    let arns = store_keys(&admin, &jwt_key, &app.stack.webhook_secret).await;
+    let (jwt_arn, webhook_arn) = store_keys(&admin, &jwt_key, &app.stack.webhook_secret).await;
+    // AND the third party's credentials, as ThirdPartyAuthSecretArn names
+    let auth_arn = store_secret(&admin, "Bearer sk_test_lambda").await;
+    let arns = (jwt_arn, webhook_arn, auth_arn);
     let (_apis, port) = lambda_apis().await;
     let logs = tempfile::tempdir().unwrap();
     let names = FUNCTIONS.map(|(name, _)| name);
@@ -175,6 +179,7 @@ async fn the_eight_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
     let got = tp.next().await;
     assert_eq!(got.job_id, job_id);
     assert_eq!(got.bytes, b"hello from a fixture");
+    assert_eq!(got.authorization.as_deref(), Some("Bearer sk_test_lambda"));
     assert_eq!(got.callback_url, app.stack.callback_url);
     assert_eq!(tab.expect("job.submitted").await["job"]["id"], job_id);
     boomerang_e2e::eventually("the stale connection is deleted", || async {
@@ -334,6 +339,7 @@ async fn the_eight_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
     let got = tp.next().await;
     assert_eq!(got.job_id, direct);
     assert_eq!(got.bytes, big);
+    assert_eq!(got.authorization.as_deref(), Some("Bearer sk_test_lambda"));
     assert_eq!(got.file_name, "big.bin");
     assert_eq!(tab.expect("job.submitted").await["job"]["id"], direct);
     // AND the same event again (S3 and EventBridge deliver at least once)
@@ -466,6 +472,7 @@ async fn a_function_missing_a_setting_fails_its_init_naming_the_variable() {
         webhook_secret_arn: String::new(),
         third_party_url: String::new(),
         callback_url: String::new(),
+        third_party_auth_secret_arn: None,
     };
     let mut env = template_env("WsConnectFunction", &local);
     assert!(env.iter().any(|(k, _)| k == "BOOMERANG_JWT_SECRET_ARN"));
@@ -510,6 +517,7 @@ async fn with_an_identity_provider_and_no_secret_ws_connect_takes_the_issuers_to
         webhook_secret_arn: String::new(),
         third_party_url: String::new(),
         callback_url: String::new(),
+        third_party_auth_secret_arn: None,
     };
     let mut env = template_env("WsConnectFunction", &local);
     env.retain(|(k, _)| {

@@ -92,6 +92,22 @@ pub async fn store_keys(
     (arns.pop().expect("two ARNs"), webhook)
 }
 
+/// Stores `value` as a plain secret (the third party's credentials);
+/// returns its ARN.
+pub async fn store_secret(sdk: &aws_config::SdkConfig, value: &str) -> String {
+    let out = aws_sdk_secretsmanager::Client::new(sdk)
+        .create_secret()
+        .name(format!(
+            "boomerang-secret-{}",
+            uuid::Uuid::new_v4().simple()
+        ))
+        .secret_string(value)
+        .send()
+        .await
+        .expect("moto stores the secret");
+    out.arn().expect("an ARN").to_owned()
+}
+
 /// What the references in template.yaml stand for on this machine.
 pub struct Local<'a> {
     pub moto_url: &'a str,
@@ -101,6 +117,8 @@ pub struct Local<'a> {
     pub webhook_secret_arn: String,
     pub third_party_url: String,
     pub callback_url: String,
+    /// `ThirdPartyAuthSecretArn`, when the deployment sets one.
+    pub third_party_auth_secret_arn: Option<String>,
 }
 
 /// The environment template.yaml gives function `logical_id` (its
@@ -147,6 +165,13 @@ pub fn template_env(logical_id: &str, local: &Local) -> Vec<(String, String)> {
     .collect();
     for (key, value) in globals.iter().chain(own.iter()) {
         let key = key.as_str().expect("variable names are strings").to_owned();
+        // `!If [HasThirdPartyAuth, ..., !Ref AWS::NoValue]`: set or absent.
+        if key == "BOOMERANG_THIRD_PARTY_AUTH_SECRET_ARN" {
+            if let Some(arn) = &local.third_party_auth_secret_arn {
+                env.push((key, arn.clone()));
+            }
+            continue;
+        }
         let resolved = match value {
             serde_yaml_ng::Value::String(s) => s.clone(),
             serde_yaml_ng::Value::Tagged(t) if t.tag == "!Ref" => {

@@ -39,6 +39,8 @@ pub struct Received {
     pub bytes: Vec<u8>,
     /// The request's size on the wire (its Content-Length), when given.
     pub request_bytes: Option<u64>,
+    /// Its `Authorization` header, when sent.
+    pub authorization: Option<String>,
     /// From the request's headers to the answer: how long the caller
     /// waited for this third party.
     pub held: std::time::Duration,
@@ -117,6 +119,10 @@ async fn accept(
         file_name: String::new(),
         content_type: String::new(),
         bytes: vec![],
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
         request_bytes: headers
             .get(axum::http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse().ok()),

@@ -79,6 +79,9 @@ struct Environment {
     jwt_secret_arn: Option<String>,
     #[arg(long, env = "BOOMERANG_WEBHOOK_SECRET_ARN")]
     webhook_secret_arn: Option<String>,
+    /// The third party's credentials: a secret sent as `Authorization`.
+    #[arg(long, env = "BOOMERANG_THIRD_PARTY_AUTH_SECRET_ARN")]
+    third_party_auth_secret_arn: Option<String>,
     /// The webhook's public URL (`{PublicUrl}/webhooks/third-party`).
     #[arg(long, env = "BOOMERANG_CALLBACK_URL")]
     callback_url: Option<String>,
@@ -153,7 +156,7 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
             shared.jwks_url.as_deref(),
         )
         .map_err(|reason| BootError::Invalid {
-            name: "BOOMERANG_JWKS_URL",
+            name: "BOOMERANG_JWT_ISSUER",
             reason,
         })?
     } else {
@@ -197,7 +200,20 @@ pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, Boot
             name: "BOOMERANG_THIRD_PARTY_URL",
             reason,
         };
-        let client = HttpProcessor::new(url).map_err(invalid)?;
+        let mut client = HttpProcessor::new(url).map_err(invalid)?;
+        if let Some(arn) = env
+            .third_party_auth_secret_arn
+            .as_deref()
+            .filter(|a| !a.is_empty())
+        {
+            let name = "BOOMERANG_THIRD_PARTY_AUTH_SECRET_ARN";
+            let invalid = |reason| BootError::Invalid { name, reason };
+            let value = crate::secrets::fetch_string(&secrets, arn)
+                .await
+                .map_err(invalid)?;
+            client = client.with_authorization(&value).map_err(invalid)?;
+        }
+        info!(third_party = %client.shown_url(), "sends files to the third party");
         Some(Arc::new(client.recording_with(crate::xray::record)))
     } else {
         None

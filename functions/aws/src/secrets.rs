@@ -20,8 +20,16 @@ impl std::fmt::Debug for StoredKeys {
     }
 }
 
-/// Reads secret `arn`.
+/// Reads secret `arn`: a key, or a rotation's pair.
 pub async fn fetch(client: &Client, arn: &str) -> Result<StoredKeys, String> {
+    let value = fetch_string(client, arn).await?;
+    parse(&value).map_err(|e| format!("secret {arn}: {e}"))
+}
+
+/// Reads secret `arn` as it is stored (the third party's `Authorization`
+/// value). An empty one is an error: a deployer who named a secret meant
+/// something to be sent.
+pub async fn fetch_string(client: &Client, arn: &str) -> Result<String, String> {
     let out = client
         .get_secret_value()
         .secret_id(arn)
@@ -31,7 +39,10 @@ pub async fn fetch(client: &Client, arn: &str) -> Result<StoredKeys, String> {
     let value = out
         .secret_string()
         .ok_or_else(|| format!("secret {arn} holds no string"))?;
-    parse(value).map_err(|e| format!("secret {arn}: {e}"))
+    match value.trim() {
+        "" => Err(format!("secret {arn} is empty")),
+        v => Ok(v.to_owned()),
+    }
 }
 
 /// The key, or the JSON pair of a rotation.

@@ -75,7 +75,7 @@ pub struct Shared {
     pub jwt_audience: Option<String>,
 
     /// Where files are sent [local default: the built-in simulated third party].
-    #[arg(long, env = "BOOMERANG_THIRD_PARTY_URL")]
+    #[arg(long, env = "BOOMERANG_THIRD_PARTY_URL", hide_env_values = true)]
     pub third_party_url: Option<String>,
 }
 

@@ -5,4 +5,4 @@ pub mod jwks;
 mod processor;
 
 pub use jwks::JwksCache;
-pub use processor::{CallRecorder, HttpProcessor};
+pub use processor::{shown_url, CallRecorder, HttpProcessor};

@@ -19,7 +19,20 @@ pub type CallRecorder = fn(&str, &str, std::time::SystemTime, Option<u16>, serde
 pub struct HttpProcessor {
     client: reqwest::Client,
     url: reqwest::Url,
+    /// Sent verbatim as `Authorization` with every hand-over, when set.
+    authorization: Option<reqwest::header::HeaderValue>,
     record: Option<CallRecorder>,
+}
+
+/// `url` as it may be logged, traced or printed: scheme, host, port and
+/// path; never its userinfo, query string or fragment, where credentials
+/// and API keys live.
+pub fn shown_url(url: &reqwest::Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{}://{host}:{port}{}", url.scheme(), url.path()),
+        None => format!("{}://{host}{}", url.scheme(), url.path()),
+    }
 }
 
 impl HttpProcessor {
@@ -34,8 +47,29 @@ impl HttpProcessor {
         Ok(Self {
             client,
             url,
+            authorization: None,
             record: None,
         })
+    }
+
+    /// Sends `value` as the `Authorization` header of every hand-over (the
+    /// third party's credentials: `BOOMERANG_THIRD_PARTY_AUTH`, or the
+    /// secret `ThirdPartyAuthSecretArn` names). Never logged. It takes the
+    /// place of the URL's userinfo, which the client would send as Basic
+    /// credentials instead.
+    pub fn with_authorization(mut self, value: &str) -> Result<Self, String> {
+        let mut header = reqwest::header::HeaderValue::from_str(value.trim())
+            .map_err(|_| "not a valid header value".to_owned())?;
+        header.set_sensitive(true);
+        self.authorization = Some(header);
+        let _ = self.url.set_username("");
+        let _ = self.url.set_password(None);
+        Ok(self)
+    }
+
+    /// The URL as it may be shown ([`shown_url`]).
+    pub fn shown_url(&self) -> String {
+        shown_url(&self.url)
     }
 
     /// Tells `record` of each call (its host, never its query string).
@@ -74,21 +108,19 @@ impl Processor for HttpProcessor {
             .text("job_id", s.job_id.to_string())
             .text("callback_url", s.callback_url.clone());
         let started = std::time::SystemTime::now();
-        let sent = self
-            .client
-            .post(self.url.clone())
-            .timeout(timeout)
-            .multipart(form)
-            .send()
-            .await;
-        // The call as a trace shows it: its host, never the query string.
+        let mut request = self.client.post(self.url.clone()).timeout(timeout);
+        if let Some(auth) = &self.authorization {
+            request = request.header(reqwest::header::AUTHORIZATION, auth.clone());
+        }
+        let sent = request.multipart(form).send().await;
+        // The call as a trace shows it: never its userinfo or query string.
         if let Some(record) = self.record {
             record(
                 self.url.host_str().unwrap_or("third party"),
                 "remote",
                 started,
                 sent.as_ref().ok().map(|r| r.status().as_u16()),
-                serde_json::json!({"http": {"request": {"method": "POST", "url": format!("{}://{}{}", self.url.scheme(), self.url.authority(), self.url.path())}}}),
+                serde_json::json!({"http": {"request": {"method": "POST", "url": shown_url(&self.url)}}}),
             );
         }
         let res = sent.map_err(describe)?;

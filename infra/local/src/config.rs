@@ -104,6 +104,17 @@ pub struct Config {
     #[arg(long, env = "BOOMERANG_WS_WRITE_TIMEOUT_MS", default_value_t = 10_000)]
     pub ws_write_timeout_ms: u64,
 
+    /// Serve `GET /metrics` on a listener of its own, to whoever can reach
+    /// it (a Prometheus scraper). Unset, only the main address serves it,
+    /// as the development endpoints: loopback bind and loopback Host.
+    #[arg(long, env = "BOOMERANG_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
+    /// Sent verbatim as the `Authorization` header of every hand-over to
+    /// the third party (e.g. `Bearer sk_...`). Never logged or printed.
+    #[arg(long, env = "BOOMERANG_THIRD_PARTY_AUTH", hide_env_values = true)]
+    pub third_party_auth: Option<SecretString>,
+
     /// Open HTTP connections at once (WebSockets not counted); more wait in the backlog.
     #[arg(long, env = "BOOMERANG_MAX_HTTP_CONNECTIONS", default_value_t = 1024)]
     pub max_http_connections: usize,

@@ -57,7 +57,10 @@ pub struct Stack {
     pub addr: SocketAddr,
     /// The simulated third party's address, when it runs.
     pub simulator_addr: Option<SocketAddr>,
+    /// The third party's URL as it may be shown: no userinfo, no query.
     pub third_party_url: String,
+    /// Where `BOOMERANG_METRICS_ADDR` serves `/metrics`, when it is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub callback_url: String,
     pub app: Boomerang,
     /// The webhook secret in its `whsec_` form, for a third party to sign with.
@@ -154,8 +157,14 @@ impl Stack {
             (None, Some(port)) => port.url().map_err(sim_error)?,
             (None, None) => unreachable!("the simulator runs when no third party is configured"),
         };
-        let processor =
+        let mut processor =
             boomerang_http::HttpProcessor::new(&third_party_url).map_err(StartError::Config)?;
+        if let Some(auth) = &config.third_party_auth {
+            processor = processor
+                .with_authorization(auth.expose())
+                .map_err(|e| StartError::Config(format!("BOOMERANG_THIRD_PARTY_AUTH: {e}")))?;
+        }
+        let third_party_url = processor.shown_url();
 
         let registry = Registry::default();
         let stage = "local";
@@ -301,6 +310,25 @@ impl Stack {
             header_read_timeout: Duration::from_millis(config.http_header_timeout_ms),
             body_stall: Duration::from_millis(config.http_body_timeout_ms),
         };
+        let metrics_addr = match config.metrics_addr {
+            Some(at) => {
+                let listener = tokio::net::TcpListener::bind(at)
+                    .await
+                    .map_err(|source| StartError::Listen { addr: at, source })?;
+                let bound = listener
+                    .local_addr()
+                    .map_err(|source| StartError::Listen { addr: at, source })?;
+                let router = gateway::metrics_only(gw.clone());
+                tokio::spawn(gateway::serve(
+                    listener,
+                    router,
+                    serve_limits,
+                    shutdown.clone(),
+                ));
+                Some(bound)
+            }
+            None => None,
+        };
         if let Some(internal) = internal {
             let router = gateway::internal_management(gw.clone());
             tokio::spawn(gateway::serve(
@@ -321,6 +349,7 @@ impl Stack {
             addr,
             simulator_addr: simulator.as_ref().map(|s| s.addr),
             third_party_url,
+            metrics_addr,
             callback_url,
             app,
             webhook_secret,

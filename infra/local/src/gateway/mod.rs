@@ -67,8 +67,10 @@ pub struct Gateway {
 
 pub fn router(gw: Arc<Gateway>) -> Router {
     // Development endpoints: a loopback bind and a loopback Host, or 404.
+    // (`/metrics` too: BOOMERANG_METRICS_ADDR gives it a listener of its own.)
     let dev = Router::new()
         .route("/dev/token", post(http::forward))
+        .route("/metrics", get(http::metrics))
         .route("/local/s3-events", post(files::s3_events))
         .merge(management_api())
         .route_layer(middleware::from_fn_with_state(gw.clone(), dev_only));
@@ -81,7 +83,6 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/jobs/{id}", get(http::forward))
         .route("/events", get(http::forward))
         .route("/healthz", get(http::healthz))
-        .route("/metrics", get(http::metrics))
         .merge(dev)
         .merge(web::router())
         .fallback(http::not_found)
@@ -89,10 +90,22 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .with_state(gw)
 }
 
-/// The Management API alone, with no Host check: for a listener of the
-/// stack's own on loopback, when the public one is not (aws backend).
+/// The Management API alone, for a listener of the stack's own on
+/// loopback, when the public one is not (aws backend): loopback Host only,
+/// as on the public listener.
 pub fn internal_management(gw: Arc<Gateway>) -> Router {
-    management_api().with_state(gw)
+    management_api()
+        .route_layer(middleware::from_fn(loopback_host_only))
+        .with_state(gw)
+}
+
+/// `GET /metrics` alone, for `BOOMERANG_METRICS_ADDR`'s listener: anyone
+/// who can reach that address may scrape it.
+pub fn metrics_only(gw: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/metrics", get(http::metrics))
+        .fallback(http::not_found)
+        .with_state(gw)
 }
 
 /// `/dev/token` mints any user's token and the Management API pushes into
@@ -100,21 +113,38 @@ pub fn internal_management(gw: Arc<Gateway>) -> Router {
 /// for requests naming a loopback host, so a page on another site cannot
 /// reach them by DNS rebinding (its `Host` is its own name).
 async fn dev_only(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> Response {
-    let host = req
-        .uri()
-        .authority()
-        .map(|a| a.as_str().to_owned())
-        .or_else(|| {
-            req.headers()
-                .get(HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned)
-        });
-    if gw.dev_endpoints && host.as_deref().is_some_and(is_loopback_host) {
+    if gw.dev_endpoints && names_only_loopback(&req) {
         next.run(req).await
     } else {
         http::not_found().await
     }
+}
+
+async fn loopback_host_only(req: Request, next: Next) -> Response {
+    if names_only_loopback(&req) {
+        next.run(req).await
+    } else {
+        http::not_found().await
+    }
+}
+
+/// Every host the request names is a loopback one: its `Host` header and,
+/// in absolute form (`GET http://host/path`), its target's authority; and
+/// it names at least one.
+fn names_only_loopback(req: &Request) -> bool {
+    let target = req.uri().authority().map(|a| a.as_str());
+    let mut headers = req.headers().get_all(HOST).iter();
+    let header = match (headers.next(), headers.next()) {
+        (None, _) => None,
+        (Some(h), None) => match h.to_str() {
+            Ok(h) => Some(h),
+            Err(_) => return false,
+        },
+        (Some(_), Some(_)) => return false,
+    };
+    (target.is_some() || header.is_some())
+        && target.is_none_or(is_loopback_host)
+        && header.is_none_or(is_loopback_host)
 }
 
 /// `localhost`, `127.0.0.1` or `[::1]`, with any port.
