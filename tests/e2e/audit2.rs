@@ -210,3 +210,89 @@ async fn the_third_partys_credentials_go_in_its_authorization_header_and_its_url
     let printed = format!("{:?}", app.stack.config);
     assert!(!printed.contains("sk_live_header_secret"), "{printed}");
 }
+
+// Info: the Host checks, and /metrics.
+
+/// Raw HTTP/1.1 on a fresh connection; the answer's status.
+async fn status_for(addr: std::net::SocketAddr, request: &str) -> u16 {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(DEADLINE, s.read(&mut buf))
+        .await
+        .expect("an answer before the deadline")
+        .unwrap_or(0);
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"))
+}
+
+#[tokio::test]
+async fn an_absolute_form_target_is_held_to_the_host_check_too() {
+    let app = spawn_app().await;
+    let port = app.stack.addr.port();
+    let body = r#"{"user":"mallory"}"#;
+    let mint = |target: &str, host: &str| {
+        format!(
+            "POST {target} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    // A loopback target with a foreign Host, and the other way round
+    let loopback_target = format!("http://127.0.0.1:{port}/dev/token");
+    let foreign_target = "http://evil.example/dev/token";
+    for (target, host) in [
+        (loopback_target.as_str(), "evil.example"),
+        (foreign_target, "localhost"),
+    ] {
+        let status = status_for(app.stack.addr, &mint(target, host)).await;
+        assert_eq!(status, 404, "{target} with Host {host}");
+    }
+    // Both loopback: the endpoint answers
+    let status = status_for(app.stack.addr, &mint(&loopback_target, "localhost")).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn metrics_answer_only_loopback_names_unless_given_a_listener_of_their_own() {
+    let get =
+        |host: &str| format!("GET /metrics HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    // GIVEN a stack on loopback: a rebinding page's Host gets nothing
+    let app = spawn_app().await;
+    assert_eq!(status_for(app.stack.addr, &get("evil.example")).await, 404);
+    assert_eq!(status_for(app.stack.addr, &get("localhost")).await, 200);
+    // AND on every address, nobody gets it there
+    let open = spawn_app_with(|c| c.addr = "0.0.0.0:0".parse().unwrap()).await;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], open.stack.addr.port()));
+    assert_eq!(status_for(addr, &get("localhost")).await, 404);
+    // WHEN BOOMERANG_METRICS_ADDR names a listener
+    let scraped = spawn_app_with(|c| {
+        c.addr = "0.0.0.0:0".parse().unwrap();
+        c.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let metrics = scraped.stack.metrics_addr.expect("a metrics listener");
+    // THEN it serves /metrics to any Host, and nothing else
+    assert_eq!(status_for(metrics, &get("prometheus.internal")).await, 200);
+    let jobs = "GET /jobs HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    assert_eq!(status_for(metrics, jobs).await, 404);
+}
+
+#[tokio::test]
+async fn the_internal_management_listener_answers_only_loopback_host_names() {
+    // Only the aws backend on a non-loopback bind has one.
+    if backend() != boomerang_local::Backend::Aws {
+        return;
+    }
+    let app = spawn_app_with(|c| c.addr = "0.0.0.0:0".parse().unwrap()).await;
+    let internal = app.stack.internal_addr.expect("an internal listener");
+    let get = |host: &str| {
+        format!("GET /local/@connections/abc HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+    };
+    assert_eq!(status_for(internal, &get("evil.example")).await, 404);
+    assert_ne!(status_for(internal, &get("127.0.0.1")).await, 404);
+}

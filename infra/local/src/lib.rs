@@ -61,6 +61,9 @@ pub struct Stack {
     pub third_party_url: String,
     /// Where `BOOMERANG_METRICS_ADDR` serves `/metrics`, when it is set.
     pub metrics_addr: Option<SocketAddr>,
+    /// The loopback listener serving the Management API alone, when the
+    /// main one is not on loopback (aws backend).
+    pub internal_addr: Option<SocketAddr>,
     pub callback_url: String,
     pub app: Boomerang,
     /// The webhook secret in its `whsec_` form, for a third party to sign with.
@@ -329,6 +332,7 @@ impl Stack {
             }
             None => None,
         };
+        let internal_addr = internal.as_ref().and_then(|l| l.local_addr().ok());
         if let Some(internal) = internal {
             let router = gateway::internal_management(gw.clone());
             tokio::spawn(gateway::serve(
@@ -350,6 +354,7 @@ impl Stack {
             simulator_addr: simulator.as_ref().map(|s| s.addr),
             third_party_url,
             metrics_addr,
+            internal_addr,
             callback_url,
             app,
             webhook_secret,
