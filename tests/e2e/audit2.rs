@@ -296,3 +296,33 @@ async fn the_internal_management_listener_answers_only_loopback_host_names() {
     assert_eq!(status_for(internal, &get("evil.example")).await, 404);
     assert_ne!(status_for(internal, &get("127.0.0.1")).await, 404);
 }
+
+// Low: local files outlived their jobs.
+
+#[tokio::test]
+async fn a_jobs_uploaded_file_is_deleted_with_the_job() {
+    // Only the embedded store keeps files (on AWS, S3's lifecycle rule).
+    if backend() != boomerang_local::Backend::Embedded {
+        return;
+    }
+    // GIVEN a retention of one second, and alice's job completed
+    let app = spawn_app_with(|c| {
+        c.shared.event_retention_secs = 1;
+        c.shared.job_retention_days = 0;
+    })
+    .await;
+    let mut tab = app.tab("alice").await;
+    let job = json_of(app.upload("alice", "a.txt", b"hello").await, 202).await;
+    let id = job["job"]["id"].as_str().unwrap().to_owned();
+    tab.expect("job.submitted").await;
+    tab.expect("job.completed").await;
+    let file = app.dir.path().join("files/uploads").join(&id);
+    assert!(file.exists(), "the upload is stored at {}", file.display());
+    // WHEN the sweep runs past its retention
+    eventually("the job and its file are gone", || async {
+        app.stack.app.sweep().await.unwrap();
+        let gone = app.get("alice", &format!("/jobs/{id}")).await.status() == 404;
+        gone && !file.exists()
+    })
+    .await;
+}

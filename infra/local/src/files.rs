@@ -90,6 +90,15 @@ impl DiskFileStore {
         }
     }
 
+    /// Deletes `key`'s file, if there is one.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        match tokio::fs::remove_file(self.path_of(key)?).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::internal(e)),
+        }
+    }
+
     pub fn signer(&self) -> &UploadSigner {
         &self.signer
     }

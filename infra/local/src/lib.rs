@@ -429,7 +429,7 @@ async fn embedded_ports(
         .map_err(|e| StartError::Config(e.to_string()))?;
     Ok(Ports {
         connections: Arc::new(connections),
-        jobs: Arc::new(sqlite::SqliteJobStore::new(db.clone())),
+        jobs: Arc::new(sqlite::SqliteJobStore::new(db.clone()).with_files(files.clone())),
         events: Arc::new(sqlite::SqliteEventLog::new(db.clone())),
         idempotency: Arc::new(sqlite::SqliteIdempotencyKeys::new(db.clone())),
         files: Arc::new(files),

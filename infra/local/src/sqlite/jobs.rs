@@ -12,11 +12,20 @@ use super::{corrupt, from_millis, millis, Db};
 #[derive(Clone)]
 pub struct SqliteJobStore {
     db: Db,
+    /// Where the jobs' uploaded files are, deleted with their jobs.
+    files: Option<crate::files::DiskFileStore>,
 }
 
 impl SqliteJobStore {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self { db, files: None }
+    }
+
+    /// Deletes each job's uploaded file with the job (on AWS, S3's
+    /// lifecycle rule does).
+    pub fn with_files(mut self, files: crate::files::DiskFileStore) -> Self {
+        self.files = Some(files);
+        self
     }
 }
 
@@ -194,15 +203,47 @@ impl JobStore for SqliteJobStore {
     }
 
     async fn forget_finished_before(&self, before: DateTime<Utc>) -> Result<u64> {
-        // Through the partial index of finished jobs.
-        delete_in_slices(
-            &self.db,
-            "DELETE FROM jobs WHERE id IN
-             (SELECT id FROM jobs WHERE status IN ('completed', 'failed')
-              AND updated_at < ?1 LIMIT ?2)",
-            before,
-        )
-        .await
+        let before = millis(before);
+        let mut gone = 0;
+        loop {
+            // Through the partial index of finished jobs, a slice at a time.
+            let slice: Vec<(String, String)> = self
+                .db
+                .read(move |c| {
+                    c.prepare_cached(
+                        "SELECT id, file_key FROM jobs WHERE status IN ('completed', 'failed')
+                         AND updated_at < ?1 LIMIT ?2",
+                    )?
+                    .query_map(params![before, FORGET_SLICE as i64], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?
+                    .collect()
+                })
+                .await?;
+            // Files first: a stop in between leaves a finished job without
+            // its file (which nothing reads again), never a file without
+            // its job; the next sweep deletes the row.
+            if let Some(files) = &self.files {
+                for (_, key) in &slice {
+                    files.delete(key).await?;
+                }
+            }
+            let ids: Vec<String> = slice.into_iter().map(|(id, _)| id).collect();
+            let n = ids.len();
+            self.db
+                .write(move |c| {
+                    let mut st = c.prepare_cached("DELETE FROM jobs WHERE id = ?1")?;
+                    for id in &ids {
+                        st.execute([id])?;
+                    }
+                    Ok(())
+                })
+                .await?;
+            gone += n as u64;
+            if n < FORGET_SLICE {
+                return Ok(gone);
+            }
+        }
     }
 
     async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool> {
