@@ -1,6 +1,7 @@
 //! The DynamoDB and S3 adapters over the wire, against moto server, on
 //! tables created from template.yaml's own definitions.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use boomerang_aws::tables::Tables;
 use boomerang_aws::{
     Deployment, DynamoConnectionStore, DynamoEventLog, DynamoJobStore, S3FileStore,
@@ -78,6 +79,62 @@ pub(crate) fn event_log(a: &Aws) -> DynamoEventLog {
 pub(crate) const RETENTION: std::time::Duration = std::time::Duration::from_secs(3600);
 
 #[tokio::test]
+async fn a_burst_of_connects_never_takes_a_user_past_the_limit_and_a_lost_disconnect_is_counted_out(
+) {
+    let a = aws().await;
+    let store = std::sync::Arc::new(DynamoConnectionStore::new(
+        a.dynamo.clone(),
+        &a.tables.connections,
+    ));
+    let now = Utc::now();
+    let conn = |i: usize| Connection {
+        id: ConnectionId::parse(format!("burst{i}")).unwrap(),
+        user: user("carol"),
+        connected_at: now,
+        expires_at: now + Span::hours(1),
+    };
+    // WHEN 200 connects for one user race, with a limit of 50
+    let tries = (0..200).map(|i| {
+        let (store, c) = (store.clone(), conn(i));
+        async move { store.add_within(&c, 50, now).await.unwrap() }
+    });
+    let admitted = futures::future::join_all(tries)
+        .await
+        .into_iter()
+        .filter(|ok| *ok)
+        .count();
+    // THEN exactly 50 are stored
+    assert_eq!(admitted, 50);
+    assert_eq!(store.for_user(&user("carol")).await.unwrap().len(), 50);
+    // WHEN ten rows vanish without their $disconnect (TTL, a crash)
+    let rows = store.for_user(&user("carol")).await.unwrap();
+    for c in rows.iter().take(10) {
+        a.dynamo
+            .delete_item()
+            .table_name(&a.tables.connections)
+            .key("connectionId", AttributeValue::S(c.id.to_string()))
+            .send()
+            .await
+            .unwrap();
+    }
+    // THEN, once the count has settled (no connect in flight), the next
+    // connects recount and fill exactly those ten places
+    let store = DynamoConnectionStore::new(a.dynamo.clone(), &a.tables.connections)
+        .with_settle(std::time::Duration::ZERO);
+    let mut more = 0;
+    for i in 200..215 {
+        if store.add_within(&conn(i), 50, now).await.unwrap() {
+            more += 1;
+        }
+    }
+    assert_eq!(more, 10);
+    assert_eq!(store.for_user(&user("carol")).await.unwrap().len(), 50);
+    // AND a removed connection gives its place back at once
+    store.remove(&conn(200).id).await.unwrap();
+    assert!(store.add_within(&conn(300), 50, now).await.unwrap());
+}
+
+#[tokio::test]
 async fn connections_come_back_with_their_expiry_and_remove_deletes_exactly_one() {
     let a = aws().await;
     let store = DynamoConnectionStore::new(a.dynamo.clone(), &a.tables.connections);
@@ -88,22 +145,14 @@ async fn connections_come_back_with_their_expiry_and_remove_deletes_exactly_one(
         connected_at: now - Span::hours(3),
         expires_at: exp,
     };
-    store
-        .add(&conn("live1", "alice", now + Span::hours(1)))
-        .await
-        .unwrap();
-    store
-        .add(&conn("live2", "alice", now + Span::hours(1)))
-        .await
-        .unwrap();
-    store
-        .add(&conn("expired", "alice", now - Span::minutes(1)))
-        .await
-        .unwrap();
-    store
-        .add(&conn("bobs", "bob", now + Span::hours(1)))
-        .await
-        .unwrap();
+    for c in [
+        conn("live1", "alice", now + Span::hours(1)),
+        conn("live2", "alice", now + Span::hours(1)),
+        conn("expired", "alice", now - Span::minutes(1)),
+        conn("bobs", "bob", now + Span::hours(1)),
+    ] {
+        assert!(store.add_within(&c, 50, now).await.unwrap());
+    }
 
     // Rows past their expiry still come back (TTL lags), with it.
     let mut ids: Vec<(String, bool)> = store
@@ -300,9 +349,13 @@ async fn a_presigned_put_stores_the_bytes_and_they_read_back_as_a_stream() {
         "{}",
         put.url
     );
+    // If-None-Match too: a second PUT cannot replace the stored file.
     assert_eq!(
         put.headers,
-        [("content-type".to_owned(), "application/pdf".to_owned())]
+        [
+            ("content-type".to_owned(), "application/pdf".to_owned()),
+            ("if-none-match".to_owned(), "*".to_owned())
+        ]
     );
     let mut req = reqwest::Client::new().put(&put.url).body(body.clone());
     for (k, v) in &put.headers {

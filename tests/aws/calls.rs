@@ -63,10 +63,10 @@ async fn a_connect_a_webhook_and_a_catch_up_cost_a_fixed_number_of_calls_one_que
     // WHEN a tab connects
     let mut tabs = vec![app.tab("alice").await];
     let connect = proxy.take();
-    // THEN it costs one Query (the per-user limit) and one PutItem
+    // THEN it costs two writes: a slot of the per-user limit, and the row
     assert_eq!(
         connect,
-        ["dynamodb:Query", "dynamodb:PutItem"],
+        ["dynamodb:UpdateItem", "dynamodb:PutItem"],
         "{connect:?}"
     );
 

@@ -326,3 +326,28 @@ async fn a_jobs_uploaded_file_is_deleted_with_the_job() {
     })
     .await;
 }
+
+// Low: a burst of connects for one user.
+
+#[tokio::test]
+async fn a_burst_of_200_connects_for_one_user_leaves_at_most_the_limit_open() {
+    // GIVEN a limit of 50 sockets per user (the default)
+    let app = spawn_app().await;
+    let token = app.token("alice");
+    // WHEN 200 of alice's tabs connect at once
+    let tries = (0..200).map(|_| app.tab_with_token(&token));
+    let tabs: Vec<_> = futures::future::join_all(tries)
+        .await
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect();
+    // THEN at most 50 are open, and stored
+    assert!(tabs.len() <= 50, "{} sockets open", tabs.len());
+    assert!(!tabs.is_empty());
+    assert!(
+        app.stack.open_sockets() <= 50,
+        "{}",
+        app.stack.open_sockets()
+    );
+    assert_eq!(app.connection_ids("alice").await.len(), tabs.len());
+}

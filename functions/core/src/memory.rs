@@ -76,13 +76,18 @@ pub struct Memory {
 
 #[async_trait]
 impl ConnectionStore for Memory {
-    async fn add(&self, c: &Connection) -> Result<()> {
-        self.state
-            .lock()
-            .unwrap()
+    async fn add_within(&self, c: &Connection, max: usize, now: DateTime<Utc>) -> Result<bool> {
+        let mut s = self.state.lock().unwrap();
+        let open = s
             .connections
-            .insert(c.id.clone(), c.clone());
-        Ok(())
+            .values()
+            .filter(|o| o.user == c.user && o.is_live(now))
+            .count();
+        if open >= max {
+            return Ok(false);
+        }
+        s.connections.insert(c.id.clone(), c.clone());
+        Ok(true)
     }
     async fn remove(&self, id: &ConnectionId) -> Result<()> {
         self.state.lock().unwrap().connections.remove(id);

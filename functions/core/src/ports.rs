@@ -13,7 +13,10 @@ use crate::{Connection, ConnectionId, Event, EventDraft, Job, JobId, JobStatus, 
 /// Who is connected, by user.
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
-    async fn add(&self, conn: &Connection) -> Result<()>;
+    /// Stores `conn` if its user holds fewer than `max` connections live
+    /// at `now`; `false`, storing nothing, otherwise. Concurrent adds for
+    /// one user never take it past `max`.
+    async fn add_within(&self, conn: &Connection, max: usize, now: DateTime<Utc>) -> Result<bool>;
     /// Removing an unknown connection is not an error.
     async fn remove(&self, id: &ConnectionId) -> Result<()>;
     /// Every connection stored for the user, including rows past their

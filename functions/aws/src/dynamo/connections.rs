@@ -1,12 +1,16 @@
 //! `DynamoConnectionStore`: one item per connection, keyed by its id, with
-//! an index by user. `$connect` is one write, `$disconnect` one write, a
+//! an index by user, and one item per user counting its live connections
+//! (the per-user limit, held under a burst of connects). `$connect` is two
+//! writes (the count, the row), `$disconnect` two (the row, the count), a
 //! fan-out one Query (never a Scan).
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 use boomerang_core::ports::ConnectionStore;
 use boomerang_core::{Connection, ConnectionId, Result, UserId};
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 
 use super::{get_n, get_s, n, s, sdk, Item};
 use crate::tables::{CONNECTIONS_BY_USER, TTL};
@@ -15,14 +19,28 @@ use crate::tables::{CONNECTIONS_BY_USER, TTL};
 pub struct DynamoConnectionStore {
     client: Client,
     table: String,
+    settle: std::time::Duration,
 }
+
+/// A count is checked against the rows only once no connect has taken a
+/// slot for this long: a connect between its slot and its row is never
+/// counted out. API Gateway gives `$connect` at most 29 seconds.
+pub const SLOTS_SETTLE: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl DynamoConnectionStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
+            settle: SLOTS_SETTLE,
         }
+    }
+
+    /// As `new`, checking a full count after `settle` instead of
+    /// [`SLOTS_SETTLE`]: for tests, which cannot wait half a minute.
+    pub fn with_settle(mut self, settle: std::time::Duration) -> Self {
+        self.settle = settle;
+        self
     }
 }
 
@@ -36,10 +54,133 @@ fn from_item(item: &Item) -> Result<Connection> {
     })
 }
 
+/// The item counting a user's live connections: in the connections
+/// table, under a key no connection id has (API Gateway's ids are base64,
+/// without `#`), and with no `userId`, so the index by user leaves it out.
+fn slots_key(user: &UserId) -> AttributeValue {
+    s(format!("slots#{}", user.as_str()))
+}
+
+impl DynamoConnectionStore {
+    /// Takes one of `user`'s `max` slots: one conditional UpdateItem, which
+    /// DynamoDB applies one at a time, so a burst of connects never takes
+    /// more than `max`. When the count says full and has settled (no slot
+    /// taken for [`SLOTS_SETTLE`]), it is checked against the live rows: a
+    /// count left too high (a row TTL deleted, a stop between the count and
+    /// the row) is set to what is live, once, and the slot tried again.
+    async fn take_slot(&self, user: &UserId, max: usize, now: DateTime<Utc>) -> Result<bool> {
+        let Some((held, taken_at)) = self.try_take_slot(user, max, now).await? else {
+            return Ok(true);
+        };
+        let settled = now.timestamp_millis() - taken_at >= self.settle.as_millis() as i64;
+        if !settled {
+            return Ok(false);
+        }
+        let live = self
+            .for_user(user)
+            .await?
+            .into_iter()
+            .filter(|c| c.is_live(now))
+            .count();
+        if live >= max || live as u64 >= held {
+            return Ok(false);
+        }
+        // Set only if nobody moved it meanwhile; a race lost is a refusal.
+        let reset = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("connectionId", slots_key(user))
+            .update_expression("SET #open = :live")
+            .condition_expression("#open = :held AND takenAt = :taken")
+            .expression_attribute_names("#open", "open")
+            .expression_attribute_values(":live", n(live))
+            .expression_attribute_values(":held", n(held))
+            .expression_attribute_values(":taken", n(taken_at))
+            .send()
+            .await;
+        match reset {
+            Ok(_) => Ok(self.try_take_slot(user, max, now).await?.is_none()),
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(sdk(other)),
+            },
+        }
+    }
+
+    /// `None` when a slot was taken; else how many the count says are
+    /// held, and when the last one was taken (Unix milliseconds).
+    async fn try_take_slot(
+        &self,
+        user: &UserId,
+        max: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(u64, i64)>> {
+        let taken = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("connectionId", slots_key(user))
+            .update_expression("SET #open = if_not_exists(#open, :zero) + :one, takenAt = :now")
+            .condition_expression("attribute_not_exists(#open) OR #open < :max")
+            .expression_attribute_names("#open", "open")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(max))
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
+            .send()
+            .await;
+        match taken {
+            Ok(_) => Ok(None),
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    let item = failed.item.unwrap_or_default();
+                    let held = get_n::<u64>(&item, "open").unwrap_or(max as u64);
+                    let taken_at = get_n::<i64>(&item, "takenAt").unwrap_or(i64::MAX);
+                    Ok(Some((held, taken_at)))
+                }
+                other => Err(sdk(other)),
+            },
+        }
+    }
+
+    /// Gives a slot back. A failure is logged, not raised: the count is
+    /// then too high by one, which the next full connect sets right.
+    async fn give_slot_back(&self, user: &UserId) {
+        let given = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("connectionId", slots_key(user))
+            .update_expression("SET #open = #open - :one")
+            .condition_expression("#open > :zero")
+            .expression_attribute_names("#open", "open")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await;
+        if let Err(e) = given {
+            match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => {}
+                other => {
+                    tracing::warn!(user = %user, error = %sdk(other), "could not give a connection slot back")
+                }
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl ConnectionStore for DynamoConnectionStore {
-    async fn add(&self, conn: &Connection) -> Result<()> {
-        self.client
+    async fn add_within(&self, conn: &Connection, max: usize, now: DateTime<Utc>) -> Result<bool> {
+        if !self.take_slot(&conn.user, max, now).await? {
+            return Ok(false);
+        }
+        let put = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item("connectionId", s(conn.id.as_str()))
@@ -49,19 +190,32 @@ impl ConnectionStore for DynamoConnectionStore {
             // deletes the row some time after that, and readers filter.
             .item(TTL, n(conn.expires_at.timestamp()))
             .send()
-            .await
-            .map_err(sdk)?;
-        Ok(())
+            .await;
+        if let Err(e) = put {
+            self.give_slot_back(&conn.user).await;
+            return Err(sdk(e));
+        }
+        Ok(true)
     }
 
     async fn remove(&self, id: &ConnectionId) -> Result<()> {
-        self.client
+        let old = self
+            .client
             .delete_item()
             .table_name(&self.table)
             .key("connectionId", s(id.as_str()))
+            .return_values(ReturnValue::AllOld)
             .send()
             .await
             .map_err(sdk)?;
+        // A row still live held a slot; one past its expiry no longer
+        // counts (a recount left it out), and one gone already was given
+        // back by whoever deleted it.
+        if let Some(conn) = old.attributes.as_ref().and_then(|a| from_item(a).ok()) {
+            if conn.is_live(Utc::now()) {
+                self.give_slot_back(&conn.user).await;
+            }
+        }
         Ok(())
     }
 

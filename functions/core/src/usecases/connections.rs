@@ -26,29 +26,6 @@ impl Boomerang {
         let identity = self.identify(token).await?;
         let now = self.ports.clock.now();
         let max = self.limits().max_connections_per_user;
-        // Concurrent connects may each see max - 1 and pass: the bound is
-        // approximate by a few, which is all it needs to be.
-        let live: Vec<Connection> = self
-            .ports
-            .connections
-            .for_user(&identity.user)
-            .await?
-            .into_iter()
-            .filter(|c| c.is_live(now))
-            .collect();
-        let mut open = live.len();
-        if open >= max {
-            // Rows whose `$disconnect` never came (API Gateway delivers it
-            // only best-effort) would hold the user out: ask the gateway
-            // which sockets are still there, and forget the others first.
-            open -= self.forget_vanished(live).await;
-        }
-        if open >= max {
-            info!(user = %identity.user, open, "connection refused: too many open");
-            return Err(Error::TooManyRequests(format!(
-                "too many open connections: at most {max} per user"
-            )));
-        }
         let max_age = chrono::Duration::from_std(self.limits().max_connection_age)
             .unwrap_or(chrono::Duration::hours(2));
         let conn = Connection {
@@ -57,7 +34,25 @@ impl Boomerang {
             connected_at,
             expires_at: (connected_at + max_age).min(identity.expires_at),
         };
-        self.ports.connections.add(&conn).await?;
+        let store = &self.ports.connections;
+        if !store.add_within(&conn, max, now).await? {
+            // Rows whose `$disconnect` never came (API Gateway delivers it
+            // only best-effort) would hold the user out: ask the gateway
+            // which sockets are still there, forget the others, try again.
+            let live: Vec<Connection> = store
+                .for_user(&conn.user)
+                .await?
+                .into_iter()
+                .filter(|c| c.is_live(now))
+                .collect();
+            let forgotten = self.forget_vanished(live).await;
+            if forgotten == 0 || !store.add_within(&conn, max, now).await? {
+                info!(user = %conn.user, "connection refused: too many open");
+                return Err(Error::TooManyRequests(format!(
+                    "too many open connections: at most {max} per user"
+                )));
+            }
+        }
         info!(connection = %conn.id, user = %conn.user, "connected");
         Ok(conn)
     }

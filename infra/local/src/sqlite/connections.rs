@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use boomerang_core::ports::ConnectionStore;
 use boomerang_core::{Connection, ConnectionId, Result, UserId};
+use chrono::{DateTime, Utc};
 use rusqlite::params;
 
 use super::{corrupt, from_millis, millis, Db};
@@ -27,16 +28,29 @@ impl SqliteConnectionStore {
 
 #[async_trait]
 impl ConnectionStore for SqliteConnectionStore {
-    async fn add(&self, conn: &Connection) -> Result<()> {
+    async fn add_within(&self, conn: &Connection, max: usize, now: DateTime<Utc>) -> Result<bool> {
         let (id, user) = (conn.id.to_string(), conn.user.to_string());
-        let (at, exp) = (millis(conn.connected_at), millis(conn.expires_at));
+        let (at, exp, now) = (
+            millis(conn.connected_at),
+            millis(conn.expires_at),
+            millis(now),
+        );
+        // One write: the count and the insert see no other add between them.
         self.db
             .write(move |c| {
-                c.prepare_cached("INSERT OR REPLACE INTO connections (id, user, connected_at, expires_at) VALUES (?1, ?2, ?3, ?4)")?.execute(params![id, user, at, exp],
-                )
+                let open: i64 = c
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM connections WHERE user = ?1 AND expires_at > ?2",
+                    )?
+                    .query_row(params![user, now], |r| r.get(0))?;
+                if open >= max as i64 {
+                    return Ok(false);
+                }
+                c.prepare_cached("INSERT OR REPLACE INTO connections (id, user, connected_at, expires_at) VALUES (?1, ?2, ?3, ?4)")?
+                    .execute(params![id, user, at, exp])?;
+                Ok(true)
             })
-            .await?;
-        Ok(())
+            .await
     }
 
     async fn remove(&self, id: &ConnectionId) -> Result<()> {
@@ -83,7 +97,7 @@ impl ConnectionStore for SqliteConnectionStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{Duration, Utc};
+    use chrono::Duration;
 
     #[tokio::test]
     async fn rows_come_back_with_their_expiry_and_users_kept_apart() {
@@ -96,18 +110,20 @@ mod tests {
             connected_at: now - Duration::hours(3),
             expires_at: exp,
         };
-        store
-            .add(&conn("fresh", "alice", now + Duration::hours(1)))
-            .await
-            .unwrap();
-        store
-            .add(&conn("stale", "alice", now - Duration::hours(1)))
-            .await
-            .unwrap();
-        store
-            .add(&conn("bobs", "bob", now + Duration::hours(1)))
-            .await
-            .unwrap();
+        // (The stale one stored as it was, an hour ago.)
+        for (c, at) in [
+            (conn("fresh", "alice", now + Duration::hours(1)), now),
+            (
+                conn("stale", "alice", now - Duration::hours(1)),
+                now - Duration::hours(2),
+            ),
+            (conn("bobs", "bob", now + Duration::hours(1)), now),
+        ] {
+            assert!(store.add_within(&c, 2, at).await.unwrap());
+        }
+        // AND alice at her limit of 1 live one is refused another
+        let more = conn("more", "alice", now + Duration::hours(1));
+        assert!(!store.add_within(&more, 1, now).await.unwrap());
         // WHEN alice's connections are listed
         let alice = UserId::parse("alice").unwrap();
         let mut live: Vec<(String, bool)> = store
