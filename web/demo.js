@@ -8,7 +8,10 @@ const apiUrl = (params.get("api") ?? location.origin).replace(/\/+$/, "");
 const wsUrl = params.get("ws") ?? `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
 // Dev tokens exist on the local stack only; a deployed stack takes a pasted one.
 const devTokens = !params.has("api");
-const SESSION_KEY = `boomerang.session:${apiUrl}`;
+// A session belongs to the pair of URLs it signed in against: a link that
+// changes either one (`?ws=` pointing somewhere else) finds no session and
+// asks for a sign-in, instead of handing the token to a new endpoint.
+const SESSION_KEY = `boomerang.session:${JSON.stringify([apiUrl, wsUrl])}`;
 const RANK = { uploading: 0, submitted: 1, completed: 2, failed: 2 };
 
 const $ = (id) => document.getElementById(id);
@@ -335,6 +338,7 @@ $("sign-out").addEventListener("click", signOut);
 $("reload").addEventListener("click", () => loadJobs());
 $("api-url").textContent = apiUrl;
 $("api-url-sign-in").textContent = apiUrl;
+$("ws-url-sign-in").textContent = wsUrl;
 if (!devTokens) {
   $("token-box").open = true;
   $("user-name").closest("form").querySelector('label[for="user-name"]').hidden = true;

@@ -4,11 +4,12 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 
 import { createHash } from "node:crypto";
+import net from "node:net";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { launch, openTab, shot, startThirdParty, uploadPathThroughPage, uploadThroughPage, withStack } from "./harness.js";
+import { launch, openTab, shot, waitFor, startThirdParty, uploadPathThroughPage, uploadThroughPage, withStack } from "./harness.js";
 
 let browser;
 before(async () => {
@@ -131,6 +132,44 @@ describe("the demo page", () => {
       });
     } finally {
       await thirdParty.close();
+    }
+  });
+
+  it("never sends a signed-in tab's token to a socket URL a link names", async () => {
+    // An attacker's socket, which records every connection made to it.
+    const connections = [];
+    const attacker = net.createServer((socket) => {
+      connections.push(socket.remoteAddress);
+      socket.destroy();
+    });
+    await new Promise((r) => attacker.listen(0, "127.0.0.1", r));
+    const evil = `ws://127.0.0.1:${attacker.address().port}/`;
+    try {
+      await withStack(browser, {}, async ({ stack, context }) => {
+        // GIVEN alice signed in on the demo page
+        const page = await openTab(context, stack, "alice");
+        // WHEN a link sends her tab to the page with a foreign ?ws=
+        await page.goto(new URL(`/?ws=${encodeURIComponent(evil)}`, stack.url).href);
+        // THEN the page keeps no session for that pair of URLs: it asks her
+        // to sign in, and says where it would connect
+        await page.locator("#sign-in").waitFor();
+        assert.equal(await page.locator("#app").isHidden(), true);
+        assert.equal(await page.locator("#ws-url-sign-in").textContent(), evil);
+        // AND if she signs in there anyway, the page's policy blocks the socket
+        await page.evaluate(() => {
+          window.blocked = [];
+          document.addEventListener("securitypolicyviolation", (e) => window.blocked.push(e.blockedURI));
+        });
+        await page.getByLabel("Your name").fill("alice");
+        await page.getByRole("button", { name: "Sign in" }).click();
+        await waitFor("the policy blocks the foreign socket", async () => (await page.evaluate(() => window.blocked.length)) > 0);
+        assert.ok((await page.evaluate(() => window.blocked)).every((uri) => uri.startsWith("ws://127.0.0.1")));
+        // AND nothing ever reached the attacker's socket
+        assert.deepEqual(connections, []);
+        await shot(page, "foreign-socket-refused");
+      });
+    } finally {
+      await new Promise((r) => attacker.close(r));
     }
   });
 });

@@ -104,6 +104,12 @@ pub struct Config {
     #[arg(long, env = "BOOMERANG_WS_WRITE_TIMEOUT_MS", default_value_t = 10_000)]
     pub ws_write_timeout_ms: u64,
 
+    /// Origins besides its own that the demo page may connect to: a
+    /// deployed stack's HTTP API and WebSocket (`https://...`, `wss://...`),
+    /// comma-separated. Its content security policy allows no other.
+    #[arg(long, env = "BOOMERANG_DEMO_ORIGINS", value_delimiter = ',')]
+    pub demo_origins: Vec<String>,
+
     /// Serve `GET /metrics` on a listener of its own, to whoever can reach
     /// it (a Prometheus scraper). Unset, only the main address serves it,
     /// as the development endpoints: loopback bind and loopback Host.

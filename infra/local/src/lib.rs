@@ -288,7 +288,15 @@ impl Stack {
         if let Some(disk) = &disk {
             hand_over_stored(&app, disk, &work).await;
         }
+        let demo_origins = config
+            .demo_origins
+            .iter()
+            .filter(|o| !o.trim().is_empty())
+            .map(|o| gateway::web::demo_origin(o))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StartError::Config(format!("BOOMERANG_DEMO_ORIGINS: {e}")))?;
         let gw = Arc::new(Gateway {
+            csp: gateway::web::content_security_policy(&demo_origins),
             app: app.clone(),
             registry: registry.clone(),
             domain_name: addr.to_string(),

@@ -7,7 +7,7 @@ mod management;
 mod outbox;
 mod pusher;
 mod serve;
-mod web;
+pub mod web;
 mod ws;
 
 pub use pusher::{GatewayPusher, Registry};
@@ -63,6 +63,8 @@ pub struct Gateway {
     /// Stored uploads being handed to the third party, which a clean stop
     /// lets finish.
     pub work: TaskTracker,
+    /// The demo page's content security policy ([`web::content_security_policy`]).
+    pub csp: axum::http::HeaderValue,
 }
 
 pub fn router(gw: Arc<Gateway>) -> Router {
