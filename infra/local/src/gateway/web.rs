@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
+use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use axum::http::HeaderValue;
-use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -131,11 +131,26 @@ mod tests {
     fn the_page_connects_only_to_itself_and_the_origins_named() {
         let csp = content_security_policy(&["wss://ws.example.com".into()]);
         let csp = csp.to_str().unwrap();
-        assert!(csp.contains("connect-src 'self' wss://ws.example.com;"), "{csp}");
+        assert!(
+            csp.contains("connect-src 'self' wss://ws.example.com;"),
+            "{csp}"
+        );
         assert!(!csp.contains("ws:;") && !csp.contains(" http: "), "{csp}");
-        assert_eq!(demo_origin("wss://ws.example.com/").unwrap(), "wss://ws.example.com");
-        assert_eq!(demo_origin("https://a.example:8443").unwrap(), "https://a.example:8443");
-        for bad in ["ws:", "wss://x.example/path", "https://u:p@x.example", "ftp://x.example", "x; script-src *"] {
+        assert_eq!(
+            demo_origin("wss://ws.example.com/").unwrap(),
+            "wss://ws.example.com"
+        );
+        assert_eq!(
+            demo_origin("https://a.example:8443").unwrap(),
+            "https://a.example:8443"
+        );
+        for bad in [
+            "ws:",
+            "wss://x.example/path",
+            "https://u:p@x.example",
+            "ftp://x.example",
+            "x; script-src *",
+        ] {
             assert!(demo_origin(bad).is_err(), "{bad}");
         }
     }
