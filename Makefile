@@ -30,8 +30,11 @@ help:
 	@echo "make load     a short load run against a deployed stack (LOAD_ARGS)"
 
 ## Build and start the local stack on the embedded backend.
+# The whole workspace's binaries, as `make test` builds them: `cargo run -p`
+# would unify features for one package and rebuild about forty crates.
 run:
-	$(CARGO) run -p boomerang-local --bin boomerang-local
+	$(CARGO) build --workspace --bins --locked
+	exec $(TARGET_DIR)/debug/boomerang-local
 
 ## The quick tier, under a minute on a warm build: formatting, lints, and
 ## the unit tests of the core, the handlers, the adapters and the local
@@ -127,12 +130,13 @@ build:
 ## gateway's own Management API for pushes. Tables come from template.yaml.
 MOTO_PORT ?= 5055
 run-aws: $(VENV)/.installed
+	$(CARGO) build --workspace --bins --locked
 	@$(VENV)/bin/python tools/moto_server.py 127.0.0.1 $(MOTO_PORT) >/dev/null 2>&1 & \
 	moto=$$!; trap "kill $$moto" EXIT INT TERM; \
 	AWS_ENDPOINT_URL=http://127.0.0.1:$(MOTO_PORT) AWS_REGION=us-east-1 \
 	AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
 	BOOMERANG_BACKEND=aws BOOMERANG_CREATE_RESOURCES=true \
-	$(CARGO) run -p boomerang-local --bin boomerang-local
+	$(TARGET_DIR)/debug/boomerang-local
 
 ## The seven release bootstraps for this machine's architecture, with
 ## cargo-lambda and zig (target/lambda/<function>/bootstrap).
