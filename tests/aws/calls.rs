@@ -22,6 +22,8 @@ struct Proxy {
 }
 
 /// Forwards to moto, recording `dynamodb:<Operation>` or `s3:<METHOD>`.
+/// The local stack's own reads of S3's event queue (SQS, which a deployed
+/// stack does not make: EventBridge invokes `submit`) are not recorded.
 async fn forward(
     State(p): State<Proxy>,
     method: Method,
@@ -30,10 +32,11 @@ async fn forward(
     body: Bytes,
 ) -> Response {
     let op = match headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
-        Some(t) => format!("dynamodb:{}", t.rsplit('.').next().unwrap_or(t)),
-        None => format!("s3:{method}"),
+        Some(t) if t.starts_with("AmazonSQS.") => None,
+        Some(t) => Some(format!("dynamodb:{}", t.rsplit('.').next().unwrap_or(t))),
+        None => Some(format!("s3:{method}")),
     };
-    p.calls.lock().unwrap().push(op);
+    p.calls.lock().unwrap().extend(op);
     pass_on(&p.http, &p.moto, method, &uri, &headers, body)
         .await
         .into_response()

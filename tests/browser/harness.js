@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const TARGET = process.env.CARGO_TARGET_DIR ? path.resolve(ROOT, process.env.CARGO_TARGET_DIR) : path.join(ROOT, "target");
 export const BINARY = process.env.BOOMERANG_LOCAL_BIN ?? path.join(TARGET, "debug", "boomerang-local");
 export const SHOTS = path.join(TARGET, "browser");
@@ -90,6 +90,45 @@ export async function startStack({ dataDir, addr = "127.0.0.1:0", env = {} } = {
     },
     cleanup() {
       rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * moto (tools/moto_server.py, from the project's virtualenv) on a free
+ * port: AWS's wire protocols for the aws backend. Resolves once it answers.
+ */
+export async function startMoto() {
+  const port = await new Promise((resolve) => {
+    const probe = http.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+  const python = path.join(ROOT, process.env.VENV ?? ".venv", "bin", "python");
+  const child = spawn(python, [path.join(ROOT, "tools", "moto_server.py"), "127.0.0.1", String(port)], { stdio: "ignore" });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor("moto answers", async () => {
+    try {
+      await fetch(url);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  return {
+    url,
+    /** What the stack needs to run on it, as `make run-aws` sets it. */
+    env: {
+      BOOMERANG_BACKEND: "aws",
+      BOOMERANG_CREATE_RESOURCES: "true",
+      AWS_ENDPOINT_URL: url,
+      AWS_REGION: "us-east-1",
+      AWS_ACCESS_KEY_ID: "test",
+      AWS_SECRET_ACCESS_KEY: "test",
+    },
+    stop() {
+      child.kill();
     },
   };
 }

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { launch, openTab, shot, waitFor, startThirdParty, uploadPathThroughPage, uploadThroughPage, withStack } from "./harness.js";
+import { launch, openTab, shot, startMoto, waitFor, startThirdParty, uploadPathThroughPage, uploadThroughPage, withStack } from "./harness.js";
 
 let browser;
 before(async () => {
@@ -170,6 +170,37 @@ describe("the demo page", () => {
       });
     } finally {
       await new Promise((r) => attacker.close(r));
+    }
+  });
+
+  it("completes a 50 MB file sent straight to S3 on the aws backend, its event taking AWS's road", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "boomerang-big-"));
+    const file = path.join(dir, "fifty-megabytes-s3.csv");
+    const content = Buffer.alloc(50 * 1024 * 1024, "s3 ");
+    writeFileSync(file, content);
+    const moto = await startMoto();
+    try {
+      // GIVEN `make run-aws`: the stack on moto, which routes S3's events
+      // through EventBridge (nobody posts them by hand)
+      await withStack(browser, { env: moto.env }, async ({ stack, context }) => {
+        const tabs = [await openTab(context, stack, "ivan"), await openTab(context, stack, "ivan")];
+        const requests = [];
+        tabs[0].on("request", (r) => requests.push(`${r.method()} ${new URL(r.url()).origin}`));
+        // WHEN ivan sends a 50 MB file through the page
+        await uploadPathThroughPage(tabs[0], file);
+        // THEN it goes to S3 (moto) and its result reaches both his tabs
+        const hash = createHash("sha256").update(content).digest("hex");
+        for (const tab of tabs) {
+          const card = tab.locator('#jobs li.job[data-status="completed"]', { hasText: "fifty-megabytes-s3.csv" });
+          await card.waitFor({ timeout: 60_000 });
+          assert.equal(await card.locator('dd[data-key="sha256"]').textContent(), hash);
+        }
+        assert.ok(requests.includes(`PUT ${moto.url}`), requests.join(", "));
+        await shot(tabs[0], "large-file-on-s3-done");
+      });
+    } finally {
+      moto.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -229,42 +229,19 @@ impl TestApp {
 
     /// PUTs `body` as a browser would to the `upload` a `POST /uploads`
     /// answered with (its URL, method and headers), and answers what the
-    /// store said. With the aws backend the store is S3 (moto), which
-    /// sends no notification: the test then delivers S3's event to the
-    /// stack itself, as S3 invokes the `submit` Lambda.
+    /// store said. With the aws backend the store is S3 (moto), whose
+    /// `Object Created` reaches the stack as on AWS: through EventBridge
+    /// and the template's rule (to a queue the stack reads).
     pub async fn put_upload(&self, created: &Value, body: Vec<u8>) -> reqwest::Response {
         let upload = &created["upload"];
         assert_eq!(upload["method"], "PUT");
-        let size = body.len() as u64;
         let mut req = self
             .http
             .put(upload["url"].as_str().expect("an upload URL"));
         for (name, value) in upload["headers"].as_object().expect("upload headers") {
             req = req.header(name, value.as_str().expect("a header value"));
         }
-        let res = req.body(body).send().await.unwrap();
-        if self.stack.config.backend == Backend::Aws && res.status().is_success() {
-            let key = format!(
-                "{}{}",
-                boomerang_core::usecases::DIRECT_PREFIX,
-                created["job"]["id"].as_str().expect("a job id")
-            );
-            let event = boomerang_handlers::submit::object_created(
-                &self.stack.config.bucket,
-                &key,
-                size,
-                "127.0.0.1",
-            );
-            let notified = self
-                .http
-                .post(self.url("/local/s3-events"))
-                .json(&event)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(notified.status(), 200, "the stack took S3's event");
-        }
-        res
+        req.body(body).send().await.unwrap()
     }
 
     pub async fn get(&self, user: &str, path: &str) -> reqwest::Response {

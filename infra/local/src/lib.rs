@@ -11,6 +11,7 @@ pub mod gateway;
 pub mod metrics;
 pub mod private;
 pub mod provision;
+pub mod s3_events;
 pub mod secrets;
 pub mod simulator;
 pub mod sqlite;
@@ -210,6 +211,19 @@ impl Stack {
             ..config.shared.limits()
         }
         .checked();
+        // With the aws backend and resources of its own: the queue S3's
+        // events reach through EventBridge (see `s3_events`).
+        let mut s3_events_queue = None;
+        // Where the demo page is served from, and, with an AWS endpoint of
+        // its own (moto), that endpoint: the page PUTs large files there.
+        let page_origins = vec![
+            format!("http://{addr}"),
+            public_url.trim_end_matches('/').to_owned(),
+        ];
+        let storage_origin = sdk
+            .as_ref()
+            .and_then(|s| s.endpoint_url())
+            .and_then(|u| gateway::web::demo_origin(u).ok());
         let mut ports = match (&disk, sdk) {
             (Some(disk), _) => {
                 embedded_ports(&data_dir, registry.clone(), processor, disk.clone()).await?
@@ -233,6 +247,15 @@ impl Stack {
                     provision::create_resources(&sdk, &deployment)
                         .await
                         .map_err(StartError::Config)?;
+                    let name = format!("{}-stored", config.table_prefix);
+                    let url = s3_events::create(&sdk, &deployment.bucket, &name, &name)
+                        .await
+                        .map_err(StartError::Config)?;
+                    // The demo page PUTs large files straight to the bucket.
+                    provision::allow_page_uploads(&sdk, &deployment.bucket, &page_origins)
+                        .await
+                        .map_err(StartError::Config)?;
+                    s3_events_queue = Some((sdk.clone(), url));
                 }
                 deployment.ports(&sdk, Some(processor), Arc::new(SystemClock))
             }
@@ -283,18 +306,28 @@ impl Stack {
 
         let sockets = TaskTracker::new();
         let work = TaskTracker::new();
+        if let Some((sdk, queue)) = s3_events_queue {
+            tokio::spawn(s3_events::deliver(
+                sdk,
+                queue,
+                app.clone(),
+                work.clone(),
+                shutdown.clone(),
+            ));
+        }
         // Files stored just before a crash, whose hand-over never ran: S3
         // would have sent their event; here they are found again.
         if let Some(disk) = &disk {
             hand_over_stored(&app, disk, &work).await;
         }
-        let demo_origins = config
+        let mut demo_origins = config
             .demo_origins
             .iter()
             .filter(|o| !o.trim().is_empty())
             .map(|o| gateway::web::demo_origin(o))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| StartError::Config(format!("BOOMERANG_DEMO_ORIGINS: {e}")))?;
+        demo_origins.extend(storage_origin);
         let gw = Arc::new(Gateway {
             csp: gateway::web::content_security_policy(&demo_origins),
             app: app.clone(),

@@ -149,6 +149,41 @@ pub async fn create_resources(sdk: &SdkConfig, deployment: &Deployment) -> Resul
     }
 }
 
+/// Lets pages from `origins` PUT files straight to `bucket`, as the
+/// template's `FilesBucket` CORS rule does for `AllowedOrigins`.
+pub async fn allow_page_uploads(
+    sdk: &SdkConfig,
+    bucket: &str,
+    origins: &[String],
+) -> Result<(), String> {
+    use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+    let rule = CorsRule::builder()
+        .allowed_methods("PUT")
+        .set_allowed_origins(Some(origins.to_vec()))
+        .allowed_headers("content-type")
+        .allowed_headers("if-none-match")
+        .max_age_seconds(3600)
+        .build()
+        .map_err(|e| format!("bucket {bucket}'s CORS: {e}"))?;
+    let cors = CorsConfiguration::builder()
+        .cors_rules(rule)
+        .build()
+        .map_err(|e| format!("bucket {bucket}'s CORS: {e}"))?;
+    boomerang_aws::s3_client(sdk)
+        .put_bucket_cors()
+        .bucket(bucket)
+        .cors_configuration(cors)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "bucket {bucket}'s CORS: {}",
+                aws_sdk_s3::error::DisplayErrorContext(e)
+            )
+        })?;
+    Ok(())
+}
+
 async fn create_table(
     c: &aws_sdk_dynamodb::Client,
     name: &str,

@@ -4,8 +4,8 @@
 //! that invokes the `submit` handler, in its real shape.
 //!
 //! `POST /local/s3-events` (development only) takes such an event from
-//! outside: with the aws backend the bytes go to S3 (moto), which sends no
-//! event to this stack, so whoever stored them delivers it here.
+//! outside, for an S3 endpoint that cannot route its events to EventBridge
+//! (with moto, `s3_events` reads them from a queue instead).
 
 use boomerang_handlers::HttpStatus;
 use std::sync::Arc;
