@@ -75,6 +75,7 @@ test-web: node_modules/.installed
 	node --test web/test/*.test.js
 	node_modules/.bin/tsc -p web/tsconfig.json
 	node_modules/.bin/tsc -p web/tsconfig.js.json
+	node tools/check_package.mjs
 
 ## The demo page and the client in Debian's Chromium (playwright-core),
 ## against the debug boomerang-local. Screenshots land in target/browser/.
