@@ -92,3 +92,77 @@ async fn gone_connections_failed_submissions_and_timeouts_show_in_the_metrics() 
     assert_eq!(value(&text, "boomerang_connections_gone_total"), 1.0);
     assert_eq!(value(&text, "boomerang_jobs_timed_out_total"), 1.0);
 }
+
+/// The `boomerang_*` names a text mentions, each once.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("boomerang_") {
+        let name: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        rest = &rest[at + name.len()..];
+        names.insert(name);
+    }
+    names
+}
+
+#[tokio::test]
+async fn the_grafana_dashboard_queries_only_what_metrics_serves_and_mirrors_cloudwatchs() {
+    let root = boomerang_e2e::lambda::root();
+    let dashboard: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("docs/grafana/boomerang.json")).unwrap())
+            .expect("docs/grafana/boomerang.json is JSON");
+    let exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .map(|t| {
+            t["expr"]
+                .as_str()
+                .expect("every target has an expr")
+                .to_owned()
+        })
+        .collect();
+    let queried = metric_names(&exprs.join("\n"));
+    assert!(!queried.is_empty());
+    // GIVEN a stack that has done one job's round (so the histogram has
+    // buckets to show)
+    let (app, _tp) = spawn_app_with_third_party(Mode::Silent, |_| {}).await;
+    let mut tab = app.tab("alice").await;
+    let job = json_of(app.upload("alice", "a.txt", b"abc").await, 202).await;
+    let id = job["job"]["id"].as_str().unwrap();
+    tab.expect("job.submitted").await;
+    let body = format!(r#"{{"job_id":"{id}","status":"completed","result":{{}}}}"#);
+    assert_eq!(app.webhook("msg_1", &body).await.status(), 200);
+    tab.expect("job.completed").await;
+    // THEN every series the dashboard queries is on /metrics
+    let served: std::collections::BTreeSet<String> = scrape(&app)
+        .await
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next().map(str::to_owned))
+        .collect();
+    for name in &queried {
+        assert!(
+            served.contains(name),
+            "the dashboard queries {name}, which /metrics lacks"
+        );
+    }
+    // AND every figure of ours on the CloudWatch dashboard has its panel
+    let template = boomerang_local::provision::TEMPLATE;
+    let cloudwatch = &template[template
+        .find("DashboardBody")
+        .expect("a CloudWatch dashboard")..];
+    let cloudwatch = &cloudwatch[..cloudwatch.find("\nOutputs:").unwrap_or(cloudwatch.len())];
+    for name in metric_names(cloudwatch) {
+        let local = name.clone();
+        let histogram = format!("{name}_bucket");
+        assert!(
+            queried.contains(&local) || queried.contains(&histogram),
+            "CloudWatch shows {name}; the Grafana dashboard does not"
+        );
+    }
+}
