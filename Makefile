@@ -77,15 +77,22 @@ test-web: node_modules/.installed
 	node_modules/.bin/tsc -p web/tsconfig.js.json
 	node tools/check_package.mjs
 
-## The demo page and the client in Debian's Chromium (playwright-core),
-## against the debug boomerang-local. Screenshots land in target/browser/.
-test-browser: node_modules/.installed $(CHROMIUM)
+## The demo page, the client and the example React app (built by Vite) in
+## Debian's Chromium (playwright-core), against the debug boomerang-local.
+## Screenshots land in target/browser/.
+test-browser: node_modules/.installed examples/react/node_modules/.installed $(CHROMIUM)
 	$(CARGO) build --workspace --bins --locked
+	cd examples/react && node_modules/.bin/vite build --logLevel warn
 	CHROMIUM=$(CHROMIUM) node --test --test-concurrency=1 tests/browser/*.test.js
 
 # npm packages from package-lock.json, exactly; nothing fetched at test time.
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The example app's own packages (Vite, React), from its lock file.
+examples/react/node_modules/.installed: examples/react/package.json examples/react/package-lock.json
+	cd examples/react && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # Debian's Chromium: Playwright's own browser downloads are not used.
