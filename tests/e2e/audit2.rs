@@ -351,3 +351,42 @@ async fn a_burst_of_200_connects_for_one_user_leaves_at_most_the_limit_open() {
     );
     assert_eq!(app.connection_ids("alice").await.len(), tabs.len());
 }
+
+#[tokio::test]
+async fn connections_waiting_for_a_slot_are_bounded_and_cut_at_the_header_deadline() {
+    // GIVEN a stack serving 8 connections at once, 400 ms for headers, and
+    // 8 clients holding every slot with half a request
+    let app = spawn_app_with(|c| {
+        c.max_http_connections = 8;
+        c.http_header_timeout_ms = 400;
+    })
+    .await;
+    let mut all = Vec::new();
+    for _ in 0..8 {
+        let mut s = TcpStream::connect(app.stack.addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+            .await
+            .unwrap();
+        all.push(s);
+    }
+    // WHEN 100 more send a byte each and wait for a slot
+    for _ in 0..100 {
+        let mut s = TcpStream::connect(app.stack.addr).await.unwrap();
+        s.write_all(b"G").await.unwrap();
+        all.push(s);
+    }
+    // THEN every one of them is closed by the server
+    for mut s in all {
+        let mut rest = Vec::new();
+        tokio::time::timeout(DEADLINE, s.read_to_end(&mut rest))
+            .await
+            .expect("the server closes a connection that never got to a request")
+            .ok();
+    }
+    // AND a well-behaved client is answered
+    let health = tokio::time::timeout(DEADLINE, app.http.get(app.url("/healthz")).send())
+        .await
+        .expect("healthz answers before the deadline")
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+}

@@ -44,9 +44,10 @@ pub struct ServeLimits {
     pub body_stall: Duration,
 }
 
-/// Connections accepted but not yet sending, per slot: beyond this many,
-/// the oldest is closed, so silent sockets can neither use up the
-/// process's file descriptors nor crowd out a client that sends at once.
+/// Connections accepted but not yet served (silent, or waiting for a
+/// slot), per slot: beyond this many, the oldest is closed, so they can
+/// neither use up the process's file descriptors nor crowd out a client
+/// that sends at once.
 const WAITING_PER_SLOT: usize = 8;
 
 /// The connections waiting for their first byte, oldest first.
@@ -115,7 +116,7 @@ pub async fn serve(
         let router = router.clone();
         let shutdown = shutdown.clone();
         connections.spawn(async move {
-            // Silent until the header deadline, or the oldest silent one
+            // Silent until the header deadline, or the oldest waiting one
             // when too many wait: closed, having held no slot.
             // (`peek`, not `readable`, which may wake with nothing to read.)
             let mut byte = [0u8; 1];
@@ -125,12 +126,20 @@ pub async fn serve(
                 }
                 _ = evicted.cancelled() => false,
             };
+            // Then a slot, within the header timeout again; still among
+            // those waiting (and so never more of them than the cap).
+            let permit = match first_byte {
+                true => tokio::select! {
+                    p = tokio::time::timeout(limits.header_read_timeout, permits.acquire_owned()) => {
+                        p.ok().and_then(Result::ok)
+                    }
+                    _ = evicted.cancelled() => None,
+                },
+                false => None,
+            };
             waiting.lock().expect("waiting").remove(id);
-            if !first_byte {
-                debug!(%peer, "no byte before the header deadline; closed");
-                return;
-            }
-            let Ok(_permit) = permits.acquire_owned().await else {
+            let Some(_permit) = permit else {
+                debug!(%peer, "no byte, or no free slot, before the header deadline; closed");
                 return;
             };
             serve_connection(stream, peer, router, limits, shutdown).await;
