@@ -51,6 +51,12 @@ fn resolve(v: serde_yaml_ng::Value, bucket: &str) -> Value {
     }
 }
 
+/// An SDK call's error, with all its causes, after `what` it was about.
+/// (Every SDK's `DisplayErrorContext` is aws-smithy-types' one.)
+fn failed<E: std::error::Error>(what: String) -> impl FnOnce(E) -> String {
+    move |e| format!("{what}: {}", aws_sdk_sqs::error::DisplayErrorContext(e))
+}
+
 /// Creates the road for `bucket`: its EventBridge notifications, the
 /// queue `queue`, and the rule `rule` sending direct uploads' events
 /// there. Returns the queue's URL. Creating what exists changes nothing.
@@ -71,24 +77,14 @@ pub async fn create(
         )
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "bucket {bucket}'s notifications: {}",
-                aws_sdk_s3::error::DisplayErrorContext(e)
-            )
-        })?;
+        .map_err(failed(format!("bucket {bucket}'s notifications")))?;
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let url = sqs
         .create_queue()
         .queue_name(queue)
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "queue {queue}: {}",
-                aws_sdk_sqs::error::DisplayErrorContext(e)
-            )
-        })?
+        .map_err(failed(format!("queue {queue}")))?
         .queue_url
         .ok_or(format!("queue {queue}: no URL"))?;
     let arn = sqs
@@ -97,12 +93,7 @@ pub async fn create(
         .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "queue {queue}: {}",
-                aws_sdk_sqs::error::DisplayErrorContext(e)
-            )
-        })?
+        .map_err(failed(format!("queue {queue}")))?
         .attributes
         .and_then(|a| {
             a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
@@ -111,14 +102,13 @@ pub async fn create(
         .ok_or(format!("queue {queue}: no ARN"))?;
     let events = aws_sdk_eventbridge::Client::new(sdk);
     let pattern = stored_pattern(crate::provision::TEMPLATE, bucket)?;
-    let rule_error = |e: &dyn std::fmt::Display| format!("rule {rule}: {e}");
     events
         .put_rule()
         .name(rule)
         .event_pattern(pattern.to_string())
         .send()
         .await
-        .map_err(|e| rule_error(&aws_sdk_eventbridge::error::DisplayErrorContext(e)))?;
+        .map_err(failed(format!("rule {rule}")))?;
     events
         .put_targets()
         .rule(rule)
@@ -127,11 +117,11 @@ pub async fn create(
                 .id("boomerang-local")
                 .arn(arn)
                 .build()
-                .map_err(|e| rule_error(&e))?,
+                .map_err(failed(format!("rule {rule}")))?,
         )
         .send()
         .await
-        .map_err(|e| rule_error(&aws_sdk_eventbridge::error::DisplayErrorContext(e)))?;
+        .map_err(failed(format!("rule {rule}")))?;
     Ok(url)
 }
 
