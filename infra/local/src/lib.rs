@@ -484,24 +484,14 @@ async fn embedded_ports(
 /// Hands over every upload still `uploading` whose bytes are stored: the
 /// stack stopped between storing them and handing them over.
 async fn hand_over_stored(app: &Boomerang, disk: &files::DiskFileStore, work: &TaskTracker) {
-    let waiting = app
-        .ports
-        .jobs
-        .waiting(
-            boomerang_core::ports::Waiting::Upload,
-            chrono::Utc::now(),
-            10_000,
-        )
-        .await;
-    let jobs = match waiting {
+    let jobs = match app.uploads_waiting(10_000).await {
         Ok(jobs) => jobs,
         Err(e) => {
             tracing::warn!(error = %e, "could not look for stored uploads to hand over");
             return;
         }
     };
-    // A job that cannot be read is the sweep's to skip and count.
-    for job in jobs.into_iter().flatten() {
+    for job in jobs {
         let Some(size) = disk.stored_size(&job.file_key).await else {
             continue;
         };

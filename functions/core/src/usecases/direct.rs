@@ -10,7 +10,7 @@ use tracing::{info, warn};
 use super::upload::new_job;
 use super::{Boomerang, UploadOutcome};
 use crate::limits::S3_MAX_PUT_BYTES;
-use crate::ports::PresignedPut;
+use crate::ports::{PresignedPut, Waiting};
 use crate::{Error, EventType, Job, JobId, JobStatus, Result, UserId};
 
 /// Where files sent straight to storage are kept: one prefix, so that S3's
@@ -188,6 +188,15 @@ impl Boomerang {
             &format!("the file could not be handed to the third party: {why}"),
         )
         .await
+    }
+
+    /// Jobs still waiting for their bytes, oldest first, at most `limit`;
+    /// one that cannot be read is left out (the sweep counts it). The
+    /// local stack hands over, at start, those whose bytes it holds.
+    pub async fn uploads_waiting(&self, limit: usize) -> Result<Vec<Job>> {
+        let now = self.ports.clock.now();
+        let found = self.ports.jobs.waiting(Waiting::Upload, now, limit).await?;
+        Ok(found.into_iter().flatten().collect())
     }
 
     /// Whether `key` may still take its bytes: only while its job is
