@@ -1,8 +1,9 @@
 //! `DynamoConnectionStore`: one item per connection, keyed by its id, with
-//! an index by user, and one item per user counting its live connections
-//! (the per-user limit, held under a burst of connects). `$connect` is two
-//! writes (the count, the row), `$disconnect` two (the row, the count), a
-//! fan-out one Query (never a Scan).
+//! an index by user, and one item per user counting its stored rows (the
+//! per-user limit, held under a burst of connects): each row, live or past
+//! its expiry, holds one slot until it is removed. `$connect` is two writes
+//! (the count, the row), `$disconnect` two (the row, the count), a fan-out
+//! one Query (never a Scan).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -65,9 +66,11 @@ impl DynamoConnectionStore {
     /// Takes one of `user`'s `max` slots: one conditional UpdateItem, which
     /// DynamoDB applies one at a time, so a burst of connects never takes
     /// more than `max`. When the count says full and has settled (no slot
-    /// taken for [`SLOTS_SETTLE`]), it is checked against the live rows: a
-    /// count left too high (a row TTL deleted, a stop between the count and
-    /// the row) is set to what is live, once, and the slot tried again.
+    /// taken for [`SLOTS_SETTLE`]), it is checked against the stored rows:
+    /// a count left too high (a row TTL deleted, a stop between the count
+    /// and the row) is set to the rows, once, and the slot tried again.
+    /// Rows past their expiry count until removed: the core removes them
+    /// when a user is at the limit.
     async fn take_slot(&self, user: &UserId, max: usize, now: DateTime<Utc>) -> Result<bool> {
         let Some((held, taken_at)) = self.try_take_slot(user, max, now).await? else {
             return Ok(true);
@@ -76,12 +79,7 @@ impl DynamoConnectionStore {
         if !settled {
             return Ok(false);
         }
-        let live = self
-            .for_user(user)
-            .await?
-            .into_iter()
-            .filter(|c| c.is_live(now))
-            .count();
+        let live = self.for_user(user).await?.len();
         if live >= max || live as u64 >= held {
             return Ok(false);
         }
@@ -208,13 +206,10 @@ impl ConnectionStore for DynamoConnectionStore {
             .send()
             .await
             .map_err(sdk)?;
-        // A row still live held a slot; one past its expiry no longer
-        // counts (a recount left it out), and one gone already was given
-        // back by whoever deleted it.
+        // Every stored row holds a slot, live or past its expiry; one gone
+        // already was given back by whoever deleted it.
         if let Some(conn) = old.attributes.as_ref().and_then(|a| from_item(a).ok()) {
-            if conn.is_live(Utc::now()) {
-                self.give_slot_back(&conn.user).await;
-            }
+            self.give_slot_back(&conn.user).await;
         }
         Ok(())
     }

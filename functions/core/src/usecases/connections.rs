@@ -36,16 +36,25 @@ impl Boomerang {
         };
         let store = &self.ports.connections;
         if !store.add_within(&conn, max, now).await? {
-            // Rows whose `$disconnect` never came (API Gateway delivers it
-            // only best-effort) would hold the user out: ask the gateway
-            // which sockets are still there, forget the others, try again.
-            let live: Vec<Connection> = store
+            // Rows past their expiry, and rows whose `$disconnect` never
+            // came (API Gateway delivers it only best-effort), would hold
+            // the user out: forget the first, ask the gateway which of the
+            // others are still there, forget the rest, and try again.
+            let (live, expired): (Vec<Connection>, Vec<Connection>) = store
                 .for_user(&conn.user)
                 .await?
                 .into_iter()
-                .filter(|c| c.is_live(now))
-                .collect();
-            let forgotten = self.forget_vanished(live).await;
+                .partition(|c| c.is_live(now));
+            let mut forgotten = 0;
+            for c in &expired {
+                match store.remove(&c.id).await {
+                    Ok(()) => forgotten += 1,
+                    Err(e) => {
+                        tracing::warn!(connection = %c.id, error = %e, "could not forget an expired connection")
+                    }
+                }
+            }
+            forgotten += self.forget_vanished(live).await;
             if forgotten == 0 || !store.add_within(&conn, max, now).await? {
                 info!(user = %conn.user, "connection refused: too many open");
                 return Err(Error::TooManyRequests(format!(
