@@ -361,14 +361,7 @@ async fn connections_waiting_for_a_slot_are_bounded_and_cut_at_the_header_deadli
         c.http_header_timeout_ms = 400;
     })
     .await;
-    let mut all = Vec::new();
-    for _ in 0..8 {
-        let mut s = TcpStream::connect(app.stack.addr).await.unwrap();
-        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
-            .await
-            .unwrap();
-        all.push(s);
-    }
+    let mut all = half_requests(app.stack.addr, 8).await;
     // WHEN 100 more send a byte each and wait for a slot
     for _ in 0..100 {
         let mut s = TcpStream::connect(app.stack.addr).await.unwrap();
@@ -376,13 +369,7 @@ async fn connections_waiting_for_a_slot_are_bounded_and_cut_at_the_header_deadli
         all.push(s);
     }
     // THEN every one of them is closed by the server
-    for mut s in all {
-        let mut rest = Vec::new();
-        tokio::time::timeout(DEADLINE, s.read_to_end(&mut rest))
-            .await
-            .expect("the server closes a connection that never got to a request")
-            .ok();
-    }
+    closed_by_the_server(all, "a connection that never got to a request").await;
     // AND a well-behaved client is answered
     let health = tokio::time::timeout(DEADLINE, app.http.get(app.url("/healthz")).send())
         .await

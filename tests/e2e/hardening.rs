@@ -158,14 +158,7 @@ async fn half_sent_requests_are_cut_off_and_cannot_starve_the_others() {
     })
     .await;
     // WHEN 8 clients each send half a request and wait
-    let mut slow = Vec::new();
-    for _ in 0..8 {
-        let mut s = TcpStream::connect(app.stack.addr).await.unwrap();
-        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
-            .await
-            .unwrap();
-        slow.push(s);
-    }
+    let slow = half_requests(app.stack.addr, 8).await;
     // THEN a well-behaved client is still answered
     let health = tokio::time::timeout(DEADLINE, app.http.get(app.url("/healthz")).send())
         .await
@@ -173,13 +166,7 @@ async fn half_sent_requests_are_cut_off_and_cannot_starve_the_others() {
         .unwrap();
     assert_eq!(health.status().as_u16(), 200);
     // AND every slow client was cut off
-    for mut s in slow {
-        let mut rest = Vec::new();
-        tokio::time::timeout(DEADLINE, s.read_to_end(&mut rest))
-            .await
-            .expect("the server closes a connection whose headers never came")
-            .ok();
-    }
+    closed_by_the_server(slow, "a connection whose headers never came").await;
 }
 
 #[tokio::test]

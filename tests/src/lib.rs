@@ -300,6 +300,34 @@ pub async fn spawn_app_with_third_party(
     (app, tp)
 }
 
+/// `n` clients that each send half a request's headers and wait
+/// (slowloris), holding as many of the listener's slots.
+pub async fn half_requests(addr: std::net::SocketAddr, n: usize) -> Vec<TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let mut slow = Vec::new();
+    for _ in 0..n {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    slow
+}
+
+/// Waits until the server closes each of `conns` (reading whatever it
+/// sends), within the deadline.
+pub async fn closed_by_the_server(conns: Vec<TcpStream>, what: &str) {
+    use tokio::io::AsyncReadExt;
+    for mut s in conns {
+        let mut rest = Vec::new();
+        tokio::time::timeout(DEADLINE, s.read_to_end(&mut rest))
+            .await
+            .unwrap_or_else(|_| panic!("the server closes {what}"))
+            .ok();
+    }
+}
+
 /// A port nothing listens on (yet).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
