@@ -87,7 +87,13 @@ async fn the_eight_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
     // emulator and the eight bootstraps (the sweep with a 1 s job timeout)
     let tp = FakeThirdParty::start(Mode::Silent).await;
     let tp_url = tp.url();
-    let app = spawn_on_moto(moto, |c| c.shared.third_party_url = Some(tp_url)).await;
+    // (Moto::with made the tables and bucket; the submit bootstrap, not the
+    // stack, takes S3's events here.)
+    let app = spawn_on_moto(moto, |c| {
+        c.shared.third_party_url = Some(tp_url);
+        c.create_resources = false;
+    })
+    .await;
     // AND the stack's keys in Secrets Manager, where the functions read them
     let admin = app.moto.as_ref().expect("moto").sdk_config().await;
     let jwt_key = String::from_utf8(app.jwt_secret().to_vec()).expect("a text key");
