@@ -215,19 +215,7 @@ async fn the_third_partys_credentials_go_in_its_authorization_header_and_its_url
 
 /// Raw HTTP/1.1 on a fresh connection; the answer's status.
 async fn status_for(addr: std::net::SocketAddr, request: &str) -> u16 {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(request.as_bytes()).await.unwrap();
-    let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(DEADLINE, s.read(&mut buf))
-        .await
-        .expect("an answer before the deadline")
-        .unwrap_or(0);
-    let answer = String::from_utf8_lossy(&buf[..n]);
-    answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"))
+    status_of(&raw_http(addr, request).await)
 }
 
 #[tokio::test]

@@ -3,29 +3,6 @@
 
 use boomerang_e2e::*;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-/// Sends raw bytes on a fresh connection and reads until the server
-/// closes it or answers, within the deadline.
-async fn raw_http(addr: std::net::SocketAddr, request: &str) -> String {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(request.as_bytes()).await.unwrap();
-    let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(DEADLINE, s.read(&mut buf))
-        .await
-        .expect("an answer before the deadline")
-        .unwrap_or(0);
-    String::from_utf8_lossy(&buf[..n]).into_owned()
-}
-
-fn status_of(response: &str) -> u16 {
-    response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"))
-}
 
 // 1, 2: development endpoints.
 

@@ -73,23 +73,10 @@ pub async fn store_keys(
     jwt_key: &str,
     webhook_key: &str,
 ) -> (String, String) {
-    let client = aws_sdk_secretsmanager::Client::new(sdk);
-    let mut arns = Vec::new();
-    for (name, value) in [("jwt", jwt_key), ("webhook", webhook_key)] {
-        let out = client
-            .create_secret()
-            .name(format!(
-                "boomerang-{name}-{}",
-                uuid::Uuid::new_v4().simple()
-            ))
-            .secret_string(value)
-            .send()
-            .await
-            .expect("moto stores the secret");
-        arns.push(out.arn().expect("an ARN").to_owned());
-    }
-    let webhook = arns.pop().expect("two ARNs");
-    (arns.pop().expect("two ARNs"), webhook)
+    (
+        store_secret(sdk, jwt_key).await,
+        store_secret(sdk, webhook_key).await,
+    )
 }
 
 /// Stores `value` as a plain secret (the third party's credentials);

@@ -302,6 +302,29 @@ pub async fn spawn_app_with_third_party(
     (app, tp)
 }
 
+/// Sends raw bytes on a fresh connection and reads until the server
+/// closes it or answers, within the deadline.
+pub async fn raw_http(addr: std::net::SocketAddr, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(DEADLINE, s.read(&mut buf))
+        .await
+        .expect("an answer before the deadline")
+        .unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// The status of a raw HTTP answer.
+pub fn status_of(response: &str) -> u16 {
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"))
+}
+
 /// `n` clients that each send half a request's headers and wait
 /// (slowloris), holding as many of the listener's slots.
 pub async fn half_requests(addr: std::net::SocketAddr, n: usize) -> Vec<TcpStream> {
