@@ -84,13 +84,13 @@ pub fn webhook_body(data: &[u8]) {
             id: Some(id.clone()),
             timestamp: Some(ts.to_string()),
             signature: Some(webhook::sign(
-                t.app.settings.webhook_secret.as_ref().unwrap().current(),
+                &boomerang_core::auth::Secret::new(boomerang_core::memory::WEBHOOK_KEY.to_vec()),
                 &id,
                 ts,
                 data,
             )),
         };
-        if let Err(e) = block_on(t.app.receive_webhook(&headers, data)) {
+        if let Err(e) = block_on(t.app.webhooks.receive(&headers, data)) {
             assert_client_error(e.status_code(), "a signed webhook");
         }
     })
@@ -183,24 +183,33 @@ pub fn apigw_event(data: &[u8]) {
     with_app(|t| {
         let app = &t.app;
         if let Some(req) = lambda_request(text) {
-            let res = block_on(boomerang_handlers::http::api(app, req));
+            let res = block_on(boomerang_handlers::http::api(&app.auth, &app.queries, req));
             assert_client_error(res.status().as_u16(), "GET /jobs, /events");
         }
         if let Some(req) = lambda_request(text) {
-            let res = block_on(boomerang_handlers::http::webhook(app, req));
+            let res = block_on(boomerang_handlers::http::webhook(&app.webhooks, req));
             assert_client_error(res.status().as_u16(), "the webhook");
         }
         if let Some(req) = lambda_request(text) {
-            let res = block_on(boomerang_handlers::http::upload(app, req));
+            let res = block_on(boomerang_handlers::http::upload(
+                &app.auth,
+                &app.uploads,
+                &app.idempotency,
+                req,
+            ));
             assert_client_error(res.status().as_u16(), "an upload");
         }
         type Ws = aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
         if let Ok(event) = serde_json::from_str::<Ws>(text) {
-            let res = block_on(boomerang_handlers::ws::connect(app, event.clone()));
+            let res = block_on(boomerang_handlers::ws::connect(
+                &app.auth,
+                &app.connections,
+                event.clone(),
+            ));
             assert_client_error(res.status_code as u16, "$connect");
             let res = boomerang_handlers::ws::default(event.clone());
             assert_client_error(res.status_code as u16, "$default");
-            let res = block_on(boomerang_handlers::ws::disconnect(app, event));
+            let res = block_on(boomerang_handlers::ws::disconnect(&app.connections, event));
             assert_client_error(res.status_code as u16, "$disconnect");
         }
     })

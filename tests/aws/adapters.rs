@@ -519,9 +519,7 @@ async fn a_service_that_never_answers_fails_the_call_in_time_instead_of_hanging_
     };
     let ports = deployment.ports(
         &sdk,
-        Some(std::sync::Arc::new(
-            boomerang_http::HttpProcessor::new(&url).unwrap(),
-        )),
+        std::sync::Arc::new(boomerang_http::HttpProcessor::new(&url).unwrap()),
         std::sync::Arc::new(boomerang_core::ports::SystemClock),
     );
     // WHEN the ports call them, at once, THEN each call fails, ended by

@@ -308,7 +308,7 @@ async fn a_jobs_uploaded_file_is_deleted_with_the_job() {
     assert!(file.exists(), "the upload is stored at {}", file.display());
     // WHEN the sweep runs past its retention
     eventually("the job and its file are gone", || async {
-        app.stack.app.sweep().await.unwrap();
+        app.stack.app.sweeper.sweep().await.unwrap();
         let gone = app.get("alice", &format!("/jobs/{id}")).await.status() == 404;
         gone && !file.exists()
     })

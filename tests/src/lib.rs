@@ -139,8 +139,6 @@ impl TestApp {
         let user = boomerang_core::UserId::parse(user).expect("a valid user id");
         let mut ids: Vec<String> = self
             .stack
-            .app
-            .ports
             .connections
             .for_user(&user)
             .await
@@ -178,13 +176,7 @@ impl TestApp {
     }
 
     pub fn jwt_secret(&self) -> &[u8] {
-        self.stack
-            .app
-            .settings
-            .jwt_secret
-            .as_ref()
-            .unwrap()
-            .expose()
+        self.stack.jwt_secret.expose()
     }
 
     /// A browser tab of `user`.

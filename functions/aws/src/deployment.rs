@@ -80,42 +80,72 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    /// The ports on DynamoDB, S3 and API Gateway. Builds the SDK clients;
-    /// no request is made until a port is used.
+    /// Who is connected, in the connections table.
+    pub fn connection_store(&self, dynamo: &aws_sdk_dynamodb::Client) -> DynamoConnectionStore {
+        DynamoConnectionStore::new(dynamo.clone(), &self.tables.connections)
+    }
+
+    /// Jobs in the jobs table, their events in the events table, results
+    /// too large for an item in the bucket.
+    pub fn job_store(
+        &self,
+        dynamo: &aws_sdk_dynamodb::Client,
+        sdk: &SdkConfig,
+        clock: Arc<dyn Clock>,
+    ) -> DynamoJobStore {
+        let files = S3FileStore::new(s3_client(sdk), &self.bucket);
+        DynamoJobStore::new(
+            dynamo.clone(),
+            &self.tables.jobs,
+            &self.tables.events,
+            files,
+            self.event_retention,
+        )
+        .with_job_retention(self.job_retention)
+        .with_clock(clock)
+    }
+
+    /// The events table, read.
+    pub fn event_log(
+        &self,
+        dynamo: &aws_sdk_dynamodb::Client,
+        clock: Arc<dyn Clock>,
+    ) -> DynamoEventLog {
+        DynamoEventLog::new(dynamo.clone(), &self.tables.events, self.event_retention)
+            .with_clock(clock)
+    }
+
+    /// Idempotency keys, in the jobs table.
+    pub fn idempotency_keys(&self, dynamo: &aws_sdk_dynamodb::Client) -> DynamoIdempotencyKeys {
+        DynamoIdempotencyKeys::new(dynamo.clone(), &self.tables.jobs)
+    }
+
+    pub fn file_store(&self, sdk: &SdkConfig) -> S3FileStore {
+        S3FileStore::new(s3_client(sdk), &self.bucket)
+    }
+
+    /// Pushes through the WebSocket stage's Management API.
+    pub fn pusher(&self, sdk: &SdkConfig) -> ApiGatewayPusher {
+        ApiGatewayPusher::new(sdk, &self.connections_endpoint)
+    }
+
+    /// Every port, for a door that serves every use case (the local stack
+    /// with `BOOMERANG_BACKEND=aws`, tests). Builds the SDK clients; no
+    /// request is made until a port is used.
     pub fn ports(
         &self,
         sdk: &SdkConfig,
-        processor: Option<Arc<dyn Processor>>,
+        processor: Arc<dyn Processor>,
         clock: Arc<dyn Clock>,
     ) -> Ports {
         let dynamo = dynamo_client(sdk);
-        let files = S3FileStore::new(s3_client(sdk), &self.bucket);
         Ports {
-            connections: Arc::new(DynamoConnectionStore::new(
-                dynamo.clone(),
-                &self.tables.connections,
-            )),
-            jobs: Arc::new(
-                DynamoJobStore::new(
-                    dynamo.clone(),
-                    &self.tables.jobs,
-                    &self.tables.events,
-                    files.clone(),
-                    self.event_retention,
-                )
-                .with_job_retention(self.job_retention)
-                .with_clock(clock.clone()),
-            ),
-            events: Arc::new(
-                DynamoEventLog::new(dynamo.clone(), &self.tables.events, self.event_retention)
-                    .with_clock(clock.clone()),
-            ),
-            files: Arc::new(files),
-            idempotency: Arc::new(DynamoIdempotencyKeys::new(
-                dynamo.clone(),
-                &self.tables.jobs,
-            )),
-            pusher: Arc::new(ApiGatewayPusher::new(sdk, &self.connections_endpoint)),
+            connections: Arc::new(self.connection_store(&dynamo)),
+            jobs: Arc::new(self.job_store(&dynamo, sdk, clock.clone())),
+            events: Arc::new(self.event_log(&dynamo, clock.clone())),
+            files: Arc::new(self.file_store(sdk)),
+            idempotency: Arc::new(self.idempotency_keys(&dynamo)),
+            pusher: Arc::new(self.pusher(sdk)),
             processor,
             clock,
             issuer_keys: None,

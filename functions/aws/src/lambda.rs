@@ -1,17 +1,22 @@
-//! What every Lambda does: at init, read its environment once, read its
-//! keys from Secrets Manager, build the SDK clients and the app, and warm
-//! the HTTPS connection to DynamoDB, so no invocation pays for any of it
-//! (a missing variable, an unreadable secret or a short key fails the init
-//! with its name); then serve its events, writing each invocation's
-//! metrics as it ends ([`serve_http`], [`serve`]). A Lambda's `main.rs`
-//! says only what it needs and which handler it runs.
+//! What every Lambda does: at init, read its environment once, build the
+//! use cases it serves from only the adapters and keys they take (reading
+//! its keys from Secrets Manager), and warm the HTTPS connection to
+//! DynamoDB, so no invocation pays for any of it (a missing variable, an
+//! unreadable secret or a short key fails the init with its name); then
+//! serve its events, writing each invocation's metrics as it ends
+//! ([`serve_http`], [`serve`]). A Lambda's `main.rs` says what it builds
+//! and which handler it runs.
 
 use std::future::Future;
 use std::sync::Arc;
 
+use aws_config::SdkConfig;
 use boomerang_core::auth::{Keys, Secret};
-use boomerang_core::ports::{Clock, Processor, SystemClock};
-use boomerang_core::{auth, webhook, Boomerang, Settings};
+use boomerang_core::ports::{Clock, ConnectionStore, JobStore, SystemClock};
+use boomerang_core::{
+    auth, webhook, Authenticator, Connections, Idempotency, Limits, Notifier, Queries, Sweeper,
+    Uploads, Webhooks,
+};
 use metrics_cloudwatch_embedded::lambda::handler::{run, run_http};
 use metrics_cloudwatch_embedded::Collector;
 use tracing::info;
@@ -20,17 +25,6 @@ use crate::tables::Tables;
 use crate::Deployment;
 use boomerang_handlers::config::Shared;
 use boomerang_http::HttpProcessor;
-
-/// The settings a function cannot run without, beyond its tables.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Needs {
-    /// Verifies tokens: the secret `BOOMERANG_JWT_SECRET_ARN` names.
-    pub jwt_secret: bool,
-    /// Verifies webhooks: the secret `BOOMERANG_WEBHOOK_SECRET_ARN` names.
-    pub webhook_secret: bool,
-    /// Sends files: `BOOMERANG_THIRD_PARTY_URL` and `BOOMERANG_CALLBACK_URL`.
-    pub third_party: bool,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootError {
@@ -43,38 +37,23 @@ pub enum BootError {
 }
 
 /// A function's environment, as template.yaml sets it: the settings it
-/// shares with the local stack, and its deployment's resources.
+/// shares with the local stack, and its deployment's resources. A
+/// resource is required by the use cases that take it, not by the parse.
 #[derive(clap::Parser, Debug)]
 #[command(name = "bootstrap", no_binary_name = true)]
 struct Environment {
     #[command(flatten)]
     shared: Shared,
-    #[arg(
-        long,
-        env = "BOOMERANG_CONNECTIONS_TABLE",
-        value_name = "BOOMERANG_CONNECTIONS_TABLE"
-    )]
-    connections_table: String,
-    #[arg(
-        long,
-        env = "BOOMERANG_JOBS_TABLE",
-        value_name = "BOOMERANG_JOBS_TABLE"
-    )]
-    jobs_table: String,
-    #[arg(
-        long,
-        env = "BOOMERANG_EVENTS_TABLE",
-        value_name = "BOOMERANG_EVENTS_TABLE"
-    )]
-    events_table: String,
-    #[arg(long, env = "BOOMERANG_BUCKET", value_name = "BOOMERANG_BUCKET")]
-    bucket: String,
-    #[arg(
-        long,
-        env = "BOOMERANG_WS_ENDPOINT",
-        value_name = "BOOMERANG_WS_ENDPOINT"
-    )]
-    ws_endpoint: String,
+    #[arg(long, env = "BOOMERANG_CONNECTIONS_TABLE")]
+    connections_table: Option<String>,
+    #[arg(long, env = "BOOMERANG_JOBS_TABLE")]
+    jobs_table: Option<String>,
+    #[arg(long, env = "BOOMERANG_EVENTS_TABLE")]
+    events_table: Option<String>,
+    #[arg(long, env = "BOOMERANG_BUCKET")]
+    bucket: Option<String>,
+    #[arg(long, env = "BOOMERANG_WS_ENDPOINT")]
+    ws_endpoint: Option<String>,
     #[arg(long, env = "BOOMERANG_JWT_SECRET_ARN")]
     jwt_secret_arn: Option<String>,
     #[arg(long, env = "BOOMERANG_WEBHOOK_SECRET_ARN")]
@@ -85,6 +64,219 @@ struct Environment {
     /// The webhook's public URL (`{PublicUrl}/webhooks/third-party`).
     #[arg(long, env = "BOOMERANG_CALLBACK_URL")]
     callback_url: Option<String>,
+}
+
+/// What a function builds its use cases from at init: its environment,
+/// the SDK's configuration and the clock. Each use case takes only the
+/// adapters it uses, and each adapter the variables it names.
+pub struct Init {
+    env: Environment,
+    deployment: Deployment,
+    sdk: SdkConfig,
+    dynamo: aws_sdk_dynamodb::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+}
+
+/// `value`, the variable `name`'s, unless it is unset or empty.
+fn needed(value: &Option<String>, name: &'static str) -> Result<(), BootError> {
+    match value.as_deref() {
+        Some(v) if !v.trim().is_empty() => Ok(()),
+        _ => Err(BootError::Missing(name)),
+    }
+}
+
+impl Init {
+    async fn from_env(clock: Arc<dyn Clock>) -> Result<Self, BootError> {
+        let env = <Environment as clap::Parser>::try_parse_from(std::iter::empty::<String>())
+            .map_err(|e| BootError::Environment(e.to_string()))?;
+        let limits = env.shared.limits();
+        let deployment = Deployment {
+            tables: Tables {
+                connections: env.connections_table.clone().unwrap_or_default(),
+                jobs: env.jobs_table.clone().unwrap_or_default(),
+                events: env.events_table.clone().unwrap_or_default(),
+            },
+            bucket: env.bucket.clone().unwrap_or_default(),
+            connections_endpoint: env.ws_endpoint.clone().unwrap_or_default(),
+            event_retention: limits.event_retention,
+            job_retention: limits.job_retention,
+        };
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        // Init reads the keys once; a Secrets Manager that does not answer
+        // fails the init (and Lambda retries it) rather than hanging it.
+        let secrets = aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&sdk)
+                .timeout_config(crate::deployment::dynamo_timeouts())
+                .interceptor(crate::xray::XRayInterceptor)
+                .build(),
+        );
+        Ok(Self {
+            dynamo: crate::deployment::dynamo_client(&sdk),
+            env,
+            deployment,
+            sdk,
+            secrets,
+            clock,
+            limits,
+        })
+    }
+
+    fn connection_store(&self) -> Result<Arc<dyn ConnectionStore>, BootError> {
+        needed(&self.env.connections_table, "BOOMERANG_CONNECTIONS_TABLE")?;
+        Ok(Arc::new(self.deployment.connection_store(&self.dynamo)))
+    }
+
+    fn job_store(&self) -> Result<Arc<dyn JobStore>, BootError> {
+        needed(&self.env.jobs_table, "BOOMERANG_JOBS_TABLE")?;
+        needed(&self.env.events_table, "BOOMERANG_EVENTS_TABLE")?;
+        needed(&self.env.bucket, "BOOMERANG_BUCKET")?;
+        let jobs = self
+            .deployment
+            .job_store(&self.dynamo, &self.sdk, self.clock.clone());
+        Ok(Arc::new(jobs))
+    }
+
+    fn notifier(&self) -> Result<Notifier, BootError> {
+        needed(&self.env.ws_endpoint, "BOOMERANG_WS_ENDPOINT")?;
+        let pusher = Arc::new(self.deployment.pusher(&self.sdk));
+        let (conns, clock) = (self.connection_store()?, self.clock.clone());
+        Ok(Notifier::new(conns, pusher, clock, &self.limits))
+    }
+
+    /// Verifies tokens: HS256 with the secret `BOOMERANG_JWT_SECRET_ARN`
+    /// names, and an identity provider's when one is configured (then the
+    /// secret is optional).
+    pub async fn authenticator(&self) -> Result<Authenticator, BootError> {
+        let shared = &self.env.shared;
+        let issuer = boomerang_http::jwks::identity_provider(
+            shared.jwt_issuer.as_deref().unwrap_or_default(),
+            shared.jwt_audience.as_deref(),
+            shared.jwks_url.as_deref(),
+        )
+        .map_err(|reason| BootError::Invalid {
+            name: "BOOMERANG_JWT_ISSUER",
+            reason,
+        })?;
+        let name = "BOOMERANG_JWT_SECRET_ARN";
+        let secret = match self.env.jwt_secret_arn.as_deref() {
+            Some(arn) => Some(
+                keys_from(&self.secrets, name, arn, |k| {
+                    auth::secret_from_config("the token key", k)
+                })
+                .await?,
+            ),
+            None if issuer.is_none() => return Err(BootError::Missing(name)),
+            None => None,
+        };
+        let (issuer, keys) = issuer.unzip();
+        Ok(Authenticator::new(secret, issuer, keys, self.clock.clone()))
+    }
+
+    /// Who is connected (`$connect`, `$disconnect`).
+    pub fn connections(&self) -> Result<Connections, BootError> {
+        needed(&self.env.ws_endpoint, "BOOMERANG_WS_ENDPOINT")?;
+        let pusher = Arc::new(self.deployment.pusher(&self.sdk));
+        let (store, clock) = (self.connection_store()?, self.clock.clone());
+        Ok(Connections::new(store, pusher, clock, &self.limits))
+    }
+
+    /// What a tab reads.
+    pub fn queries(&self) -> Result<Queries, BootError> {
+        needed(&self.env.events_table, "BOOMERANG_EVENTS_TABLE")?;
+        let events = Arc::new(self.deployment.event_log(&self.dynamo, self.clock.clone()));
+        Ok(Queries::new(
+            self.job_store()?,
+            events,
+            self.clock.clone(),
+            &self.limits,
+        ))
+    }
+
+    /// Uploads and their hand-over to the third party at
+    /// `BOOMERANG_THIRD_PARTY_URL`, with the credentials the secret
+    /// `BOOMERANG_THIRD_PARTY_AUTH_SECRET_ARN` names, if set.
+    pub async fn uploads(&self) -> Result<Uploads, BootError> {
+        let name = "BOOMERANG_THIRD_PARTY_URL";
+        let url = self.env.shared.third_party_url.as_deref();
+        let url = url.ok_or(BootError::Missing(name))?;
+        let mut client =
+            HttpProcessor::new(url).map_err(|reason| BootError::Invalid { name, reason })?;
+        if let Some(arn) = self
+            .env
+            .third_party_auth_secret_arn
+            .as_deref()
+            .filter(|a| !a.is_empty())
+        {
+            let name = "BOOMERANG_THIRD_PARTY_AUTH_SECRET_ARN";
+            let invalid = |reason| BootError::Invalid { name, reason };
+            let value = crate::secrets::fetch_string(&self.secrets, arn)
+                .await
+                .map_err(invalid)?;
+            client = client.with_authorization(&value).map_err(invalid)?;
+        }
+        info!(third_party = %client.shown_url(), "sends files to the third party");
+        // PublicUrl may end in a slash; the template appends "/webhooks/...".
+        let callback = self.env.callback_url.as_deref();
+        let callback = normalise_url(callback.ok_or(BootError::Missing("BOOMERANG_CALLBACK_URL"))?);
+        needed(&self.env.bucket, "BOOMERANG_BUCKET")?;
+        Ok(Uploads::new(
+            self.job_store()?,
+            Arc::new(self.deployment.file_store(&self.sdk)),
+            Arc::new(client.recording_with(crate::xray::record)),
+            self.notifier()?,
+            self.clock.clone(),
+            callback,
+            &self.limits,
+        ))
+    }
+
+    /// Requests under an `Idempotency-Key`.
+    pub fn idempotency(&self) -> Result<Idempotency, BootError> {
+        let keys = Arc::new(self.deployment.idempotency_keys(&self.dynamo));
+        Ok(Idempotency::new(
+            keys,
+            self.job_store()?,
+            self.clock.clone(),
+        ))
+    }
+
+    /// The third party's results, verified with the keys in the secret
+    /// `BOOMERANG_WEBHOOK_SECRET_ARN` names.
+    pub async fn webhooks(&self) -> Result<Webhooks, BootError> {
+        let name = "BOOMERANG_WEBHOOK_SECRET_ARN";
+        let arn = self.env.webhook_secret_arn.as_deref();
+        let keys = keys_from(
+            &self.secrets,
+            name,
+            arn.ok_or(BootError::Missing(name))?,
+            webhook::parse_secret,
+        )
+        .await?;
+        Ok(Webhooks::new(
+            self.job_store()?,
+            self.connection_store()?,
+            self.notifier()?,
+            self.clock.clone(),
+            Some(keys),
+            &self.limits,
+        ))
+    }
+
+    /// The sweep.
+    pub fn sweeper(&self) -> Result<Sweeper, BootError> {
+        needed(&self.env.events_table, "BOOMERANG_EVENTS_TABLE")?;
+        let events = Arc::new(self.deployment.event_log(&self.dynamo, self.clock.clone()));
+        let clock = self.clock.clone();
+        Ok(Sweeper::new(
+            self.job_store()?,
+            events,
+            self.notifier()?,
+            clock,
+            &self.limits,
+        ))
+    }
 }
 
 /// The keys in the secret `arn` (from the variable `name`) names, each
@@ -121,123 +313,6 @@ pub fn normalise_url(url: &str) -> String {
     } else {
         format!("{scheme}://{path}")
     }
-}
-
-/// Builds the app once, at init.
-pub async fn boot(needs: Needs, clock: Arc<dyn Clock>) -> Result<Boomerang, BootError> {
-    let env = <Environment as clap::Parser>::try_parse_from(std::iter::empty::<String>())
-        .map_err(|e| BootError::Environment(e.to_string()))?;
-    let limits = env.shared.limits();
-    let deployment = Deployment {
-        tables: Tables {
-            connections: env.connections_table,
-            jobs: env.jobs_table,
-            events: env.events_table,
-        },
-        bucket: env.bucket,
-        connections_endpoint: env.ws_endpoint,
-        event_retention: limits.event_retention,
-        job_retention: limits.job_retention,
-    };
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    // Init reads the keys once; a Secrets Manager that does not answer
-    // fails the init (and Lambda retries it) rather than hanging it.
-    let secrets = aws_sdk_secretsmanager::Client::from_conf(
-        aws_sdk_secretsmanager::config::Builder::from(&sdk)
-            .timeout_config(crate::deployment::dynamo_timeouts())
-            .interceptor(crate::xray::XRayInterceptor)
-            .build(),
-    );
-    let shared = &env.shared;
-    let issuer = if needs.jwt_secret {
-        boomerang_http::jwks::identity_provider(
-            shared.jwt_issuer.as_deref().unwrap_or_default(),
-            shared.jwt_audience.as_deref(),
-            shared.jwks_url.as_deref(),
-        )
-        .map_err(|reason| BootError::Invalid {
-            name: "BOOMERANG_JWT_ISSUER",
-            reason,
-        })?
-    } else {
-        None
-    };
-    // With an identity provider, HS256 is accepted only if a secret is set.
-    let jwt_secret = async {
-        match env.jwt_secret_arn.as_deref() {
-            Some(arn) if needs.jwt_secret => {
-                keys_from(&secrets, "BOOMERANG_JWT_SECRET_ARN", arn, |k| {
-                    auth::secret_from_config("the token key", k)
-                })
-                .await
-                .map(Some)
-            }
-            None if needs.jwt_secret && issuer.is_none() => {
-                Err(BootError::Missing("BOOMERANG_JWT_SECRET_ARN"))
-            }
-            _ => Ok(None),
-        }
-    };
-    let webhook_secret = async {
-        match env.webhook_secret_arn.as_deref() {
-            Some(arn) if needs.webhook_secret => {
-                let name = "BOOMERANG_WEBHOOK_SECRET_ARN";
-                keys_from(&secrets, name, arn, webhook::parse_secret)
-                    .await
-                    .map(Some)
-            }
-            None if needs.webhook_secret => Err(BootError::Missing("BOOMERANG_WEBHOOK_SECRET_ARN")),
-            _ => Ok(None),
-        }
-    };
-    // The keys and the DynamoDB connection, at once: one round trip of init.
-    let (jwt_secret, webhook_secret, ()) = futures::join!(jwt_secret, webhook_secret, warm(&sdk));
-    let (jwt_secret, webhook_secret) = (jwt_secret?, webhook_secret?);
-    let processor: Option<Arc<dyn Processor>> = if needs.third_party {
-        let url = shared.third_party_url.as_deref();
-        let url = url.ok_or(BootError::Missing("BOOMERANG_THIRD_PARTY_URL"))?;
-        let invalid = |reason| BootError::Invalid {
-            name: "BOOMERANG_THIRD_PARTY_URL",
-            reason,
-        };
-        let mut client = HttpProcessor::new(url).map_err(invalid)?;
-        if let Some(arn) = env
-            .third_party_auth_secret_arn
-            .as_deref()
-            .filter(|a| !a.is_empty())
-        {
-            let name = "BOOMERANG_THIRD_PARTY_AUTH_SECRET_ARN";
-            let invalid = |reason| BootError::Invalid { name, reason };
-            let value = crate::secrets::fetch_string(&secrets, arn)
-                .await
-                .map_err(invalid)?;
-            client = client.with_authorization(&value).map_err(invalid)?;
-        }
-        info!(third_party = %client.shown_url(), "sends files to the third party");
-        Some(Arc::new(client.recording_with(crate::xray::record)))
-    } else {
-        None
-    };
-    // PublicUrl may end in a slash; the template appends "/webhooks/...".
-    let callback_url = match (needs.third_party, env.callback_url) {
-        (true, None) => return Err(BootError::Missing("BOOMERANG_CALLBACK_URL")),
-        (_, url) => url.map(|u| normalise_url(&u)).unwrap_or_default(),
-    };
-    let mut ports = deployment.ports(&sdk, processor, clock);
-    ports.issuer_keys = issuer.as_ref().map(|(_, keys)| keys.clone());
-    let settings = Settings {
-        jwt_secret,
-        issuer: issuer.map(|(issuer, _)| issuer),
-        webhook_secret,
-        callback_url,
-        limits,
-    };
-    info!(
-        connections = %deployment.tables.connections,
-        bucket = %deployment.bucket,
-        "initialized"
-    );
-    Ok(Boomerang::new(ports, settings))
 }
 
 /// Opens the HTTPS connection to DynamoDB during init, so that the first
@@ -286,40 +361,65 @@ fn cloudwatch_metrics() -> Result<&'static Collector, lambda_runtime::Error> {
 /// The CloudWatch namespace of every metric.
 pub const NAMESPACE: &str = "Boomerang";
 
-/// Boots with `needs`, then answers API Gateway's HTTP requests with
-/// `handle`; each invocation's metrics are written when it ends.
-pub async fn serve_http<F, Fut>(needs: Needs, handle: F) -> Result<(), lambda_http::Error>
+/// Boots: parses the environment, then builds the function's use cases
+/// with `build` while the DynamoDB connection warms.
+async fn boot<T, B, BFut>(build: B) -> Result<T, BootError>
 where
-    F: Fn(Boomerang, lambda_http::Request) -> Fut + Sync,
+    B: FnOnce(Init) -> BFut,
+    BFut: Future<Output = Result<T, BootError>>,
+{
+    let init = Init::from_env(Arc::new(SystemClock)).await?;
+    let sdk = init.sdk.clone();
+    let (built, ()) = futures::join!(build(init), warm(&sdk));
+    info!("initialized");
+    built
+}
+
+/// Builds its use cases with `build`, then answers API Gateway's HTTP
+/// requests with `handle`; each invocation's metrics are written when it
+/// ends.
+pub async fn serve_http<T, B, BFut, F, Fut>(build: B, handle: F) -> Result<(), lambda_http::Error>
+where
+    T: Clone + Sync,
+    B: FnOnce(Init) -> BFut,
+    BFut: Future<Output = Result<T, BootError>>,
+    F: Fn(T, lambda_http::Request) -> Fut + Sync,
     Fut: Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
 {
     lambda_runtime::tracing::init_default_subscriber();
     let metrics = cloudwatch_metrics()?;
-    let app = boot(needs, Arc::new(SystemClock)).await?;
-    let (app, handle) = (&app, &handle);
+    let built = boot(build).await?;
+    let (built, handle) = (&built, &handle);
     run_http(metrics, move |req| async move {
-        Ok::<_, lambda_http::Error>(handle(app.clone(), req).await)
+        Ok::<_, lambda_http::Error>(handle(built.clone(), req).await)
     })
     .await
 }
 
-/// Boots with `needs`, then handles each event with `handle`; each
-/// invocation's metrics are written when it ends (an error included).
-pub async fn serve<E, R, F, Fut>(needs: Needs, handle: F) -> Result<(), lambda_runtime::Error>
+/// Builds its use cases with `build`, then handles each event with
+/// `handle`; each invocation's metrics are written when it ends (an error
+/// included).
+pub async fn serve<T, B, BFut, E, R, F, Fut>(
+    build: B,
+    handle: F,
+) -> Result<(), lambda_runtime::Error>
 where
+    T: Clone + Sync,
+    B: FnOnce(Init) -> BFut,
+    BFut: Future<Output = Result<T, BootError>>,
     E: serde::de::DeserializeOwned + Send,
     R: serde::Serialize,
-    F: Fn(Boomerang, E) -> Fut + Sync,
+    F: Fn(T, E) -> Fut + Sync,
     Fut: Future<Output = Result<R, lambda_runtime::Error>> + Send,
 {
     lambda_runtime::tracing::init_default_subscriber();
     let metrics = cloudwatch_metrics()?;
-    let app = boot(needs, Arc::new(SystemClock)).await?;
-    let (app, handle) = (&app, &handle);
+    let built = boot(build).await?;
+    let (built, handle) = (&built, &handle);
     run(
         metrics,
         move |event: lambda_runtime::LambdaEvent<E>| async move {
-            handle(app.clone(), event.payload).await
+            handle(built.clone(), event.payload).await
         },
     )
     .await

@@ -2,7 +2,8 @@
 //! and the use cases that both the Lambdas and the local stack run.
 //!
 //! Nothing here knows about AWS, SQLite, HTTP or WebSockets: adapters
-//! implement [`ports`], doors turn their events into [`Boomerang`] calls.
+//! implement [`ports`], doors turn their events into use-case calls
+//! ([`usecases`]).
 
 pub mod auth;
 pub mod domain;
@@ -22,6 +23,7 @@ pub use domain::*;
 pub use error::{Error, Result};
 pub use limits::Limits;
 pub use usecases::{
-    Boomerang, Idempotent, NewUpload, Ports, Settings, Stored, UploadOutcome, UploadTicket,
-    UploadedFile, WebhookOutcome,
+    App, Authenticator, Connections, Idempotency, Idempotent, NewUpload, Notifier, Ports, Queries,
+    Settings, Stored, Sweeper, UploadOutcome, UploadTicket, UploadedFile, Uploads, WebhookOutcome,
+    Webhooks,
 };

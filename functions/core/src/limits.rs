@@ -76,7 +76,7 @@ impl Limits {
     /// These limits with every invariant held, whichever door read them:
     /// a push within API Gateway's message cap, jobs kept at least as long
     /// as the events that name them, deadlines of at least a second.
-    /// [`crate::Boomerang::new`] applies it.
+    /// [`crate::App::new`] and the doors' configuration apply it.
     pub fn checked(mut self) -> Self {
         self.max_push_bytes = self.max_push_bytes.min(MAX_WEBSOCKET_MESSAGE_BYTES);
         self.job_retention = self.job_retention.max(self.event_retention);

@@ -7,14 +7,14 @@
 //! the queue EventBridge fills), and hands it here.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use boomerang_core::{Boomerang, Error, Result, Stored, UploadOutcome};
+use boomerang_core::{Error, Result, Stored, UploadOutcome, Uploads};
 use serde::Deserialize;
 use serde_json::Value;
 use tracing::{info, warn};
 
 /// What the invocation answers: a summary for S3 (nobody reads it), or
 /// the batch items to retry for SQS.
-pub async fn handle(app: &Boomerang, event: Value) -> Result<Value> {
+pub async fn handle(uploads: &Uploads, event: Value) -> Result<Value> {
     if event
         .pointer("/Records/0/eventSource")
         .and_then(Value::as_str)
@@ -22,7 +22,7 @@ pub async fn handle(app: &Boomerang, event: Value) -> Result<Value> {
     {
         let event: SqsEvent = serde_json::from_value(event)
             .map_err(|e| Error::BadRequest(format!("not an SQS event: {e}")))?;
-        let response = given_up(app, event).await;
+        let response = given_up(uploads, event).await;
         return serde_json::to_value(response).map_err(Error::internal);
     }
     // Anything else with no stored object (a test invocation, S3's
@@ -31,7 +31,7 @@ pub async fn handle(app: &Boomerang, event: Value) -> Result<Value> {
     if objects.is_empty() {
         info!("event names no stored object; nothing to do");
     }
-    stored(app, &objects).await
+    stored(uploads, &objects).await
 }
 
 /// The object an EventBridge `Object Created` event names: `(key, size)`
@@ -100,10 +100,10 @@ fn uuid_like(now: chrono::DateTime<chrono::Utc>) -> String {
 
 /// Each stored object: handed over once. An error fails the invocation,
 /// so Lambda retries it (objects already handed over are then ignored).
-pub async fn stored(app: &Boomerang, objects: &[(String, u64)]) -> Result<Value> {
+pub async fn stored(uploads: &Uploads, objects: &[(String, u64)]) -> Result<Value> {
     let mut handed_over = 0;
     for (key, size) in objects {
-        match app.file_stored(key, *size).await? {
+        match uploads.file_stored(key, *size).await? {
             Stored::HandedOver(outcome) => {
                 match *outcome {
                     UploadOutcome::Accepted(job) => {
@@ -137,11 +137,11 @@ struct DestinationRecord {
 /// still wait. A
 /// message that cannot be acted on is reported back, so SQS redelivers it
 /// and, after its redrive limit, moves it to the dead-letter queue.
-pub async fn given_up(app: &Boomerang, event: SqsEvent) -> SqsBatchResponse {
+pub async fn given_up(uploads: &Uploads, event: SqsEvent) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for message in event.records {
         let id = message.message_id.clone().unwrap_or_default();
-        if let Err(e) = give_up(app, message.body.as_deref().unwrap_or_default()).await {
+        if let Err(e) = give_up(uploads, message.body.as_deref().unwrap_or_default()).await {
             warn!(message_id = %id, error = %e, "on-failure message not handled; SQS will redeliver it");
             response.add_failure(id);
         }
@@ -149,12 +149,12 @@ pub async fn given_up(app: &Boomerang, event: SqsEvent) -> SqsBatchResponse {
     response
 }
 
-async fn give_up(app: &Boomerang, body: &str) -> Result<()> {
+async fn give_up(uploads: &Uploads, body: &str) -> Result<()> {
     let record: DestinationRecord = serde_json::from_str(body)
         .map_err(|e| Error::BadRequest(format!("not an on-failure record: {e}")))?;
     let why = why_it_failed(&record);
     for (key, _) in created_objects(&record.request_payload)? {
-        app.hand_over_failed(&key, &why).await?;
+        uploads.hand_over_failed(&key, &why).await?;
     }
     Ok(())
 }

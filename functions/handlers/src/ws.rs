@@ -7,7 +7,7 @@
 use crate::HttpStatus;
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;
-use boomerang_core::{Boomerang, ConnectionId, Error};
+use boomerang_core::{Authenticator, ConnectionId, Connections, Error};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use tracing::warn;
@@ -16,20 +16,22 @@ use crate::response::error_response;
 
 /// `$connect`: the token in `?token=` decides whose connection this is.
 pub async fn connect(
-    app: &Boomerang,
+    auth: &Authenticator,
+    connections: &Connections,
     event: ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
     let conn = match connection_id(&event) {
         Ok(c) => c,
         Err(e) => return proxy_error(&e),
     };
-    let token = event
-        .query_string_parameters
-        .first("token")
-        .map(str::to_owned);
+    let token = event.query_string_parameters.first("token");
+    let identity = match auth.identify(token).await {
+        Ok(i) => i,
+        Err(e) => return proxy_error(&e),
+    };
     let connected_at = DateTime::<Utc>::from_timestamp_millis(event.request_context.connected_at)
-        .unwrap_or_else(|| app.now());
-    match app.on_connect(token.as_deref(), conn, connected_at).await {
+        .unwrap_or_else(|| auth.now());
+    match connections.on_connect(identity, conn, connected_at).await {
         Ok(_) => proxy(200, None),
         Err(e) => proxy_error(&e),
     }
@@ -37,14 +39,14 @@ pub async fn connect(
 
 /// `$disconnect`: best effort, as API Gateway delivers it.
 pub async fn disconnect(
-    app: &Boomerang,
+    connections: &Connections,
     event: ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
     let conn = match connection_id(&event) {
         Ok(c) => c,
         Err(e) => return proxy_error(&e),
     };
-    match app.on_disconnect(&conn).await {
+    match connections.on_disconnect(&conn).await {
         Ok(()) => proxy(200, None),
         Err(e) => {
             warn!(connection = %conn, error = %e, "disconnect not recorded; the next push will find it gone");

@@ -9,7 +9,7 @@
 //!   spent, each record fails its job (if it still waits) and is pushed,
 //!   instead of the job waiting for the sweep.
 
-use boomerang_aws::lambda::{serve, Needs};
+use boomerang_aws::lambda::serve;
 use boomerang_handlers::submit;
 use lambda_runtime::Error;
 use serde_json::Value;
@@ -17,11 +17,8 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     serve(
-        Needs {
-            third_party: true,
-            ..Needs::default()
-        },
-        |app, event: Value| async move { Ok::<_, Error>(submit::handle(&app, event).await?) },
+        |init| async move { init.uploads().await },
+        |uploads, event: Value| async move { Ok::<_, Error>(submit::handle(&uploads, event).await?) },
     )
     .await
 }

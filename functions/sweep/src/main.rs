@@ -4,20 +4,23 @@
 //! table's sparse `waiting` index (one Query per shard, never a Scan).
 //! Old events need nothing here: DynamoDB's TTL deletes them.
 
-use boomerang_aws::lambda::{serve, Needs};
+use boomerang_aws::lambda::serve;
 use lambda_runtime::Error;
 use serde_json::{json, Value};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     // The scheduled event's content does not matter: the time is ours.
-    serve(Needs::default(), |app, _: Value| async move {
-        let swept = app.sweep().await?;
-        Ok::<_, Error>(json!({
-            "timedOut": swept.timed_out,
-            "eventsForgotten": swept.events_forgotten,
-            "skipped": swept.skipped,
-        }))
-    })
+    serve(
+        |init| async move { init.sweeper() },
+        |sweeper, _: Value| async move {
+            let swept = sweeper.sweep().await?;
+            Ok::<_, Error>(json!({
+                "timedOut": swept.timed_out,
+                "eventsForgotten": swept.events_forgotten,
+                "skipped": swept.skipped,
+            }))
+        },
+    )
     .await
 }

@@ -25,7 +25,7 @@ use boomerang_aws::Deployment;
 use boomerang_core::auth::{self, Keys};
 use boomerang_core::ports::Processor;
 use boomerang_core::ports::SystemClock;
-use boomerang_core::{webhook, Boomerang, Limits, Ports, Settings, UserId};
+use boomerang_core::{webhook, App, Limits, Ports, Settings, Sweeper, Uploads, UserId};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
@@ -66,7 +66,11 @@ pub struct Stack {
     /// main one is not on loopback (aws backend).
     pub internal_addr: Option<SocketAddr>,
     pub callback_url: String,
-    pub app: Boomerang,
+    pub app: App,
+    /// Who is connected, as the fan-out sees it (for tests).
+    pub connections: Arc<dyn boomerang_core::ports::ConnectionStore>,
+    /// The current HS256 token key, for a client that signs its own.
+    pub jwt_secret: boomerang_core::auth::Secret,
     /// The webhook secret in its `whsec_` form, for a third party to sign with.
     pub webhook_secret: String,
     pub config: Config,
@@ -257,7 +261,7 @@ impl Stack {
                         .map_err(StartError::Config)?;
                     s3_events_queue = Some((sdk.clone(), url));
                 }
-                deployment.ports(&sdk, Some(processor), Arc::new(SystemClock))
+                deployment.ports(&sdk, processor, Arc::new(SystemClock))
             }
         };
         // Both backends: the figures are this process's, served at /metrics.
@@ -274,7 +278,7 @@ impl Stack {
         });
         let settings = Settings {
             issuer,
-            jwt_secret: Some(Keys::new(jwt_secret, jwt_previous)),
+            jwt_secret: Some(Keys::new(jwt_secret.clone(), jwt_previous)),
             webhook_secret: Some(Keys::new(webhook_key.clone(), webhook_previous)),
             callback_url: callback_url.clone(),
             limits,
@@ -294,13 +298,16 @@ impl Stack {
             ),
             None => None,
         };
-        let app = Boomerang::new(ports, settings);
+        let sweep_interval = settings.limits.sweep_interval();
+        let max_webhook_bytes = settings.limits.max_webhook_bytes;
+        let connections = ports.connections.clone();
+        let app = App::new(ports, settings);
 
         // Deadlines and retention: the sweep, on a timer (on AWS, an
         // EventBridge schedule runs the sweep Lambda).
         tokio::spawn(sweep_every(
-            app.clone(),
-            app.limits().sweep_interval(),
+            app.sweeper.clone(),
+            sweep_interval,
             shutdown.clone(),
         ));
 
@@ -310,7 +317,7 @@ impl Stack {
             tokio::spawn(s3_events::deliver(
                 sdk,
                 queue,
-                app.clone(),
+                app.uploads.clone(),
                 work.clone(),
                 shutdown.clone(),
             ));
@@ -318,7 +325,7 @@ impl Stack {
         // Files stored just before a crash, whose hand-over never ran: S3
         // would have sent their event; here they are found again.
         if let Some(disk) = &disk {
-            hand_over_stored(&app, disk, &work).await;
+            hand_over_stored(&app.uploads, disk, &work).await;
         }
         let mut demo_origins = config
             .demo_origins
@@ -338,6 +345,7 @@ impl Stack {
             max_connection_age: Duration::from_secs(config.ws_max_connection_secs),
             write_timeout: Duration::from_millis(config.ws_write_timeout_ms),
             body_timeout: Duration::from_millis(config.http_body_timeout_ms),
+            max_webhook_bytes,
             dev_endpoints: loopback,
             disconnect_drop_ratio: if config.drop_disconnect {
                 1.0
@@ -398,6 +406,8 @@ impl Stack {
             internal_addr,
             callback_url,
             app,
+            connections,
+            jwt_secret,
             webhook_secret,
             config,
             shutdown,
@@ -421,8 +431,8 @@ impl Stack {
     /// A token for `user`, valid for `hours`.
     pub fn token(&self, user: &str, hours: i64) -> Result<String, boomerang_core::Error> {
         let user = UserId::parse(user)?;
-        let exp = self.app.now() + chrono::Duration::hours(hours);
-        (self.app.issue_token(&user, exp))
+        let exp = self.app.auth.now() + chrono::Duration::hours(hours);
+        (self.app.auth.issue_token(&user, exp))
             .ok_or_else(|| boomerang_core::Error::Unauthorized("no HS256 key is set".into()))
     }
 
@@ -475,7 +485,7 @@ async fn embedded_ports(
         idempotency: Arc::new(sqlite::SqliteIdempotencyKeys::new(db.clone())),
         files: Arc::new(files),
         pusher: Arc::new(GatewayPusher::new(registry)),
-        processor: Some(processor),
+        processor,
         clock: Arc::new(SystemClock),
         issuer_keys: None,
     })
@@ -483,8 +493,8 @@ async fn embedded_ports(
 
 /// Hands over every upload still `uploading` whose bytes are stored: the
 /// stack stopped between storing them and handing them over.
-async fn hand_over_stored(app: &Boomerang, disk: &files::DiskFileStore, work: &TaskTracker) {
-    let jobs = match app.uploads_waiting(10_000).await {
+async fn hand_over_stored(uploads: &Uploads, disk: &files::DiskFileStore, work: &TaskTracker) {
+    let jobs = match uploads.uploads_waiting(10_000).await {
         Ok(jobs) => jobs,
         Err(e) => {
             tracing::warn!(error = %e, "could not look for stored uploads to hand over");
@@ -498,9 +508,9 @@ async fn hand_over_stored(app: &Boomerang, disk: &files::DiskFileStore, work: &T
         info!(job_id = %job.id, size, "a stored upload was not handed over before the stop; handing it over");
         let event =
             boomerang_handlers::submit::object_created("local", &job.file_key, size, "127.0.0.1");
-        let app = app.clone();
+        let uploads = uploads.clone();
         work.spawn(async move {
-            if let Err(e) = boomerang_handlers::submit::handle(&app, event).await {
+            if let Err(e) = boomerang_handlers::submit::handle(&uploads, event).await {
                 tracing::warn!(error = %e, "handing a stored upload over failed; the sweep will fail its job");
             }
         });
@@ -510,14 +520,14 @@ async fn hand_over_stored(app: &Boomerang, disk: &files::DiskFileStore, work: &T
 /// Runs the sweep every `interval` until `stop`, the first one interval
 /// after start. A failed sweep is logged and tried again at the next tick:
 /// what it missed is still due.
-async fn sweep_every(app: Boomerang, interval: Duration, stop: CancellationToken) {
+async fn sweep_every(sweeper: Sweeper, interval: Duration, stop: CancellationToken) {
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {
-                if let Err(e) = app.sweep().await {
+                if let Err(e) = sweeper.sweep().await {
                     tracing::warn!(error = %e, "sweep failed; trying again at the next tick");
                 }
             }

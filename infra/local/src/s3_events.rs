@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use boomerang_core::Boomerang;
+use boomerang_core::Uploads;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -132,7 +132,7 @@ pub async fn create(
 pub async fn deliver(
     sdk: SdkConfig,
     queue: String,
-    app: Boomerang,
+    uploads: Uploads,
     work: TaskTracker,
     stop: CancellationToken,
 ) {
@@ -157,7 +157,7 @@ pub async fn deliver(
             }
         }
         for message in messages {
-            let (sqs, queue, app) = (sqs.clone(), queue.clone(), app.clone());
+            let (sqs, queue, uploads) = (sqs.clone(), queue.clone(), uploads.clone());
             work.spawn(async move {
                 let event: Value = match message.body().map(serde_json::from_str) {
                     Some(Ok(event)) => event,
@@ -167,7 +167,7 @@ pub async fn deliver(
                     }
                 };
                 if !event.is_null() {
-                    if let Err(e) = boomerang_handlers::submit::handle(&app, event).await {
+                    if let Err(e) = boomerang_handlers::submit::handle(&uploads, event).await {
                         warn!(error = %e, "handing a stored upload over failed; its event comes back");
                         return;
                     }

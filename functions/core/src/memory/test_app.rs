@@ -14,9 +14,14 @@ use crate::*;
 
 use super::{Memory, ThirdParty};
 
+/// The webhook key of every test app.
+pub const WEBHOOK_KEY: &[u8] = b"whk";
+
 /// An app wired to one in-memory state, with helpers for tests.
 pub struct TestApp {
-    pub app: Boomerang,
+    pub app: App,
+    ports: Ports,
+    settings: Settings,
     mem: Memory,
     pub files: FilesView,
 }
@@ -53,7 +58,7 @@ impl TestApp {
         let mem = Memory {
             state: Arc::default(),
             third_party,
-            app: Arc::default(),
+            webhooks: Arc::default(),
         };
         let m = Arc::new(mem.clone());
         let ports = Ports {
@@ -63,21 +68,23 @@ impl TestApp {
             files: m.clone(),
             idempotency: m.clone(),
             pusher: m.clone(),
-            processor: Some(m.clone()),
+            processor: m.clone(),
             clock: m,
             issuer_keys: None,
         };
         let settings = Settings {
             jwt_secret: Some(Secret::new(b"jwt".to_vec()).into()),
-            webhook_secret: Some(Secret::new(b"whk".to_vec()).into()),
+            webhook_secret: Some(Secret::new(WEBHOOK_KEY.to_vec()).into()),
             callback_url: "http://localhost/webhooks/third-party".into(),
             issuer: None,
             limits: Limits::default(),
         };
-        let app = Boomerang::new(ports, settings);
-        let _ = mem.app.set(app.clone());
+        let app = App::new(ports.clone(), settings.clone());
+        let _ = mem.webhooks.set(app.webhooks.clone());
         Self {
             app,
+            ports,
+            settings,
             files: FilesView(mem.clone()),
             mem,
         }
@@ -90,15 +97,22 @@ impl TestApp {
     /// The same app over another job store, given the memory one (to
     /// wrap it).
     pub fn wrap_jobs(&mut self, wrap: impl FnOnce(Arc<dyn JobStore>) -> Arc<dyn JobStore>) {
-        let mut ports = self.app.ports.clone();
-        ports.jobs = wrap(ports.jobs);
-        self.app = Boomerang::new(ports, (*self.app.settings).clone());
+        self.ports.jobs = wrap(self.ports.jobs.clone());
+        self.app = App::new(self.ports.clone(), self.settings.clone());
     }
 
     pub fn set_limits(&mut self, f: impl FnOnce(&mut Limits)) {
-        let mut settings = (*self.app.settings).clone();
-        f(&mut settings.limits);
-        self.app = Boomerang::new(self.app.ports.clone(), settings);
+        f(&mut self.settings.limits);
+        self.app = App::new(self.ports.clone(), self.settings.clone());
+    }
+
+    /// The job store, as the use cases see it.
+    pub fn jobs(&self) -> &Arc<dyn JobStore> {
+        &self.ports.jobs
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.settings.limits
     }
 
     /// A small file uploaded by `user`: its job, whatever became of it.
@@ -108,7 +122,13 @@ impl TestApp {
             content_type: "text/plain".into(),
             bytes: Bytes::from_static(b"hi\n"),
         };
-        match self.app.upload(&self.user(user), file).await.unwrap() {
+        match self
+            .app
+            .uploads
+            .upload(&self.user(user), file)
+            .await
+            .unwrap()
+        {
             UploadOutcome::Accepted(job) | UploadOutcome::Refused(job) => job,
         }
     }
@@ -116,6 +136,7 @@ impl TestApp {
     /// `user`'s job `id`, as stored.
     pub async fn stored(&self, user: &str, id: &JobId) -> Job {
         self.app
+            .queries
             .get_job(&self.user(user), id.as_str())
             .await
             .unwrap()
@@ -152,9 +173,11 @@ impl TestApp {
         user: &str,
         exp: DateTime<Utc>,
     ) -> Result<Connection> {
-        let token = self.app.issue_token(&self.user(user), exp).unwrap();
+        let token = self.app.auth.issue_token(&self.user(user), exp).unwrap();
+        let identity = self.app.auth.identify(Some(&token)).await?;
         self.app
-            .on_connect(Some(&token), ConnectionId::parse(conn).unwrap(), Utc::now())
+            .connections
+            .on_connect(identity, ConnectionId::parse(conn).unwrap(), Utc::now())
             .await
     }
 
@@ -212,12 +235,12 @@ impl TestApp {
             id: Some(id.into()),
             timestamp: Some(ts.to_string()),
             signature: Some(webhook::sign(
-                self.app.settings.webhook_secret.as_ref().unwrap().current(),
+                &Secret::new(WEBHOOK_KEY.to_vec()),
                 id,
                 ts,
                 body.as_bytes(),
             )),
         };
-        self.app.receive_webhook(&headers, body.as_bytes()).await
+        self.app.webhooks.receive(&headers, body.as_bytes()).await
     }
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use super::upload::new_job;
-use super::{Boomerang, UploadOutcome};
+use super::{UploadOutcome, Uploads};
 use crate::limits::S3_MAX_PUT_BYTES;
 use crate::ports::{PresignedPut, Waiting};
 use crate::{Error, EventType, Job, JobId, JobStatus, Result, UserId};
@@ -63,10 +63,10 @@ pub enum Stored {
     Ignored,
 }
 
-impl Boomerang {
+impl Uploads {
     /// Creates an `uploading` job and the PUT that delivers its bytes.
     pub async fn begin_upload(&self, user: &UserId, req: NewUpload) -> Result<(Job, UploadTicket)> {
-        let limits = self.limits();
+        let limits = &self.limits;
         if req.size > limits.max_file_bytes.min(S3_MAX_PUT_BYTES) {
             return Err(Error::PayloadTooLarge(format!(
                 "file is larger than the limit of {} bytes",
@@ -81,7 +81,7 @@ impl Boomerang {
                 "contentType must be a media type such as \"text/csv\"".into(),
             ));
         }
-        let now = self.ports.clock.now();
+        let now = self.clock.now();
         let job = new_job(
             user,
             JobStatus::Uploading,
@@ -92,7 +92,7 @@ impl Boomerang {
             now,
         );
         let ticket = self.upload_ticket(&job).await?;
-        self.ports.jobs.create(&job).await?;
+        self.jobs.create(&job).await?;
         info!(job_id = %job.id, user = %user, size = job.size, "job created, waiting for its upload");
         Ok((job, ticket))
     }
@@ -100,11 +100,10 @@ impl Boomerang {
     /// A presigned PUT for `job`'s bytes, valid from now: for a new job,
     /// and for a retried request that may never have seen the first.
     pub async fn upload_ticket(&self, job: &Job) -> Result<UploadTicket> {
-        let ttl = self.limits().upload_url_ttl;
+        let ttl = self.limits.upload_url_ttl;
         let expires_at =
-            self.ports.clock.now() + Duration::from_std(ttl).unwrap_or(Duration::minutes(15));
+            self.clock.now() + Duration::from_std(ttl).unwrap_or(Duration::minutes(15));
         let put = self
-            .ports
             .files
             .presign_put(&job.file_key, &job.content_type, job.size, expires_at)
             .await?;
@@ -118,7 +117,7 @@ impl Boomerang {
     /// A job already `pending` is being handed over by another call, or
     /// that call died: this one fails (`Internal`), so that Lambda retries
     /// it and, once its retries are spent, the on-failure destination
-    /// fails the job ([`Boomerang::hand_over_failed`]) if it still waits.
+    /// fails the job ([`Uploads::hand_over_failed`]) if it still waits.
     pub async fn file_stored(&self, key: &str, size: u64) -> Result<Stored> {
         let Some(mut job) = self.upload_of(key).await? else {
             info!(key, "stored file is no upload of ours; ignored");
@@ -147,26 +146,21 @@ impl Boomerang {
             return self.fail_upload(job, &why).await;
         }
         job.status = JobStatus::Pending;
-        job.updated_at = self.ports.clock.now();
-        if !self
-            .ports
-            .jobs
-            .update(JobStatus::WAITING_FOR_BYTES, &job)
-            .await?
-        {
+        job.updated_at = self.clock.now();
+        if !self.jobs.update(JobStatus::WAITING_FOR_BYTES, &job).await? {
             info!(job_id = %job.id, "another notification took this upload; ignored");
             return Ok(Stored::Ignored);
         }
         info!(job_id = %job.id, user = %job.owner, size, "upload stored; handing it over");
-        let files = self.ports.files.clone();
+        let files = self.files.clone();
         let key = key.to_owned();
         let open = move || {
             let files = files.clone();
             let key = key.clone();
             async move { files.open(&key).await }
         };
-        let budget = self.limits().submit_async_budget;
-        let deadline = self.ports.clock.now() + Duration::from_std(budget).unwrap_or_default();
+        let budget = self.limits.submit_async_budget;
+        let deadline = self.clock.now() + Duration::from_std(budget).unwrap_or_default();
         Ok(Stored::HandedOver(Box::new(
             self.hand_over(job, open, deadline).await?,
         )))
@@ -194,8 +188,8 @@ impl Boomerang {
     /// one that cannot be read is left out (the sweep counts it). The
     /// local stack hands over, at start, those whose bytes it holds.
     pub async fn uploads_waiting(&self, limit: usize) -> Result<Vec<Job>> {
-        let now = self.ports.clock.now();
-        let found = self.ports.jobs.waiting(Waiting::Upload, now, limit).await?;
+        let now = self.clock.now();
+        let found = self.jobs.waiting(Waiting::Upload, now, limit).await?;
         Ok(found.into_iter().flatten().collect())
     }
 
@@ -222,19 +216,14 @@ impl Boomerang {
         else {
             return Ok(None);
         };
-        Ok(self
-            .ports
-            .jobs
-            .get(&id)
-            .await?
-            .filter(|j| j.file_key == key))
+        Ok(self.jobs.get(&id).await?.filter(|j| j.file_key == key))
     }
 
     async fn fail_upload(&self, mut job: Job, why: &str) -> Result<Stored> {
         let from = [job.status];
         job.status = JobStatus::Failed;
         job.error = Some(why.to_owned());
-        job.updated_at = self.ports.clock.now();
+        job.updated_at = self.clock.now();
         let (job, moved) = self.advance(&from, job, EventType::JobFailed).await?;
         Ok(if moved {
             Stored::HandedOver(Box::new(UploadOutcome::Refused(job)))
@@ -284,6 +273,7 @@ mod tests {
         t.connect("a2", "alice").await;
         let (job, ticket) = t
             .app
+            .uploads
             .begin_upload(&t.user("alice"), new_upload(11))
             .await
             .unwrap();
@@ -294,7 +284,8 @@ mod tests {
         assert!(t.pushed("a1").is_empty());
         // WHEN its bytes are stored
         t.files.put(&job.file_key, "hello world");
-        let Stored::HandedOver(outcome) = t.app.file_stored(&job.file_key, 11).await.unwrap()
+        let Stored::HandedOver(outcome) =
+            t.app.uploads.file_stored(&job.file_key, 11).await.unwrap()
         else {
             panic!("expected a hand-over")
         };
@@ -316,12 +307,13 @@ mod tests {
         let t = TestApp::new();
         let (job, _) = t
             .app
+            .uploads
             .begin_upload(&t.user("alice"), new_upload(2))
             .await
             .unwrap();
         t.files.put(&job.file_key, "hi");
-        t.app.file_stored(&job.file_key, 2).await.unwrap();
-        let again = t.app.file_stored(&job.file_key, 2).await.unwrap();
+        t.app.uploads.file_stored(&job.file_key, 2).await.unwrap();
+        let again = t.app.uploads.file_stored(&job.file_key, 2).await.unwrap();
         assert!(matches!(again, Stored::Ignored));
         assert_eq!(t.submissions(), 1);
     }
@@ -332,20 +324,19 @@ mod tests {
         let t = TestApp::new();
         let (mut job, _) = t
             .app
+            .uploads
             .begin_upload(&t.user("alice"), new_upload(2))
             .await
             .unwrap();
         job.status = JobStatus::Pending;
         assert!(t
-            .app
-            .ports
-            .jobs
+            .jobs()
             .update(JobStatus::WAITING_FOR_BYTES, &job)
             .await
             .unwrap());
         // WHEN the notification comes again THEN it is an error, and the
         // third party got nothing from this call
-        assert!(t.app.file_stored(&job.file_key, 2).await.is_err());
+        assert!(t.app.uploads.file_stored(&job.file_key, 2).await.is_err());
         assert_eq!(t.submissions(), 0);
     }
 
@@ -355,11 +346,12 @@ mod tests {
         t.connect("a1", "alice").await;
         let (job, _) = t
             .app
+            .uploads
             .begin_upload(&t.user("alice"), new_upload(5))
             .await
             .unwrap();
         t.files.put(&job.file_key, "123");
-        t.app.file_stored(&job.file_key, 3).await.unwrap();
+        t.app.uploads.file_stored(&job.file_key, 3).await.unwrap();
         let got = t.pushed("a1");
         assert_eq!(got[0]["type"], "job.failed");
         assert_eq!(t.submissions(), 0);
@@ -370,11 +362,14 @@ mod tests {
         let t = TestApp::with_third_party(ThirdParty::Refuses);
         let (job, _) = t
             .app
+            .uploads
             .begin_upload(&t.user("alice"), new_upload(1))
             .await
             .unwrap();
         t.files.put(&job.file_key, "x");
-        let Stored::HandedOver(outcome) = t.app.file_stored(&job.file_key, 1).await.unwrap() else {
+        let Stored::HandedOver(outcome) =
+            t.app.uploads.file_stored(&job.file_key, 1).await.unwrap()
+        else {
             panic!("expected a hand-over")
         };
         let UploadOutcome::Refused(failed) = *outcome else {
@@ -391,6 +386,7 @@ mod tests {
         let alice = t.user("alice");
         let too_big = t
             .app
+            .uploads
             .begin_upload(&alice, new_upload(11))
             .await
             .unwrap_err();
@@ -406,7 +402,7 @@ mod tests {
                 size: 1,
                 content_type: ct.into(),
             };
-            let err = t.app.begin_upload(&alice, req).await.unwrap_err();
+            let err = t.app.uploads.begin_upload(&alice, req).await.unwrap_err();
             assert!(
                 matches!(err, crate::Error::BadRequest(_)),
                 "{name:?} {ct:?}"
@@ -414,6 +410,7 @@ mod tests {
         }
         assert!(t
             .app
+            .queries
             .list_jobs(&alice, 50, None)
             .await
             .unwrap()
@@ -426,7 +423,7 @@ mod tests {
         let t = TestApp::new();
         for key in ["uploads/x", "uploads/direct/nope", "elsewhere", ""] {
             assert!(matches!(
-                t.app.file_stored(key, 0).await.unwrap(),
+                t.app.uploads.file_stored(key, 0).await.unwrap(),
                 Stored::Ignored
             ));
         }
@@ -438,10 +435,12 @@ mod tests {
         t.connect("a1", "alice").await;
         let (job, _) = t
             .app
+            .uploads
             .begin_upload(&t.user("alice"), new_upload(1))
             .await
             .unwrap();
         t.app
+            .uploads
             .hand_over_failed(&job.file_key, "Task timed out")
             .await
             .unwrap();
@@ -452,7 +451,12 @@ mod tests {
             .unwrap()
             .contains("Task timed out"));
         // and a second message for it changes nothing
-        let again = t.app.hand_over_failed(&job.file_key, "x").await.unwrap();
+        let again = t
+            .app
+            .uploads
+            .hand_over_failed(&job.file_key, "x")
+            .await
+            .unwrap();
         assert!(matches!(again, Stored::Ignored));
     }
 }

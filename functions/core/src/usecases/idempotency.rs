@@ -1,17 +1,20 @@
 //! Retry-safe uploads: a request under an `Idempotency-Key` runs once per
 //! user and key; a retry gets the first one's job and answer again.
 
+use std::sync::Arc;
+
+use crate::ports::{Clock, IdempotencyKeys, JobStore};
+
 use sha2::{Digest, Sha256};
 use tracing::info;
 
-use super::Boomerang;
 use crate::ports::{Claim, Outcome};
 use crate::{Error, Job, Result, UserId};
 
 /// What a request under a key does.
 #[derive(Debug)]
 pub enum Idempotent {
-    /// Runs: the key is ours until [`Boomerang::finish_idempotent`].
+    /// Runs: the key is ours until [`Idempotency::finish`].
     Run(Claimed),
     /// Answers again what the first request answered, with its job as it
     /// is now.
@@ -55,25 +58,36 @@ fn check_key(key: &str) -> Result<()> {
     }
 }
 
-impl Boomerang {
+/// Requests under an `Idempotency-Key`.
+#[derive(Clone)]
+pub struct Idempotency {
+    keys: Arc<dyn IdempotencyKeys>,
+    /// A replay answers with the job as it is now.
+    jobs: Arc<dyn JobStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Idempotency {
+    pub fn new(
+        keys: Arc<dyn IdempotencyKeys>,
+        jobs: Arc<dyn JobStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self { keys, jobs, clock }
+    }
     /// Claims `key` for `user`'s request for the file `fingerprint` names:
     /// to run it, or to replay the first answer. A key still running is
     /// 409; a key used for another file, 422; a malformed key, 400.
-    pub async fn claim_idempotent(
-        &self,
-        user: &UserId,
-        key: &str,
-        fingerprint: String,
-    ) -> Result<Idempotent> {
+    pub async fn claim(&self, user: &UserId, key: &str, fingerprint: String) -> Result<Idempotent> {
         check_key(key)?;
         let claim = Claim {
             user: user.clone(),
             key: key.to_owned(),
             fingerprint,
-            claimed_at: self.ports.clock.now(),
+            claimed_at: self.clock.now(),
             outcome: None,
         };
-        let Some(held) = self.ports.idempotency.claim(&claim).await? else {
+        let Some(held) = self.keys.claim(&claim).await? else {
             return Ok(Idempotent::Run(Claimed {
                 user: user.clone(),
                 key: key.to_owned(),
@@ -91,7 +105,6 @@ impl Boomerang {
             ));
         };
         let job = self
-            .ports
             .jobs
             .get(&outcome.job)
             .await?
@@ -108,17 +121,12 @@ impl Boomerang {
     /// The claimed request ended: with its job and answer, replayed to
     /// whoever sends the key again; or with `None` (refused before any job
     /// was made), which frees the key for a corrected retry.
-    pub async fn finish_idempotent(
-        &self,
-        claimed: Claimed,
-        answered: Option<(&Job, u16)>,
-    ) -> Result<()> {
+    pub async fn finish(&self, claimed: Claimed, answered: Option<(&Job, u16)>) -> Result<()> {
         let outcome = answered.map(|(job, status)| Outcome {
             job: job.id.clone(),
             status,
         });
-        self.ports
-            .idempotency
+        self.keys
             .finish(&claimed.user, &claimed.key, outcome.as_ref())
             .await
     }

@@ -1,9 +1,13 @@
 //! Fan-out: one event to every live connection of its user, and only theirs.
 
+use std::sync::Arc;
+
+use crate::ports::{Clock, ConnectionStore, Pusher};
+use crate::Limits;
+
 use futures::stream::{self, StreamExt};
 use tracing::{debug, info, warn};
 
-use super::Boomerang;
 use crate::metrics::{self, CONNECTIONS_GONE, EVENTS_PUSHED, PUSH_FAILURES};
 use crate::ports::PushError;
 use crate::{Connection, Event, Result, UserId};
@@ -18,17 +22,40 @@ pub struct Delivery {
     pub closed: usize,
 }
 
-impl Boomerang {
+/// Pushes events to their user's connections.
+#[derive(Clone)]
+pub struct Notifier {
+    connections: Arc<dyn ConnectionStore>,
+    pusher: Arc<dyn Pusher>,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+}
+
+impl Notifier {
+    pub fn new(
+        connections: Arc<dyn ConnectionStore>,
+        pusher: Arc<dyn Pusher>,
+        clock: Arc<dyn Clock>,
+        limits: &Limits,
+    ) -> Self {
+        let limits = limits.clone();
+        Self {
+            connections,
+            pusher,
+            clock,
+            limits,
+        }
+    }
     /// Pushes `event` to all of `user`'s connections, concurrently (bounded).
     /// A connection the gateway says is gone is deleted; one bad connection
     /// never keeps the others from their event. The event is already in the
     /// log, so a tab that misses the push catches up with `GET /events`.
     pub async fn notify(&self, user: &UserId, event: &Event) -> Delivery {
-        let conns = self.ports.connections.for_user(user).await;
+        let conns = self.connections.for_user(user).await;
         self.notify_to(user, event, conns).await
     }
 
-    /// [`Boomerang::notify`], with `user`'s connections already listed (a
+    /// [`Notifier::notify`], with `user`'s connections already listed (a
     /// caller that lists them while it writes saves a round trip).
     pub(crate) async fn notify_to(
         &self,
@@ -36,7 +63,7 @@ impl Boomerang {
         event: &Event,
         conns: Result<Vec<Connection>>,
     ) -> Delivery {
-        let now = self.ports.clock.now();
+        let now = self.clock.now();
         let conns = match conns {
             Ok(c) => c,
             Err(e) => {
@@ -56,11 +83,11 @@ impl Boomerang {
             .map(|conn| {
                 let message = &message;
                 async move {
-                    let r = self.ports.pusher.push(&conn.id, message).await;
+                    let r = self.pusher.push(&conn.id, message).await;
                     (conn, r)
                 }
             })
-            .buffer_unordered(self.limits().push_concurrency.max(1))
+            .buffer_unordered(self.limits.push_concurrency.max(1))
             .collect()
             .await;
 
@@ -78,7 +105,7 @@ impl Boomerang {
                     d.gone += 1;
                     metrics::count(CONNECTIONS_GONE);
                     debug!(connection = %conn.id, user = %user, "connection gone; forgetting it");
-                    if let Err(e) = self.ports.connections.remove(&conn.id).await {
+                    if let Err(e) = self.connections.remove(&conn.id).await {
                         warn!(connection = %conn.id, error = %e, "could not forget a gone connection");
                     }
                 }
@@ -97,13 +124,13 @@ impl Boomerang {
     async fn close_expired(&self, expired: Vec<Connection>) -> usize {
         let n = expired.len();
         for conn in expired {
-            match self.ports.pusher.close(&conn.id).await {
+            match self.pusher.close(&conn.id).await {
                 Ok(()) | Err(PushError::Gone) => {}
                 Err(PushError::Other(e)) => {
                     warn!(connection = %conn.id, error = %e, "could not close an expired connection")
                 }
             }
-            if let Err(e) = self.ports.connections.remove(&conn.id).await {
+            if let Err(e) = self.connections.remove(&conn.id).await {
                 warn!(connection = %conn.id, error = %e, "could not forget an expired connection");
             }
         }
@@ -127,8 +154,13 @@ mod tests {
         t.connect_until("short", "alice", soon).await.unwrap();
         t.connect("long", "alice").await;
         // WHEN two minutes pass and an event for alice is pushed
-        t.app.ports.clock.sleep(Duration::from_secs(120)).await;
-        let outcome = t.app.upload(&t.user("alice"), file("hi")).await.unwrap();
+        t.advance(Duration::from_secs(120));
+        let outcome = t
+            .app
+            .uploads
+            .upload(&t.user("alice"), file("hi"))
+            .await
+            .unwrap();
         assert!(matches!(outcome, UploadOutcome::Accepted(_)));
         // THEN the expired tab got nothing and was closed and forgotten;
         // the other got its event

@@ -1,6 +1,10 @@
 //! What a user can read: their jobs and their event log.
 
-use super::Boomerang;
+use std::sync::Arc;
+
+use crate::ports::{Clock, EventLog, JobStore};
+use crate::Limits;
+
 use crate::ports::ListCursor;
 use crate::{Error, Event, Job, JobId, JobView, Result, UserId};
 
@@ -16,7 +20,30 @@ pub struct JobsPage {
     pub next: Option<ListCursor>,
 }
 
-impl Boomerang {
+/// What a user reads: `GET /jobs`, `GET /jobs/{id}`, `GET /events`.
+#[derive(Clone)]
+pub struct Queries {
+    jobs: Arc<dyn JobStore>,
+    events: Arc<dyn EventLog>,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+}
+
+impl Queries {
+    pub fn new(
+        jobs: Arc<dyn JobStore>,
+        events: Arc<dyn EventLog>,
+        clock: Arc<dyn Clock>,
+        limits: &Limits,
+    ) -> Self {
+        let limits = limits.clone();
+        Self {
+            jobs,
+            events,
+            clock,
+            limits,
+        }
+    }
     /// A page of the user's jobs, newest first: at most `limit`, after
     /// `after` (the previous page's `next`). A job is shown as
     /// its push showed it ([`crate::Job::view_within`]: a result too large
@@ -29,13 +56,9 @@ impl Boomerang {
         after: Option<ListCursor>,
     ) -> Result<JobsPage> {
         // One more than asked: whether a next page exists.
-        let listed = self
-            .ports
-            .jobs
-            .list(user, limit + 1, after.as_ref())
-            .await?;
+        let listed = self.jobs.list(user, limit + 1, after.as_ref()).await?;
         let more = listed.len() > limit;
-        let max_result = self.limits().max_push_bytes;
+        let max_result = self.limits.max_push_bytes;
         let mut page = JobsPage::default();
         let mut bytes = 0;
         // Where the page ends: the last job shown.
@@ -69,7 +92,7 @@ impl Boomerang {
     pub async fn get_job(&self, user: &UserId, id: &str) -> Result<Job> {
         let not_found = || Error::NotFound("no such job".into());
         let id = JobId::parse(id).map_err(|_| not_found())?;
-        match self.ports.jobs.get(&id).await? {
+        match self.jobs.get(&id).await? {
             Some(job) if &job.owner == user => Ok(job),
             _ => Err(not_found()),
         }
@@ -84,13 +107,13 @@ impl Boomerang {
         since: u64,
         limit: usize,
     ) -> Result<EventsPage> {
-        let (mut events, last) = self.ports.events.page(user, since, limit).await?;
+        let (mut events, last) = self.events.page(user, since, limit).await?;
         // What is past the retention counts as gone even where the store
         // has not deleted it yet (DynamoDB's TTL lags by up to days), so
         // that readers see one line between kept and gone.
-        let retention = chrono::Duration::from_std(self.limits().event_retention)
+        let retention = chrono::Duration::from_std(self.limits.event_retention)
             .unwrap_or(chrono::Duration::MAX);
-        if let Some(kept_from) = self.ports.clock.now().checked_sub_signed(retention) {
+        if let Some(kept_from) = self.clock.now().checked_sub_signed(retention) {
             events.retain(|e| e.time().is_none_or(|t| t >= kept_from));
         }
         // A page stops short of MAX_LIST_PAGE_BYTES, as a list does: 100
@@ -152,7 +175,12 @@ mod tests {
         let mut cursor: Option<ListCursor> = None;
         let mut pages = 0;
         loop {
-            let page = t.app.list_jobs(&alice, 200, cursor.take()).await.unwrap();
+            let page = t
+                .app
+                .queries
+                .list_jobs(&alice, 200, cursor.take())
+                .await
+                .unwrap();
             let bytes = serde_json::to_string(&page.jobs).unwrap().len();
             // THEN no page is over the budget, and every result is whole
             assert!(bytes <= MAX_LIST_PAGE_BYTES, "{bytes}");
@@ -187,7 +215,12 @@ mod tests {
         let mut seqs = Vec::new();
         let mut pages = 0;
         loop {
-            let page = t.app.events_since(&alice, since, 500).await.unwrap();
+            let page = t
+                .app
+                .queries
+                .events_since(&alice, since, 500)
+                .await
+                .unwrap();
             // THEN no page is over the budget, and none claims a gap
             let bytes = serde_json::to_string(&page.events).unwrap().len();
             assert!(bytes <= MAX_LIST_PAGE_BYTES, "{bytes}");

@@ -1,10 +1,16 @@
 //! `POST /webhooks/third-party`: verify, save, push.
 
+use std::sync::Arc;
+
+use super::Notifier;
+use crate::auth::Keys;
+use crate::ports::{Clock, ConnectionStore, JobStore};
+use crate::Limits;
+
 use serde::Deserialize;
 use serde_json::Value;
 use tracing::info;
 
-use super::Boomerang;
 use crate::metrics;
 use crate::webhook::{self, SignatureHeaders};
 use crate::{Error, EventDraft, EventType, JobId, JobStatus, Result};
@@ -44,14 +50,42 @@ enum Outcome {
     },
 }
 
-impl Boomerang {
-    pub async fn receive_webhook(
-        &self,
-        headers: &SignatureHeaders,
-        body: &[u8],
-    ) -> Result<WebhookOutcome> {
+/// The third party's signed results.
+#[derive(Clone)]
+pub struct Webhooks {
+    jobs: Arc<dyn JobStore>,
+    /// Listed while the job moves, for the push after it.
+    connections: Arc<dyn ConnectionStore>,
+    notifier: Notifier,
+    clock: Arc<dyn Clock>,
+    /// Current, and previous during a rotation; without them every
+    /// webhook is refused.
+    webhook_secret: Option<Keys>,
+    limits: Limits,
+}
+
+impl Webhooks {
+    pub fn new(
+        jobs: Arc<dyn JobStore>,
+        connections: Arc<dyn ConnectionStore>,
+        notifier: Notifier,
+        clock: Arc<dyn Clock>,
+        webhook_secret: Option<Keys>,
+        limits: &Limits,
+    ) -> Self {
+        let limits = limits.clone();
+        Self {
+            jobs,
+            connections,
+            notifier,
+            clock,
+            webhook_secret,
+            limits,
+        }
+    }
+    pub async fn receive(&self, headers: &SignatureHeaders, body: &[u8]) -> Result<WebhookOutcome> {
         let arrived = std::time::Instant::now();
-        let outcome = self.receive_webhook_inner(headers, body).await;
+        let outcome = self.receive_inner(headers, body).await;
         let (counted, to_push) = match &outcome {
             Ok(WebhookOutcome::Applied) => {
                 (metrics::WebhookOutcome::Applied, Some(arrived.elapsed()))
@@ -63,21 +97,21 @@ impl Boomerang {
         outcome
     }
 
-    async fn receive_webhook_inner(
+    async fn receive_inner(
         &self,
         headers: &SignatureHeaders,
         body: &[u8],
     ) -> Result<WebhookOutcome> {
-        let limits = self.limits();
+        let limits = &self.limits;
         if body.len() > limits.max_webhook_bytes {
             return Err(Error::PayloadTooLarge(format!(
                 "webhook body is larger than the limit of {} bytes",
                 limits.max_webhook_bytes
             )));
         }
-        let now = self.ports.clock.now();
+        let now = self.clock.now();
         // Verify before parsing: an unsigned body is never read.
-        let keys = self.settings.webhook_secret.as_ref();
+        let keys = self.webhook_secret.as_ref();
         let keys =
             keys.ok_or_else(|| Error::Unauthorized("this function takes no webhooks".into()))?;
         let webhook_id = webhook::verify(keys, headers, body, now, limits.webhook_tolerance)?;
@@ -106,7 +140,7 @@ impl Boomerang {
 
         // The owner comes from our record, never from the body.
         let id = id.ok_or_else(unknown)?;
-        let mut job = self.ports.jobs.get(&id).await?.ok_or_else(unknown)?;
+        let mut job = self.jobs.get(&id).await?.ok_or_else(unknown)?;
         // A redelivery, or a second result, finds the job finished (or
         // loses the conditional move to the delivery that finished it): a
         // job moves once, so no record of deliveries is needed.
@@ -124,13 +158,13 @@ impl Boomerang {
             // The owner's connections are listed while the move is written:
             // one round trip less before the pushes.
             let (moved, conns) = futures::join!(
-                self.ports.jobs.transition(from, &job, draft),
-                self.ports.connections.for_user(&job.owner)
+                self.jobs.transition(from, &job, draft),
+                self.connections.for_user(&job.owner)
             );
             match moved? {
                 Some(event) => {
                     info!(job_id = %job.id, user = %job.owner, seq = event.seq, status = job.status.as_str(), "job moved");
-                    self.notify_to(&job.owner, &event, conns).await;
+                    self.notifier.notify_to(&job.owner, &event, conns).await;
                     WebhookOutcome::Applied
                 }
                 None => WebhookOutcome::AlreadyDone,

@@ -6,12 +6,18 @@
 //! max(1 s, 10 % of the timeout) after its deadline
 //! ([`crate::Limits::sweep_interval`]).
 
+use std::sync::Arc;
+
+use super::Notifier;
+use crate::ports::{Clock, EventLog, JobStore};
+use crate::Limits;
+
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
 use tracing::{error, info, warn};
 
 use super::direct::NOT_RECEIVED;
-use super::Boomerang;
+
 use crate::ports::Waiting;
 use crate::{EventDraft, EventType, Job, JobStatus, Result};
 
@@ -43,14 +49,40 @@ pub struct Swept {
     pub skipped: usize,
 }
 
-impl Boomerang {
+/// Runs the sweep (on a schedule).
+#[derive(Clone)]
+pub struct Sweeper {
+    jobs: Arc<dyn JobStore>,
+    events: Arc<dyn EventLog>,
+    notifier: Notifier,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+}
+
+impl Sweeper {
+    pub fn new(
+        jobs: Arc<dyn JobStore>,
+        events: Arc<dyn EventLog>,
+        notifier: Notifier,
+        clock: Arc<dyn Clock>,
+        limits: &Limits,
+    ) -> Self {
+        let limits = limits.clone();
+        Self {
+            jobs,
+            events,
+            notifier,
+            clock,
+            limits,
+        }
+    }
     /// Fails every job whose wait is over, through the same conditional
     /// transition as a webhook (a webhook racing the deadline: exactly one
     /// of them moves the job, and one terminal event is pushed), then
     /// forgets events older than the retention.
     pub async fn sweep(&self) -> Result<Swept> {
-        let limits = self.limits();
-        let now = self.ports.clock.now();
+        let limits = &self.limits;
+        let now = self.clock.now();
         let mut swept = Swept::default();
         (swept.timed_out, swept.skipped) = self
             .fail_due(Waiting::ThirdParty, limits.job_timeout, TIMED_OUT, now)
@@ -62,12 +94,12 @@ impl Boomerang {
         swept.skipped += skipped;
         let retention = Duration::from_std(limits.event_retention).unwrap_or(Duration::MAX);
         if let Some(before) = now.checked_sub_signed(retention) {
-            swept.events_forgotten = self.ports.events.forget_before(before).await?;
+            swept.events_forgotten = self.events.forget_before(before).await?;
         }
         // Never before the events that tell of them.
         let kept = Duration::from_std(limits.job_retention).unwrap_or(Duration::MAX);
         if let Some(before) = now.checked_sub_signed(kept) {
-            swept.jobs_forgotten = self.ports.jobs.forget_finished_before(before).await?;
+            swept.jobs_forgotten = self.jobs.forget_finished_before(before).await?;
         }
         if swept != Swept::default() {
             info!(
@@ -99,7 +131,7 @@ impl Boomerang {
         let deadline_passed = now.checked_sub_signed(wait).unwrap_or(now);
         let (mut failed, mut skipped) = (0, 0);
         for _ in 0..MAX_PAGES {
-            let due = self.ports.jobs.waiting(what, deadline_passed, PAGE).await?;
+            let due = self.jobs.waiting(what, deadline_passed, PAGE).await?;
             let n = due.len();
             let moved: Vec<Result<bool>> = stream::iter(due)
                 .map(|job| async move { self.time_out(job?, what, error, now).await })
@@ -138,17 +170,17 @@ impl Boomerang {
         job.result = None;
         job.error = Some(error.to_owned());
         job.updated_at = now;
-        let draft = EventDraft::new(EventType::JobFailed, &job, self.limits().max_push_bytes);
+        let draft = EventDraft::new(EventType::JobFailed, &job, self.limits.max_push_bytes);
         let from = match what {
             Waiting::ThirdParty => JobStatus::WITH_THE_THIRD_PARTY,
             Waiting::Upload => JobStatus::WAITING_FOR_BYTES,
         };
         debug_assert!(from.iter().all(|f| f.can_move_to(JobStatus::Failed)));
-        match self.ports.jobs.transition(from, &job, draft).await? {
+        match self.jobs.transition(from, &job, draft).await? {
             Some(event) => {
                 crate::metrics::count(crate::metrics::JOBS_TIMED_OUT);
                 warn!(job_id = %job.id, user = %job.owner, seq = event.seq, error, "job failed at its deadline");
-                self.notify(&job.owner, &event).await;
+                self.notifier.notify(&job.owner, &event).await;
                 Ok(true)
             }
             None => Ok(false),
@@ -171,10 +203,10 @@ mod tests {
         t.connect("b1", "bob").await;
         let job = t.upload("alice").await;
         // GIVEN a submitted job, before its deadline nothing happens
-        assert_eq!(t.app.sweep().await.unwrap().timed_out, 0);
+        assert_eq!(t.app.sweeper.sweep().await.unwrap().timed_out, 0);
         // WHEN its deadline passes
         t.advance(StdDuration::from_secs(61));
-        let swept = t.app.sweep().await.unwrap();
+        let swept = t.app.sweeper.sweep().await.unwrap();
         // THEN it failed, alice's tab was told, bob's was not
         assert_eq!(swept.timed_out, 1);
         let stored = t.stored("alice", &job.id).await;
@@ -185,7 +217,7 @@ mod tests {
         assert_eq!(got.last().unwrap()["job"]["error"], super::TIMED_OUT);
         assert!(t.pushed("b1").is_empty());
         // AND a second sweep, or a late webhook, changes nothing
-        assert_eq!(t.app.sweep().await.unwrap().timed_out, 0);
+        assert_eq!(t.app.sweeper.sweep().await.unwrap().timed_out, 0);
         let late =
             serde_json::json!({"job_id": job.id.as_str(), "status": "completed", "result": 1});
         assert_eq!(
@@ -208,8 +240,8 @@ mod tests {
         t.damage(&damaged.id);
         t.advance(StdDuration::from_secs(61));
         // WHEN two sweeps run
-        let first = t.app.sweep().await.unwrap();
-        let second = t.app.sweep().await.unwrap();
+        let first = t.app.sweeper.sweep().await.unwrap();
+        let second = t.app.sweeper.sweep().await.unwrap();
         // THEN each skips the damaged one and counts it; the healthy one
         // failed on time and alice was told
         assert_eq!((first.timed_out, first.skipped), (1, 1));
@@ -234,11 +266,19 @@ mod tests {
             size: 1,
             content_type: "application/octet-stream".into(),
         };
-        let (job, ticket) = t.app.begin_upload(&t.user("alice"), req).await.unwrap();
+        let (job, ticket) = t
+            .app
+            .uploads
+            .begin_upload(&t.user("alice"), req)
+            .await
+            .unwrap();
         let ttl = (ticket.expires_at - t.now()).to_std().unwrap();
-        assert_eq!(t.app.sweep().await.unwrap(), super::Swept::default());
+        assert_eq!(
+            t.app.sweeper.sweep().await.unwrap(),
+            super::Swept::default()
+        );
         t.advance(ttl + StdDuration::from_secs(1));
-        let swept = t.app.sweep().await.unwrap();
+        let swept = t.app.sweeper.sweep().await.unwrap();
         assert_eq!((swept.uploads_expired, swept.timed_out), (1, 0));
         let got = t.pushed("a1");
         assert_eq!(got.len(), 1);
@@ -246,7 +286,7 @@ mod tests {
         // The bytes arriving after all are ignored.
         t.files.put(&job.file_key, "x");
         assert!(matches!(
-            t.app.file_stored(&job.file_key, 1).await.unwrap(),
+            t.app.uploads.file_stored(&job.file_key, 1).await.unwrap(),
             crate::Stored::Ignored
         ));
         assert_eq!(t.submissions(), 0);
@@ -269,17 +309,31 @@ mod tests {
         let waiting = t.upload("alice").await;
         // WHEN 90 minutes pass THEN the finished job is still there
         t.advance(StdDuration::from_secs(90 * 60));
-        assert_eq!(t.app.sweep().await.unwrap().jobs_forgotten, 0);
-        assert!(t.app.get_job(&alice, done.id.as_str()).await.is_ok());
+        assert_eq!(t.app.sweeper.sweep().await.unwrap().jobs_forgotten, 0);
+        assert!(t
+            .app
+            .queries
+            .get_job(&alice, done.id.as_str())
+            .await
+            .is_ok());
         // WHEN its events' retention has passed too THEN it goes, and the
         // job still waiting stays
         t.advance(StdDuration::from_secs(31 * 60));
-        assert_eq!(t.app.sweep().await.unwrap().jobs_forgotten, 1);
+        assert_eq!(t.app.sweeper.sweep().await.unwrap().jobs_forgotten, 1);
         assert!(matches!(
-            t.app.get_job(&alice, done.id.as_str()).await.unwrap_err(),
+            t.app
+                .queries
+                .get_job(&alice, done.id.as_str())
+                .await
+                .unwrap_err(),
             crate::Error::NotFound(_)
         ));
-        assert!(t.app.get_job(&alice, waiting.id.as_str()).await.is_ok());
+        assert!(t
+            .app
+            .queries
+            .get_job(&alice, waiting.id.as_str())
+            .await
+            .is_ok());
     }
 
     #[tokio::test]
@@ -291,7 +345,7 @@ mod tests {
             serde_json::json!({"job_id": job.id.as_str(), "status": "completed", "result": 1});
         t.deliver("w1", &done).await.unwrap();
         t.advance(StdDuration::from_secs(3600));
-        assert_eq!(t.app.sweep().await.unwrap().timed_out, 0);
+        assert_eq!(t.app.sweeper.sweep().await.unwrap().timed_out, 0);
         let stored = t.stored("alice", &job.id).await;
         assert_eq!(stored.status, JobStatus::Completed);
     }
@@ -308,19 +362,19 @@ mod tests {
         t.upload("alice").await; // seq 2
         t.advance(StdDuration::from_secs(3601));
         t.upload("alice").await; // seq 3, recent
-        let swept = t.app.sweep().await.unwrap();
+        let swept = t.app.sweeper.sweep().await.unwrap();
         assert_eq!(swept.events_forgotten, 2);
         // A reader at 0 gets seq 3 and is told 1 and 2 are gone.
-        let page = t.app.events_since(&alice, 0, 100).await.unwrap();
+        let page = t.app.queries.events_since(&alice, 0, 100).await.unwrap();
         assert_eq!(page.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [3]);
         assert_eq!(page.last_seq, 3);
         assert!(page.gap);
         // A reader at 2 missed nothing.
-        let page = t.app.events_since(&alice, 2, 100).await.unwrap();
+        let page = t.app.queries.events_since(&alice, 2, 100).await.unwrap();
         assert!(!page.gap);
         // The next event is 4: the seq never restarts.
         t.upload("alice").await;
-        let page = t.app.events_since(&alice, 3, 100).await.unwrap();
+        let page = t.app.queries.events_since(&alice, 3, 100).await.unwrap();
         assert_eq!(page.events[0].seq, 4);
         assert!(!page.gap);
     }

@@ -1,9 +1,14 @@
 //! `POST /uploads`: store the file, hand it to the third party, tell the tabs.
 
+use std::sync::Arc;
+
+use super::Notifier;
+use crate::ports::{Clock, FileStore, JobStore, Processor};
+use crate::Limits;
+
 use bytes::Bytes;
 use tracing::{info, warn};
 
-use super::Boomerang;
 use crate::ports::{body_of, FileBody, Submission};
 use crate::{Error, EventDraft, EventType, Job, JobId, JobStatus, Result, UserId};
 
@@ -30,12 +35,51 @@ pub enum UploadOutcome {
     Refused(Job),
 }
 
-impl Boomerang {
+/// Files in, handed to the third party: `POST /uploads` in both forms,
+/// and the hand-over of a file stored by a presigned `PUT`.
+#[derive(Clone)]
+pub struct Uploads {
+    pub(super) jobs: Arc<dyn JobStore>,
+    pub(super) files: Arc<dyn FileStore>,
+    pub(super) processor: Arc<dyn Processor>,
+    pub(super) notifier: Notifier,
+    pub(super) clock: Arc<dyn Clock>,
+    /// Where the third party sends its result (`.../webhooks/third-party`).
+    pub(super) callback_url: String,
+    pub(super) limits: Limits,
+}
+
+impl Uploads {
+    pub fn new(
+        jobs: Arc<dyn JobStore>,
+        files: Arc<dyn FileStore>,
+        processor: Arc<dyn Processor>,
+        notifier: Notifier,
+        clock: Arc<dyn Clock>,
+        callback_url: String,
+        limits: &Limits,
+    ) -> Self {
+        let limits = limits.clone();
+        Self {
+            jobs,
+            files,
+            processor,
+            notifier,
+            clock,
+            callback_url,
+            limits,
+        }
+    }
+
+    /// The largest file `POST /uploads` takes in its body.
+    pub fn max_upload_bytes(&self) -> usize {
+        self.limits.max_upload_bytes
+    }
     pub async fn upload(&self, user: &UserId, file: UploadedFile) -> Result<UploadOutcome> {
-        let limits = self.limits().clone();
+        let limits = self.limits.clone();
         // The budget runs from the request's arrival: a slow store leaves
         // the third party less time, never the function less time.
-        let now = self.ports.clock.now();
+        let now = self.clock.now();
         let deadline = now + chrono::Duration::from_std(limits.submit_budget).unwrap_or_default();
         if file.bytes.len() > limits.max_upload_bytes {
             return Err(too_large(limits.max_upload_bytes));
@@ -50,11 +94,10 @@ impl Boomerang {
             now,
         );
         // File first, then the record: a job never points at a missing file.
-        self.ports
-            .files
+        self.files
             .put(&job.file_key, &job.content_type, file.bytes.clone())
             .await?;
-        self.ports.jobs.create(&job).await?;
+        self.jobs.create(&job).await?;
         info!(job_id = %job.id, user = %user, size = job.size, "job created");
 
         let bytes = file.bytes;
@@ -83,12 +126,12 @@ impl Boomerang {
             file_name: job.file_name.clone(),
             content_type: job.content_type.clone(),
             size: job.size,
-            callback_url: self.settings.callback_url.clone(),
+            callback_url: self.callback_url.clone(),
         };
         match self.submit_with_retries(&submission, open, deadline).await {
             Ok(()) => {
                 job.status = JobStatus::Submitted;
-                job.updated_at = self.ports.clock.now();
+                job.updated_at = self.clock.now();
                 let (job, _) = self
                     .advance(JobStatus::BEING_HANDED_OVER, job, EventType::JobSubmitted)
                     .await?;
@@ -99,7 +142,7 @@ impl Boomerang {
                 warn!(job_id = %job.id, user = %job.owner, error = %why, "third party did not take the file");
                 job.status = JobStatus::Failed;
                 job.error = Some(format!("the third party did not accept the file: {why}"));
-                job.updated_at = self.ports.clock.now();
+                job.updated_at = self.clock.now();
                 let (job, moved) = self
                     .advance(JobStatus::BEING_HANDED_OVER, job, EventType::JobFailed)
                     .await?;
@@ -124,15 +167,15 @@ impl Boomerang {
         kind: EventType,
     ) -> Result<(Job, bool)> {
         debug_assert!(from.iter().all(|f| f.can_move_to(job.status)));
-        let draft = EventDraft::new(kind, &job, self.limits().max_push_bytes);
-        match self.ports.jobs.transition(from, &job, draft).await? {
+        let draft = EventDraft::new(kind, &job, self.limits.max_push_bytes);
+        match self.jobs.transition(from, &job, draft).await? {
             Some(event) => {
                 info!(job_id = %job.id, user = %job.owner, seq = event.seq, status = job.status.as_str(), "job moved");
-                self.notify(&job.owner, &event).await;
+                self.notifier.notify(&job.owner, &event).await;
                 Ok((job, true))
             }
             None => {
-                let stored = self.ports.jobs.get(&job.id).await?;
+                let stored = self.jobs.get(&job.id).await?;
                 let stored =
                     stored.ok_or_else(|| Error::internal(format!("job {} vanished", job.id)))?;
                 Ok((stored, false))
@@ -153,15 +196,13 @@ impl Boomerang {
         F: Fn() -> Fut + Send + Sync,
         Fut: std::future::Future<Output = Result<FileBody>> + Send,
     {
-        let limits = self.limits();
-        let clock = &self.ports.clock;
+        let limits = &self.limits;
+        let clock = &self.clock;
         let left = || (deadline - clock.now()).to_std().unwrap_or_default();
         let full = limits.attempt_timeout(s.size);
         let mut delay = limits.submit_backoff;
         let mut last = String::new();
-        let Some(processor) = &self.ports.processor else {
-            return Err("this function does not send files to the third party".into());
-        };
+        let processor = &self.processor;
         for attempt in 1..=limits.submit_attempts.max(1) {
             let timeout = full.min(left());
             if timeout < full.min(MIN_ATTEMPT) {
@@ -309,6 +350,7 @@ pub(crate) mod tests {
         // WHEN alice uploads
         let UploadOutcome::Accepted(job) = t
             .app
+            .uploads
             .upload(&t.user("alice"), file("hello world"))
             .await
             .unwrap()
@@ -334,7 +376,12 @@ pub(crate) mod tests {
     async fn a_refusing_third_party_is_retried_twice_then_the_job_fails() {
         let t = TestApp::with_third_party(ThirdParty::Refuses);
         t.connect("a1", "alice").await;
-        let UploadOutcome::Refused(job) = t.app.upload(&t.user("alice"), file("x")).await.unwrap()
+        let UploadOutcome::Refused(job) = t
+            .app
+            .uploads
+            .upload(&t.user("alice"), file("x"))
+            .await
+            .unwrap()
         else {
             panic!()
         };
@@ -363,10 +410,15 @@ pub(crate) mod tests {
         // GIVEN a third party that never answers, and the default limits:
         // 10 s per attempt, 0.5 s then 1 s of backoff, 25 s in all
         let t = TestApp::with_third_party(ThirdParty::Hangs);
-        let limits = t.app.limits().clone();
+        let limits = t.limits().clone();
         // WHEN alice uploads
         let started = t.now();
-        let outcome = t.app.upload(&t.user("alice"), file("x")).await.unwrap();
+        let outcome = t
+            .app
+            .uploads
+            .upload(&t.user("alice"), file("x"))
+            .await
+            .unwrap();
         // THEN two full attempts and a last one cut to what the budget left
         // (API Gateway would cut the whole request off at 30 s), and the
         // job failed, recorded, within the budget
@@ -386,10 +438,15 @@ pub(crate) mod tests {
         // that never answers
         let mut t = TestApp::with_third_party(ThirdParty::Hangs);
         t.set_store_delay(std::time::Duration::from_secs(20));
-        let limits = t.app.limits().clone();
+        let limits = t.limits().clone();
         // WHEN alice uploads
         let started = t.now();
-        let outcome = t.app.upload(&t.user("alice"), file("x")).await.unwrap();
+        let outcome = t
+            .app
+            .uploads
+            .upload(&t.user("alice"), file("x"))
+            .await
+            .unwrap();
         // THEN the one attempt gets the 5 s left of the 25 s budget, and the
         // job is failed, recorded, by the budget's end
         let UploadOutcome::Refused(job) = outcome else {
@@ -407,12 +464,14 @@ pub(crate) mod tests {
         t.set_max_upload(4);
         let err = t
             .app
+            .uploads
             .upload(&t.user("alice"), file("12345"))
             .await
             .unwrap_err();
         assert!(matches!(err, crate::Error::PayloadTooLarge(_)));
         assert!(t
             .app
+            .queries
             .list_jobs(&t.user("alice"), 50, None)
             .await
             .unwrap()

@@ -1,6 +1,6 @@
 //! `GET /jobs`, `GET /jobs/{id}`, `GET /events` (the `api` Lambda).
 
-use boomerang_core::{Boomerang, Error};
+use boomerang_core::{Authenticator, Error, Queries};
 use lambda_http::ext::RequestExt;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -12,15 +12,19 @@ use boomerang_core::limits::{
     DEFAULT_EVENTS_PAGE, DEFAULT_JOBS_PAGE, MAX_EVENTS_PAGE, MAX_JOBS_PAGE,
 };
 
-pub async fn api(app: &Boomerang, req: Request) -> Response<Body> {
-    match serve(app, &req).await {
+pub async fn api(auth: &Authenticator, queries: &Queries, req: Request) -> Response<Body> {
+    match serve(auth, queries, &req).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
     }
 }
 
-async fn serve(app: &Boomerang, req: &Request) -> Result<Response<Body>, Error> {
-    let user = bearer_user(app, req).await?;
+async fn serve(
+    auth: &Authenticator,
+    queries: &Queries,
+    req: &Request,
+) -> Result<Response<Body>, Error> {
+    let user = bearer_user(auth, req).await?;
     if req.method() != http::Method::GET {
         return Err(Error::NotFound("no such route".into()));
     }
@@ -38,7 +42,7 @@ async fn serve(app: &Boomerang, req: &Request) -> Result<Response<Body>, Error> 
     });
     match (job_id, segments.as_slice()) {
         (Some(id), _) => {
-            let job = app.get_job(&user, &id).await?;
+            let job = queries.get_job(&user, &id).await?;
             Ok(json_response(200, &json!({"job": job.view()})))
         }
         (None, ["jobs", ..]) => {
@@ -51,7 +55,7 @@ async fn serve(app: &Boomerang, req: &Request) -> Result<Response<Body>, Error> 
                 .as_deref()
                 .map(decode_cursor)
                 .transpose()?;
-            let page = app.list_jobs(&user, limit, after).await?;
+            let page = queries.list_jobs(&user, limit, after).await?;
             let next = page.next.as_ref().map(encode_cursor);
             Ok(json_response(
                 200,
@@ -65,7 +69,7 @@ async fn serve(app: &Boomerang, req: &Request) -> Result<Response<Body>, Error> 
                 DEFAULT_EVENTS_PAGE,
                 MAX_EVENTS_PAGE,
             )?;
-            let page = app.events_since(&user, since, limit).await?;
+            let page = queries.events_since(&user, since, limit).await?;
             Ok(json_response(
                 200,
                 &json!({"events": page.events, "lastSeq": page.last_seq, "gap": page.gap}),

@@ -1,7 +1,7 @@
 //! `POST /dev/token`: tokens for trying things out. The local stack routes
 //! it; no Lambda does.
 
-use boomerang_core::{Boomerang, Error, UserId};
+use boomerang_core::{Authenticator, Error, UserId};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -17,7 +17,7 @@ struct TokenRequest {
     user: String,
 }
 
-pub async fn dev_token(app: &Boomerang, req: Request) -> Response<Body> {
+pub async fn dev_token(auth: &Authenticator, req: Request) -> Response<Body> {
     // JSON only: a page elsewhere cannot send that cross-origin without a
     // CORS preflight, which this route never grants.
     let json = super::header(&req, "content-type").is_some_and(|ct| {
@@ -35,8 +35,8 @@ pub async fn dev_token(app: &Boomerang, req: Request) -> Response<Body> {
         .and_then(|r| UserId::parse(r.user));
     match parsed {
         Ok(user) => {
-            let exp = app.now() + chrono::Duration::hours(DEV_TOKEN_HOURS);
-            let Some(token) = app.issue_token(&user, exp) else {
+            let exp = auth.now() + chrono::Duration::hours(DEV_TOKEN_HOURS);
+            let Some(token) = auth.issue_token(&user, exp) else {
                 return error_response(&Error::NotFound("no HS256 key is configured".into()));
             };
             json_response(

@@ -13,13 +13,13 @@ pub use dev::dev_token;
 pub use upload::upload;
 pub use webhook::webhook;
 
-use boomerang_core::{Boomerang, Result, UserId};
+use boomerang_core::{Authenticator, Result, UserId};
 use lambda_http::ext::RequestExt;
 use lambda_http::{Body, Request};
 
 /// The user behind `Authorization: Bearer <token>`.
-async fn bearer_user(app: &Boomerang, req: &Request) -> Result<UserId> {
-    app.authenticate(bearer_token(req.headers())).await
+async fn bearer_user(auth: &Authenticator, req: &Request) -> Result<UserId> {
+    auth.authenticate(bearer_token(req.headers())).await
 }
 
 /// The token of `Authorization: Bearer <token>` (scheme in any case).

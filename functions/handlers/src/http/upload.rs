@@ -3,7 +3,9 @@
 //! Either may carry an `Idempotency-Key`: a retry gets the first answer.
 
 use boomerang_core::usecases::{fingerprint, Claimed};
-use boomerang_core::{Boomerang, Error, Idempotent, Job, NewUpload, UploadOutcome, UserId};
+use boomerang_core::{
+    Authenticator, Error, Idempotency, Idempotent, Job, NewUpload, UploadOutcome, Uploads, UserId,
+};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use tracing::warn;
@@ -18,12 +20,18 @@ enum Asked {
     Declared(NewUpload),
 }
 
-pub async fn upload(app: &Boomerang, req: Request) -> Response<Body> {
-    let user = match bearer_user(app, &req).await {
+/// `POST /uploads`, in either form, under an `Idempotency-Key` or not.
+pub async fn upload(
+    auth: &Authenticator,
+    uploads: &Uploads,
+    idempotency: &Idempotency,
+    req: Request,
+) -> Response<Body> {
+    let user = match bearer_user(auth, &req).await {
         Ok(u) => u,
         Err(e) => return error_response(&e),
     };
-    let asked = match parse(app, &req).await {
+    let asked = match parse(uploads, &req).await {
         Ok(a) => a,
         Err(e) => return error_response(&e),
     };
@@ -32,20 +40,20 @@ pub async fn upload(app: &Boomerang, req: Request) -> Response<Body> {
         Err(e) => return error_response(&e),
     };
     let Some(key) = key else {
-        return run(app, &user, asked).await.0;
+        return run(uploads, &user, asked).await.0;
     };
     let print = match &asked {
         Asked::File(f) => fingerprint(&f.file_name, f.bytes.len() as u64, &f.content_type),
         Asked::Declared(d) => fingerprint(&d.file_name, d.size, &d.content_type),
     };
-    let claimed: Claimed = match app.claim_idempotent(&user, key, print).await {
+    let claimed: Claimed = match idempotency.claim(&user, key, print).await {
         Ok(Idempotent::Run(claimed)) => claimed,
-        Ok(Idempotent::Replay { job, status }) => return replay(app, job, status).await,
+        Ok(Idempotent::Replay { job, status }) => return replay(uploads, job, status).await,
         Err(e) => return error_response(&e),
     };
-    let (response, job) = run(app, &user, asked).await;
+    let (response, job) = run(uploads, &user, asked).await;
     let answered = job.as_ref().map(|j| (j, response.status().as_u16()));
-    if let Err(e) = app.finish_idempotent(claimed, answered).await {
+    if let Err(e) = idempotency.finish(claimed, answered).await {
         // The answer stands; a retry within 15 minutes gets 409, then runs.
         warn!(error = %e, "could not record an idempotent request's answer");
     }
@@ -67,7 +75,7 @@ fn idempotency_key(req: &Request) -> Result<Option<&str>, Error> {
     })
 }
 
-async fn parse(app: &Boomerang, req: &Request) -> Result<Asked, Error> {
+async fn parse(uploads: &Uploads, req: &Request) -> Result<Asked, Error> {
     let content_type = header(req, "content-type").unwrap_or_default();
     if is_json(content_type) {
         return serde_json::from_slice(&body_bytes(req))
@@ -78,21 +86,21 @@ async fn parse(app: &Boomerang, req: &Request) -> Result<Asked, Error> {
                 ))
             });
     }
-    let max = app.limits().max_upload_bytes;
+    let max = uploads.max_upload_bytes();
     file_part(header(req, "content-type"), body_bytes(req), max)
         .await
         .map(Asked::File)
 }
 
 /// Runs the request; the answer, and the job it made, if any.
-async fn run(app: &Boomerang, user: &UserId, asked: Asked) -> (Response<Body>, Option<Job>) {
+async fn run(uploads: &Uploads, user: &UserId, asked: Asked) -> (Response<Body>, Option<Job>) {
     match asked {
-        Asked::File(file) => match app.upload(user, file).await {
+        Asked::File(file) => match uploads.upload(user, file).await {
             Ok(UploadOutcome::Accepted(job)) => (accepted(&job), Some(job)),
             Ok(UploadOutcome::Refused(job)) => (refused(&job), Some(job)),
             Err(e) => (error_response(&e), None),
         },
-        Asked::Declared(declared) => match app.begin_upload(user, declared).await {
+        Asked::Declared(declared) => match uploads.begin_upload(user, declared).await {
             Ok((job, ticket)) => (created(&job, &ticket), Some(job)),
             Err(e) => (error_response(&e), None),
         },
@@ -100,10 +108,10 @@ async fn run(app: &Boomerang, user: &UserId, asked: Asked) -> (Response<Body>, O
 }
 
 /// The first answer again, with the job as it is now.
-async fn replay(app: &Boomerang, job: Job, status: u16) -> Response<Body> {
+async fn replay(uploads: &Uploads, job: Job, status: u16) -> Response<Body> {
     let mut response = match status {
         // The bytes may not have been sent yet: a fresh URL for them.
-        201 => match app.upload_ticket(&job).await {
+        201 => match uploads.upload_ticket(&job).await {
             Ok(ticket) => created(&job, &ticket),
             Err(e) => return error_response(&e),
         },

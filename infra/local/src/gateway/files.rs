@@ -93,7 +93,7 @@ pub async fn put(
         );
     }
     // Once its job has moved on (the bytes came), the file never changes.
-    if let Err(e) = gw.app.accepts_bytes(key).await {
+    if let Err(e) = gw.app.uploads.accepts_bytes(key).await {
         let status = StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::CONFLICT);
         return json_error(status, &e.public_message());
     }
@@ -115,9 +115,9 @@ pub async fn put(
     info!(key, size, "signed upload stored");
     // S3 answers the PUT at once; EventBridge's event comes on its own.
     let event = submit::object_created(&gw.stage, key, size, &peer.ip().to_string());
-    let app = gw.app.clone();
+    let uploads = gw.app.uploads.clone();
     gw.work.spawn(async move {
-        if let Err(e) = submit::handle(&app, event).await {
+        if let Err(e) = submit::handle(&uploads, event).await {
             warn!(error = %e, "handing a stored upload over failed; the sweep will fail its job");
         }
     });
@@ -155,7 +155,7 @@ pub async fn s3_events(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body:
             )
         }
     };
-    match submit::handle(&gw.app, event).await {
+    match submit::handle(&gw.app.uploads, event).await {
         Ok(summary) => (StatusCode::OK, Json(summary)).into_response(),
         Err(e) => {
             let status =

@@ -34,6 +34,7 @@ pub async fn forward(
     if needs_token(matched.as_str()) {
         if let Err(e) = gw
             .app
+            .auth
             .authenticate(handlers::bearer_token(&parts.headers))
             .await
         {
@@ -48,7 +49,7 @@ pub async fn forward(
     // The webhook's limit is far below Lambda's: a larger body is refused
     // without reading (or holding) the rest; the handler would refuse it
     // with the same answer.
-    let webhook_limit = gw.app.limits().max_webhook_bytes;
+    let webhook_limit = gw.max_webhook_bytes;
     let limit = match matched.as_str() {
         WEBHOOK_ROUTE => webhook_limit.min(LAMBDA_MAX_REQUEST_BYTES),
         _ => LAMBDA_MAX_REQUEST_BYTES,
@@ -144,10 +145,12 @@ pub async fn forward(
         }
     };
     let response = match matched.as_str() {
-        "/uploads" => handlers::upload(&gw.app, request).await,
-        WEBHOOK_ROUTE => handlers::webhook(&gw.app, request).await,
-        "/dev/token" => handlers::dev_token(&gw.app, request).await,
-        _ => handlers::api(&gw.app, request).await,
+        "/uploads" => {
+            handlers::upload(&gw.app.auth, &gw.app.uploads, &gw.app.idempotency, request).await
+        }
+        WEBHOOK_ROUTE => handlers::webhook(&gw.app.webhooks, request).await,
+        "/dev/token" => handlers::dev_token(&gw.app.auth, request).await,
+        _ => handlers::api(&gw.app.auth, &gw.app.queries, request).await,
     };
     into_axum(response)
 }

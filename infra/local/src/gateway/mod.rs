@@ -22,7 +22,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::Router;
-use boomerang_core::Boomerang;
+use boomerang_core::App;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -34,7 +34,7 @@ pub const WS_MAX_FRAME_BYTES: usize = 32 * 1024;
 
 /// What the gateway needs, shared by every request.
 pub struct Gateway {
-    pub app: Boomerang,
+    pub app: App,
     pub registry: Registry,
     /// `requestContext.domainName` and `stage`, as API Gateway fills them.
     pub domain_name: String,
@@ -47,6 +47,8 @@ pub struct Gateway {
     pub write_timeout: Duration,
     /// How long a client may take to send a request body.
     pub body_timeout: Duration,
+    /// `BOOMERANG_MAX_WEBHOOK_BYTES`: a larger webhook is not read.
+    pub max_webhook_bytes: usize,
     /// `/dev/token` and the Management API exist: the stack listens on a
     /// loopback address only (they still answer only loopback `Host`s).
     pub dev_endpoints: bool,

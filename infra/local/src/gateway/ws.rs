@@ -70,7 +70,7 @@ pub async fn upgrade(
         "requestContext": ctx,
         "isBase64Encoded": false,
     });
-    let answer = handlers::connect(&gw.app, parse(event)).await;
+    let answer = handlers::connect(&gw.app.auth, &gw.app.connections, parse(event)).await;
     if !(200..300).contains(&answer.status_code) {
         gw.registry.remove(&id);
         return refuse(answer);
@@ -238,7 +238,7 @@ async fn disconnect(
     ctx["disconnectStatusCode"] = json!(code);
     ctx["disconnectReason"] = json!(reason);
     let event = json!({"requestContext": ctx, "isBase64Encoded": false});
-    handlers::disconnect(&gw.app, parse(event)).await;
+    handlers::disconnect(&gw.app.connections, parse(event)).await;
 }
 
 /// `requestContext`, as API Gateway fills it for every WebSocket route.
