@@ -147,6 +147,21 @@ function showStatus(status, detail = {}) {
   }
 }
 
+// A socket or request this page's policy refuses never opens, and the
+// client would only ever say "Connecting…": say why instead.
+document.addEventListener("securitypolicyviolation", (e) => {
+  if (!e.effectiveDirective.startsWith("connect-src")) return;
+  // The origin only: a socket's URL carries its token.
+  let origin = e.blockedURI;
+  try {
+    const u = new URL(e.blockedURI);
+    origin = `${u.protocol}//${u.host}`;
+  } catch {}
+  const box = $("blocked");
+  box.textContent = `This page's security policy blocks ${origin}: the stack serves this page only for its own API and the origins in BOOMERANG_DEMO_ORIGINS.`;
+  box.hidden = false;
+});
+
 // --- jobs ------------------------------------------------------------------
 
 async function api(path) {

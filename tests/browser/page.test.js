@@ -164,6 +164,11 @@ describe("the demo page", () => {
         await page.getByRole("button", { name: "Sign in" }).click();
         await waitFor("the policy blocks the foreign socket", async () => (await page.evaluate(() => window.blocked.length)) > 0);
         assert.ok((await page.evaluate(() => window.blocked)).every((uri) => uri.startsWith("ws://127.0.0.1")));
+        // AND the page says why it does not connect
+        await page.locator("#blocked").waitFor();
+        const said = await page.locator("#blocked").textContent();
+        assert.match(said, /security policy blocks ws:\/\/127\.0\.0\.1:\d+:/);
+        assert.doesNotMatch(said, /token/, "the socket's token is not shown");
         // AND nothing ever reached the attacker's socket
         assert.deepEqual(connections, []);
         await shot(page, "foreign-socket-refused");

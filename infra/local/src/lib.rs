@@ -81,6 +81,9 @@ pub struct Stack {
     sockets: TaskTracker,
     /// Stored uploads being handed to the third party.
     work: TaskTracker,
+    /// The reader of S3's events (aws backend with resources of its own):
+    /// its stop, and its task.
+    s3_events: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
     registry: Registry,
 }
 
@@ -313,15 +316,14 @@ impl Stack {
 
         let sockets = TaskTracker::new();
         let work = TaskTracker::new();
-        if let Some((sdk, queue)) = s3_events_queue {
-            tokio::spawn(s3_events::deliver(
-                sdk,
-                queue,
-                app.uploads.clone(),
-                work.clone(),
-                shutdown.clone(),
-            ));
-        }
+        // S3's events stop coming before the hand-overs they started are
+        // waited for (see `stop`).
+        let s3_events = s3_events_queue.map(|(sdk, queue)| {
+            let stop = CancellationToken::new();
+            let uploads = app.uploads.clone();
+            let reader = s3_events::deliver(sdk, queue, uploads, work.clone(), stop.clone());
+            (stop, tokio::spawn(reader))
+        });
         // Files stored just before a crash, whose hand-over never ran: S3
         // would have sent their event; here they are found again.
         if let Some(disk) = &disk {
@@ -416,6 +418,7 @@ impl Stack {
             server,
             sockets,
             work,
+            s3_events,
             registry,
         })
     }
@@ -448,6 +451,10 @@ impl Stack {
     pub async fn stop(self) {
         // Stored uploads still being handed over finish first, while the
         // simulator still takes files.
+        if let Some((stop, reader)) = self.s3_events {
+            stop.cancel();
+            let _ = reader.await;
+        }
         self.work.close();
         self.work.wait().await;
         self.sim_shutdown.cancel();
@@ -462,8 +469,6 @@ impl Stack {
     }
 }
 
-/// How long a finished job is kept: `BOOMERANG_JOB_RETENTION_DAYS`, and
-/// never less than the events that tell of it.
 /// SQLite and the data folder, pushing straight into the gateway's sockets.
 async fn embedded_ports(
     data_dir: &std::path::Path,
