@@ -18,7 +18,8 @@ use boomerang_core::ConnectionId;
 use chrono::SecondsFormat;
 use serde_json::json;
 
-use super::pusher::{Outbound, SendError};
+use super::outbox::Outbound;
+use super::pusher::SendError;
 use super::{Gateway, WS_MAX_MESSAGE_BYTES};
 
 /// `PostToConnection`: the body goes to the socket as one text message.

@@ -9,8 +9,6 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-use super::pusher::Outbound;
-
 /// Slots an emptied outbox keeps rather than freeing and allocating again
 /// for the next message.
 const KEEP: usize = 8;
@@ -33,6 +31,14 @@ struct State {
 pub enum Refused {
     Full,
     Closed,
+}
+
+/// What a pusher queues for a socket.
+#[derive(Debug)]
+pub enum Outbound {
+    Text(String),
+    /// `DELETE /@connections/{id}`: close the socket.
+    Close,
 }
 
 /// The pushers' side; cheap to clone.

@@ -10,19 +10,12 @@ use boomerang_core::ports::{PushError, Pusher};
 use boomerang_core::ConnectionId;
 use chrono::{DateTime, Utc};
 
-use super::outbox;
+use super::outbox::{self, Outbound};
 
 /// Messages waiting for one socket. A tab that falls this far behind is
 /// not reading: it is closed (going away) and reported gone, so its row
 /// is forgotten, rather than holding memory for it.
 pub const OUTBOX: usize = 256;
-
-#[derive(Debug)]
-pub enum Outbound {
-    Text(String),
-    /// `DELETE /@connections/{id}`: close the socket.
-    Close,
-}
 
 /// What `GET /@connections/{id}` tells about a socket.
 #[derive(Clone, Debug)]

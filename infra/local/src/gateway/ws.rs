@@ -22,7 +22,8 @@ use tracing::{debug, warn};
 
 use super::http::{headers_json, query_json};
 use super::outbox;
-use super::pusher::{Outbound, SocketInfo, OUTBOX};
+use super::outbox::Outbound;
+use super::pusher::{SocketInfo, OUTBOX};
 use super::{Gateway, WS_MAX_FRAME_BYTES, WS_MAX_MESSAGE_BYTES};
 
 /// A socket's read buffer to start with; tabs send pings of a few bytes.
