@@ -3,12 +3,10 @@
 
 use std::sync::Arc;
 
-use crate::ports::{Clock, IdempotencyKeys, JobStore};
-
 use sha2::{Digest, Sha256};
 use tracing::info;
 
-use crate::ports::{Claim, Outcome};
+use crate::ports::{Claim, Clock, IdempotencyKeys, JobStore, Outcome};
 use crate::{Error, Job, Result, UserId};
 
 /// What a request under a key does.

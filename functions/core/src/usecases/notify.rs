@@ -2,15 +2,12 @@
 
 use std::sync::Arc;
 
-use crate::ports::{Clock, ConnectionStore, Pusher};
-use crate::Limits;
-
 use futures::stream::{self, StreamExt};
 use tracing::{debug, info, warn};
 
 use crate::metrics::{self, CONNECTIONS_GONE, EVENTS_PUSHED, PUSH_FAILURES};
-use crate::ports::PushError;
-use crate::{Connection, Event, Result, UserId};
+use crate::ports::{Clock, ConnectionStore, PushError, Pusher};
+use crate::{Connection, Event, Limits, Result, UserId};
 
 /// What a fan-out did, for logs and tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

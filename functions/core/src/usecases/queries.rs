@@ -2,11 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::ports::{Clock, EventLog, JobStore};
-use crate::Limits;
-
-use crate::ports::ListCursor;
-use crate::{Error, Event, Job, JobId, JobView, Result, UserId};
+use crate::ports::{Clock, EventLog, JobStore, ListCursor};
+use crate::{Error, Event, Job, JobId, JobView, Limits, Result, UserId};
 
 /// The most a page of `GET /jobs` or `GET /events` carries: Lambda answers
 /// at most 6 MB, headers and envelope included.

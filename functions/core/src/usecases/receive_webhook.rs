@@ -2,18 +2,16 @@
 
 use std::sync::Arc;
 
-use super::Notifier;
-use crate::auth::Keys;
-use crate::ports::{Clock, ConnectionStore, JobStore};
-use crate::Limits;
-
 use serde::Deserialize;
 use serde_json::Value;
 use tracing::info;
 
+use super::Notifier;
+use crate::auth::Keys;
 use crate::metrics;
+use crate::ports::{Clock, ConnectionStore, JobStore};
 use crate::webhook::{self, SignatureHeaders};
-use crate::{Error, EventDraft, EventType, JobId, JobStatus, Result};
+use crate::{Error, EventDraft, EventType, JobId, JobStatus, Limits, Result};
 
 /// The longest failure reason kept from a third party.
 const MAX_ERROR_CHARS: usize = 2000;

@@ -8,18 +8,14 @@
 
 use std::sync::Arc;
 
-use super::Notifier;
-use crate::ports::{Clock, EventLog, JobStore};
-use crate::Limits;
-
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
 use tracing::{error, info, warn};
 
 use super::direct::NOT_RECEIVED;
-
-use crate::ports::Waiting;
-use crate::{EventDraft, EventType, Job, JobStatus, Result};
+use super::Notifier;
+use crate::ports::{Clock, EventLog, JobStore, Waiting};
+use crate::{EventDraft, EventType, Job, JobStatus, Limits, Result};
 
 /// The error of a job that timed out (the contract's words).
 pub const TIMED_OUT: &str = "timed out waiting for the third party";

@@ -2,15 +2,12 @@
 
 use std::sync::Arc;
 
-use super::Notifier;
-use crate::ports::{Clock, FileStore, JobStore, Processor};
-use crate::Limits;
-
 use bytes::Bytes;
 use tracing::{info, warn};
 
-use crate::ports::{body_of, FileBody, Submission};
-use crate::{Error, EventDraft, EventType, Job, JobId, JobStatus, Result, UserId};
+use super::Notifier;
+use crate::ports::{body_of, Clock, FileBody, FileStore, JobStore, Processor, Submission};
+use crate::{Error, EventDraft, EventType, Job, JobId, JobStatus, Limits, Result, UserId};
 
 /// An attempt the budget would cut below this is not made: it could only
 /// time out.
@@ -75,6 +72,9 @@ impl Uploads {
     pub fn max_upload_bytes(&self) -> usize {
         self.limits.max_upload_bytes
     }
+
+    /// A file in the request's body: stored, its job made, and handed to
+    /// the third party within the submit budget.
     pub async fn upload(&self, user: &UserId, file: UploadedFile) -> Result<UploadOutcome> {
         let limits = self.limits.clone();
         // The budget runs from the request's arrival: a slow store leaves
