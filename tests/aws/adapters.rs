@@ -6,9 +6,13 @@ use boomerang_aws::tables::Tables;
 use boomerang_aws::{
     Deployment, DynamoConnectionStore, DynamoEventLog, DynamoJobStore, S3FileStore,
 };
-use boomerang_core::ports::{ConnectionStore, EventLog, FileStore, JobStore, Waiting};
+use std::sync::Arc;
+
+use boomerang_core::auth::Identity;
+use boomerang_core::ports::{ConnectionStore, EventLog, FileStore, JobStore, PushError, Waiting};
 use boomerang_core::{
-    Connection, ConnectionId, EventDraft, EventType, Job, JobId, JobStatus, UserId,
+    Connection, ConnectionId, Connections, EventDraft, EventType, Job, JobId, JobStatus, Limits,
+    UserId,
 };
 use boomerang_e2e::Moto;
 use chrono::{Duration as Span, Utc};
@@ -132,6 +136,67 @@ async fn a_burst_of_connects_never_takes_a_user_past_the_limit_and_a_lost_discon
     // AND a removed connection gives its place back at once
     store.remove(&conn(200).id).await.unwrap();
     assert!(store.add_within(&conn(300), 50, now).await.unwrap());
+}
+
+/// A gateway that holds every socket: it only counts the probes it gets.
+#[derive(Default)]
+struct HoldsEverySocket(std::sync::atomic::AtomicUsize);
+
+#[async_trait::async_trait]
+impl boomerang_core::ports::Pusher for HoldsEverySocket {
+    async fn push(&self, _: &ConnectionId, _: &str) -> Result<(), PushError> {
+        Ok(())
+    }
+    async fn close(&self, _: &ConnectionId) -> Result<(), PushError> {
+        Ok(())
+    }
+    async fn probe(&self, _: &ConnectionId) -> Result<(), PushError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn rows_past_their_expiry_never_hold_a_user_out_on_dynamodb() {
+    // GIVEN dave's 50 connections, all past their expiry and still stored
+    // (DynamoDB's TTL lags by up to days), each holding a slot
+    let a = aws().await;
+    let store = Arc::new(DynamoConnectionStore::new(
+        a.dynamo.clone(),
+        &a.tables.connections,
+    ));
+    let then = Utc::now() - Span::hours(3);
+    for i in 0..50 {
+        let old = Connection {
+            id: ConnectionId::parse(format!("old{i}")).unwrap(),
+            user: user("dave"),
+            connected_at: then,
+            expires_at: then + Span::hours(2),
+        };
+        assert!(store.add_within(&old, 50, then).await.unwrap());
+    }
+    // WHEN he connects again, with a limit of 50
+    let gateway = Arc::new(HoldsEverySocket::default());
+    let clock = Arc::new(boomerang_core::ports::SystemClock);
+    let connections = Connections::new(store.clone(), gateway.clone(), clock, &Limits::default());
+    let identity = Identity {
+        user: user("dave"),
+        expires_at: Utc::now() + Span::hours(1),
+    };
+    let id = ConnectionId::parse("fresh").unwrap();
+    let connected = connections.on_connect(identity, id, Utc::now()).await;
+    // THEN he is let in: the expired rows were forgotten (their slots given
+    // back), without asking the gateway about any of them
+    assert!(connected.is_ok(), "{connected:?}");
+    let ids: Vec<String> = store
+        .for_user(&user("dave"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id.to_string())
+        .collect();
+    assert_eq!(ids, ["fresh"]);
+    assert_eq!(gateway.0.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
 
 #[tokio::test]
