@@ -463,7 +463,6 @@ async fn the_eight_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
 
 #[tokio::test]
 async fn a_function_missing_a_setting_fails_its_init_naming_the_variable() {
-    // GIVEN ws-connect's environment from template.yaml, without its token key
     let deployment = Deployment {
         tables: Tables::with_prefix("unused"),
         bucket: "unused".into(),
@@ -480,25 +479,48 @@ async fn a_function_missing_a_setting_fails_its_init_naming_the_variable() {
         callback_url: String::new(),
         third_party_auth_secret_arn: None,
     };
-    let mut env = template_env("WsConnectFunction", &local);
-    assert!(env.iter().any(|(k, _)| k == "BOOMERANG_JWT_SECRET_ARN"));
-    env.retain(|(k, _)| k != "BOOMERANG_JWT_SECRET_ARN");
-    // WHEN its bootstrap starts
-    let out = std::process::Command::new(debug_bootstrap("ws-connect"))
-        .env_clear()
-        .envs(env)
-        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
-        .env("AWS_LAMBDA_FUNCTION_NAME", "ws-connect")
-        .output()
-        .expect("the bootstrap runs");
-    // THEN init fails, and says which variable is missing
-    assert!(!out.status.success());
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(printed.contains("BOOMERANG_JWT_SECRET_ARN"), "{printed}");
+    // Each function needs only what it builds: each case leaves out one
+    // variable the function's own parts need.
+    for (logical_id, function, missing) in [
+        (
+            "WsConnectFunction",
+            "ws-connect",
+            "BOOMERANG_JWT_SECRET_ARN",
+        ),
+        (
+            "WsDisconnectFunction",
+            "ws-disconnect",
+            "BOOMERANG_CONNECTIONS_TABLE",
+        ),
+        ("SweepFunction", "sweep", "BOOMERANG_JOBS_TABLE"),
+    ] {
+        // GIVEN the function's environment from template.yaml, without it
+        let mut env = template_env(logical_id, &local);
+        assert!(
+            env.iter().any(|(k, _)| k == missing),
+            "{function}: {missing}"
+        );
+        env.retain(|(k, _)| k != missing);
+        // WHEN its bootstrap starts
+        let out = std::process::Command::new(debug_bootstrap(function))
+            .env_clear()
+            .envs(env)
+            .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+            .env("AWS_LAMBDA_FUNCTION_NAME", function)
+            .output()
+            .expect("the bootstrap runs");
+        // THEN init fails, and says which variable is missing
+        assert!(!out.status.success(), "{function}");
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            printed.contains(&format!("environment variable {missing} is not set")),
+            "{function}: {printed}"
+        );
+    }
 }
 
 #[tokio::test]

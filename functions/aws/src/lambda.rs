@@ -371,7 +371,10 @@ where
     let init = Init::from_env(Arc::new(SystemClock)).await?;
     let sdk = init.sdk.clone();
     let (built, ()) = futures::join!(build(init), warm(&sdk));
-    info!("initialized");
+    match &built {
+        Ok(_) => info!("initialized"),
+        Err(e) => tracing::error!(error = %e, "init failed"),
+    }
     built
 }
 
