@@ -110,7 +110,7 @@ async fn main() {
         (
             "ws-connect",
             "WsConnectFunction",
-            "verifies a token; one DynamoDB Query (the per-user limit) and one PutItem",
+            "verifies a token; one DynamoDB UpdateItem (a slot of the per-user limit) and one PutItem",
         ),
         (
             "api",
