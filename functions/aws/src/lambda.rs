@@ -14,8 +14,8 @@ use aws_config::SdkConfig;
 use boomerang_core::auth::{Keys, Secret};
 use boomerang_core::ports::{Clock, ConnectionStore, JobStore, SystemClock};
 use boomerang_core::{
-    auth, webhook, Authenticator, Connections, Idempotency, Limits, Notifier, Queries, Sweeper,
-    Uploads, Webhooks,
+    auth, webhook, Authenticator, Connections, Idempotency, Limits, Queries, Sweeper, Uploads,
+    Webhooks,
 };
 use metrics_cloudwatch_embedded::lambda::handler::{run, run_http};
 use metrics_cloudwatch_embedded::Collector;
@@ -138,13 +138,6 @@ impl Init {
         Ok(Arc::new(jobs))
     }
 
-    fn notifier(&self) -> Result<Notifier, BootError> {
-        needed(&self.env.ws_endpoint, "BOOMERANG_WS_ENDPOINT")?;
-        let pusher = Arc::new(self.deployment.pusher(&self.sdk));
-        let (conns, clock) = (self.connection_store()?, self.clock.clone());
-        Ok(Notifier::new(conns, pusher, clock, &self.limits))
-    }
-
     /// Verifies tokens: HS256 with the secret `BOOMERANG_JWT_SECRET_ARN`
     /// names, and an identity provider's when one is configured (then the
     /// secret is optional).
@@ -174,7 +167,7 @@ impl Init {
         Ok(Authenticator::new(secret, issuer, keys, self.clock.clone()))
     }
 
-    /// Who is connected (`$connect`, `$disconnect`).
+    /// Who is connected (`$connect`, `$disconnect`), and the fan-out.
     pub fn connections(&self) -> Result<Connections, BootError> {
         needed(&self.env.ws_endpoint, "BOOMERANG_WS_ENDPOINT")?;
         let pusher = Arc::new(self.deployment.pusher(&self.sdk));
@@ -225,7 +218,7 @@ impl Init {
             self.job_store()?,
             Arc::new(self.deployment.file_store(&self.sdk)),
             Arc::new(client.recording_with(crate::xray::record)),
-            self.notifier()?,
+            self.connections()?,
             self.clock.clone(),
             callback,
             &self.limits,
@@ -256,8 +249,7 @@ impl Init {
         .await?;
         Ok(Webhooks::new(
             self.job_store()?,
-            self.connection_store()?,
-            self.notifier()?,
+            self.connections()?,
             self.clock.clone(),
             Some(keys),
             &self.limits,
@@ -272,7 +264,7 @@ impl Init {
         Ok(Sweeper::new(
             self.job_store()?,
             events,
-            self.notifier()?,
+            self.connections()?,
             clock,
             &self.limits,
         ))

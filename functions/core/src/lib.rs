@@ -23,7 +23,6 @@ pub use domain::*;
 pub use error::{Error, Result};
 pub use limits::Limits;
 pub use usecases::{
-    App, Authenticator, Connections, Idempotency, Idempotent, NewUpload, Notifier, Ports, Queries,
-    Settings, Stored, Sweeper, UploadOutcome, UploadTicket, UploadedFile, Uploads, WebhookOutcome,
-    Webhooks,
+    App, Authenticator, Connections, Idempotency, Idempotent, NewUpload, Ports, Queries, Settings,
+    Stored, Sweeper, UploadOutcome, UploadTicket, UploadedFile, Uploads, WebhookOutcome, Webhooks,
 };

@@ -15,14 +15,14 @@ struct Message {
     action: Option<String>,
 }
 
-/// `$connect` and `$disconnect`: who is connected, by user.
+/// Who is connected, by user (`$connect`, `$disconnect`), and the fan-out
+/// of each event to them (`notify.rs`).
 #[derive(Clone)]
 pub struct Connections {
-    connections: Arc<dyn ConnectionStore>,
-    /// Asks the gateway whether a stored connection is still there.
-    pusher: Arc<dyn Pusher>,
-    clock: Arc<dyn Clock>,
-    limits: Limits,
+    pub(super) connections: Arc<dyn ConnectionStore>,
+    pub(super) pusher: Arc<dyn Pusher>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) limits: Limits,
 }
 
 impl Connections {

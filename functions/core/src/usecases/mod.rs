@@ -27,7 +27,6 @@ pub use connections::{answer, Connections};
 pub use direct::{NewUpload, Stored, UploadTicket, DIRECT_PREFIX, NOT_RECEIVED};
 pub use idempotency::{fingerprint, Claimed, Idempotency, Idempotent};
 pub use identity::Authenticator;
-pub use notify::Notifier;
 pub use queries::{EventsPage, JobsPage, Queries, MAX_LIST_PAGE_BYTES};
 pub use receive_webhook::{WebhookOutcome, Webhooks};
 pub use sweep::{Sweeper, Swept, TIMED_OUT};
@@ -80,20 +79,14 @@ impl App {
         let limits = s.limits.checked();
         let clock = p.clock;
         let auth = Authenticator::new(s.jwt_secret, s.issuer, p.issuer_keys, clock.clone());
-        let notifier = Notifier::new(
-            p.connections.clone(),
-            p.pusher.clone(),
-            clock.clone(),
-            &limits,
-        );
+        let connections = Connections::new(p.connections, p.pusher, clock.clone(), &limits);
         Self {
-            connections: Connections::new(p.connections.clone(), p.pusher, clock.clone(), &limits),
             auth,
             uploads: Uploads::new(
                 p.jobs.clone(),
                 p.files,
                 p.processor,
-                notifier.clone(),
+                connections.clone(),
                 clock.clone(),
                 s.callback_url,
                 &limits,
@@ -101,14 +94,14 @@ impl App {
             idempotency: Idempotency::new(p.idempotency, p.jobs.clone(), clock.clone()),
             webhooks: Webhooks::new(
                 p.jobs.clone(),
-                p.connections,
-                notifier.clone(),
+                connections.clone(),
                 clock.clone(),
                 s.webhook_secret,
                 &limits,
             ),
             queries: Queries::new(p.jobs.clone(), p.events.clone(), clock.clone(), &limits),
-            sweeper: Sweeper::new(p.jobs, p.events, notifier, clock, &limits),
+            sweeper: Sweeper::new(p.jobs, p.events, connections.clone(), clock, &limits),
+            connections,
         }
     }
 }

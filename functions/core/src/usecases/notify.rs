@@ -1,13 +1,12 @@
 //! Fan-out: one event to every live connection of its user, and only theirs.
 
-use std::sync::Arc;
-
 use futures::stream::{self, StreamExt};
 use tracing::{debug, info, warn};
 
+use super::Connections;
 use crate::metrics::{self, CONNECTIONS_GONE, EVENTS_PUSHED, PUSH_FAILURES};
-use crate::ports::{Clock, ConnectionStore, PushError, Pusher};
-use crate::{Connection, Event, Limits, Result, UserId};
+use crate::ports::PushError;
+use crate::{Connection, Event, Result, UserId};
 
 /// What a fan-out did, for logs and tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -19,30 +18,7 @@ pub struct Delivery {
     pub closed: usize,
 }
 
-/// Pushes events to their user's connections.
-#[derive(Clone)]
-pub struct Notifier {
-    connections: Arc<dyn ConnectionStore>,
-    pusher: Arc<dyn Pusher>,
-    clock: Arc<dyn Clock>,
-    limits: Limits,
-}
-
-impl Notifier {
-    pub fn new(
-        connections: Arc<dyn ConnectionStore>,
-        pusher: Arc<dyn Pusher>,
-        clock: Arc<dyn Clock>,
-        limits: &Limits,
-    ) -> Self {
-        let limits = limits.clone();
-        Self {
-            connections,
-            pusher,
-            clock,
-            limits,
-        }
-    }
+impl Connections {
     /// Pushes `event` to all of `user`'s connections, concurrently (bounded).
     /// A connection the gateway says is gone is deleted; one bad connection
     /// never keeps the others from their event. The event is already in the
@@ -52,7 +28,7 @@ impl Notifier {
         self.notify_to(user, event, conns).await
     }
 
-    /// [`Notifier::notify`], with `user`'s connections already listed (a
+    /// [`Connections::notify`], with `user`'s connections already listed (a
     /// caller that lists them while it writes saves a round trip).
     pub(crate) async fn notify_to(
         &self,

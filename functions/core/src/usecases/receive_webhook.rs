@@ -6,10 +6,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use tracing::info;
 
-use super::Notifier;
+use super::Connections;
 use crate::auth::Keys;
 use crate::metrics;
-use crate::ports::{Clock, ConnectionStore, JobStore};
+use crate::ports::{Clock, JobStore};
 use crate::webhook::{self, SignatureHeaders};
 use crate::{Error, EventDraft, EventType, JobId, JobStatus, Limits, Result};
 
@@ -53,8 +53,7 @@ enum Outcome {
 pub struct Webhooks {
     jobs: Arc<dyn JobStore>,
     /// Listed while the job moves, for the push after it.
-    connections: Arc<dyn ConnectionStore>,
-    notifier: Notifier,
+    connections: Connections,
     clock: Arc<dyn Clock>,
     /// Current, and previous during a rotation; without them every
     /// webhook is refused.
@@ -65,8 +64,7 @@ pub struct Webhooks {
 impl Webhooks {
     pub fn new(
         jobs: Arc<dyn JobStore>,
-        connections: Arc<dyn ConnectionStore>,
-        notifier: Notifier,
+        connections: Connections,
         clock: Arc<dyn Clock>,
         webhook_secret: Option<Keys>,
         limits: &Limits,
@@ -75,7 +73,6 @@ impl Webhooks {
         Self {
             jobs,
             connections,
-            notifier,
             clock,
             webhook_secret,
             limits,
@@ -157,12 +154,12 @@ impl Webhooks {
             // one round trip less before the pushes.
             let (moved, conns) = futures::join!(
                 self.jobs.transition(from, &job, draft),
-                self.connections.for_user(&job.owner)
+                self.connections.connections.for_user(&job.owner)
             );
             match moved? {
                 Some(event) => {
                     info!(job_id = %job.id, user = %job.owner, seq = event.seq, status = job.status.as_str(), "job moved");
-                    self.notifier.notify_to(&job.owner, &event, conns).await;
+                    self.connections.notify_to(&job.owner, &event, conns).await;
                     WebhookOutcome::Applied
                 }
                 None => WebhookOutcome::AlreadyDone,

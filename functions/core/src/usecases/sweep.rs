@@ -13,7 +13,7 @@ use futures::stream::{self, StreamExt};
 use tracing::{error, info, warn};
 
 use super::direct::NOT_RECEIVED;
-use super::Notifier;
+use super::Connections;
 use crate::ports::{Clock, EventLog, JobStore, Waiting};
 use crate::{EventDraft, EventType, Job, JobStatus, Limits, Result};
 
@@ -50,7 +50,7 @@ pub struct Swept {
 pub struct Sweeper {
     jobs: Arc<dyn JobStore>,
     events: Arc<dyn EventLog>,
-    notifier: Notifier,
+    connections: Connections,
     clock: Arc<dyn Clock>,
     limits: Limits,
 }
@@ -59,7 +59,7 @@ impl Sweeper {
     pub fn new(
         jobs: Arc<dyn JobStore>,
         events: Arc<dyn EventLog>,
-        notifier: Notifier,
+        connections: Connections,
         clock: Arc<dyn Clock>,
         limits: &Limits,
     ) -> Self {
@@ -67,7 +67,7 @@ impl Sweeper {
         Self {
             jobs,
             events,
-            notifier,
+            connections,
             clock,
             limits,
         }
@@ -176,7 +176,7 @@ impl Sweeper {
             Some(event) => {
                 crate::metrics::count(crate::metrics::JOBS_TIMED_OUT);
                 warn!(job_id = %job.id, user = %job.owner, seq = event.seq, error, "job failed at its deadline");
-                self.notifier.notify(&job.owner, &event).await;
+                self.connections.notify(&job.owner, &event).await;
                 Ok(true)
             }
             None => Ok(false),

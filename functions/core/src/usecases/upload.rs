@@ -5,7 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tracing::{info, warn};
 
-use super::Notifier;
+use super::Connections;
 use crate::ports::{body_of, Clock, FileBody, FileStore, JobStore, Processor, Submission};
 use crate::{Error, EventDraft, EventType, Job, JobId, JobStatus, Limits, Result, UserId};
 
@@ -39,7 +39,7 @@ pub struct Uploads {
     pub(super) jobs: Arc<dyn JobStore>,
     pub(super) files: Arc<dyn FileStore>,
     pub(super) processor: Arc<dyn Processor>,
-    pub(super) notifier: Notifier,
+    pub(super) connections: Connections,
     pub(super) clock: Arc<dyn Clock>,
     /// Where the third party sends its result (`.../webhooks/third-party`).
     pub(super) callback_url: String,
@@ -51,7 +51,7 @@ impl Uploads {
         jobs: Arc<dyn JobStore>,
         files: Arc<dyn FileStore>,
         processor: Arc<dyn Processor>,
-        notifier: Notifier,
+        connections: Connections,
         clock: Arc<dyn Clock>,
         callback_url: String,
         limits: &Limits,
@@ -61,7 +61,7 @@ impl Uploads {
             jobs,
             files,
             processor,
-            notifier,
+            connections,
             clock,
             callback_url,
             limits,
@@ -171,7 +171,7 @@ impl Uploads {
         match self.jobs.transition(from, &job, draft).await? {
             Some(event) => {
                 info!(job_id = %job.id, user = %job.owner, seq = event.seq, status = job.status.as_str(), "job moved");
-                self.notifier.notify(&job.owner, &event).await;
+                self.connections.notify(&job.owner, &event).await;
                 Ok((job, true))
             }
             None => {
