@@ -8,7 +8,10 @@ use lambda_http::Error;
 async fn main() -> Result<(), Error> {
     serve_http(
         |init| async move { Ok((init.authenticator().await?, init.queries()?)) },
-        |(auth, queries), req| async move { http::api(&auth, &queries, req).await },
+        |built, req| async move {
+            let (auth, queries) = &*built;
+            http::api(auth, queries, req).await
+        },
     )
     .await
 }

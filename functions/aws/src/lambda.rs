@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use boomerang_core::auth::{Keys, Secret};
-use boomerang_core::ports::{Clock, ConnectionStore, JobStore, SystemClock};
+use boomerang_core::ports::{
+    Clock, ConnectionStore, EventLog, FileStore, JobStore, Pusher, SystemClock,
+};
 use boomerang_core::{
     auth, webhook, Authenticator, Connections, Idempotency, Limits, Queries, Sweeper, Uploads,
     Webhooks,
@@ -79,27 +81,28 @@ pub struct Init {
     limits: Limits,
 }
 
-/// `value`, the variable `name`'s, unless it is unset or empty.
-fn needed(value: &Option<String>, name: &'static str) -> Result<(), BootError> {
-    match value.as_deref() {
-        Some(v) if !v.trim().is_empty() => Ok(()),
-        _ => Err(BootError::Missing(name)),
+/// The variable `name`'s value is set and not empty.
+fn needed(value: &str, name: &'static str) -> Result<(), BootError> {
+    match value.trim().is_empty() {
+        true => Err(BootError::Missing(name)),
+        false => Ok(()),
     }
 }
 
 impl Init {
     async fn from_env(clock: Arc<dyn Clock>) -> Result<Self, BootError> {
-        let env = <Environment as clap::Parser>::try_parse_from(std::iter::empty::<String>())
+        let mut env = <Environment as clap::Parser>::try_parse_from(std::iter::empty::<String>())
             .map_err(|e| BootError::Environment(e.to_string()))?;
         let limits = env.shared.limits();
+        // A resource left unset is "": the part that needs it says so.
         let deployment = Deployment {
             tables: Tables {
-                connections: env.connections_table.clone().unwrap_or_default(),
-                jobs: env.jobs_table.clone().unwrap_or_default(),
-                events: env.events_table.clone().unwrap_or_default(),
+                connections: env.connections_table.take().unwrap_or_default(),
+                jobs: env.jobs_table.take().unwrap_or_default(),
+                events: env.events_table.take().unwrap_or_default(),
             },
-            bucket: env.bucket.clone().unwrap_or_default(),
-            connections_endpoint: env.ws_endpoint.clone().unwrap_or_default(),
+            bucket: env.bucket.take().unwrap_or_default(),
+            connections_endpoint: env.ws_endpoint.take().unwrap_or_default(),
             event_retention: limits.event_retention,
             job_retention: limits.job_retention,
         };
@@ -124,18 +127,38 @@ impl Init {
     }
 
     fn connection_store(&self) -> Result<Arc<dyn ConnectionStore>, BootError> {
-        needed(&self.env.connections_table, "BOOMERANG_CONNECTIONS_TABLE")?;
-        Ok(Arc::new(self.deployment.connection_store(&self.dynamo)))
+        let d = &self.deployment;
+        needed(&d.tables.connections, "BOOMERANG_CONNECTIONS_TABLE")?;
+        Ok(Arc::new(d.connection_store(&self.dynamo)))
     }
 
     fn job_store(&self) -> Result<Arc<dyn JobStore>, BootError> {
-        needed(&self.env.jobs_table, "BOOMERANG_JOBS_TABLE")?;
-        needed(&self.env.events_table, "BOOMERANG_EVENTS_TABLE")?;
-        needed(&self.env.bucket, "BOOMERANG_BUCKET")?;
-        let jobs = self
-            .deployment
-            .job_store(&self.dynamo, &self.sdk, self.clock.clone());
-        Ok(Arc::new(jobs))
+        let d = &self.deployment;
+        needed(&d.tables.jobs, "BOOMERANG_JOBS_TABLE")?;
+        needed(&d.tables.events, "BOOMERANG_EVENTS_TABLE")?;
+        needed(&d.bucket, "BOOMERANG_BUCKET")?;
+        Ok(Arc::new(d.job_store(
+            &self.dynamo,
+            &self.sdk,
+            self.clock.clone(),
+        )))
+    }
+
+    fn event_log(&self) -> Result<Arc<dyn EventLog>, BootError> {
+        let d = &self.deployment;
+        needed(&d.tables.events, "BOOMERANG_EVENTS_TABLE")?;
+        Ok(Arc::new(d.event_log(&self.dynamo, self.clock.clone())))
+    }
+
+    fn file_store(&self) -> Result<Arc<dyn FileStore>, BootError> {
+        needed(&self.deployment.bucket, "BOOMERANG_BUCKET")?;
+        Ok(Arc::new(self.deployment.file_store(&self.sdk)))
+    }
+
+    fn pusher(&self) -> Result<Arc<dyn Pusher>, BootError> {
+        let d = &self.deployment;
+        needed(&d.connections_endpoint, "BOOMERANG_WS_ENDPOINT")?;
+        Ok(Arc::new(d.pusher(&self.sdk)))
     }
 
     /// Verifies tokens: HS256 with the secret `BOOMERANG_JWT_SECRET_ARN`
@@ -169,22 +192,19 @@ impl Init {
 
     /// Who is connected (`$connect`, `$disconnect`), and the fan-out.
     pub fn connections(&self) -> Result<Connections, BootError> {
-        needed(&self.env.ws_endpoint, "BOOMERANG_WS_ENDPOINT")?;
-        let pusher = Arc::new(self.deployment.pusher(&self.sdk));
-        let (store, clock) = (self.connection_store()?, self.clock.clone());
-        Ok(Connections::new(store, pusher, clock, &self.limits))
+        let (store, pusher) = (self.connection_store()?, self.pusher()?);
+        Ok(Connections::new(
+            store,
+            pusher,
+            self.clock.clone(),
+            &self.limits,
+        ))
     }
 
     /// What a tab reads.
     pub fn queries(&self) -> Result<Queries, BootError> {
-        needed(&self.env.events_table, "BOOMERANG_EVENTS_TABLE")?;
-        let events = Arc::new(self.deployment.event_log(&self.dynamo, self.clock.clone()));
-        Ok(Queries::new(
-            self.job_store()?,
-            events,
-            self.clock.clone(),
-            &self.limits,
-        ))
+        let (jobs, events) = (self.job_store()?, self.event_log()?);
+        Ok(Queries::new(jobs, events, self.clock.clone(), &self.limits))
     }
 
     /// Uploads and their hand-over to the third party at
@@ -213,10 +233,9 @@ impl Init {
         // PublicUrl may end in a slash; the template appends "/webhooks/...".
         let callback = self.env.callback_url.as_deref();
         let callback = normalise_url(callback.ok_or(BootError::Missing("BOOMERANG_CALLBACK_URL"))?);
-        needed(&self.env.bucket, "BOOMERANG_BUCKET")?;
         Ok(Uploads::new(
             self.job_store()?,
-            Arc::new(self.deployment.file_store(&self.sdk)),
+            self.file_store()?,
             Arc::new(client.recording_with(crate::xray::record)),
             self.connections()?,
             self.clock.clone(),
@@ -258,16 +277,10 @@ impl Init {
 
     /// The sweep.
     pub fn sweeper(&self) -> Result<Sweeper, BootError> {
-        needed(&self.env.events_table, "BOOMERANG_EVENTS_TABLE")?;
-        let events = Arc::new(self.deployment.event_log(&self.dynamo, self.clock.clone()));
+        let (jobs, events, connections) =
+            (self.job_store()?, self.event_log()?, self.connections()?);
         let clock = self.clock.clone();
-        Ok(Sweeper::new(
-            self.job_store()?,
-            events,
-            self.connections()?,
-            clock,
-            &self.limits,
-        ))
+        Ok(Sweeper::new(jobs, events, connections, clock, &self.limits))
     }
 }
 
@@ -375,15 +388,15 @@ where
 /// ends.
 pub async fn serve_http<T, B, BFut, F, Fut>(build: B, handle: F) -> Result<(), lambda_http::Error>
 where
-    T: Clone + Sync,
+    T: Send + Sync,
     B: FnOnce(Init) -> BFut,
     BFut: Future<Output = Result<T, BootError>>,
-    F: Fn(T, lambda_http::Request) -> Fut + Sync,
+    F: Fn(Arc<T>, lambda_http::Request) -> Fut + Sync,
     Fut: Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
 {
     lambda_runtime::tracing::init_default_subscriber();
     let metrics = cloudwatch_metrics()?;
-    let built = boot(build).await?;
+    let built = Arc::new(boot(build).await?);
     let (built, handle) = (&built, &handle);
     run_http(metrics, move |req| async move {
         Ok::<_, lambda_http::Error>(handle(built.clone(), req).await)
@@ -399,17 +412,17 @@ pub async fn serve<T, B, BFut, E, R, F, Fut>(
     handle: F,
 ) -> Result<(), lambda_runtime::Error>
 where
-    T: Clone + Sync,
+    T: Send + Sync,
     B: FnOnce(Init) -> BFut,
     BFut: Future<Output = Result<T, BootError>>,
     E: serde::de::DeserializeOwned + Send,
     R: serde::Serialize,
-    F: Fn(T, E) -> Fut + Sync,
+    F: Fn(Arc<T>, E) -> Fut + Sync,
     Fut: Future<Output = Result<R, lambda_runtime::Error>> + Send,
 {
     lambda_runtime::tracing::init_default_subscriber();
     let metrics = cloudwatch_metrics()?;
-    let built = boot(build).await?;
+    let built = Arc::new(boot(build).await?);
     let (built, handle) = (&built, &handle);
     run(
         metrics,

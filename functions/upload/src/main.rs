@@ -11,7 +11,10 @@ async fn main() -> Result<(), Error> {
             let auth = init.authenticator().await?;
             Ok((auth, init.uploads().await?, init.idempotency()?))
         },
-        |(auth, uploads, keys), req| async move { http::upload(&auth, &uploads, &keys, req).await },
+        |built, req| async move {
+            let (auth, uploads, keys) = &*built;
+            http::upload(auth, uploads, keys, req).await
+        },
     )
     .await
 }

@@ -9,8 +9,9 @@ use lambda_runtime::Error;
 async fn main() -> Result<(), Error> {
     serve(
         |init| async move { Ok((init.authenticator().await?, init.connections()?)) },
-        |(auth, conns), event: WsEvent| async move {
-            Ok::<_, Error>(ws::connect(&auth, &conns, event).await)
+        |built, event: WsEvent| async move {
+            let (auth, conns) = &*built;
+            Ok::<_, Error>(ws::connect(auth, conns, event).await)
         },
     )
     .await

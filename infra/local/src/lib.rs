@@ -302,7 +302,6 @@ impl Stack {
             None => None,
         };
         let sweep_interval = settings.limits.sweep_interval();
-        let max_webhook_bytes = settings.limits.max_webhook_bytes;
         let connections = ports.connections.clone();
         let app = App::new(ports, settings);
 
@@ -347,7 +346,6 @@ impl Stack {
             max_connection_age: Duration::from_secs(config.ws_max_connection_secs),
             write_timeout: Duration::from_millis(config.ws_write_timeout_ms),
             body_timeout: Duration::from_millis(config.http_body_timeout_ms),
-            max_webhook_bytes,
             dev_endpoints: loopback,
             disconnect_drop_ratio: if config.drop_disconnect {
                 1.0

@@ -24,8 +24,13 @@ impl Connections {
     /// never keeps the others from their event. The event is already in the
     /// log, so a tab that misses the push catches up with `GET /events`.
     pub async fn notify(&self, user: &UserId, event: &Event) -> Delivery {
-        let conns = self.connections.for_user(user).await;
-        self.notify_to(user, event, conns).await
+        self.notify_to(user, event, self.of(user).await).await
+    }
+
+    /// Every connection stored for `user`, as [`Connections::notify_to`]
+    /// takes them.
+    pub(super) async fn of(&self, user: &UserId) -> Result<Vec<Connection>> {
+        self.connections.for_user(user).await
     }
 
     /// [`Connections::notify`], with `user`'s connections already listed (a

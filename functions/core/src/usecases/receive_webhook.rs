@@ -78,6 +78,12 @@ impl Webhooks {
             limits,
         }
     }
+
+    /// The largest body a webhook may have (`BOOMERANG_MAX_WEBHOOK_BYTES`):
+    /// a door need not read past it.
+    pub fn max_body_bytes(&self) -> usize {
+        self.limits.max_webhook_bytes
+    }
     pub async fn receive(&self, headers: &SignatureHeaders, body: &[u8]) -> Result<WebhookOutcome> {
         let arrived = std::time::Instant::now();
         let outcome = self.receive_inner(headers, body).await;
@@ -154,7 +160,7 @@ impl Webhooks {
             // one round trip less before the pushes.
             let (moved, conns) = futures::join!(
                 self.jobs.transition(from, &job, draft),
-                self.connections.connections.for_user(&job.owner)
+                self.connections.of(&job.owner)
             );
             match moved? {
                 Some(event) => {

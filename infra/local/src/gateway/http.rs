@@ -49,7 +49,7 @@ pub async fn forward(
     // The webhook's limit is far below Lambda's: a larger body is refused
     // without reading (or holding) the rest; the handler would refuse it
     // with the same answer.
-    let webhook_limit = gw.max_webhook_bytes;
+    let webhook_limit = gw.app.webhooks.max_body_bytes();
     let limit = match matched.as_str() {
         WEBHOOK_ROUTE => webhook_limit.min(LAMBDA_MAX_REQUEST_BYTES),
         _ => LAMBDA_MAX_REQUEST_BYTES,

@@ -47,8 +47,6 @@ pub struct Gateway {
     pub write_timeout: Duration,
     /// How long a client may take to send a request body.
     pub body_timeout: Duration,
-    /// `BOOMERANG_MAX_WEBHOOK_BYTES`: a larger webhook is not read.
-    pub max_webhook_bytes: usize,
     /// `/dev/token` and the Management API exist: the stack listens on a
     /// loopback address only (they still answer only loopback `Host`s).
     pub dev_endpoints: bool,
