@@ -302,8 +302,7 @@ async fn a_jobs_uploaded_file_is_deleted_with_the_job() {
     let mut tab = app.tab("alice").await;
     let job = json_of(app.upload("alice", "a.txt", b"hello").await, 202).await;
     let id = job["job"]["id"].as_str().unwrap().to_owned();
-    tab.expect("job.submitted").await;
-    tab.expect("job.completed").await;
+    tab.until_end("job.completed").await;
     let file = app.dir.path().join("files/uploads").join(&id);
     assert!(file.exists(), "the upload is stored at {}", file.display());
     // WHEN the sweep runs past its retention

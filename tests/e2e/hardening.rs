@@ -86,8 +86,7 @@ async fn on_a_non_loopback_bind_there_is_no_dev_token_and_no_management_api_and_
     // AND the stack still pushes (the aws backend through a loopback
     // Management API of its own)
     assert_eq!(app.upload("alice", "a.txt", b"hi").await.status(), 202);
-    tab.expect("job.submitted").await;
-    tab.expect("job.completed").await;
+    tab.until_end("job.completed").await;
 }
 
 // 3: a tab that stops reading.

@@ -111,8 +111,7 @@ async fn a_tab_whose_disconnect_never_came_is_forgotten_on_the_first_push_that_g
 
     // THEN the open tab gets every event, and the 410 deleted exactly the
     // closed tab's row
-    staying.expect("job.submitted").await;
-    staying.expect("job.completed").await;
+    staying.until_end("job.completed").await;
     boomerang_e2e::eventually("the closed tab's row is deleted", || async {
         app.connection_ids("alice").await == live
     })

@@ -434,6 +434,22 @@ impl Tab {
         v
     }
 
+    /// One job's events up to its end, in an order the contract allows:
+    /// `job.submitted`, unless the webhook beat the third party's 2xx (then
+    /// there is none), and `end` (`job.completed` or `job.failed`) for the
+    /// same job, with consecutive seqs. Returns them, the end last.
+    pub async fn until_end(&mut self, end: &str) -> Vec<Value> {
+        let first = self.next().await;
+        if first["type"] == end {
+            return vec![first];
+        }
+        assert_eq!(first["type"], "job.submitted", "got {first}");
+        let last = self.expect(end).await;
+        assert_eq!(last["job"]["id"], first["job"]["id"], "{first} then {last}");
+        assert_eq!(last["seq"].as_u64(), first["seq"].as_u64().map(|s| s + 1));
+        vec![first, last]
+    }
+
     /// The socket itself, for frames `send` does not make.
     pub fn ws_mut(&mut self) -> &mut WebSocketStream<MaybeTlsStream<TcpStream>> {
         &mut self.ws
