@@ -119,7 +119,7 @@ template-check: $(VENV)/.installed
 	sam validate --lint --template template.yaml
 	$(VENV)/bin/python tools/check_template.py template.yaml
 	$(VENV)/bin/python tools/check_transformed.py template.yaml
-	$(VENV)/bin/python -m unittest --quiet tools/test_check_transformed.py
+	$(VENV)/bin/python -m unittest --quiet tools/test_check_transformed.py tools/test_stack.py
 
 ## docs/openapi.yaml is a valid OpenAPI document and lists exactly the
 ## routes the local gateway serves.
@@ -221,12 +221,15 @@ bench/reference/node_modules/.installed: bench/reference/package.json bench/refe
 	cd bench/reference && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## Builds the eight Lambdas for arm64 (cargo-lambda + zig, no Docker) and
-## deploys environment ENV of samconfig.toml (committed, no secrets).
+## Builds the Lambdas for arm64 (cargo-lambda + zig, no Docker) and
+## deploys environment ENV of samconfig.toml (committed, no secrets), with
+## PARAMS="K=V ..." over its parameters and the ConfigRevision that makes
+## a changed parameter, key or build go live (tools/stack.py).
 ENV ?= dev
+PARAMS ?=
 deploy: $(VENV)/.installed
 	sam build --beta-features
-	sam deploy --config-env $(ENV)
+	$(VENV)/bin/python tools/stack.py deploy --env $(ENV) $(if $(STACK),--stack $(STACK)) $(PARAMS)
 
 ## A token for user FOR of a deployed stack, minted with its key (from
 ## Secrets Manager; never printed): make token FOR=alice [ENV=dev | STACK=name]

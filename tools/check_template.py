@@ -177,7 +177,9 @@ def samconfig_problems(template, path):
     import tomllib
 
     params = template.get("Parameters") or {}
-    required = {n for n, p in params.items() if "Default" not in p}
+    # ConfigRevision is derived at each deploy (tools/stack.py), never set.
+    derived = {"ConfigRevision"}
+    required = {n for n, p in params.items() if "Default" not in p} - derived
     config = tomllib.loads(path.read_text())
     # Environments deploy side by side in one account: one stack each.
     seen = {}
@@ -189,7 +191,9 @@ def samconfig_problems(template, path):
             kv.split("=", 1) for kv in shlex.split(deploy.get("parameter_overrides", ""))
         )
         for name in overrides:
-            if name not in params:
+            if name in derived:
+                yield f"samconfig.toml [{env}]: {name} is derived by make deploy; a fixed one never changes"
+            elif name not in params:
                 yield f"samconfig.toml [{env}]: {name} is not a parameter of the template"
         for name in sorted(required - set(overrides)):
             yield f"samconfig.toml [{env}]: {name} has no default and is not set"

@@ -16,11 +16,26 @@ the rules whose breach only shows on a real deploy, or later, silently:
   calling the alias, never `$LATEST`;
 - every alarm with an action, at the parameters' defaults;
 - no IAM statement of ours on "*" except actions that have no resource
-  level, and no managed policy that grants SQS on "*".
+  level, and no managed policy that grants SQS on "*";
+- every route a stage's RouteSettings name is one the stage DependsOn
+  (API Gateway refuses settings for a route it cannot find yet, and the
+  first create fails);
+- every function's version follows ConfigRevision: two revisions give
+  two versions (SAM hashes the environment as written, so a parameter's
+  new value would otherwise update $LATEST and never reach `live`);
+- every operand of an alarm's metric math is FILLed (one series with no
+  datapoint blanks a sum, and missing data reads as OK);
+- rollout alarms (a deployment group's) count only our own faults: no
+  API Gateway metric (a client's 4xx, $connect's 401 and 429 in
+  IntegrationError, the third party's 502), and Lambda's only through an
+  alias or version (the build being rolled out);
+- a Cognito user pool can send through SES (Cognito's own sender sends 50
+  emails a day).
 
 Usage: check_transformed.py [TEMPLATE]   (run by `make template-check`)
 """
 
+import json
 import os
 import pathlib
 import sys
@@ -55,6 +70,8 @@ RESOURCELESS = {
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
     "dynamodb:DescribeEndpoints",
+    # Lists alarms (CodeDeploy reads the rollout alarms).
+    "cloudwatch:DescribeAlarms",
 }
 
 # Managed policies that grant SQS on every queue.
@@ -70,7 +87,7 @@ INVOKERS = {
 }
 
 
-def transform(template_path, template=None):
+def transform(template_path, template=None, parameters=None):
     """The template after SAM's transform, as CloudFormation receives it
     (code as `sam package` would point at it)."""
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -87,7 +104,7 @@ def transform(template_path, template=None):
         def load(self):
             return {}
 
-    return sam_transform(template, {}, NoManagedPolicies())
+    return sam_transform(template, dict(parameters or {"ConfigRevision": "checked"}), NoManagedPolicies())
 
 
 def evaluate(value, template):
@@ -164,6 +181,37 @@ def refs(value):
                 yield from refs(variables)
             else:
                 yield from refs(arg)
+
+
+# A revision for the transforms below (tools/stack.py derives the real one).
+REVISIONS = ("a1b2c3d4e5f60718", "f9e8d7c6b5a40312")
+
+
+def template_problems(template):
+    """Every rule, on the template (not yet transformed)."""
+    import copy
+
+    first = transform(None, copy.deepcopy(template), {"ConfigRevision": REVISIONS[0]})
+    yield from problems(first)
+    second = transform(None, copy.deepcopy(template), {"ConfigRevision": REVISIONS[1]})
+    yield from revision_problems(first, second)
+
+
+def versions(out):
+    """Each function's version logical id."""
+    return {
+        r["Properties"]["FunctionName"]["Ref"]: name
+        for name, r in (out.get("Resources") or {}).items()
+        if r.get("Type") == "AWS::Lambda::Version"
+    }
+
+
+def revision_problems(first, second):
+    before, after = versions(first), versions(second)
+    for function, version in sorted(before.items()):
+        if after.get(function) == version:
+            yield (f"{function}: its version does not follow ConfigRevision: a changed parameter "
+                   "or key would update $LATEST and never reach the live alias")
 
 
 def problems(out):
@@ -246,10 +294,77 @@ def problems(out):
                     continue
                 actions = st.get("Action")
                 actions = actions if isinstance(actions, list) else [actions]
-                resources = st.get("Resource")
-                resources = resources if isinstance(resources, list) else [resources]
-                if "*" in resources and not set(actions) <= RESOURCELESS:
+                targets = st.get("Resource")
+                targets = targets if isinstance(targets, list) else [targets]
+                if "*" in targets and not set(actions) <= RESOURCELESS:
                     yield f"{name}: {sorted(set(actions) - RESOURCELESS)} on \"*\""
+
+
+    yield from stage_problems(of_type)
+    yield from metric_math_problems(of_type("AWS::CloudWatch::Alarm"))
+    yield from rollout_problems(of_type)
+    for name, res in of_type("AWS::Cognito::UserPool").items():
+        email = json.dumps((res.get("Properties") or {}).get("EmailConfiguration"))
+        if '"DEVELOPER"' not in email or "SourceArn" not in email:
+            yield f"{name}: no SES for its email: Cognito's own sender sends 50 a day"
+
+
+def stage_problems(of_type):
+    routes = of_type("AWS::ApiGatewayV2::Route")
+    for name, res in of_type("AWS::ApiGatewayV2::Stage").items():
+        props = res.get("Properties") or {}
+        depends = res.get("DependsOn") or []
+        depends = depends if isinstance(depends, list) else [depends]
+        for key in props.get("RouteSettings") or {}:
+            named = [
+                r for r, route in routes.items()
+                if (route.get("Properties") or {}).get("RouteKey") == key
+                and (route.get("Properties") or {}).get("ApiId") == props.get("ApiId")
+            ]
+            if not named:
+                yield f"{name}: RouteSettings name {key!r}, which is no route of its API"
+            elif not set(named) & set(depends):
+                yield f"{name}: RouteSettings name {key!r} but the stage does not DependsOn {named[0]}: the first create fails"
+
+
+def metric_math_problems(alarms):
+    import re
+
+    for name, res in alarms.items():
+        metrics = (res.get("Properties") or {}).get("Metrics") or []
+        ids = {m["Id"] for m in metrics if "MetricStat" in m}
+        for m in metrics:
+            expression = m.get("Expression")
+            if not expression:
+                continue
+            for id_ in sorted(ids):
+                for hit in re.finditer(rf"\b{re.escape(id_)}\b", expression):
+                    if not expression[: hit.start()].rstrip().endswith("FILL("):
+                        yield f"{name}: {id_} is not FILLed in {expression!r}: a missing datapoint blanks the result"
+                        break
+
+
+def rollout_problems(of_type):
+    alarms = of_type("AWS::CloudWatch::Alarm")
+    rollout = set()
+    for res in of_type("AWS::CodeDeploy::DeploymentGroup").values():
+        config = (res.get("Properties") or {}).get("AlarmConfiguration") or {}
+        for alarm in config.get("Alarms") or []:
+            rollout |= set(refs(alarm.get("Name"))) & set(alarms)
+    found = []
+    for name in sorted(rollout):
+        props = alarms[name].get("Properties") or {}
+        watched = [props] + [(m.get("MetricStat") or {}).get("Metric") or {} for m in props.get("Metrics") or []]
+        for metric in watched:
+            namespace = metric.get("Namespace")
+            dims = {d.get("Name") for d in metric.get("Dimensions") or []}
+            if namespace == "AWS/ApiGateway":
+                found.append(f"{name}: a rollout alarm on API Gateway's {metric.get('MetricName')}: "
+                             "it counts clients' errors and the third party's 502, and anyone can hold it in ALARM")
+            elif namespace == "AWS/Lambda" and not dims & {"Resource", "ExecutedVersion"}:
+                found.append(f"{name}: a rollout alarm on Lambda's {metric.get('MetricName')} of every version, "
+                             "not the live alias's")
+    yield from dict.fromkeys(found)
 
 
 def cloudwatch_may_use(statement):
@@ -270,11 +385,13 @@ def main(path):
     import logging
 
     logging.getLogger("samtranslator").setLevel(logging.ERROR)
-    found = list(problems(transform(path)))
+    from samtranslator.yaml_helper import yaml_parse
+
+    found = list(template_problems(yaml_parse(pathlib.Path(path).read_text())))
     for p in found:
         print(f"{path} (transformed): {p}")
     if not found:
-        print(f"{path} (transformed): deploys beside another stack; alarms reach the topic; every function logged and behind an alias")
+        print(f"{path} (transformed): first create; beside another stack; config goes live; alarms can fire, reach the topic, gate on our faults; every function logged and behind an alias")
     return 1 if found else 0
 
 

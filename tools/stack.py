@@ -2,6 +2,8 @@
 """A deployed Boomerang stack, from this machine (boto3, with the usual AWS
 credentials and region):
 
+  stack.py deploy --env ENV [K=V ...]    sam deploy of ENV (after sam build), its
+                                         parameters plus K=V, and ConfigRevision
   stack.py outputs --stack NAME          the stack's outputs, KEY=VALUE
   stack.py token --stack NAME --user U   an HS256 token for U, minted with
                                          the key in the stack's JwtSecretArn
@@ -31,6 +33,82 @@ import time
 import tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+# Where `sam build` puts what `sam deploy` ships.
+BUILD_DIR = ROOT / ".aws-sam" / "build"
+
+
+def overrides(env, extra=()):
+    """ENV's parameter_overrides in samconfig.toml, with K=V pairs from the
+    command line over them: the parameters as this deploy resolves them."""
+    import shlex
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    try:
+        text = config[env]["deploy"]["parameters"].get("parameter_overrides", "")
+    except KeyError:
+        sys.exit(f"samconfig.toml has no environment {env!r}")
+    resolved = {}
+    for pair in [*shlex.split(text), *extra]:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            sys.exit(f"not a parameter: {pair!r} (KEY=VALUE)")
+        resolved[key] = value
+    return resolved
+
+
+def revision(build_dir, parameters, secret_versions):
+    """ConfigRevision: a digest of everything a function's version must
+    follow. SAM names the version after this alone, so it covers the
+    built code and template (.aws-sam/build), the resolved parameters and
+    the current version of each secret the functions read at init (a
+    rotated key goes live with the next deploy)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in pathlib.Path(build_dir).rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(build_dir)).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    for key, value in sorted(parameters.items()):
+        digest.update(f"param {key}={value}\0".encode())
+    for arn, version in sorted(secret_versions.items()):
+        digest.update(f"secret {arn}={version}\0".encode())
+    return digest.hexdigest()[:16]
+
+
+def secret_versions(name, parameters):
+    """The AWSCURRENT version of each secret the stack's functions read:
+    its generated ones (from its outputs, once it exists) and the ones it
+    was given."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    arns = {v for k, v in parameters.items() if k.endswith("SecretArn") and v}
+    try:
+        outs = outputs(name)
+    except ClientError:
+        outs = {}  # the first deploy: nothing generated yet
+    arns |= {v for k, v in outs.items() if k.endswith("SecretArn")}
+    client = boto3.client("secretsmanager")
+    found = {}
+    for arn in sorted(arns):
+        stages = client.describe_secret(SecretId=arn).get("VersionIdsToStages") or {}
+        found[arn] = ",".join(sorted(v for v, s in stages.items() if "AWSCURRENT" in s))
+    return found
+
+
+def deploy(args, extra):
+    if not (BUILD_DIR / "template.yaml").exists():
+        sys.exit("nothing built: run `sam build --beta-features` first (make deploy does)")
+    parameters = overrides(args.env, extra)
+    if "ConfigRevision" in parameters:
+        sys.exit("ConfigRevision is derived here; do not set it")
+    rev = revision(BUILD_DIR, parameters, secret_versions(stack_name(args), parameters))
+    print(f"ConfigRevision={rev}", flush=True)
+    pairs = [f"{k}={v}" for k, v in parameters.items()] + [f"ConfigRevision={rev}"]
+    command = ["sam", "deploy", "--config-env", args.env]
+    if args.stack:
+        command += ["--stack-name", args.stack]
+    sys.exit(subprocess.call([*command, "--parameter-overrides", *pairs]))
 
 
 def b64url(data):
@@ -87,7 +165,7 @@ def token(args, outs=None):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["outputs", "token", "smoke", "load"])
+    p.add_argument("command", choices=["deploy", "outputs", "token", "smoke", "load"])
     p.add_argument("--stack")
     p.add_argument("--env", default=os.environ.get("ENV", "dev"))
     p.add_argument("--secret-arn")
@@ -96,9 +174,11 @@ def main():
     p.add_argument("--smoke-bin", default=None)
     p.add_argument("--load-bin", default=None)
     args, rest = p.parse_known_args()
-    if rest and args.command != "load":
+    if rest and args.command not in ("load", "deploy"):
         p.error(f"unrecognized arguments: {' '.join(rest)}")
-    if args.command == "outputs":
+    if args.command == "deploy":
+        deploy(args, rest)
+    elif args.command == "outputs":
         for k, v in sorted(outputs(stack_name(args)).items()):
             print(f"{k}={v}")
     elif args.command == "token":

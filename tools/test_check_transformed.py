@@ -20,7 +20,7 @@ logging.getLogger("samtranslator").setLevel(logging.ERROR)
 def found(mutate):
     template = copy.deepcopy(TEMPLATE)
     mutate(template["Resources"], template)
-    return list(check_transformed.problems(check_transformed.transform(None, template)))
+    return list(check_transformed.template_problems(template))
 
 
 class TransformedRules(unittest.TestCase):
@@ -110,6 +110,44 @@ class TransformedRules(unittest.TestCase):
             statements = r["SubmitRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
             statements.append({"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"})
         self.assertCaught(mutate, "SubmitRole", "sqs:SendMessage", '"*"')
+
+    def test_a_stage_created_before_the_routes_its_settings_name(self):
+        def mutate(r, t):
+            del r["HttpStage"]["DependsOn"]
+        self.assertCaught(mutate, "HttpStage", "POST /uploads", "DependsOn UploadRoute")
+
+    def test_a_function_whose_version_ignores_the_revision(self):
+        def mutate(r, t):
+            del r["UploadFunction"]["Properties"]["AutoPublishCodeSha256"]
+        self.assertCaught(mutate, "UploadFunction", "does not follow ConfigRevision")
+
+    def test_a_sum_of_series_that_may_have_no_datapoint(self):
+        def mutate(r, t):
+            metrics = r["FunctionThrottlesAlarm"]["Properties"]["Metrics"]
+            metrics[0]["Expression"] = "t1 + FILL(t2, 0) + FILL(t3, 0)"
+        self.assertCaught(mutate, "FunctionThrottlesAlarm", "t1 is not FILLed")
+
+    def test_a_rollout_alarm_on_the_websocket_apis_integration_errors(self):
+        def mutate(r, t):
+            alarm = r["WebSocketErrorsAlarm"]["Properties"]
+            alarm["MetricName"] = "IntegrationError"
+            t["Globals"]["Function"]["DeploymentPreference"]["Alarms"].append({"Ref": "WebSocketErrorsAlarm"})
+        self.assertCaught(mutate, "WebSocketErrorsAlarm", "rollout alarm", "IntegrationError")
+
+    def test_a_rollout_alarm_on_the_http_apis_5xx(self):
+        def mutate(r, t):
+            t["Globals"]["Function"]["DeploymentPreference"]["Alarms"].append({"Ref": "HttpApi5xxAlarm"})
+        self.assertCaught(mutate, "HttpApi5xxAlarm", "rollout alarm", "5xx")
+
+    def test_a_rollout_alarm_on_every_versions_errors(self):
+        def mutate(r, t):
+            t["Globals"]["Function"]["DeploymentPreference"]["Alarms"].append({"Ref": "FunctionErrorsAlarm"})
+        self.assertCaught(mutate, "FunctionErrorsAlarm", "every version")
+
+    def test_a_user_pool_on_cognitos_own_sender(self):
+        def mutate(r, t):
+            del r["UserPool"]["Properties"]["EmailConfiguration"]
+        self.assertCaught(mutate, "UserPool", "50 a day")
 
 
 if __name__ == "__main__":

@@ -345,9 +345,11 @@ async fn warm(sdk: &aws_config::SdkConfig) {
 /// CloudWatch metrics in the embedded metric format: namespace
 /// `Boomerang`, dimension `Stack` (`BOOMERANG_STACK`), flushed to stdout
 /// after every invocation by the runner. Each line carries the function's
-/// log level: Lambda filters application lines by it (the template's
-/// `LogLevel`) and takes a line with none as INFO, so at WARN every metric
-/// would be dropped and the alarms on them would go quiet.
+/// log level and, stamped as the invocation ends ([`stamp`]), an RFC 3339
+/// `timestamp`: Lambda filters JSON application lines by their `level`
+/// (the template's `LogLevel`), and takes a line without a valid
+/// `timestamp` as INFO whatever its level, so at WARN every metric would
+/// be dropped and the alarms on them would go quiet.
 fn cloudwatch_metrics() -> Result<&'static Collector, lambda_runtime::Error> {
     let stack = std::env::var("BOOMERANG_STACK").unwrap_or_else(|_| "boomerang".into());
     let level = match std::env::var("AWS_LAMBDA_LOG_LEVEL") {
@@ -361,6 +363,12 @@ fn cloudwatch_metrics() -> Result<&'static Collector, lambda_runtime::Error> {
     collector.set_property("level", level);
     boomerang_core::metrics::describe();
     Ok(collector)
+}
+
+/// Sets the `timestamp` the next flush writes on every line: now.
+fn stamp(metrics: &Collector) {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    metrics.set_property("timestamp", now);
 }
 
 /// The CloudWatch namespace of every metric.
@@ -399,7 +407,9 @@ where
     let built = Arc::new(boot(build).await?);
     let (built, handle) = (&built, &handle);
     run_http(metrics, move |req| async move {
-        Ok::<_, lambda_http::Error>(handle(built.clone(), req).await)
+        let response = handle(built.clone(), req).await;
+        stamp(metrics);
+        Ok::<_, lambda_http::Error>(response)
     })
     .await
 }
@@ -427,7 +437,9 @@ where
     run(
         metrics,
         move |event: lambda_runtime::LambdaEvent<E>| async move {
-            handle(built.clone(), event.payload).await
+            let outcome = handle(built.clone(), event.payload).await;
+            stamp(metrics);
+            outcome
         },
     )
     .await
@@ -435,7 +447,33 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::normalise_url;
+    use super::{normalise_url, stamp};
+
+    #[test]
+    fn every_metric_line_has_a_level_and_an_rfc3339_timestamp_lambda_can_filter_by() {
+        // GIVEN a collector like the functions' (the level set at start)
+        let collector = metrics_cloudwatch_embedded::Builder::new()
+            .cloudwatch_namespace("Test")
+            .with_dimension("Stack", "s")
+            .init()
+            .unwrap();
+        collector.set_property("level", "WARN");
+        // WHEN a counter moves and the invocation ends
+        boomerang_core::metrics::count(boomerang_core::metrics::INTERNAL_ERRORS);
+        stamp(collector);
+        let mut out = Vec::new();
+        collector.flush(&mut out).unwrap();
+        // THEN every line says its level and when, as Lambda reads them
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.lines().count() >= 1, "{text}");
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["level"], "WARN", "{line}");
+            let at = v["timestamp"].as_str().expect("a timestamp");
+            chrono::DateTime::parse_from_rfc3339(at).expect("RFC 3339");
+            assert_eq!(v["boomerang_internal_errors_total"], 1, "{line}");
+        }
+    }
 
     #[test]
     fn a_base_url_with_a_trailing_slash_names_the_same_webhook() {

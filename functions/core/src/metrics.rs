@@ -16,6 +16,9 @@ pub const JOBS_TIMED_OUT: &str = "boomerang_jobs_timed_out_total";
 /// their deadline stay waiting.
 pub const SWEEPS_COMPLETED: &str = "boomerang_sweeps_completed_total";
 pub const SWEEP_SKIPPED_JOBS: &str = "boomerang_sweep_skipped_jobs_total";
+/// Requests answered 500: faults of ours (storage, a bug), never a
+/// client's. A rollout alarm watches it.
+pub const INTERNAL_ERRORS: &str = "boomerang_internal_errors_total";
 /// Labelled `outcome` ([`WebhookOutcome::as_str`]).
 pub const WEBHOOKS: &str = "boomerang_webhooks_total";
 pub const WEBHOOK_TO_PUSH: &str = "boomerang_webhook_to_push_seconds";
@@ -53,6 +56,10 @@ pub fn describe() {
         (
             SWEEP_SKIPPED_JOBS,
             "Due jobs a sweep could not read or move, skipped.",
+        ),
+        (
+            INTERNAL_ERRORS,
+            "Requests answered 500: a fault of ours, never a client's.",
         ),
         (WEBHOOKS, "Webhooks answered, by outcome."),
     ] {

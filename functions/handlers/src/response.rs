@@ -38,10 +38,11 @@ pub fn json_response(status: u16, value: &Value) -> Response<Body> {
 }
 
 /// `{"error": "..."}` with the error's status. Internal details are logged
-/// and never sent.
+/// and never sent; each 500 is counted (a rollout alarm watches it).
 pub fn error_response(err: &Error) -> Response<Body> {
     if let Error::Internal(detail) = err {
         error!(error = %detail, "internal error");
+        boomerang_core::metrics::count(boomerang_core::metrics::INTERNAL_ERRORS);
     }
     json_response(err.status_code(), &json!({"error": err.public_message()}))
 }
