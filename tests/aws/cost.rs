@@ -472,10 +472,12 @@ fn fixed_monthly() -> Bill {
     let secrets = of_type("AWS::SecretsManager::Secret").len();
     let keys = of_type("AWS::KMS::Key").len();
     let dashboards = of_type("AWS::CloudWatch::Dashboard").len();
-    // Our metrics (namespace Boomerang, dimension Stack) and the WebSocket
-    // stage's detailed route metrics (5 for each of $connect, $disconnect,
+    // Our metrics (namespace Boomerang, dimension Stack: seven counters,
+    // the internal errors, six webhook outcomes, the latency histogram;
+    // the connections gauge is local only) and the WebSocket stage's
+    // detailed route metrics (5 for each of $connect, $disconnect,
     // $default and ping), both billed as custom metrics.
-    let ours = 16;
+    let ours = 7 + 1 + 6 + 1;
     let routes = 4 * 5;
     let mut bill = Bill::default();
     bill.line(
@@ -502,11 +504,15 @@ fn fixed_monthly() -> Bill {
         keys as f64 * KMS_KEY_MONTH,
     );
     // The sweep: once a minute, 43,200 runs a month, ~50 ms each, 24
-    // Queries of half a read unit (8 shards each of the waits and marks).
+    // Queries of half a read unit (8 shards each of the waits and marks),
+    // and a trace each (a run is always its second's first request).
     let runs = 43_200.0;
     bill.line(
-        "the sweep: 43,200 runs (requests, 50 ms each, 24 queries)",
-        runs * (LAMBDA_REQUEST + 0.05 * MEMORY_GB * LAMBDA_GB_SECOND + 24.0 * 0.5 * READ_UNIT),
+        "the sweep: 43,200 runs (requests, 50 ms each, 24 queries, traces)",
+        runs * (LAMBDA_REQUEST
+            + 0.05 * MEMORY_GB * LAMBDA_GB_SECOND
+            + 24.0 * 0.5 * READ_UNIT
+            + XRAY_TRACE),
     );
     bill
 }
