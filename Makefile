@@ -146,13 +146,14 @@ run-aws: $(VENV)/.installed
 	BOOMERANG_BACKEND=aws BOOMERANG_CREATE_RESOURCES=true \
 	$(TARGET_DIR)/debug/boomerang-local
 
-## The seven release bootstraps for this machine's architecture, with
+## The release bootstraps for this machine's architecture, with
 ## cargo-lambda and zig (target/lambda/<function>/bootstrap).
 LAMBDA_ARCH ?= --x86-64
 bootstraps: $(VENV)/.installed
 	cargo lambda build --release $(LAMBDA_ARCH) --locked \
 		-p boomerang-ws-connect -p boomerang-ws-disconnect -p boomerang-ws-default \
-		-p boomerang-upload -p boomerang-webhook -p boomerang-api -p boomerang-sweep -p boomerang-submit
+		-p boomerang-upload -p boomerang-webhook -p boomerang-api -p boomerang-sweep -p boomerang-submit \
+		-p boomerang-third-party-stub
 
 ## Side by side with the Socket.IO design (bench/reference), then the
 ## Lambdas' bootstrap sizes, cold starts and warm invocations

@@ -67,11 +67,22 @@ const FUNCTIONS: [(&str, &str); 8] = [
     ("submit", "SubmitFunction"),
 ];
 
-#[tokio::test]
-async fn the_eight_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_timeout_with_only_their_own_permissions(
-) {
-    // GIVEN moto with the tables and bucket, enforcing IAM: each function
-    // signs as a user holding only its template.yaml policy
+/// What each bootstrap test runs against.
+struct Stack {
+    app: TestApp,
+    tp: FakeThirdParty,
+    /// The token key's, the webhook key's and the hand-over credentials'
+    /// secrets.
+    arns: (String, String, String),
+    /// Each function's IAM user: its template.yaml policy alone.
+    keys: std::collections::HashMap<String, (String, String)>,
+}
+
+/// Moto with the tables and bucket, enforcing IAM: each function signs as
+/// a user holding only its template.yaml policy; the local gateway on it,
+/// a silent third party, and the stack's keys in Secrets Manager, where
+/// the functions read them.
+async fn stack() -> Stack {
     let defaults = boomerang_local::Config::with_data_dir("unused");
     let deployment = Deployment {
         tables: Tables::with_prefix(&defaults.table_prefix),
@@ -83,8 +94,6 @@ async fn the_eight_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
     let (moto, _) = Moto::with(&deployment).await;
     let keys = moto.enforce_iam(&deployment);
     let moto = Arc::new(moto);
-    // AND the local gateway on it, a silent third party, the Lambda APIs
-    // emulator and the eight bootstraps (the sweep with a 1 s job timeout)
     let tp = FakeThirdParty::start(Mode::Silent).await;
     let tp_url = tp.url();
     // (Moto::with made the tables and bucket; the submit bootstrap, not the
@@ -94,13 +103,32 @@ async fn the_eight_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
         c.create_resources = false;
     })
     .await;
-    // AND the stack's keys in Secrets Manager, where the functions read them
     let admin = app.moto.as_ref().expect("moto").sdk_config().await;
     let jwt_key = String::from_utf8(app.jwt_secret().to_vec()).expect("a text key");
     let (jwt_arn, webhook_arn) = store_keys(&admin, &jwt_key, &app.stack.webhook_secret).await;
-    // AND the third party's credentials, as ThirdPartyAuthSecretArn names
+    // The third party's credentials, as ThirdPartyAuthSecretArn names (or,
+    // with ThirdPartyStub, the stub's own).
     let auth_arn = store_secret(&admin, "Bearer sk_test_lambda").await;
-    let arns = (jwt_arn, webhook_arn, auth_arn);
+    Stack {
+        app,
+        tp,
+        arns: (jwt_arn, webhook_arn, auth_arn),
+        keys,
+    }
+}
+
+#[tokio::test]
+async fn the_eight_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_timeout_with_only_their_own_permissions(
+) {
+    // GIVEN moto enforcing IAM, the local gateway on it, a silent third
+    // party, the stack's keys in Secrets Manager, the Lambda APIs emulator
+    // and the eight bootstraps (the sweep with a 1 s job timeout)
+    let Stack {
+        app,
+        tp,
+        arns,
+        keys,
+    } = stack().await;
     let (_apis, port) = lambda_apis().await;
     let logs = tempfile::tempdir().unwrap();
     let names = FUNCTIONS.map(|(name, _)| name);
@@ -596,4 +624,86 @@ async fn with_an_identity_provider_and_no_secret_ws_connect_takes_the_issuers_to
     let other = issuer.token("rsa-a", serde_json::json!({"iss": "https://other.example"}));
     let refused = invoke(&http, port, "ws-connect", &connect(other, "Idp0000000003=")).await;
     assert_eq!(refused["statusCode"], 401);
+}
+
+#[tokio::test]
+async fn the_stub_bootstrap_takes_only_the_stacks_hand_overs_and_calls_the_webhook_back_signed() {
+    // GIVEN the stack on moto, and the stub third party's bootstrap with
+    // what template.yaml gives it (ThirdPartyStub=true), signing as its
+    // IAM user
+    let Stack {
+        app,
+        tp,
+        arns,
+        keys,
+    } = stack().await;
+    let (_apis, port) = lambda_apis().await;
+    let logs = tempfile::tempdir().unwrap();
+    let (key, secret) = keys["ThirdPartyStubFunction"].clone();
+    let mut env = env_for(&app, &tp, &arns, "ThirdPartyStubFunction");
+    env.push(("AWS_ACCESS_KEY_ID".into(), key));
+    env.push(("AWS_SECRET_ACCESS_KEY".into(), secret));
+    let stub = "third-party-stub";
+    let log = logs.path().join("stub.log");
+    let _function = start_function(&debug_bootstrap(stub), stub, port, &env, &log);
+    let http = reqwest::Client::new();
+    // AND a job of alice's waiting for its third party
+    let mut tab = app.tab("alice").await;
+    let file = b"one two\nthree\n";
+    boomerang_e2e::json_of(app.upload("alice", "a.txt", file).await, 202).await;
+    let handed = tp.next().await;
+    tab.expect("job.submitted").await;
+    let hand_over = |authorization: &str, callback: &str| {
+        let boundary = "----stubfixture";
+        let mut body = Vec::new();
+        for (name, value) in [
+            ("job_id", handed.job_id.as_str()),
+            ("callback_url", callback),
+        ] {
+            body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").bytes());
+        }
+        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\n").bytes());
+        body.extend(file);
+        body.extend(format!("\r\n--{boundary}--\r\n").bytes());
+        fixture(
+            stub,
+            &[
+                ("AUTHORIZATION", authorization.to_owned()),
+                ("BOUNDARY", boundary.into()),
+                ("BODY_LENGTH", body.len().to_string()),
+                (
+                    "BODY_BASE64",
+                    base64::engine::general_purpose::STANDARD.encode(&body),
+                ),
+            ],
+        )
+    };
+    let callback = app.stack.callback_url.clone();
+
+    // WHEN someone else hands it the job, or names another callback
+    let forged = invoke(&http, port, stub, &hand_over("Bearer guess", &callback)).await;
+    let elsewhere = hand_over("Bearer sk_test_lambda", "https://evil.example.com/hook");
+    let elsewhere = invoke(&http, port, stub, &elsewhere).await;
+    // THEN it refuses both, and signs nothing: the job still waits
+    assert_eq!(forged["statusCode"], 401, "{forged}");
+    assert_eq!(elsewhere["statusCode"], 400, "{elsewhere}");
+    tab.assert_nothing_pending().await;
+
+    // WHEN the stack's own hand-over reaches it
+    let taken = invoke(
+        &http,
+        port,
+        stub,
+        &hand_over("Bearer sk_test_lambda", &callback),
+    )
+    .await;
+    // THEN it answers 202 once the webhook took its signed result, and the
+    // tab gets the file's figures, as the local simulator reports them
+    assert_eq!(taken["statusCode"], 202, "{taken}");
+    let completed = tab.expect("job.completed").await;
+    assert_eq!(completed["job"]["id"], handed.job_id.as_str());
+    assert_eq!(
+        completed["job"]["result"],
+        boomerang_local::simulator::analyse(file)
+    );
 }

@@ -152,7 +152,8 @@ pub fn template_env(logical_id: &str, local: &Local) -> Vec<(String, String)> {
     .collect();
     for (key, value) in globals.iter().chain(own.iter()) {
         let key = key.as_str().expect("variable names are strings").to_owned();
-        // `!If [HasThirdPartyAuth, ..., !Ref AWS::NoValue]`: set or absent.
+        // `!If [WithStub, !Ref StubSecret, !If [HasThirdPartyAuth, ...,
+        // !Ref AWS::NoValue]]`: set or absent (the stub's is always set).
         if key == "BOOMERANG_THIRD_PARTY_AUTH_SECRET_ARN" {
             if let Some(arn) = &local.third_party_auth_secret_arn {
                 env.push((key, arn.clone()));
@@ -178,6 +179,8 @@ pub fn template_env(logical_id: &str, local: &Local) -> Vec<(String, String)> {
             _ => match key.as_str() {
                 "BOOMERANG_WS_ENDPOINT" => local.deployment.connections_endpoint.clone(),
                 "BOOMERANG_CALLBACK_URL" => local.callback_url.clone(),
+                // `!If [WithStub, <the stub's route>, !Ref ThirdPartyUrl]`.
+                "BOOMERANG_THIRD_PARTY_URL" => local.third_party_url.clone(),
                 "BOOMERANG_JWT_SECRET_ARN" => local.jwt_secret_arn.clone(),
                 "BOOMERANG_WEBHOOK_SECRET_ARN" => local.webhook_secret_arn.clone(),
                 // No identity provider: the template's defaults.

@@ -216,23 +216,16 @@ impl Init {
         let url = url.ok_or(BootError::Missing(name))?;
         let mut client =
             HttpProcessor::new(url).map_err(|reason| BootError::Invalid { name, reason })?;
-        if let Some(arn) = self
-            .env
-            .third_party_auth_secret_arn
-            .as_deref()
-            .filter(|a| !a.is_empty())
-        {
-            let name = "BOOMERANG_THIRD_PARTY_AUTH_SECRET_ARN";
-            let invalid = |reason| BootError::Invalid { name, reason };
-            let value = crate::secrets::fetch_string(&self.secrets, arn)
-                .await
-                .map_err(invalid)?;
-            client = client.with_authorization(&value).map_err(invalid)?;
+        if let Some(value) = self.third_party_authorization().await? {
+            client = client
+                .with_authorization(&value)
+                .map_err(|reason| BootError::Invalid {
+                    name: THIRD_PARTY_AUTH,
+                    reason,
+                })?;
         }
         info!(third_party = %client.shown_url(), "sends files to the third party");
-        // PublicUrl may end in a slash; the template appends "/webhooks/...".
-        let callback = self.env.callback_url.as_deref();
-        let callback = normalise_url(callback.ok_or(BootError::Missing("BOOMERANG_CALLBACK_URL"))?);
+        let callback = self.callback_url()?;
         Ok(Uploads::new(
             self.job_store()?,
             self.file_store()?,
@@ -242,6 +235,51 @@ impl Init {
             callback,
             &self.limits,
         ))
+    }
+
+    /// The credentials every hand-over carries as `Authorization`: the
+    /// secret `BOOMERANG_THIRD_PARTY_AUTH_SECRET_ARN` names, if set.
+    pub async fn third_party_authorization(&self) -> Result<Option<String>, BootError> {
+        let arn = self.env.third_party_auth_secret_arn.as_deref();
+        let Some(arn) = arn.filter(|a| !a.is_empty()) else {
+            return Ok(None);
+        };
+        let value = crate::secrets::fetch_string(&self.secrets, arn)
+            .await
+            .map_err(|reason| BootError::Invalid {
+                name: THIRD_PARTY_AUTH,
+                reason,
+            })?;
+        Ok(Some(value))
+    }
+
+    /// The webhook's public URL, `BOOMERANG_CALLBACK_URL`.
+    pub fn callback_url(&self) -> Result<String, BootError> {
+        let url = self.env.callback_url.as_deref();
+        // PublicUrl may end in a slash; the template appends "/webhooks/...".
+        Ok(normalise_url(
+            url.ok_or(BootError::Missing("BOOMERANG_CALLBACK_URL"))?,
+        ))
+    }
+
+    /// What the stub third party (`ThirdPartyStub`) is built from: the key
+    /// webhooks are signed with now, the credentials the stack's
+    /// hand-overs carry, and the webhook it calls back.
+    pub async fn stub_settings(&self) -> Result<(Secret, String, String), BootError> {
+        let name = "BOOMERANG_WEBHOOK_SECRET_ARN";
+        let arn = self.env.webhook_secret_arn.as_deref();
+        let keys = keys_from(
+            &self.secrets,
+            name,
+            arn.ok_or(BootError::Missing(name))?,
+            webhook::parse_secret,
+        )
+        .await?;
+        let authorization = self
+            .third_party_authorization()
+            .await?
+            .ok_or(BootError::Missing(THIRD_PARTY_AUTH))?;
+        Ok((keys.current().clone(), authorization, self.callback_url()?))
     }
 
     /// Requests under an `Idempotency-Key`.
@@ -283,6 +321,8 @@ impl Init {
         Ok(Sweeper::new(jobs, events, connections, clock, &self.limits))
     }
 }
+
+const THIRD_PARTY_AUTH: &str = "BOOMERANG_THIRD_PARTY_AUTH_SECRET_ARN";
 
 /// The keys in the secret `arn` (from the variable `name`) names, each
 /// checked by `check` (which refuses empty and short keys).
