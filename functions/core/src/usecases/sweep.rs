@@ -115,7 +115,10 @@ impl Sweeper {
     /// Fails every job that has waited for `what` longer than `wait`, with
     /// `error`: how many it moved, and how many it skipped because they
     /// could not be read or moved (each logged and counted; one bad job
-    /// must not keep every later sweep from the others).
+    /// must not keep every later sweep from the others). A job it skips
+    /// stays due, oldest first, in every page after: each page asks for
+    /// that many more, so that however many are bad, the sweep still
+    /// reaches the good ones behind them.
     async fn fail_due(
         &self,
         what: Waiting,
@@ -126,28 +129,37 @@ impl Sweeper {
         let wait = Duration::from_std(wait).unwrap_or(Duration::MAX);
         let deadline_passed = now.checked_sub_signed(wait).unwrap_or(now);
         let (mut failed, mut skipped) = (0, 0);
+        let mut logged = std::collections::HashSet::new();
         for _ in 0..MAX_PAGES {
-            let due = self.jobs.waiting(what, deadline_passed, PAGE).await?;
+            let limit = PAGE + skipped;
+            let due = self.jobs.waiting(what, deadline_passed, limit).await?;
             let n = due.len();
             let moved: Vec<Result<bool>> = stream::iter(due)
                 .map(|job| async move { self.time_out(job?, what, error, now).await })
                 .buffer_unordered(CONCURRENCY)
                 .collect()
                 .await;
-            let mut this_page = 0;
+            let (mut this_page, mut bad) = (0, 0usize);
             for m in moved {
                 match m {
                     Ok(true) => this_page += 1,
                     Ok(false) => {}
                     Err(e) => {
-                        skipped += 1;
-                        crate::metrics::count(crate::metrics::SWEEP_SKIPPED_JOBS);
-                        error!(error = %e, "the sweep skipped a due job it could not handle");
+                        bad += 1;
+                        if logged.insert(e.to_string()) {
+                            error!(error = %e, "the sweep skipped a due job it could not handle");
+                        }
                     }
                 }
             }
+            // The ones skipped before are in this page again.
+            let new_bad = bad.saturating_sub(skipped);
+            for _ in 0..new_bad {
+                crate::metrics::count(crate::metrics::SWEEP_SKIPPED_JOBS);
+            }
+            skipped += new_bad;
             failed += this_page;
-            if n < PAGE || this_page == 0 {
+            if n < limit || this_page + new_bad == 0 {
                 break;
             }
         }
@@ -250,6 +262,32 @@ mod tests {
             t.pushed("a1").last().unwrap()["job"]["id"],
             healthy.id.as_str()
         );
+    }
+
+    #[tokio::test]
+    async fn more_unreadable_jobs_than_a_page_hold_up_none_of_the_jobs_behind_them() {
+        // GIVEN 150 of alice's jobs past their deadline, the 120 oldest
+        // damaged so that they cannot be read
+        let mut t = TestApp::new();
+        t.set_limits(|l| l.job_timeout = StdDuration::from_secs(60));
+        t.connect("a1", "alice").await;
+        let mut jobs = Vec::new();
+        for _ in 0..150 {
+            jobs.push(t.upload("alice").await);
+            t.advance(StdDuration::from_millis(10));
+        }
+        for job in &jobs[..120] {
+            t.damage(&job.id);
+        }
+        t.advance(StdDuration::from_secs(61));
+        // WHEN the sweep runs
+        let swept = t.app.sweeper.sweep().await.unwrap();
+        // THEN each damaged one is skipped and counted once, and every
+        // healthy one behind them failed on time
+        assert_eq!((swept.timed_out, swept.skipped), (30, 120));
+        for job in &jobs[120..] {
+            assert_eq!(t.stored("alice", &job.id).await.status, JobStatus::Failed);
+        }
     }
 
     #[tokio::test]
