@@ -29,6 +29,7 @@ the rules whose breach only shows on a real deploy, or later, silently:
   API Gateway metric (a client's 4xx, $connect's 401 and 429 in
   IntegrationError, the third party's 502), and Lambda's only through an
   alias or version (the build being rolled out);
+- CodeDeploy's role may move every alias it rolls out;
 - a Cognito user pool can send through SES (Cognito's own sender sends 50
   emails a day).
 
@@ -104,7 +105,7 @@ def transform(template_path, template=None, parameters=None):
         def load(self):
             return {}
 
-    return sam_transform(template, dict(parameters or {"ConfigRevision": "checked"}), NoManagedPolicies())
+    return sam_transform(template, dict(parameters or {"ConfigRevision": REVISIONS[0]}), NoManagedPolicies())
 
 
 def evaluate(value, template):
@@ -299,7 +300,7 @@ def problems(out):
                 if "*" in targets and not set(actions) <= RESOURCELESS:
                     yield f"{name}: {sorted(set(actions) - RESOURCELESS)} on \"*\""
 
-
+    yield from codedeploy_problems(of_type)
     yield from stage_problems(of_type)
     yield from metric_math_problems(of_type("AWS::CloudWatch::Alarm"))
     yield from rollout_problems(of_type)
@@ -307,6 +308,28 @@ def problems(out):
         email = json.dumps((res.get("Properties") or {}).get("EmailConfiguration"))
         if '"DEVELOPER"' not in email or "SourceArn" not in email:
             yield f"{name}: no SES for its email: Cognito's own sender sends 50 a day"
+
+
+def codedeploy_problems(of_type):
+    """Each deployment group's role may move its function's alias."""
+    roles = of_type("AWS::IAM::Role")
+    for name, res in of_type("AWS::CodeDeploy::DeploymentGroup").items():
+        function = name.removesuffix("DeploymentGroup")
+        role = set(refs((res.get("Properties") or {}).get("ServiceRoleArn"))) & set(roles)
+        if not role:
+            continue  # SAM's own role, with AWS's managed policy
+        statements = [
+            st
+            for policy in (roles[role.pop()].get("Properties") or {}).get("Policies") or []
+            for st in (policy.get("PolicyDocument") or {}).get("Statement") or []
+        ]
+        movable = [
+            st.get("Resource")
+            for st in statements
+            if "lambda:UpdateAlias" in (st.get("Action") if isinstance(st.get("Action"), list) else [st.get("Action")])
+        ]
+        if function not in set(refs(movable)):
+            yield f"{name}: its role may not update {function}'s alias: every rollout of it fails"
 
 
 def stage_problems(of_type):

@@ -96,6 +96,13 @@ def secret_versions(name, parameters):
     return found
 
 
+def sam_overrides(parameters):
+    """`--parameter-overrides` arguments that SAM reads back as
+    `parameters`: each value quoted (unquoted, SAM cuts a value at its
+    first space)."""
+    return [f'{key}="{value}"' for key, value in parameters.items()]
+
+
 def deploy(args, extra):
     if not (BUILD_DIR / "template.yaml").exists():
         sys.exit("nothing built: run `sam build --beta-features` first (make deploy does)")
@@ -104,7 +111,7 @@ def deploy(args, extra):
         sys.exit("ConfigRevision is derived here; do not set it")
     rev = revision(BUILD_DIR, parameters, secret_versions(stack_name(args), parameters))
     print(f"ConfigRevision={rev}", flush=True)
-    pairs = [f"{k}={v}" for k, v in parameters.items()] + [f"ConfigRevision={rev}"]
+    pairs = sam_overrides({**parameters, "ConfigRevision": rev})
     command = ["sam", "deploy", "--config-env", args.env]
     if args.stack:
         command += ["--stack-name", args.stack]

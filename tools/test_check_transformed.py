@@ -144,6 +144,12 @@ class TransformedRules(unittest.TestCase):
             t["Globals"]["Function"]["DeploymentPreference"]["Alarms"].append({"Ref": "FunctionErrorsAlarm"})
         self.assertCaught(mutate, "FunctionErrorsAlarm", "every version")
 
+    def test_a_codedeploy_role_that_cannot_move_an_alias(self):
+        def mutate(r, t):
+            statements = r["CodeDeployRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            statements[1]["Resource"] = [x for x in statements[1]["Resource"] if "ApiFunction" not in str(x)]
+        self.assertCaught(mutate, "ApiFunctionDeploymentGroup", "may not update ApiFunction")
+
     def test_a_user_pool_on_cognitos_own_sender(self):
         def mutate(r, t):
             del r["UserPool"]["Properties"]["EmailConfiguration"]

@@ -49,6 +49,18 @@ class Revision(unittest.TestCase):
         (self.build / "template.yaml").write_text("Resources: {Timeout: 30}\n")
         self.assertEqual(len({before, after_code, self.rev()}), 3)
 
+    def test_sam_reads_the_overrides_back_as_they_were_resolved(self):
+        from samcli.cli.types import CfnParameterOverridesType
+
+        parameters = {
+            "StageName": "dev",
+            "AllowedOrigins": "http://localhost:3000,https://app.example.com",
+            "CognitoEmailFrom": "Boomerang <no-reply@example.com>",
+            "ConfigRevision": "0123456789abcdef",
+        }
+        parsed = CfnParameterOverridesType().convert(tuple(stack.sam_overrides(parameters)), None, None)
+        self.assertEqual(parsed, parameters)
+
     def test_overrides_from_the_command_line_win_over_samconfig(self):
         resolved = stack.overrides("dev", ["LogLevel=WARN", "ThirdPartyUrl=https://x.example.com/p"])
         self.assertEqual(resolved["LogLevel"], "WARN")
