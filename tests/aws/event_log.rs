@@ -3,10 +3,12 @@
 //! event written together or not at all.
 
 use boomerang_core::ports::{EventLog, JobStore};
-use boomerang_core::{EventDraft, EventType, JobStatus};
+use boomerang_core::{Applied, EventDraft, EventType, JobStatus};
 use chrono::Duration as Span;
 
-use super::adapters::{aws, event_log, events_item, job, job_store, user, RETENTION};
+use super::adapters::{
+    aws, event_log, events_item, job, job_store, moved, user, written, RETENTION,
+};
 
 #[tokio::test]
 async fn concurrent_transitions_get_gapless_unique_seqs_and_each_job_moves_once() {
@@ -28,14 +30,13 @@ async fn concurrent_transitions_get_gapless_unique_seqs_and_each_job_moves_once(
             j.status = JobStatus::Completed;
             j.result = Some(serde_json::json!({"ok": true}));
             let draft = EventDraft::new(EventType::JobCompleted, &j, 65536);
-            jobs.transition(&[JobStatus::Pending, JobStatus::Submitted], &j, draft)
-                .await
-                .unwrap()
+            let from: &'static [JobStatus] = &[JobStatus::Pending, JobStatus::Submitted];
+            jobs.apply(&moved(&j, from, Some(draft))).await.unwrap()
         }));
     }
     let mut moved = 0;
     for t in tasks {
-        moved += usize::from(t.await.unwrap().is_some());
+        moved += usize::from(t.await.unwrap() != Applied::Lost);
     }
     // THEN each job moved exactly once and the seqs are 1..=30, one per job
     assert_eq!(moved, 30);
@@ -93,12 +94,11 @@ async fn events_read_back_as_they_were_pushed_the_job_as_it_was_then() {
         j.status = JobStatus::Submitted;
         j.updated_at += Span::milliseconds(1);
         let draft = EventDraft::new(EventType::JobSubmitted, &j, 1000);
-        pushed.push(
-            jobs.transition(&[JobStatus::Pending], &j, draft)
+        pushed.push(written(
+            jobs.apply(&moved(&j, &[JobStatus::Pending], Some(draft)))
                 .await
-                .unwrap()
                 .unwrap(),
-        );
+        ));
         all.push((i, j));
     }
     for (i, j) in all.iter_mut() {
@@ -107,12 +107,11 @@ async fn events_read_back_as_they_were_pushed_the_job_as_it_was_then() {
             Some(serde_json::json!({"i": *i, "blob": "x".repeat(if *i == 1 { 2000 } else { 10 })}));
         j.updated_at += Span::milliseconds(1);
         let draft = EventDraft::new(EventType::JobCompleted, j, 1000);
-        pushed.push(
-            jobs.transition(&[JobStatus::Submitted], j, draft)
+        pushed.push(written(
+            jobs.apply(&moved(j, &[JobStatus::Submitted], Some(draft)))
                 .await
-                .unwrap()
                 .unwrap(),
-        );
+        ));
     }
     // THEN a catch-up reads every event exactly as it was pushed: seqs 1
     // to 28, the submitted ones showing their job as it was then
@@ -149,16 +148,13 @@ async fn a_move_that_loses_writes_no_event_and_an_expired_event_is_not_read() {
     j.status = JobStatus::Completed;
     j.result = Some(serde_json::json!(1));
     let draft = EventDraft::new(EventType::JobCompleted, &j, 65536);
-    let from = [JobStatus::Submitted];
-    assert!(jobs
-        .transition(&from, &j, draft.clone())
-        .await
-        .unwrap()
-        .is_some());
+    let from: &'static [JobStatus] = &[JobStatus::Submitted];
+    let first = jobs.apply(&moved(&j, from, Some(draft.clone()))).await;
+    assert!(matches!(first.unwrap(), Applied::Moved(Some(_))));
     // WHEN another move from the same status comes
-    let again = jobs.transition(&from, &j, draft).await.unwrap();
+    let again = jobs.apply(&moved(&j, from, Some(draft))).await.unwrap();
     // THEN it moves nothing and appends nothing
-    assert!(again.is_none());
+    assert_eq!(again, Applied::Lost);
     assert_eq!(log.last_seq(&user("frank")).await.unwrap(), 1);
     assert_eq!(log.since(&user("frank"), 0, 10).await.unwrap().len(), 1);
     // AND an event past its ttl, which DynamoDB has not deleted yet, is

@@ -141,24 +141,22 @@ impl JobStore for Memory {
             })
             .collect())
     }
-    async fn transition(
-        &self,
-        from: &[JobStatus],
-        job: &Job,
-        event: EventDraft,
-    ) -> Result<Option<Event>> {
-        let mut s = self.state.lock().unwrap();
-        if !s.move_if(from, job) {
-            return Ok(None);
+    async fn apply(&self, moved: &Moved) -> Result<Applied> {
+        let (mut s, job) = (self.state.lock().unwrap(), &moved.job);
+        if !s.move_if(moved.from, job) {
+            return Ok(Applied::Lost);
         }
+        let Some(draft) = &moved.event else {
+            return Ok(Applied::Moved(None));
+        };
         let seq = s.last_seq.entry(job.owner.clone()).or_default();
         *seq += 1;
-        let event = event.numbered(*seq);
+        let event = draft.clone().numbered(*seq);
         s.events
             .entry(job.owner.clone())
             .or_default()
             .push(event.clone());
-        Ok(Some(event))
+        Ok(Applied::Moved(Some(event)))
     }
     async fn forget_finished_before(&self, before: DateTime<Utc>) -> Result<u64> {
         let mut s = self.state.lock().unwrap();
@@ -166,9 +164,6 @@ impl JobStore for Memory {
         s.jobs
             .retain(|_, j| !(j.status.is_terminal() && j.updated_at < before));
         Ok((n - s.jobs.len()) as u64)
-    }
-    async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool> {
-        Ok(self.state.lock().unwrap().move_if(from, job))
     }
     async fn waiting(
         &self,

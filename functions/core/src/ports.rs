@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use crate::{Connection, ConnectionId, Event, EventDraft, Job, JobId, JobStatus, Result, UserId};
+use crate::{
+    Applied, Connection, ConnectionId, Event, Job, JobId, JobStatus, Moved, Result, UserId,
+};
 
 /// Who is connected, by user.
 #[async_trait]
@@ -40,25 +42,16 @@ pub trait JobStore: Send + Sync {
         limit: usize,
         after: Option<&ListCursor>,
     ) -> Result<Vec<Listed>>;
-    /// In one atomic step: if the stored job's status is one of `from`,
-    /// replace it with `job` and append `event` to the owner's event log
-    /// under the owner's next `seq` (no gaps, no repeats). `None` when the
-    /// status was not in `from`: someone else moved the job first, and
-    /// nothing was written. Exactly one caller moves a job from a status.
-    async fn transition(
-        &self,
-        from: &[JobStatus],
-        job: &Job,
-        event: EventDraft,
-    ) -> Result<Option<Event>>;
+    /// A job's move ([`crate::Job::move_to`]), in one atomic step: if the
+    /// stored job's status is still one of `moved.from`, replace it with
+    /// `moved.job` and, if the move has an event, append it to the owner's
+    /// event log under the owner's next `seq` (no gaps, no repeats).
+    /// [`Applied::Lost`] when someone else moved the job first: nothing
+    /// was written. Exactly one caller moves a job from a status.
+    async fn apply(&self, moved: &Moved) -> Result<Applied>;
     /// Deletes jobs finished before `before`, where the store does not do
     /// it by itself (DynamoDB's TTL does); how many went.
     async fn forget_finished_before(&self, before: DateTime<Utc>) -> Result<u64>;
-    /// In one atomic step: if the stored job's status is one of `from`,
-    /// replace it with `job`, appending no event (a move no tab is told
-    /// of: `uploading` to `pending`). `false` when the status was not in
-    /// `from`, and nothing was written.
-    async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool>;
     /// Jobs waiting for `what` whose status last changed at or before
     /// `before`, oldest first, at most `limit`: an index lookup (a sparse
     /// index on AWS), never a scan. A job found but not readable is an

@@ -28,7 +28,9 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use boomerang_core::ports::{Clock, JobStore, ListCursor, Listed, SystemClock, Waiting};
-use boomerang_core::{Error, Event, EventDraft, Job, JobId, JobStatus, Result, UserId};
+use boomerang_core::{
+    Applied, Error, Event, EventDraft, Job, JobId, JobStatus, Moved, Result, UserId,
+};
 use chrono::{DateTime, Utc};
 use tracing::debug;
 
@@ -462,22 +464,25 @@ impl JobStore for DynamoJobStore {
         }
     }
 
-    async fn transition(
-        &self,
-        from: &[JobStatus],
-        job: &Job,
-        event: EventDraft,
-    ) -> Result<Option<Event>> {
-        self.move_and_append(from, job, event).await
+    /// A move with an event is one transaction (the job, the owner's
+    /// head, the event); one without, a conditional update of the job.
+    async fn apply(&self, moved: &Moved) -> Result<Applied> {
+        let (from, job) = (moved.from, &moved.job);
+        Ok(match &moved.event {
+            Some(draft) => match self.move_and_append(from, job, draft.clone()).await? {
+                Some(event) => Applied::Moved(Some(event)),
+                None => Applied::Lost,
+            },
+            None => match self.update_with(from, job).await? {
+                true => Applied::Moved(None),
+                false => Applied::Lost,
+            },
+        })
     }
 
     async fn forget_finished_before(&self, _before: DateTime<Utc>) -> Result<u64> {
         // DynamoDB's TTL deletes them (and reads hide them until it does).
         Ok(0)
-    }
-
-    async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool> {
-        self.update_with(from, job).await
     }
 
     async fn waiting(

@@ -59,8 +59,8 @@ impl JobStatus {
     }
 
     /// The one place a job's moves are written down: whether a job in this
-    /// status may move to `to`. Every use case's conditional move starts
-    /// from one of the lists below, each of whose statuses may.
+    /// status may move to `to`. [`Job::move_to`] holds every move to it,
+    /// in every build, and conditions each on one of the lists below.
     pub fn can_move_to(self, to: JobStatus) -> bool {
         use JobStatus::*;
         matches!(

@@ -5,8 +5,10 @@ mod connection;
 mod event;
 mod ids;
 mod job;
+mod moved;
 
 pub use connection::Connection;
 pub use event::{Event, EventDraft, EventType};
 pub use ids::{ConnectionId, JobId, UserId};
 pub use job::{timestamp, Job, JobStatus, JobView};
+pub use moved::{Applied, IllegalMove, Moved};

@@ -11,7 +11,7 @@ use super::upload::new_job;
 use super::{UploadOutcome, Uploads};
 use crate::limits::S3_MAX_PUT_BYTES;
 use crate::ports::{PresignedPut, Waiting};
-use crate::{Error, EventType, Job, JobId, JobStatus, Result, UserId};
+use crate::{Error, Job, JobId, JobStatus, Result, UserId};
 
 /// Where files sent straight to storage are kept: one prefix, so that S3's
 /// notification fires for these and not for the multipart route's
@@ -119,7 +119,7 @@ impl Uploads {
     /// it and, once its retries are spent, the on-failure destination
     /// fails the job ([`Uploads::hand_over_failed`]) if it still waits.
     pub async fn file_stored(&self, key: &str, size: u64) -> Result<Stored> {
-        let Some(mut job) = self.upload_of(key).await? else {
+        let Some(job) = self.upload_of(key).await? else {
             info!(key, "stored file is no upload of ours; ignored");
             return Ok(Stored::Ignored);
         };
@@ -145,9 +145,8 @@ impl Uploads {
             );
             return self.fail_upload(job, &why).await;
         }
-        job.status = JobStatus::Pending;
-        job.updated_at = self.clock.now();
-        if !self.jobs.update(JobStatus::WAITING_FOR_BYTES, &job).await? {
+        let (job, moved) = self.advance(job, JobStatus::Pending).await?;
+        if !moved {
             info!(job_id = %job.id, "another notification took this upload; ignored");
             return Ok(Stored::Ignored);
         }
@@ -220,11 +219,8 @@ impl Uploads {
     }
 
     async fn fail_upload(&self, mut job: Job, why: &str) -> Result<Stored> {
-        let from = [job.status];
-        job.status = JobStatus::Failed;
         job.error = Some(why.to_owned());
-        job.updated_at = self.clock.now();
-        let (job, moved) = self.advance(&from, job, EventType::JobFailed).await?;
+        let (job, moved) = self.advance(job, JobStatus::Failed).await?;
         Ok(if moved {
             Stored::HandedOver(Box::new(UploadOutcome::Refused(job)))
         } else {
@@ -322,18 +318,19 @@ mod tests {
     async fn a_notification_for_a_job_in_hand_elsewhere_fails_so_lambda_retries_it() {
         // GIVEN an upload whose hand-over another call has claimed
         let t = TestApp::new();
-        let (mut job, _) = t
+        let (job, _) = t
             .app
             .uploads
             .begin_upload(&t.user("alice"), new_upload(2))
             .await
             .unwrap();
-        job.status = JobStatus::Pending;
-        assert!(t
-            .jobs()
-            .update(JobStatus::WAITING_FOR_BYTES, &job)
-            .await
-            .unwrap());
+        let claimed = job
+            .clone()
+            .move_to(JobStatus::Pending, job.updated_at, 65536);
+        assert_eq!(
+            t.jobs().apply(&claimed.unwrap()).await.unwrap(),
+            crate::Applied::Moved(None)
+        );
         // WHEN the notification comes again THEN it is an error, and the
         // third party got nothing from this call
         assert!(t.app.uploads.file_stored(&job.file_key, 2).await.is_err());

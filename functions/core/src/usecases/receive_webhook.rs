@@ -11,7 +11,7 @@ use crate::auth::Keys;
 use crate::metrics;
 use crate::ports::{Clock, JobStore};
 use crate::webhook::{self, SignatureHeaders};
-use crate::{Error, EventDraft, EventType, JobId, JobStatus, Limits, Result};
+use crate::{Applied, Error, JobId, JobStatus, Limits, Result};
 
 /// The longest failure reason kept from a third party.
 const MAX_ERROR_CHARS: usize = 2000;
@@ -123,19 +123,17 @@ impl Webhooks {
             Value::String(s) => JobId::parse(s.as_str()).ok(),
             _ => None,
         };
-        let (status, kind, result, error) = match body.outcome {
+        let (status, result, error) = match body.outcome {
             Outcome::Completed { result: None } => {
                 return Err(Error::BadRequest("a completed job needs a result".into()))
             }
-            Outcome::Completed { result } => {
-                (JobStatus::Completed, EventType::JobCompleted, result, None)
-            }
+            Outcome::Completed { result } => (JobStatus::Completed, result, None),
             Outcome::Failed { error } => {
                 let error = error.map_or_else(
                     || "the third party reported a failure".to_owned(),
                     |e| e.chars().take(MAX_ERROR_CHARS).collect(),
                 );
-                (JobStatus::Failed, EventType::JobFailed, None, Some(error))
+                (JobStatus::Failed, None, Some(error))
             }
         };
 
@@ -144,31 +142,28 @@ impl Webhooks {
         let mut job = self.jobs.get(&id).await?.ok_or_else(unknown)?;
         // A redelivery, or a second result, finds the job finished (or
         // loses the conditional move to the delivery that finished it): a
-        // job moves once, so no record of deliveries is needed.
-        let outcome = if job.status.is_terminal() {
-            info!(webhook_id = %webhook_id, job_id = %job.id, "webhook for a finished job acknowledged");
+        // job moves once, so no record of deliveries is needed. A job whose
+        // bytes have not come is not the third party's to end.
+        let outcome = if !JobStatus::WITH_THE_THIRD_PARTY.contains(&job.status) {
+            info!(webhook_id = %webhook_id, job_id = %job.id, "webhook for a job not with the third party acknowledged");
             WebhookOutcome::AlreadyDone
         } else {
-            job.status = status;
             job.result = result;
             job.error = error;
-            job.updated_at = now;
-            let draft = EventDraft::new(kind, &job, limits.max_push_bytes);
-            let from = JobStatus::WITH_THE_THIRD_PARTY;
-            debug_assert!(from.iter().all(|f| f.can_move_to(status)));
+            let moved = job.move_to(status, now, limits.max_push_bytes)?;
+            let job = &moved.job;
             // The owner's connections are listed while the move is written:
             // one round trip less before the pushes.
-            let (moved, conns) = futures::join!(
-                self.jobs.transition(from, &job, draft),
-                self.connections.of(&job.owner)
-            );
-            match moved? {
-                Some(event) => {
+            let (applied, conns) =
+                futures::join!(self.jobs.apply(&moved), self.connections.of(&job.owner));
+            match applied? {
+                Applied::Moved(Some(event)) => {
                     info!(job_id = %job.id, user = %job.owner, seq = event.seq, status = job.status.as_str(), "job moved");
                     self.connections.notify_to(&job.owner, &event, conns).await;
                     WebhookOutcome::Applied
                 }
-                None => WebhookOutcome::AlreadyDone,
+                Applied::Moved(None) => WebhookOutcome::Applied,
+                Applied::Lost => WebhookOutcome::AlreadyDone,
             }
         };
         Ok(outcome)
@@ -241,13 +236,11 @@ mod tests {
         }
         async fn get(&self, id: &JobId) -> Result<Option<crate::Job>> {
             let read = self.inner.get(id).await?;
-            if let Some(job) = &read {
+            if let Some(job) = read.as_ref().filter(|j| !j.status.is_terminal()) {
                 let mut done = job.clone();
-                done.status = JobStatus::Completed;
                 done.result = Some(serde_json::json!("the other delivery's"));
-                self.inner
-                    .update(JobStatus::WITH_THE_THIRD_PARTY, &done)
-                    .await?;
+                let done = done.move_to(JobStatus::Completed, job.updated_at, 65536)?;
+                self.inner.apply(&done).await?;
             }
             Ok(read)
         }
@@ -259,22 +252,14 @@ mod tests {
         ) -> Result<Vec<crate::ports::Listed>> {
             self.inner.list(owner, limit, after).await
         }
-        async fn transition(
-            &self,
-            from: &[JobStatus],
-            job: &crate::Job,
-            event: EventDraft,
-        ) -> Result<Option<crate::Event>> {
-            self.inner.transition(from, job, event).await
+        async fn apply(&self, moved: &crate::Moved) -> Result<crate::Applied> {
+            self.inner.apply(moved).await
         }
         async fn forget_finished_before(
             &self,
             before: chrono::DateTime<chrono::Utc>,
         ) -> Result<u64> {
             self.inner.forget_finished_before(before).await
-        }
-        async fn update(&self, from: &[JobStatus], job: &crate::Job) -> Result<bool> {
-            self.inner.update(from, job).await
         }
         async fn waiting(
             &self,

@@ -15,7 +15,7 @@ use tracing::{error, info, warn};
 use super::direct::NOT_RECEIVED;
 use super::Connections;
 use crate::ports::{Clock, EventLog, JobStore, Waiting};
-use crate::{EventDraft, EventType, Job, JobStatus, Limits, Result};
+use crate::{Applied, Job, JobStatus, Limits, Result};
 
 /// The error of a job that timed out (the contract's words).
 pub const TIMED_OUT: &str = "timed out waiting for the third party";
@@ -135,7 +135,7 @@ impl Sweeper {
             let due = self.jobs.waiting(what, deadline_passed, limit).await?;
             let n = due.len();
             let moved: Vec<Result<bool>> = stream::iter(due)
-                .map(|job| async move { self.time_out(job?, what, error, now).await })
+                .map(|job| async move { self.time_out(job?, error, now).await })
                 .buffer_unordered(CONCURRENCY)
                 .collect()
                 .await;
@@ -167,31 +167,22 @@ impl Sweeper {
     }
 
     /// Fails one due job; `false` when something else moved it first.
-    async fn time_out(
-        &self,
-        mut job: Job,
-        what: Waiting,
-        error: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        job.status = JobStatus::Failed;
+    async fn time_out(&self, mut job: Job, error: &str, now: DateTime<Utc>) -> Result<bool> {
         job.result = None;
         job.error = Some(error.to_owned());
-        job.updated_at = now;
-        let draft = EventDraft::new(EventType::JobFailed, &job, self.limits.max_push_bytes);
-        let from = match what {
-            Waiting::ThirdParty => JobStatus::WITH_THE_THIRD_PARTY,
-            Waiting::Upload => JobStatus::WAITING_FOR_BYTES,
-        };
-        debug_assert!(from.iter().all(|f| f.can_move_to(JobStatus::Failed)));
-        match self.jobs.transition(from, &job, draft).await? {
-            Some(event) => {
+        let moved = job.move_to(JobStatus::Failed, now, self.limits.max_push_bytes)?;
+        let job = &moved.job;
+        match self.jobs.apply(&moved).await? {
+            Applied::Moved(event) => {
                 crate::metrics::count(crate::metrics::JOBS_TIMED_OUT);
-                warn!(job_id = %job.id, user = %job.owner, seq = event.seq, error, "job failed at its deadline");
-                self.connections.notify(&job.owner, &event).await;
+                let seq = event.as_ref().map(|e| e.seq);
+                warn!(job_id = %job.id, user = %job.owner, seq = ?seq, error, "job failed at its deadline");
+                if let Some(event) = event {
+                    self.connections.notify(&job.owner, &event).await;
+                }
                 Ok(true)
             }
-            None => Ok(false),
+            Applied::Lost => Ok(false),
         }
     }
 }

@@ -7,7 +7,7 @@ use tracing::{info, warn};
 
 use super::Connections;
 use crate::ports::{body_of, Clock, FileBody, FileStore, JobStore, Processor, Submission};
-use crate::{Error, EventDraft, EventType, Job, JobId, JobStatus, Limits, Result, UserId};
+use crate::{Applied, Error, Job, JobId, JobStatus, Limits, Result, UserId};
 
 /// An attempt the budget would cut below this is not made: it could only
 /// time out.
@@ -130,22 +130,14 @@ impl Uploads {
         };
         match self.submit_with_retries(&submission, open, deadline).await {
             Ok(()) => {
-                job.status = JobStatus::Submitted;
-                job.updated_at = self.clock.now();
-                let (job, _) = self
-                    .advance(JobStatus::BEING_HANDED_OVER, job, EventType::JobSubmitted)
-                    .await?;
+                let (job, _) = self.advance(job, JobStatus::Submitted).await?;
                 Ok(UploadOutcome::Accepted(job))
             }
             Err(why) => {
                 crate::metrics::count(crate::metrics::THIRD_PARTY_FAILURES);
                 warn!(job_id = %job.id, user = %job.owner, error = %why, "third party did not take the file");
-                job.status = JobStatus::Failed;
                 job.error = Some(format!("the third party did not accept the file: {why}"));
-                job.updated_at = self.clock.now();
-                let (job, moved) = self
-                    .advance(JobStatus::BEING_HANDED_OVER, job, EventType::JobFailed)
-                    .await?;
+                let (job, moved) = self.advance(job, JobStatus::Failed).await?;
                 // The webhook may have beaten a late 2xx that we gave up on:
                 // then the third party has the file and this is no failure.
                 Ok(if moved {
@@ -157,27 +149,25 @@ impl Uploads {
         }
     }
 
-    /// Moves `job` to its new state if it is still in one of `from`, then
-    /// pushes the event, and returns it with `true`. If someone else moved
+    /// Moves `job` to `to` now if it is still where it was, then pushes
+    /// the move's event, and returns it with `true`. If someone else moved
     /// it first, returns the job as stored with `false`, and pushes nothing.
-    pub(crate) async fn advance(
-        &self,
-        from: &[JobStatus],
-        job: Job,
-        kind: EventType,
-    ) -> Result<(Job, bool)> {
-        debug_assert!(from.iter().all(|f| f.can_move_to(job.status)));
-        let draft = EventDraft::new(kind, &job, self.limits.max_push_bytes);
-        match self.jobs.transition(from, &job, draft).await? {
-            Some(event) => {
-                info!(job_id = %job.id, user = %job.owner, seq = event.seq, status = job.status.as_str(), "job moved");
-                self.connections.notify(&job.owner, &event).await;
+    pub(crate) async fn advance(&self, job: Job, to: JobStatus) -> Result<(Job, bool)> {
+        let moved = job.move_to(to, self.clock.now(), self.limits.max_push_bytes)?;
+        match self.jobs.apply(&moved).await? {
+            Applied::Moved(event) => {
+                let job = moved.job;
+                let seq = event.as_ref().map(|e| e.seq);
+                info!(job_id = %job.id, user = %job.owner, seq = ?seq, status = job.status.as_str(), "job moved");
+                if let Some(event) = event {
+                    self.connections.notify(&job.owner, &event).await;
+                }
                 Ok((job, true))
             }
-            None => {
-                let stored = self.jobs.get(&job.id).await?;
-                let stored =
-                    stored.ok_or_else(|| Error::internal(format!("job {} vanished", job.id)))?;
+            Applied::Lost => {
+                let id = &moved.job.id;
+                let stored = self.jobs.get(id).await?;
+                let stored = stored.ok_or_else(|| Error::internal(format!("job {id} vanished")))?;
                 Ok((stored, false))
             }
         }

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use boomerang_core::ports::{EventLog, JobStore, ListCursor, Listed, Waiting};
-use boomerang_core::{Error, Event, EventDraft, Job, JobId, JobStatus, Result, UserId};
+use boomerang_core::{Applied, Error, Event, Job, JobId, JobStatus, Moved, Result, UserId};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row};
 
@@ -169,21 +169,19 @@ impl JobStore for SqliteJobStore {
             .collect())
     }
 
-    async fn transition(
-        &self,
-        from: &[JobStatus],
-        job: &Job,
-        event: EventDraft,
-    ) -> Result<Option<Event>> {
-        let (from, j) = (statuses(from), job.clone());
+    async fn apply(&self, moved: &Moved) -> Result<Applied> {
+        let (from, j, event) = (statuses(moved.from), moved.job.clone(), moved.event.clone());
         self.db
             .write(move |tx| {
                 // One writer runs every write, each in its savepoint: the
                 // status check and the seq allocation cannot interleave
                 // with another writer, and all of this lands or none.
                 if !move_if(tx, &from, &j)? {
-                    return Ok(None);
+                    return Ok(Applied::Lost);
                 }
+                let Some(event) = event else {
+                    return Ok(Applied::Moved(None));
+                };
                 let seq: i64 = tx
                     .prepare_cached(
                         "INSERT INTO user_seq (user, last_seq) VALUES (?1, 1)
@@ -197,7 +195,7 @@ impl JobStore for SqliteJobStore {
                     "INSERT INTO events (user, seq, body, at) VALUES (?1, ?2, ?3, ?4)",
                 )?
                 .execute(params![j.owner.as_str(), seq, event.to_json(), at])?;
-                Ok(Some(event))
+                Ok(Applied::Moved(Some(event)))
             })
             .await
     }
@@ -244,11 +242,6 @@ impl JobStore for SqliteJobStore {
                 return Ok(gone);
             }
         }
-    }
-
-    async fn update(&self, from: &[JobStatus], job: &Job) -> Result<bool> {
-        let (from, j) = (statuses(from), job.clone());
-        self.db.write(move |tx| move_if(tx, &from, &j)).await
     }
 
     async fn waiting(
@@ -336,7 +329,6 @@ const FORGET_SLICE: usize = 2000;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use boomerang_core::EventType;
     use chrono::Utc;
     use std::collections::HashSet;
 
@@ -373,17 +365,14 @@ mod tests {
         for j in all.iter().chain(all.iter()) {
             let (jobs, mut j) = (jobs.clone(), j.clone());
             tasks.push(tokio::spawn(async move {
-                j.status = JobStatus::Completed;
                 j.result = Some(serde_json::json!(1));
-                let draft = EventDraft::new(EventType::JobCompleted, &j, 65536);
-                jobs.transition(&[JobStatus::Submitted], &j, draft)
-                    .await
-                    .unwrap()
+                let moved = j.move_to(JobStatus::Completed, Utc::now(), 65536).unwrap();
+                jobs.apply(&moved).await.unwrap()
             }));
         }
         let mut won = 0;
         for t in tasks {
-            won += usize::from(t.await.unwrap().is_some());
+            won += usize::from(t.await.unwrap() != Applied::Lost);
         }
         // THEN each job moved once, and the seqs are exactly 1..=40
         assert_eq!(won, 40);
@@ -464,17 +453,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_update_moves_a_job_only_from_the_expected_status_and_logs_no_event() {
+    async fn a_move_no_tab_sees_holds_only_from_the_expected_status_and_logs_no_event() {
         let db = Db::in_memory().unwrap();
         let jobs = SqliteJobStore::new(db.clone());
         let log = SqliteEventLog::new(db);
         let mut j = job("alice");
         j.status = JobStatus::Uploading;
         jobs.create(&j).await.unwrap();
-        j.status = JobStatus::Pending;
-        assert!(jobs.update(&[JobStatus::Uploading], &j).await.unwrap());
+        let claim = j.clone().move_to(JobStatus::Pending, Utc::now(), 65536);
+        let claim = claim.unwrap();
+        assert_eq!(jobs.apply(&claim).await.unwrap(), Applied::Moved(None));
         // a second claim finds it pending, and writes nothing
-        assert!(!jobs.update(&[JobStatus::Uploading], &j).await.unwrap());
+        assert_eq!(jobs.apply(&claim).await.unwrap(), Applied::Lost);
         let stored = jobs.get(&j.id).await.unwrap().unwrap();
         assert_eq!(stored.status, JobStatus::Pending);
         assert_eq!(log.last_seq(&j.owner).await.unwrap(), 0);
@@ -489,13 +479,9 @@ mod tests {
         for (i, at) in [t0, t0, Utc::now()].into_iter().enumerate() {
             let mut j = job("alice");
             jobs.create(&j).await.unwrap();
-            j.status = JobStatus::Completed;
             j.result = Some(serde_json::json!(i));
-            j.updated_at = at;
-            let draft = EventDraft::new(EventType::JobCompleted, &j, 65536);
-            jobs.transition(&[JobStatus::Submitted], &j, draft)
-                .await
-                .unwrap();
+            let moved = j.move_to(JobStatus::Completed, at, 65536).unwrap();
+            jobs.apply(&moved).await.unwrap();
         }
         let gone = log
             .forget_before(Utc::now() - chrono::Duration::days(7))
