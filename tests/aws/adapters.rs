@@ -18,7 +18,7 @@ use boomerang_e2e::Moto;
 use chrono::{Duration as Span, Utc};
 
 pub(crate) struct Aws {
-    _moto: Moto,
+    moto: Moto,
     pub(crate) dynamo: aws_sdk_dynamodb::Client,
     pub(crate) s3: aws_sdk_s3::Client,
     pub(crate) tables: Tables,
@@ -36,7 +36,7 @@ pub(crate) async fn aws() -> Aws {
     };
     let (moto, sdk) = Moto::with(&deployment).await;
     Aws {
-        _moto: moto,
+        moto,
         dynamo: boomerang_aws::dynamo_client(&sdk),
         s3: boomerang_aws::s3_client(&sdk),
         tables: deployment.tables,
@@ -173,6 +173,67 @@ impl boomerang_core::ports::Pusher for HoldsEverySocket {
         self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
+}
+
+/// Passes every call on to moto, but answers a PutItem 500 once moto has
+/// written it: a write that landed and reads as failed, as an attempt
+/// that timed out under load does (and each retry lands again).
+async fn puts_land_but_fail(
+    axum::extract::State((http, moto)): axum::extract::State<(reqwest::Client, String)>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+    let put = target == Some("DynamoDB_20120810.PutItem");
+    let answer = super::pass_on(&http, &moto, method, &uri, &headers, body).await;
+    if !put {
+        return answer.into_response();
+    }
+    let failed =
+        r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected"}"#;
+    (
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        [("content-type", "application/x-amz-json-1.0")],
+        failed,
+    )
+        .into_response()
+}
+
+#[tokio::test]
+async fn a_row_write_that_lands_but_reads_as_failed_never_frees_a_slot_twice() {
+    // GIVEN erin, with a limit of 2, and one connection stored
+    let a = aws().await;
+    let store = DynamoConnectionStore::new(a.dynamo.clone(), &a.tables.connections);
+    let now = Utc::now();
+    let conn = |i: usize| Connection {
+        id: ConnectionId::parse(format!("erin{i}")).unwrap(),
+        user: user("erin"),
+        connected_at: now,
+        expires_at: now + Span::hours(1),
+    };
+    assert!(store.add_within(&conn(0), 2, now).await.unwrap());
+    // AND a way to DynamoDB on which a row's write lands but reads as failed
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let proxy = axum::Router::new()
+        .fallback(puts_land_but_fail)
+        .with_state((reqwest::Client::new(), a.moto.url.clone()));
+    tokio::spawn(async move { axum::serve(listener, proxy).await });
+    let sdk = boomerang_e2e::moto::sdk_config_for(&url).await;
+    let flaky =
+        DynamoConnectionStore::new(boomerang_aws::dynamo_client(&sdk), &a.tables.connections);
+    // WHEN a connect's row write fails so (its row stored all the same),
+    // and the row is then forgotten, as a connect at the limit forgets a
+    // connection whose socket never opened
+    assert!(flaky.add_within(&conn(1), 2, now).await.is_err());
+    store.remove(&conn(1).id).await.unwrap();
+    // THEN erin has one place left, not two: the limit holds
+    assert!(store.add_within(&conn(2), 2, now).await.unwrap());
+    assert!(!store.add_within(&conn(3), 2, now).await.unwrap());
+    assert_eq!(store.for_user(&user("erin")).await.unwrap().len(), 2);
 }
 
 #[tokio::test]

@@ -1,9 +1,10 @@
 //! `DynamoConnectionStore`: one item per connection, keyed by its id, with
 //! an index by user, and one item per user counting its stored rows (the
 //! per-user limit, held under a burst of connects): each row, live or past
-//! its expiry, holds one slot until it is removed. `$connect` is two writes
-//! (the count, the row), `$disconnect` two (the row, the count), a fan-out
-//! one Query (never a Scan).
+//! its expiry, holds one slot until it is removed. The count errs high,
+//! never low: only a deleted row gives its slot back, and once.
+//! `$connect` is two writes (the count, the row), `$disconnect` two (the
+//! row, the count), a fan-out one Query (never a Scan).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -145,9 +146,14 @@ impl DynamoConnectionStore {
         }
     }
 
-    /// Gives a slot back. A failure is logged, not raised: the count is
-    /// then too high by one, which the next full connect sets right.
+    /// Gives a slot back, for a row that was deleted. A failure is logged,
+    /// not raised: the count is then too high by one, which the next full
+    /// connect sets right once it has settled. Never retried: an attempt
+    /// that timed out may still land, and a retry would then give back
+    /// twice, letting one more in than the limit.
     async fn give_slot_back(&self, user: &UserId) {
+        let once = aws_sdk_dynamodb::Config::builder()
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled());
         let given = self
             .client
             .update_item()
@@ -158,6 +164,8 @@ impl DynamoConnectionStore {
             .expression_attribute_names("#open", "open")
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
+            .customize()
+            .config_override(once)
             .send()
             .await;
         if let Err(e) = given {
@@ -189,10 +197,12 @@ impl ConnectionStore for DynamoConnectionStore {
             .item(TTL, n(conn.expires_at.timestamp()))
             .send()
             .await;
-        if let Err(e) = put {
-            self.give_slot_back(&conn.user).await;
-            return Err(sdk(e));
-        }
+        // A failed write keeps its slot: it may have landed all the same
+        // (an attempt that timed out), and the row's removal, when the
+        // socket is found gone, gives the slot back. The count may then be
+        // one too high until a full connect recounts; never too low, which
+        // would let one more in than the limit.
+        put.map_err(sdk)?;
         Ok(true)
     }
 
