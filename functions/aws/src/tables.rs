@@ -11,9 +11,10 @@ pub struct Tables {
     /// `createdAt`) and the sparse `waitingKeys` (`waitShard`,
     /// `waitingSince`).
     pub jobs: String,
-    /// `userId` (S), `seq` (N): the user's head at seq 0 (`lastSeq` and
-    /// the newest events; never expires), chunks of older events at the
-    /// seq of their last (with a `ttl`: the retention).
+    /// `userId` (S), `seq` (N): each of the user's events at its seq
+    /// (`body`, as it was pushed, and a `ttl`: its time plus the
+    /// retention), and the user's head at seq 0 (`lastSeq`; never expires,
+    /// so seqs never restart).
     pub events: String,
 }
 
@@ -39,8 +40,7 @@ pub const JOBS_WAITING: &str = "waitingKeys";
 /// Partitions of the `waiting` index. DynamoDB takes up to 1,000 writes/s
 /// per partition; 8 let about 8,000 jobs/s start waiting.
 pub const WAIT_SHARDS: u32 = 8;
-/// The seq of a user's head in the events table: the counter and the
-/// newest events.
+/// The seq of a user's head in the events table: its `lastSeq`.
 pub const COUNTER_SEQ: u64 = 0;
 /// DynamoDB's TTL attribute on every table that expires rows.
 pub const TTL: &str = "ttl";

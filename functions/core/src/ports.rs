@@ -163,14 +163,6 @@ pub trait EventLog: Send + Sync {
     /// The newest seq the user has, 0 if none. The counter is never
     /// deleted, so seqs never restart, whatever has expired.
     async fn last_seq(&self, user: &UserId) -> Result<u64>;
-    /// [`EventLog::since`] and the newest seq as it was before that read
-    /// began ([`EventLog::last_seq`], read first: an event appended in
-    /// between shows up with a seq above it, never the other way round).
-    /// A store that reads both in one request overrides it.
-    async fn page(&self, user: &UserId, after: u64, limit: usize) -> Result<(Vec<Event>, u64)> {
-        let last = self.last_seq(user).await?;
-        Ok((self.since(user, after, limit).await?, last))
-    }
     /// Deletes events from before `before`, where the store does not do
     /// it by itself (DynamoDB's TTL does); how many went.
     async fn forget_before(&self, before: DateTime<Utc>) -> Result<u64>;

@@ -23,15 +23,6 @@ impl EventType {
             EventType::JobFailed => "job.failed",
         }
     }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "job.submitted" => EventType::JobSubmitted,
-            "job.completed" => EventType::JobCompleted,
-            "job.failed" => EventType::JobFailed,
-            _ => return None,
-        })
-    }
 }
 
 /// An event before the store has numbered it.

@@ -104,7 +104,10 @@ impl Queries {
         since: u64,
         limit: usize,
     ) -> Result<EventsPage> {
-        let (mut events, last) = self.events.page(user, since, limit).await?;
+        // The newest seq first: an event appended in between shows up with
+        // a seq above it, never the other way round.
+        let last = self.events.last_seq(user).await?;
+        let mut events = self.events.since(user, since, limit).await?;
         // What is past the retention counts as gone even where the store
         // has not deleted it yet (DynamoDB's TTL lags by up to days), so
         // that readers see one line between kept and gone.
