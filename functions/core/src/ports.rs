@@ -99,12 +99,43 @@ pub struct Claim {
     pub outcome: Option<Outcome>,
 }
 
-/// What a finished request answered: its job, and its status as the
-/// edge chose it (the core does not read it).
+/// What a finished request answered: its job, and how (the edge picks
+/// the HTTP status of each).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub job: JobId,
-    pub status: u16,
+    pub answer: Answer,
+}
+
+/// How an upload was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// A large file declared: its job waits for the bytes at a URL.
+    Declared,
+    /// The third party took the file (or already sent its result).
+    Accepted,
+    /// The third party did not take the file: the job failed.
+    Refused,
+}
+
+impl Answer {
+    /// Its name, as stores keep it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Answer::Declared => "declared",
+            Answer::Accepted => "accepted",
+            Answer::Refused => "refused",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "declared" => Answer::Declared,
+            "accepted" => Answer::Accepted,
+            "refused" => Answer::Refused,
+            _ => return None,
+        })
+    }
 }
 
 impl Claim {

@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::Client;
 use boomerang_core::ports::{
-    Claim, IdempotencyKeys, Outcome, IDEMPOTENCY_WINDOW, UNFINISHED_CLAIM_LIFETIME,
+    Answer, Claim, IdempotencyKeys, Outcome, IDEMPOTENCY_WINDOW, UNFINISHED_CLAIM_LIFETIME,
 };
-use boomerang_core::{JobId, Result, UserId};
+use boomerang_core::{Error, JobId, Result, UserId};
 use chrono::DateTime;
 
 use super::{get_n, get_opt_s, get_s, n, s, sdk, Item};
@@ -44,7 +44,8 @@ fn from_item(user: &UserId, key: &str, item: &Item) -> Result<Claim> {
     let outcome = match (get_opt_s(item, "claimJob"), item.get("answer")) {
         (Some(job), Some(_)) => Some(Outcome {
             job: JobId::parse(job)?,
-            status: get_n(item, "answer")?,
+            answer: Answer::parse(get_s(item, "answer")?)
+                .ok_or_else(|| Error::internal("bad stored answer"))?,
         }),
         _ => None,
     };
@@ -117,10 +118,10 @@ impl IdempotencyKeys for DynamoIdempotencyKeys {
                     .update_item()
                     .table_name(&self.table)
                     .key("jobId", s(&id))
-                    .update_expression("SET claimJob = :job, answer = :status")
+                    .update_expression("SET claimJob = :job, answer = :answer")
                     .condition_expression("attribute_exists(jobId)")
                     .expression_attribute_values(":job", s(o.job.as_str()))
-                    .expression_attribute_values(":status", n(o.status))
+                    .expression_attribute_values(":answer", s(o.answer.as_str()))
                     .send()
                     .await
                     .map_err(sdk)?;

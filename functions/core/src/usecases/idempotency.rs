@@ -6,7 +6,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use tracing::info;
 
-use crate::ports::{Claim, Clock, IdempotencyKeys, JobStore, Outcome};
+use crate::ports::{Answer, Claim, Clock, IdempotencyKeys, JobStore, Outcome};
 use crate::{Error, Job, Result, UserId};
 
 /// What a request under a key does.
@@ -16,7 +16,7 @@ pub enum Idempotent {
     Run(Claimed),
     /// Answers again what the first request answered, with its job as it
     /// is now.
-    Replay { job: Job, status: u16 },
+    Replay { job: Job, answer: Answer },
 }
 
 /// A key this request holds, to be finished.
@@ -112,17 +112,17 @@ impl Idempotency {
         info!(job_id = %job.id, user = %user, "idempotent request replayed");
         Ok(Idempotent::Replay {
             job,
-            status: outcome.status,
+            answer: outcome.answer,
         })
     }
 
     /// The claimed request ended: with its job and answer, replayed to
     /// whoever sends the key again; or with `None` (refused before any job
     /// was made), which frees the key for a corrected retry.
-    pub async fn finish(&self, claimed: Claimed, answered: Option<(&Job, u16)>) -> Result<()> {
-        let outcome = answered.map(|(job, status)| Outcome {
+    pub async fn finish(&self, claimed: Claimed, answered: Option<(&Job, Answer)>) -> Result<()> {
+        let outcome = answered.map(|(job, answer)| Outcome {
             job: job.id.clone(),
-            status,
+            answer,
         });
         self.keys
             .finish(&claimed.user, &claimed.key, outcome.as_ref())

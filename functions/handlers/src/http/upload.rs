@@ -2,6 +2,7 @@
 //! file itself; JSON declares a large one, answered with a presigned PUT.
 //! Either may carry an `Idempotency-Key`: a retry gets the first answer.
 
+use boomerang_core::ports::Answer;
 use boomerang_core::usecases::{fingerprint, Claimed};
 use boomerang_core::{
     Authenticator, Error, Idempotency, Idempotent, Job, NewUpload, UploadOutcome, Uploads, UserId,
@@ -48,11 +49,11 @@ pub async fn upload(
     };
     let claimed: Claimed = match idempotency.claim(&user, key, print).await {
         Ok(Idempotent::Run(claimed)) => claimed,
-        Ok(Idempotent::Replay { job, status }) => return replay(uploads, job, status).await,
+        Ok(Idempotent::Replay { job, answer }) => return replay(uploads, job, answer).await,
         Err(e) => return error_response(&e),
     };
-    let (response, job) = run(uploads, &user, asked).await;
-    let answered = job.as_ref().map(|j| (j, response.status().as_u16()));
+    let (response, answered) = run(uploads, &user, asked).await;
+    let answered = answered.as_ref().map(|(job, answer)| (job, *answer));
     if let Err(e) = idempotency.finish(claimed, answered).await {
         // The answer stands; a retry within 15 minutes gets 409, then runs.
         warn!(error = %e, "could not record an idempotent request's answer");
@@ -93,30 +94,34 @@ async fn parse(uploads: &Uploads, req: &Request) -> Result<Asked, Error> {
 }
 
 /// Runs the request; the answer, and the job it made, if any.
-async fn run(uploads: &Uploads, user: &UserId, asked: Asked) -> (Response<Body>, Option<Job>) {
+async fn run(
+    uploads: &Uploads,
+    user: &UserId,
+    asked: Asked,
+) -> (Response<Body>, Option<(Job, Answer)>) {
     match asked {
         Asked::File(file) => match uploads.upload(user, file).await {
-            Ok(UploadOutcome::Accepted(job)) => (accepted(&job), Some(job)),
-            Ok(UploadOutcome::Refused(job)) => (refused(&job), Some(job)),
+            Ok(UploadOutcome::Accepted(job)) => (accepted(&job), Some((job, Answer::Accepted))),
+            Ok(UploadOutcome::Refused(job)) => (refused(&job), Some((job, Answer::Refused))),
             Err(e) => (error_response(&e), None),
         },
         Asked::Declared(declared) => match uploads.begin_upload(user, declared).await {
-            Ok((job, ticket)) => (created(&job, &ticket), Some(job)),
+            Ok((job, ticket)) => (created(&job, &ticket), Some((job, Answer::Declared))),
             Err(e) => (error_response(&e), None),
         },
     }
 }
 
 /// The first answer again, with the job as it is now.
-async fn replay(uploads: &Uploads, job: Job, status: u16) -> Response<Body> {
-    let mut response = match status {
+async fn replay(uploads: &Uploads, job: Job, answer: Answer) -> Response<Body> {
+    let mut response = match answer {
         // The bytes may not have been sent yet: a fresh URL for them.
-        201 => match uploads.upload_ticket(&job).await {
+        Answer::Declared => match uploads.upload_ticket(&job).await {
             Ok(ticket) => created(&job, &ticket),
             Err(e) => return error_response(&e),
         },
-        502 => refused(&job),
-        _ => accepted(&job),
+        Answer::Refused => refused(&job),
+        Answer::Accepted => accepted(&job),
     };
     response.headers_mut().insert(
         "idempotent-replayed",

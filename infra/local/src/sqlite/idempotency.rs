@@ -1,7 +1,7 @@
 //! `SqliteIdempotencyKeys`: each user's upload requests by idempotency key.
 
 use async_trait::async_trait;
-use boomerang_core::ports::{Claim, IdempotencyKeys, Outcome, IDEMPOTENCY_WINDOW};
+use boomerang_core::ports::{Answer, Claim, IdempotencyKeys, Outcome, IDEMPOTENCY_WINDOW};
 use boomerang_core::{JobId, Result, UserId};
 use rusqlite::{params, OptionalExtension};
 
@@ -30,16 +30,16 @@ impl IdempotencyKeys for SqliteIdempotencyKeys {
                     .execute([millis(new.claimed_at - window)])?;
                 let held = c
                     .prepare_cached(
-                        "SELECT fingerprint, claimed_at, job_id, status FROM idempotency \
+                        "SELECT fingerprint, claimed_at, job_id, answer FROM idempotency \
                          WHERE user = ?1 AND key = ?2",
                     )?
                     .query_row(params![new.user.as_str(), new.key], |r| {
                         let job: Option<String> = r.get(2)?;
-                        let status: Option<u16> = r.get(3)?;
-                        let outcome = match (job, status) {
-                            (Some(job), Some(status)) => Some(Outcome {
+                        let answer: Option<String> = r.get(3)?;
+                        let outcome = match (job, answer) {
+                            (Some(job), Some(answer)) => Some(Outcome {
                                 job: JobId::parse(&job).map_err(|_| corrupt("job id"))?,
-                                status,
+                                answer: Answer::parse(&answer).ok_or_else(|| corrupt("answer"))?,
                             }),
                             _ => None,
                         };
@@ -72,14 +72,14 @@ impl IdempotencyKeys for SqliteIdempotencyKeys {
 
     async fn finish(&self, user: &UserId, key: &str, outcome: Option<&Outcome>) -> Result<()> {
         let (user, key) = (user.to_string(), key.to_owned());
-        let outcome = outcome.map(|o| (o.job.to_string(), o.status));
+        let outcome = outcome.map(|o| (o.job.to_string(), o.answer.as_str()));
         self.db
             .write(move |c| match outcome {
-                Some((job, status)) => c
+                Some((job, answer)) => c
                     .prepare_cached(
-                        "UPDATE idempotency SET job_id = ?3, status = ?4 WHERE user = ?1 AND key = ?2",
+                        "UPDATE idempotency SET job_id = ?3, answer = ?4 WHERE user = ?1 AND key = ?2",
                     )?
-                    .execute(params![user, key, job, status]),
+                    .execute(params![user, key, job, answer]),
                 None => c
                     .prepare_cached("DELETE FROM idempotency WHERE user = ?1 AND key = ?2")?
                     .execute(params![user, key]),

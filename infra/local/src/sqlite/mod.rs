@@ -81,7 +81,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     fingerprint TEXT NOT NULL,
     claimed_at  INTEGER NOT NULL,
     job_id      TEXT,
-    status      INTEGER,
+    answer      TEXT,
     PRIMARY KEY (user, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idempotency_by_time ON idempotency (claimed_at);
