@@ -266,15 +266,7 @@ impl Init {
     /// webhooks are signed with now, the credentials the stack's
     /// hand-overs carry, and the webhook it calls back.
     pub async fn stub_settings(&self) -> Result<(Secret, String, String), BootError> {
-        let name = "BOOMERANG_WEBHOOK_SECRET_ARN";
-        let arn = self.env.webhook_secret_arn.as_deref();
-        let keys = keys_from(
-            &self.secrets,
-            name,
-            arn.ok_or(BootError::Missing(name))?,
-            webhook::parse_secret,
-        )
-        .await?;
+        let keys = self.webhook_keys().await?;
         let authorization = self
             .third_party_authorization()
             .await?
@@ -292,18 +284,17 @@ impl Init {
         ))
     }
 
-    /// The third party's results, verified with the keys in the secret
-    /// `BOOMERANG_WEBHOOK_SECRET_ARN` names.
-    pub async fn webhooks(&self) -> Result<Webhooks, BootError> {
+    /// The webhook keys in the secret `BOOMERANG_WEBHOOK_SECRET_ARN` names.
+    async fn webhook_keys(&self) -> Result<Keys, BootError> {
         let name = "BOOMERANG_WEBHOOK_SECRET_ARN";
         let arn = self.env.webhook_secret_arn.as_deref();
-        let keys = keys_from(
-            &self.secrets,
-            name,
-            arn.ok_or(BootError::Missing(name))?,
-            webhook::parse_secret,
-        )
-        .await?;
+        let arn = arn.ok_or(BootError::Missing(name))?;
+        keys_from(&self.secrets, name, arn, webhook::parse_secret).await
+    }
+
+    /// The third party's results, verified with the webhook keys.
+    pub async fn webhooks(&self) -> Result<Webhooks, BootError> {
+        let keys = self.webhook_keys().await?;
         Ok(Webhooks::new(
             self.job_store()?,
             self.connections()?,
