@@ -16,9 +16,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use std::sync::Arc;
 
@@ -97,8 +95,6 @@ impl DynamoEventLog {
             } else {
                 "lastSeq = :last"
             })
-            // A cancelled append learns where the log is, without a read.
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .expression_attribute_values(":next", n(event.seq))
             .expression_attribute_values(":last", n(last))
             .build()

@@ -4,13 +4,12 @@
 //! which exactly one caller wins, and its event appended to the owner's
 //! log ([`super::events`]), together or not at all.
 //!
-//! The transaction is conditioned on the owner's `lastSeq`. Reading it
-//! first would make a webhook three round trips in a row (the job, the
-//! head, the transaction), so the job item keeps the `seq` of its own
-//! latest event (`eventSeq`) and a transition of a job this store has
-//! just read guesses that nothing of the owner's moved since: right, it
-//! is two; wrong, the cancelled transaction returns the head and the
-//! next attempt is exact.
+//! The transaction is conditioned on the owner's `lastSeq`, read just
+//! before it: a webhook is three round trips in a row (the job, the head,
+//! the transaction). A cancelled transaction (another of the owner's jobs
+//! moved at the same moment) reads the head again and retries. (Guessing
+//! the head from the job item's own last event saved one read unit per
+//! move, $0.125 per million uploads, and was not worth its protocol.)
 //!
 //! Both indexes are keys-only: an index write costs one unit whatever the
 //! job holds, and only when a key changes. A list or a sweep reads the
@@ -19,7 +18,6 @@
 mod waiting;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
@@ -44,10 +42,6 @@ use waiting::wait_key;
 /// the user's jobs moved at the same moment), before giving up.
 const APPEND_ATTEMPTS: u32 = 20;
 
-/// Guesses of owners' `lastSeq` kept at most: one per job read and not yet
-/// moved (a function that only reads drops them all past this).
-const MAX_GUESSES: usize = 1024;
-
 /// Results larger than this go to S3. API Gateway pushes at most 128 KB a
 /// WebSocket message (`MaxPushBytes` can be no more), so no push and no
 /// list ever shows a larger result whole: kept in the job item it would
@@ -66,9 +60,6 @@ pub struct DynamoJobStore {
     job_retention: std::time::Duration,
     /// What "now" is for expiry.
     clock: std::sync::Arc<dyn Clock>,
-    /// The `eventSeq` of each job read since, by job: its owner's
-    /// `lastSeq` if nothing of theirs moved since.
-    guesses: Arc<Mutex<HashMap<JobId, u64>>>,
 }
 
 /// A finished job past its TTL, which DynamoDB has not deleted yet (it
@@ -94,7 +85,6 @@ impl DynamoJobStore {
             results,
             job_retention: boomerang_core::Limits::default().job_retention,
             clock: std::sync::Arc::new(SystemClock),
-            guesses: Arc::default(),
         }
     }
 
@@ -134,13 +124,6 @@ impl DynamoJobStore {
             _ => None,
         };
         let mut job = job_of_item(item)?;
-        if let Ok(seq) = get_n::<u64>(item, "eventSeq") {
-            let mut guesses = self.guesses.lock().expect("not poisoned");
-            if guesses.len() >= MAX_GUESSES {
-                guesses.clear();
-            }
-            guesses.insert(job.id.clone(), seq);
-        }
         if from_s3.is_some() {
             job.result = from_s3;
         }
@@ -250,17 +233,12 @@ impl DynamoJobStore {
         draft: EventDraft,
     ) -> Result<Option<Event>> {
         let result = self.result_attr(job).await?;
-        let guess = self.guesses.lock().expect("not poisoned").remove(&job.id);
-        let mut last = match guess {
-            Some(seq) => seq,
-            None => self.log.head(&job.owner).await?,
-        };
+        let mut last = self.log.head(&job.owner).await?;
         let mut attempt = 0;
         let outcome = loop {
             attempt += 1;
             let event = draft.clone().numbered(last + 1);
-            let mut c = self.change(from, job, &result);
-            c.set("eventSeq", ":eventSeq", n(event.seq));
+            let c = self.change(from, job, &result);
             let update = Update::builder()
                 .table_name(&self.jobs)
                 .key("jobId", s(job.id.as_str()))
@@ -297,24 +275,12 @@ impl DynamoJobStore {
                 // Someone else moved the job first.
                 break Ok(None);
             }
-            // The owner's log was not where it was guessed or read (another
-            // of their jobs moved), or another transaction on these items
-            // was under way (TransactionConflict).
+            // The owner's log moved since it was read (another of their
+            // jobs moved), or another transaction on these items was under
+            // way (TransactionConflict): after a pause, on a fresh read.
             if attempt < APPEND_ATTEMPTS {
-                let reason = cancel.cancellation_reasons().get(1);
-                let head = reason
-                    .and_then(|r| r.item())
-                    .and_then(|i| get_n(i, "lastSeq").ok());
-                // A stale guess is retried at once, on the head the
-                // cancellation returned; a race, after a pause, on a fresh
-                // read (the returned head is stale by then).
-                last = match head {
-                    Some(seq) if attempt == 1 && guess.is_some() => seq,
-                    _ => {
-                        backoff(attempt).await;
-                        self.log.head(&job.owner).await?
-                    }
-                };
+                backoff(attempt).await;
+                last = self.log.head(&job.owner).await?;
                 continue;
             }
             break Err(Error::internal(format!(
