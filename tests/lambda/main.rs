@@ -78,6 +78,18 @@ struct Stack {
     keys: std::collections::HashMap<String, (String, String)>,
 }
 
+impl Stack {
+    /// What function `logical_id` runs with: its template.yaml environment,
+    /// pointed here, signing as its IAM user.
+    fn env_of(&self, logical_id: &str) -> Vec<(String, String)> {
+        let mut env = env_for(&self.app, &self.tp, &self.arns, logical_id);
+        let (key, secret) = self.keys[logical_id].clone();
+        env.push(("AWS_ACCESS_KEY_ID".into(), key));
+        env.push(("AWS_SECRET_ACCESS_KEY".into(), secret));
+        env
+    }
+}
+
 /// Moto with the tables and bucket, enforcing IAM: each function signs as
 /// a user holding only its template.yaml policy; the local gateway on it,
 /// a silent third party, and the stack's keys in Secrets Manager, where
@@ -123,12 +135,8 @@ async fn the_eight_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
     // GIVEN moto enforcing IAM, the local gateway on it, a silent third
     // party, the stack's keys in Secrets Manager, the Lambda APIs emulator
     // and the eight bootstraps (the sweep with a 1 s job timeout)
-    let Stack {
-        app,
-        tp,
-        arns,
-        keys,
-    } = stack().await;
+    let stack = stack().await;
+    let Stack { app, tp, keys, .. } = &stack;
     let (_apis, port) = lambda_apis().await;
     let logs = tempfile::tempdir().unwrap();
     let names = FUNCTIONS.map(|(name, _)| name);
@@ -136,14 +144,11 @@ async fn the_eight_bootstraps_carry_jobs_from_connect_to_a_pushed_result_or_time
         .iter()
         .map(|(n, logical_id)| {
             let log = logs.path().join(format!("{n}.log"));
-            let (key, secret) = keys[*logical_id].clone();
-            let mut env = env_for(&app, &tp, &arns, logical_id);
+            let mut env = stack.env_of(logical_id);
             if *n == "sweep" {
                 env.retain(|(k, _)| k != "BOOMERANG_JOB_TIMEOUT_SECS");
                 env.push(("BOOMERANG_JOB_TIMEOUT_SECS".into(), "1".into()));
             }
-            env.push(("AWS_ACCESS_KEY_ID".into(), key));
-            env.push(("AWS_SECRET_ACCESS_KEY".into(), secret));
             start_function(&debug_bootstrap(n), n, port, &env, &log)
         })
         .collect();
@@ -631,18 +636,11 @@ async fn the_stub_bootstrap_takes_only_the_stacks_hand_overs_and_calls_the_webho
     // GIVEN the stack on moto, and the stub third party's bootstrap with
     // what template.yaml gives it (ThirdPartyStub=true), signing as its
     // IAM user
-    let Stack {
-        app,
-        tp,
-        arns,
-        keys,
-    } = stack().await;
+    let stack = stack().await;
+    let Stack { app, tp, .. } = &stack;
     let (_apis, port) = lambda_apis().await;
     let logs = tempfile::tempdir().unwrap();
-    let (key, secret) = keys["ThirdPartyStubFunction"].clone();
-    let mut env = env_for(&app, &tp, &arns, "ThirdPartyStubFunction");
-    env.push(("AWS_ACCESS_KEY_ID".into(), key));
-    env.push(("AWS_SECRET_ACCESS_KEY".into(), secret));
+    let env = stack.env_of("ThirdPartyStubFunction");
     let stub = "third-party-stub";
     let log = logs.path().join("stub.log");
     let _function = start_function(&debug_bootstrap(stub), stub, port, &env, &log);

@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use boomerang_core::auth::Secret;
-use boomerang_core::webhook;
+use boomerang_http::post_signed;
 use bytes::Bytes;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -106,30 +106,20 @@ impl ThirdPartyStub {
         }
     }
 
-    /// Posts the result, signed afresh per attempt.
+    /// Posts the result, signed afresh per attempt, as the local simulated
+    /// third party does (`boomerang_http::post_signed`).
     async fn deliver(&self, job_id: &str, result: Value) -> Result<u16, String> {
         let body = json!({"job_id": job_id, "status": "completed", "result": result}).to_string();
         let msg_id = format!("msg_{}", uuid::Uuid::new_v4().simple());
         let mut last = String::new();
+        let (key, url) = (&self.settings.key, &self.settings.callback_url);
         for attempt in 1..=DELIVERY_ATTEMPTS {
-            let ts = chrono::Utc::now().timestamp();
-            let signature = webhook::sign(&self.settings.key, &msg_id, ts, body.as_bytes());
-            let sent = self
-                .client
-                .post(&self.settings.callback_url)
-                .header("content-type", "application/json")
-                .header("webhook-id", &msg_id)
-                .header("webhook-timestamp", ts.to_string())
-                .header("webhook-signature", signature)
-                .body(body.clone())
-                .send()
-                .await;
-            match sent {
+            match post_signed(&self.client, url, key, &msg_id, &body).await {
                 // A 4xx will not change on a retry: the webhook has spoken.
-                Ok(r) if r.status().is_success() || r.status().is_client_error() => {
-                    return Ok(r.status().as_u16())
+                Ok(status) if status.is_success() || status.is_client_error() => {
+                    return Ok(status.as_u16())
                 }
-                Ok(r) => last = format!("the webhook answered {}", r.status().as_u16()),
+                Ok(status) => last = format!("the webhook answered {}", status.as_u16()),
                 Err(e) => last = format!("the webhook could not be reached: {}", e.without_url()),
             }
             warn!(job_id, attempt, error = %last, "the stub's delivery failed");

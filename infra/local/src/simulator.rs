@@ -18,7 +18,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use boomerang_core::auth::Secret;
 use boomerang_core::ports::JobStore;
-use boomerang_core::{webhook, JobId, JobStatus};
+use boomerang_core::{JobId, JobStatus};
+use boomerang_http::post_signed;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -286,32 +287,20 @@ async fn deliver(sim: &Sim, callback: &str, job_id: &str, result: Value) {
     let msg_id = format!("msg_{}", uuid::Uuid::new_v4().simple());
     let mut backoff = Duration::from_millis(200);
     for attempt in 1..=DELIVERY_ATTEMPTS {
-        // Signed afresh per attempt, as Standard Webhooks senders do.
-        let ts = chrono::Utc::now().timestamp();
-        let sig = webhook::sign(&sim.key, &msg_id, ts, body.as_bytes());
-        let sent = sim
-            .client
-            .post(callback)
-            .header("content-type", "application/json")
-            .header("webhook-id", &msg_id)
-            .header("webhook-timestamp", ts.to_string())
-            .header("webhook-signature", sig)
-            .body(body.clone())
-            .send()
-            .await;
+        let sent = post_signed(&sim.client, callback, &sim.key, &msg_id, &body).await;
         match sent {
-            Ok(r) if r.status().is_success() || r.status().is_client_error() => {
+            Ok(status) if status.is_success() || status.is_client_error() => {
                 info!(
                     job_id,
-                    status = r.status().as_u16(),
+                    status = status.as_u16(),
                     "simulated third party delivered its result"
                 );
                 return;
             }
-            Ok(r) => warn!(
+            Ok(status) => warn!(
                 job_id,
                 attempt,
-                status = r.status().as_u16(),
+                status = status.as_u16(),
                 "result delivery refused"
             ),
             Err(e) => warn!(job_id, attempt, error = %e.without_url(), "result delivery failed"),
