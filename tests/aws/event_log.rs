@@ -68,10 +68,7 @@ async fn concurrent_transitions_get_gapless_unique_seqs_and_each_job_moves_once(
     let first = events_item(&a, "alice", 1).await;
     assert_eq!(first["body"].as_s().unwrap(), &events[0].to_json());
     let ttl: i64 = first["ttl"].as_n().unwrap().parse().unwrap();
-    assert_eq!(
-        ttl,
-        events[0].time().unwrap().timestamp() + RETENTION.as_secs() as i64
-    );
+    assert_eq!(ttl, events[0].at.timestamp() + RETENTION.as_secs() as i64);
     let stored = jobs.get(&all[0].id).await.unwrap().unwrap();
     assert_eq!(stored.status, JobStatus::Completed);
     assert_eq!(stored.result, Some(serde_json::json!({"ok": true})));
@@ -123,7 +120,7 @@ async fn events_read_back_as_they_were_pushed_the_job_as_it_was_then() {
         |events: &[boomerang_core::Event]| events.iter().map(|e| e.to_json()).collect::<Vec<_>>();
     let read = log.since(&user("erin"), 0, 500).await.unwrap();
     assert_eq!(wire(&read), wire(&pushed));
-    assert_eq!(read[1].job.status, "submitted");
+    assert_eq!(read[1].job.status, JobStatus::Submitted);
     assert_eq!(read[15].job.result_truncated, Some(true));
     assert!(
         read[15].to_json().contains(r#""result":null"#),

@@ -247,7 +247,7 @@ impl EventLog for Memory {
         let mut gone = 0;
         for log in s.events.values_mut() {
             let n = log.len();
-            log.retain(|e| e.time().is_none_or(|t| t >= before));
+            log.retain(|e| e.at >= before);
             gone += (n - log.len()) as u64;
         }
         Ok(gone)

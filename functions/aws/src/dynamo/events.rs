@@ -99,8 +99,8 @@ impl DynamoEventLog {
             .expression_attribute_values(":last", n(last))
             .build()
             .map_err(Error::internal)?;
-        let ttl = event.time().unwrap_or_else(|| self.clock.now()).timestamp()
-            + i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX / 2);
+        let ttl =
+            event.at.timestamp() + i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX / 2);
         let body = serde_json::to_string(event).map_err(Error::internal)?;
         let put = Put::builder()
             .table_name(&self.table)

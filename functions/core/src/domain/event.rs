@@ -1,9 +1,9 @@
 //! Events: what a user's tabs are told, numbered per user.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{job::timestamp, Job, JobStatus, JobView};
+use super::{job::millis, Job, JobStatus, JobView};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventType {
@@ -57,7 +57,7 @@ impl EventDraft {
         Event {
             seq,
             kind: self.kind,
-            at: timestamp(self.at),
+            at: self.at.trunc_subsecs(3),
             job: self.job,
         }
     }
@@ -77,13 +77,15 @@ impl Job {
     }
 }
 
-/// One message of the WebSocket protocol and of `GET /events`.
+/// One message of the WebSocket protocol and of `GET /events`: typed, and
+/// stored as exactly the JSON that is pushed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub seq: u64,
     #[serde(rename = "type")]
     pub kind: EventType,
-    pub at: String,
+    #[serde(with = "millis")]
+    pub at: DateTime<Utc>,
     pub job: JobView,
 }
 
@@ -94,14 +96,6 @@ impl Event {
 
     pub fn wire_len(&self) -> usize {
         self.to_json().len()
-    }
-
-    /// When it happened (`at`, parsed); `None` only for a stored event
-    /// that was edited by hand.
-    pub fn time(&self) -> Option<DateTime<Utc>> {
-        DateTime::parse_from_rfc3339(&self.at)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
     }
 }
 

@@ -1,7 +1,7 @@
 //! A job: one uploaded file on its way to the third party and back.
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{JobId, UserId};
@@ -11,7 +11,8 @@ use super::{JobId, UserId};
 /// beat the third party's 2xx, or the third party refused the file). A
 /// file sent straight to storage starts `Uploading`, and becomes `Pending`
 /// once its bytes are stored (or `Failed` when they never come).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum JobStatus {
     /// Created by `POST /uploads` (JSON); its bytes are on their way to
     /// storage by a presigned PUT.
@@ -46,11 +47,11 @@ impl JobStatus {
         })
     }
 
-    /// The status in the external contract.
-    pub fn public(self) -> &'static str {
+    /// The status in the external contract, which has no `pending`.
+    pub fn public(self) -> JobStatus {
         match self {
-            JobStatus::Pending | JobStatus::Submitted => "submitted",
-            other => other.as_str(),
+            JobStatus::Pending => JobStatus::Submitted,
+            other => other,
         }
     }
 
@@ -101,13 +102,13 @@ pub struct Job {
 impl Job {
     pub fn view(&self) -> JobView {
         JobView {
-            id: self.id.to_string(),
-            status: self.status.public().to_owned(),
+            id: self.id.clone(),
+            status: self.status.public(),
             file_name: self.file_name.clone(),
             content_type: self.content_type.clone(),
             size: self.size,
-            created_at: timestamp(self.created_at),
-            updated_at: timestamp(self.updated_at),
+            created_at: self.created_at.trunc_subsecs(3),
+            updated_at: self.updated_at.trunc_subsecs(3),
             result: match self.status {
                 JobStatus::Completed => Some(self.result.clone().unwrap_or(Value::Null)),
                 _ => None,
@@ -118,18 +119,22 @@ impl Job {
     }
 }
 
-/// A job as clients see it (`GET /jobs`, events).
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+/// A job as clients see it (`GET /jobs`, events), typed: its JSON is the
+/// contract's, and stores keep exactly that JSON. Times are kept to the
+/// millisecond they are shown with, so a view read back is the view shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobView {
-    pub id: String,
-    #[serde(deserialize_with = "de_status")]
-    pub status: String,
+    pub id: JobId,
+    /// Never `pending` ([`JobStatus::public`]).
+    pub status: JobStatus,
     pub file_name: String,
     pub content_type: String,
     pub size: u64,
-    pub created_at: String,
-    pub updated_at: String,
+    #[serde(with = "millis")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "millis")]
+    pub updated_at: DateTime<Utc>,
     /// Present on completed jobs. `null` with `resultTruncated` when the
     /// result was too large to push (read back as `Some(Null)`, so that an
     /// event stored and read again is the event that was pushed).
@@ -150,16 +155,27 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
     <Value as serde::Deserialize>::deserialize(d).map(Some)
 }
 
-fn de_status<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let s = <String as serde::Deserialize>::deserialize(d)?;
-    JobStatus::parse(&s)
-        .map(|st| st.public().to_owned())
-        .ok_or_else(|| serde::de::Error::custom(format!("unknown status {s}")))
-}
-
 /// RFC 3339, UTC, milliseconds: `2026-11-25T10:00:00.000Z`.
 pub fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A time as the contract writes it ([`timestamp`]), read back from any
+/// RFC 3339 form.
+pub(crate) mod millis {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::timestamp(*t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 #[cfg(test)]

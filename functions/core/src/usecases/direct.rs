@@ -274,7 +274,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(job.status, JobStatus::Uploading);
-        assert_eq!(job.view().status, "uploading");
+        assert_eq!(job.view().status, JobStatus::Uploading);
         assert!(ticket.put.url.contains(&job.file_key));
         // (no tab hears of a job still uploading)
         assert!(t.pushed("a1").is_empty());

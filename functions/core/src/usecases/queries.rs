@@ -114,7 +114,7 @@ impl Queries {
         let retention = chrono::Duration::from_std(self.limits.event_retention)
             .unwrap_or(chrono::Duration::MAX);
         if let Some(kept_from) = self.clock.now().checked_sub_signed(retention) {
-            events.retain(|e| e.time().is_none_or(|t| t >= kept_from));
+            events.retain(|e| e.at >= kept_from);
         }
         // A page stops short of MAX_LIST_PAGE_BYTES, as a list does: 100
         // events with results under the push limit could be 6.4 MB, past a
@@ -167,7 +167,7 @@ mod tests {
             let body = serde_json::json!({"job_id": job.id.as_str(), "status": "completed",
                 "result": {"n": n, "blob": "z".repeat(60 * 1024)}});
             t.deliver(&format!("w{n}"), &body).await.unwrap();
-            ids.push(job.id.to_string());
+            ids.push(job.id.clone());
             t.advance(std::time::Duration::from_millis(1));
         }
         // WHEN she asks for 200 at once, then follows the cursor
