@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks docs/openapi.yaml: a valid OpenAPI document whose paths and
 methods are exactly the routes the local gateway serves
-(infra/local/src/gateway/mod.rs). API Gateway's own Management API
+(infra/local/src/emulator/mod.rs). API Gateway's own Management API
 (`/@connections/{id}`, registered apart in `management_api()`) is AWS's,
 documented in docs/api.md, and not checked here."""
 

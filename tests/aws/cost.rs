@@ -21,7 +21,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use boomerang_e2e::{Moto, TestApp};
-use boomerang_local::provision::{table_defs, TableDef, TEMPLATE};
+use boomerang_local::emulator::provision::{table_defs, TableDef, TEMPLATE};
 use serde_json::{json, Value};
 
 use boomerang_e2e::Mode;

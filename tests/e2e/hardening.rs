@@ -201,7 +201,7 @@ async fn the_configuration_never_prints_its_secrets() {
 // 7: the simulated third party.
 
 #[tokio::test]
-async fn the_simulator_signs_only_for_this_stacks_waiting_jobs_and_posts_only_to_its_webhook() {
+async fn the_simulator_takes_only_this_stacks_hand_overs_and_posts_only_to_its_webhook() {
     // GIVEN a job of alice's that the simulator is still working on
     let app = spawn_app_with(|c| c.sim_delay_ms = 60_000).await;
     let job = json_of(app.upload("alice", "a.txt", b"hello").await, 202).await;
@@ -210,34 +210,40 @@ async fn the_simulator_signs_only_for_this_stacks_waiting_jobs_and_posts_only_to
         "http://{}/",
         app.stack.simulator_addr.expect("the simulator runs")
     );
-    let submit = |job_id: String, callback: String| {
+    let stacks = app.stack.hand_over_authorization.as_ref().unwrap().expose();
+    let stacks = String::from_utf8(stacks.to_vec()).unwrap();
+    let submit = |authorization: Option<&str>, callback: String| {
         let form = reqwest::multipart::Form::new()
             .part(
                 "file",
                 reqwest::multipart::Part::bytes(b"forged".to_vec()).file_name("f"),
             )
-            .text("job_id", job_id)
+            .text("job_id", id.clone())
             .text("callback_url", callback);
-        app.http.post(&sim).multipart(form).send()
+        let mut post = app.http.post(&sim).multipart(form);
+        if let Some(a) = authorization {
+            post = post.header("authorization", a);
+        }
+        post.send()
     };
-    // WHEN someone asks it to sign a result for that job and send it elsewhere
-    let elsewhere = submit(id.clone(), "http://127.0.0.1:9/steal".into())
+    // WHEN someone without the stack's credentials asks it to sign a result
+    // for that job, even to the stack's own webhook
+    for forged in [
+        None,
+        Some("Bearer guess"),
+        Some(&stacks[..stacks.len() - 1]),
+    ] {
+        let r = submit(forged, app.stack.callback_url.clone())
+            .await
+            .unwrap();
+        // THEN it refuses
+        assert_eq!(r.status().as_u16(), 401, "{forged:?}");
+    }
+    // AND with them, it still refuses to send a result anywhere else
+    let elsewhere = submit(Some(&stacks), "http://127.0.0.1:9/steal".into())
         .await
         .unwrap();
-    // THEN it refuses
     assert_eq!(elsewhere.status().as_u16(), 400);
-    // AND it refuses a job this stack never made, even to its own webhook
-    let unknown = submit(
-        uuid::Uuid::now_v7().to_string(),
-        app.stack.callback_url.clone(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(unknown.status().as_u16(), 404);
-    let garbage = submit("../../etc".into(), app.stack.callback_url.clone())
-        .await
-        .unwrap();
-    assert_eq!(garbage.status().as_u16(), 404);
     // AND the job is untouched
     let job = json_of(app.get("alice", &format!("/jobs/{id}")).await, 200).await;
     assert_eq!(job["job"]["status"], "submitted");

@@ -152,7 +152,7 @@ async fn the_grafana_dashboard_queries_only_what_metrics_serves_and_mirrors_clou
         );
     }
     // AND every figure of ours on the CloudWatch dashboard has its panel
-    let template = boomerang_local::provision::TEMPLATE;
+    let template = boomerang_local::emulator::provision::TEMPLATE;
     let cloudwatch = &template[template
         .find("DashboardBody")
         .expect("a CloudWatch dashboard")..];

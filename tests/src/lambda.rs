@@ -115,7 +115,8 @@ pub struct Local<'a> {
 /// missing here too, so the bootstraps fail as they would on AWS.
 pub fn template_env(logical_id: &str, local: &Local) -> Vec<(String, String)> {
     let template: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(boomerang_local::provision::TEMPLATE).expect("template.yaml");
+        serde_yaml_ng::from_str(boomerang_local::emulator::provision::TEMPLATE)
+            .expect("template.yaml");
     let vars = |v: Option<&serde_yaml_ng::Value>| -> serde_yaml_ng::Mapping {
         v.and_then(|v| v.get("Environment"))
             .and_then(|e| e.get("Variables"))

@@ -101,7 +101,7 @@ impl Moto {
     pub async fn with(deployment: &Deployment) -> (Moto, SdkConfig) {
         let moto = Moto::start().await;
         let sdk = moto.sdk_config().await;
-        boomerang_local::provision::create_resources(&sdk, deployment)
+        boomerang_local::emulator::provision::create_resources(&sdk, deployment)
             .await
             .expect("tables and bucket created in moto");
         (moto, sdk)

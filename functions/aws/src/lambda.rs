@@ -306,10 +306,13 @@ impl Init {
 
     /// The sweep.
     pub fn sweeper(&self) -> Result<Sweeper, BootError> {
-        let (jobs, events, connections) =
-            (self.job_store()?, self.event_log()?, self.connections()?);
-        let clock = self.clock.clone();
-        Ok(Sweeper::new(jobs, events, connections, clock, &self.limits))
+        let (jobs, connections) = (self.job_store()?, self.connections()?);
+        Ok(Sweeper::new(
+            jobs,
+            connections,
+            self.clock.clone(),
+            &self.limits,
+        ))
     }
 }
 

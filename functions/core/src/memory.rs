@@ -158,13 +158,6 @@ impl JobStore for Memory {
             .push(event.clone());
         Ok(Applied::Moved(Some(event)))
     }
-    async fn forget_finished_before(&self, before: DateTime<Utc>) -> Result<u64> {
-        let mut s = self.state.lock().unwrap();
-        let n = s.jobs.len();
-        s.jobs
-            .retain(|_, j| !(j.status.is_terminal() && j.updated_at < before));
-        Ok((n - s.jobs.len()) as u64)
-    }
     async fn waiting(
         &self,
         what: Waiting,
@@ -241,16 +234,6 @@ impl EventLog for Memory {
             .get(user)
             .copied()
             .unwrap_or(0))
-    }
-    async fn forget_before(&self, before: DateTime<Utc>) -> Result<u64> {
-        let mut s = self.state.lock().unwrap();
-        let mut gone = 0;
-        for log in s.events.values_mut() {
-            let n = log.len();
-            log.retain(|e| e.at >= before);
-            gone += (n - log.len()) as u64;
-        }
-        Ok(gone)
     }
 }
 

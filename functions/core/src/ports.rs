@@ -27,7 +27,9 @@ pub trait ConnectionStore: Send + Sync {
     async fn for_user(&self, user: &UserId) -> Result<Vec<Connection>>;
 }
 
-/// Jobs, and the only way their status changes.
+/// Jobs, and the only way their status changes. Each store forgets
+/// finished jobs after their retention by itself (DynamoDB's TTL, the
+/// SQLite adapter's own timer); readers never rely on when.
 #[async_trait]
 pub trait JobStore: Send + Sync {
     async fn create(&self, job: &Job) -> Result<()>;
@@ -49,9 +51,6 @@ pub trait JobStore: Send + Sync {
     /// [`Applied::Lost`] when someone else moved the job first: nothing
     /// was written. Exactly one caller moves a job from a status.
     async fn apply(&self, moved: &Moved) -> Result<Applied>;
-    /// Deletes jobs finished before `before`, where the store does not do
-    /// it by itself (DynamoDB's TTL does); how many went.
-    async fn forget_finished_before(&self, before: DateTime<Utc>) -> Result<u64>;
     /// Jobs waiting for `what` whose status last changed at or before
     /// `before`, oldest first, at most `limit`: an index lookup (a sparse
     /// index on AWS), never a scan. A job found but not readable is an
@@ -186,7 +185,8 @@ impl Waiting {
     }
 }
 
-/// Each user's numbered events, for tabs catching up.
+/// Each user's numbered events, for tabs catching up. Each store forgets
+/// them after the retention by itself; readers hide what is past it.
 #[async_trait]
 pub trait EventLog: Send + Sync {
     /// Events with `seq > after`, ascending, at most `limit`.
@@ -194,9 +194,6 @@ pub trait EventLog: Send + Sync {
     /// The newest seq the user has, 0 if none. The counter is never
     /// deleted, so seqs never restart, whatever has expired.
     async fn last_seq(&self, user: &UserId) -> Result<u64>;
-    /// Deletes events from before `before`, where the store does not do
-    /// it by itself (DynamoDB's TTL does); how many went.
-    async fn forget_before(&self, before: DateTime<Utc>) -> Result<u64>;
 }
 
 /// A file's bytes as they are read, a chunk at a time: a file is never

@@ -2,7 +2,7 @@
 //! waited longer than `BOOMERANG_JOB_TIMEOUT_SECS` for the third party
 //! fails and its owner's tabs are told. Jobs are found through the jobs
 //! table's sparse `waiting` index (one Query per shard, never a Scan).
-//! Old events need nothing here: DynamoDB's TTL deletes them.
+//! Old events and jobs need nothing here: DynamoDB's TTL deletes them.
 
 use boomerang_aws::lambda::serve;
 use lambda_runtime::Error;
@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
             let swept = sweeper.sweep().await?;
             Ok::<_, Error>(json!({
                 "timedOut": swept.timed_out,
-                "eventsForgotten": swept.events_forgotten,
+                "uploadsExpired": swept.uploads_expired,
                 "skipped": swept.skipped,
             }))
         },

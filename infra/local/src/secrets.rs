@@ -42,6 +42,14 @@ pub fn webhook_secret(
     Ok((key, s))
 }
 
+/// The simulated third party's credential for this run: what the stack's
+/// hand-overs carry as `Authorization`, and all it takes. Kept in memory
+/// only; a restart makes a new one.
+pub fn hand_over_key() -> Secret {
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_key());
+    Secret::new(format!("Bearer {key}"))
+}
+
 fn random_key() -> [u8; 32] {
     let mut k = [0u8; 32];
     rand::rng().fill_bytes(&mut k);

@@ -3,22 +3,23 @@
 //! "processes" for `BOOMERANG_SIM_DELAY_MS`, then POSTs a Standard Webhooks
 //! signed result to the callback URL.
 //!
-//! It holds the webhook key, so it is careful with it: it signs only for
-//! jobs this stack created and are still waiting, and posts only to this
-//! stack's own webhook URL (never to an address a request names).
+//! It holds the webhook key, so it is careful with it, as the deployable
+//! stub is: it takes only this stack's hand-overs (their `Authorization`
+//! is a key the stack generates at start and its processor sends), and
+//! posts only to this stack's own webhook URL (never to an address a
+//! request names). It reads no store: it signs for whatever job id the
+//! stack hands it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Multipart, State};
-use axum::http::StatusCode;
+use axum::http::{header::AUTHORIZATION, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use boomerang_core::auth::Secret;
-use boomerang_core::ports::JobStore;
-use boomerang_core::{JobId, JobStatus};
 use boomerang_http::post_signed;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -34,8 +35,8 @@ struct Sim {
     delay: Duration,
     /// The only URL results go to: this stack's webhook.
     callback_url: String,
-    /// This stack's jobs.
-    jobs: Arc<dyn JobStore>,
+    /// What every hand-over's `Authorization` must be.
+    authorization: Secret,
     client: reqwest::Client,
     work: TaskTracker,
     shutdown: CancellationToken,
@@ -65,23 +66,23 @@ impl SimulatorPort {
 }
 
 impl Simulator {
-    /// Serves on `port`, checking every file against `jobs`.
+    /// Serves on an ephemeral loopback port, taking hand-overs that carry
+    /// `authorization`, signing with `key` for `callback_url` alone.
     pub async fn start(
-        port: SimulatorPort,
-        jobs: Arc<dyn JobStore>,
+        authorization: Secret,
         key: Secret,
         delay: Duration,
         callback_url: String,
         shutdown: CancellationToken,
     ) -> std::io::Result<Self> {
-        let listener = port.0;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let work = TaskTracker::new();
         let sim = Arc::new(Sim {
             key,
             delay,
             callback_url,
-            jobs,
+            authorization,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
@@ -119,7 +120,21 @@ impl Simulator {
     }
 }
 
-async fn accept(State(sim): State<Arc<Sim>>, mut form: Multipart) -> Response {
+async fn accept(State(sim): State<Arc<Sim>>, headers: HeaderMap, mut form: Multipart) -> Response {
+    // Before the body is read: a stranger's hand-over costs nothing.
+    let given = headers.get(AUTHORIZATION).map(|v| v.as_bytes());
+    let expected = sim.authorization.expose();
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        given.unwrap_or_default(),
+        expected,
+    )) {
+        warn!("simulated third party refused a hand-over without this stack's credentials");
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "not a hand-over of this stack's"})),
+        )
+            .into_response();
+    }
     let (mut file, mut job_id, mut callback) = (None, None, None);
     loop {
         match form.next_field().await {
@@ -158,14 +173,6 @@ async fn accept(State(sim): State<Arc<Sim>>, mut form: Multipart) -> Response {
         warn!("simulated third party refused a callback_url that is not this stack's");
         return bad("callback_url must be this stack's webhook URL");
     }
-    if !sim.waiting(&job_id).await {
-        warn!(job_id = %job_id, "simulated third party refused a job this stack is not waiting on");
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": "no such job waiting"})),
-        )
-            .into_response();
-    }
     info!(job_id = %job_id, bytes = file.bytes, "simulated third party accepted a file");
     let result = file.result();
     let sim2 = sim.clone();
@@ -178,19 +185,6 @@ async fn accept(State(sim): State<Arc<Sim>>, mut form: Multipart) -> Response {
         deliver(&sim2, &callback, &job_id, result).await;
     });
     (StatusCode::ACCEPTED, Json(json!({"accepted": true}))).into_response()
-}
-
-impl Sim {
-    /// A job of this stack's that has not finished.
-    async fn waiting(&self, job_id: &str) -> bool {
-        let (jobs, Ok(id)) = (&self.jobs, JobId::parse(job_id)) else {
-            return false;
-        };
-        matches!(
-            jobs.get(&id).await,
-            Ok(Some(job)) if !matches!(job.status, JobStatus::Completed | JobStatus::Failed)
-        )
-    }
 }
 
 /// The simulated processing: `{"bytes", "sha256", "lines", "words"}`.

@@ -166,10 +166,4 @@ impl EventLog for DynamoEventLog {
     async fn last_seq(&self, user: &UserId) -> Result<u64> {
         self.head(user).await
     }
-
-    /// DynamoDB's TTL deletes events (each carries `ttl`); the head has
-    /// none, so seqs never restart.
-    async fn forget_before(&self, _before: DateTime<Utc>) -> Result<u64> {
-        Ok(0)
-    }
 }

@@ -446,11 +446,6 @@ impl JobStore for DynamoJobStore {
         })
     }
 
-    async fn forget_finished_before(&self, _before: DateTime<Utc>) -> Result<u64> {
-        // DynamoDB's TTL deletes them (and reads hide them until it does).
-        Ok(0)
-    }
-
     async fn waiting(
         &self,
         what: Waiting,

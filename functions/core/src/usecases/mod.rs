@@ -100,7 +100,7 @@ impl App {
                 &limits,
             ),
             queries: Queries::new(p.jobs.clone(), p.events.clone(), clock.clone(), &limits),
-            sweeper: Sweeper::new(p.jobs, p.events, connections.clone(), clock, &limits),
+            sweeper: Sweeper::new(p.jobs, connections.clone(), clock, &limits),
             connections,
         }
     }

@@ -255,12 +255,6 @@ mod tests {
         async fn apply(&self, moved: &crate::Moved) -> Result<crate::Applied> {
             self.inner.apply(moved).await
         }
-        async fn forget_finished_before(
-            &self,
-            before: chrono::DateTime<chrono::Utc>,
-        ) -> Result<u64> {
-            self.inner.forget_finished_before(before).await
-        }
         async fn waiting(
             &self,
             what: crate::ports::Waiting,

@@ -1,5 +1,6 @@
 //! The sweep: what happens because time passed. A job that waited too long
-//! for the third party fails, and old events go.
+//! for the third party fails. (Old events and jobs are the stores' own to
+//! forget: DynamoDB's TTL, the SQLite adapter's timer.)
 //!
 //! Locally a background task runs it; on AWS a scheduled Lambda
 //! (EventBridge). Either way it runs often enough that a job fails within
@@ -14,7 +15,7 @@ use tracing::{error, info, warn};
 
 use super::direct::NOT_RECEIVED;
 use super::Connections;
-use crate::ports::{Clock, EventLog, JobStore, Waiting};
+use crate::ports::{Clock, JobStore, Waiting};
 use crate::{Applied, Job, JobStatus, Limits, Result};
 
 /// The error of a job that timed out (the contract's words).
@@ -36,10 +37,6 @@ pub struct Swept {
     /// Jobs still `uploading` when their URL expired, each pushed as
     /// `job.failed` ([`NOT_RECEIVED`]).
     pub uploads_expired: usize,
-    /// Events deleted for being older than the retention.
-    pub events_forgotten: u64,
-    /// Finished jobs deleted for being older than theirs.
-    pub jobs_forgotten: u64,
     /// Due jobs that could not be read or moved: skipped (and logged)
     /// so that the others still fail on time; the next sweep tries again.
     pub skipped: usize,
@@ -49,7 +46,6 @@ pub struct Swept {
 #[derive(Clone)]
 pub struct Sweeper {
     jobs: Arc<dyn JobStore>,
-    events: Arc<dyn EventLog>,
     connections: Connections,
     clock: Arc<dyn Clock>,
     limits: Limits,
@@ -58,7 +54,6 @@ pub struct Sweeper {
 impl Sweeper {
     pub fn new(
         jobs: Arc<dyn JobStore>,
-        events: Arc<dyn EventLog>,
         connections: Connections,
         clock: Arc<dyn Clock>,
         limits: &Limits,
@@ -66,7 +61,6 @@ impl Sweeper {
         let limits = limits.clone();
         Self {
             jobs,
-            events,
             connections,
             clock,
             limits,
@@ -74,8 +68,7 @@ impl Sweeper {
     }
     /// Fails every job whose wait is over, through the same conditional
     /// transition as a webhook (a webhook racing the deadline: exactly one
-    /// of them moves the job, and one terminal event is pushed), then
-    /// forgets events older than the retention.
+    /// of them moves the job, and one terminal event is pushed).
     pub async fn sweep(&self) -> Result<Swept> {
         let limits = &self.limits;
         let now = self.clock.now();
@@ -88,21 +81,10 @@ impl Sweeper {
             .await?;
         swept.uploads_expired = expired;
         swept.skipped += skipped;
-        let retention = Duration::from_std(limits.event_retention).unwrap_or(Duration::MAX);
-        if let Some(before) = now.checked_sub_signed(retention) {
-            swept.events_forgotten = self.events.forget_before(before).await?;
-        }
-        // Never before the events that tell of them.
-        let kept = Duration::from_std(limits.job_retention).unwrap_or(Duration::MAX);
-        if let Some(before) = now.checked_sub_signed(kept) {
-            swept.jobs_forgotten = self.jobs.forget_finished_before(before).await?;
-        }
         if swept != Swept::default() {
             info!(
                 timed_out = swept.timed_out,
                 uploads_expired = swept.uploads_expired,
-                events_forgotten = swept.events_forgotten,
-                jobs_forgotten = swept.jobs_forgotten,
                 skipped = swept.skipped,
                 "swept"
             );
@@ -318,50 +300,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_finished_job_goes_after_its_retention_and_never_before_its_events() {
-        // GIVEN jobs kept 1 h, but events 2 h: jobs stay as long as events
-        let mut t = TestApp::new();
-        t.set_limits(|l| {
-            l.job_retention = StdDuration::from_secs(3600);
-            l.event_retention = StdDuration::from_secs(7200);
-            l.job_timeout = StdDuration::from_secs(24 * 3600);
-        });
-        let alice = t.user("alice");
-        let done = t.upload("alice").await;
-        let body =
-            serde_json::json!({"job_id": done.id.as_str(), "status": "completed", "result": 1});
-        t.deliver("w1", &body).await.unwrap();
-        let waiting = t.upload("alice").await;
-        // WHEN 90 minutes pass THEN the finished job is still there
-        t.advance(StdDuration::from_secs(90 * 60));
-        assert_eq!(t.app.sweeper.sweep().await.unwrap().jobs_forgotten, 0);
-        assert!(t
-            .app
-            .queries
-            .get_job(&alice, done.id.as_str())
-            .await
-            .is_ok());
-        // WHEN its events' retention has passed too THEN it goes, and the
-        // job still waiting stays
-        t.advance(StdDuration::from_secs(31 * 60));
-        assert_eq!(t.app.sweeper.sweep().await.unwrap().jobs_forgotten, 1);
-        assert!(matches!(
-            t.app
-                .queries
-                .get_job(&alice, done.id.as_str())
-                .await
-                .unwrap_err(),
-            crate::Error::NotFound(_)
-        ));
-        assert!(t
-            .app
-            .queries
-            .get_job(&alice, waiting.id.as_str())
-            .await
-            .is_ok());
-    }
-
-    #[tokio::test]
     async fn a_finished_job_is_never_timed_out() {
         let mut t = TestApp::new();
         t.set_limits(|l| l.job_timeout = StdDuration::from_secs(60));
@@ -387,8 +325,7 @@ mod tests {
         t.upload("alice").await; // seq 2
         t.advance(StdDuration::from_secs(3601));
         t.upload("alice").await; // seq 3, recent
-        let swept = t.app.sweeper.sweep().await.unwrap();
-        assert_eq!(swept.events_forgotten, 2);
+        t.app.sweeper.sweep().await.unwrap();
         // A reader at 0 gets seq 3 and is told 1 and 2 are gone.
         let page = t.app.queries.events_since(&alice, 0, 100).await.unwrap();
         assert_eq!(page.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [3]);

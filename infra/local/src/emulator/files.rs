@@ -22,7 +22,7 @@ use tracing::{info, warn};
 
 use super::http::json_error;
 use super::Gateway;
-use crate::files::{PutClaim, PUT_ROUTE};
+use crate::embedded::files::{PutClaim, PUT_ROUTE};
 
 /// The event `POST /local/s3-events` takes: EventBridge's are a few KB.
 const MAX_EVENT_BYTES: usize = 256 * 1024;

@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use boomerang_handlers::http as handlers;
+use bytes::Bytes;
 use chrono::Utc;
 use serde_json::{json, Map, Value};
 
@@ -28,16 +29,13 @@ pub async fn forward(
     params: Result<RawPathParams, RawPathParamsRejection>,
     req: Request,
 ) -> Response {
+    let route = matched.as_str();
     let (parts, body) = req.into_parts();
     // As API Gateway's JWT authorizer does: a route that needs a token is
     // refused before a byte of its body is read.
-    if needs_token(matched.as_str()) {
-        if let Err(e) = gw
-            .app
-            .auth
-            .authenticate(handlers::bearer_token(&parts.headers))
-            .await
-        {
+    if needs_token(route) {
+        let token = handlers::bearer_token(&parts.headers);
+        if let Err(e) = gw.app.auth.authenticate(token).await {
             return json_error(StatusCode::UNAUTHORIZED, &e.public_message());
         }
     }
@@ -46,54 +44,82 @@ pub async fn forward(
     let Ok(params) = params else {
         return json_error(StatusCode::NOT_FOUND, "no such job");
     };
-    // The webhook's limit is far below Lambda's: a larger body is refused
-    // without reading (or holding) the rest; the handler would refuse it
-    // with the same answer.
+    let body = match read_body(&gw, route, body).await {
+        Ok(b) => b,
+        Err(refused) => return refused,
+    };
+    let event = http_event(&gw, &parts, route, &params, &body, peer);
+    // What a Lambda behind this route deserialises its event into, from the
+    // value itself: straight to the payload 2.0 type, not through
+    // lambda_http's untagged guess at which of its event types it is.
+    let request = match serde_json::from_value::<ApiGatewayV2httpRequest>(event) {
+        Ok(r) => lambda_http::Request::from(lambda_http::request::LambdaRequest::ApiGatewayV2(r)),
+        Err(e) => {
+            tracing::error!(error = %e, "gateway built an event lambda_http cannot read");
+            return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+        }
+    };
+    let app = &gw.app;
+    let response = match route {
+        "/uploads" => handlers::upload(&app.auth, &app.uploads, &app.idempotency, request).await,
+        WEBHOOK_ROUTE => handlers::webhook(&app.webhooks, request).await,
+        "/dev/token" => handlers::dev_token(&app.auth, request).await,
+        _ => handlers::api(&app.auth, &app.queries, request).await,
+    };
+    into_axum(response)
+}
+
+/// The request's body, read within the body timeout and Lambda's 6 MB
+/// payload limit (the webhook's own, far lower, on its route); or the
+/// answer that refuses it. A larger body is refused without reading (or
+/// holding) the rest; the handler would refuse it with the same answer.
+async fn read_body(gw: &Gateway, route: &str, body: axum::body::Body) -> Result<Bytes, Response> {
     let webhook_limit = gw.app.webhooks.max_body_bytes();
-    let limit = match matched.as_str() {
+    let limit = match route {
         WEBHOOK_ROUTE => webhook_limit.min(LAMBDA_MAX_REQUEST_BYTES),
         _ => LAMBDA_MAX_REQUEST_BYTES,
     };
     let read = axum::body::to_bytes(body, limit);
-    let body = match tokio::time::timeout(gw.body_timeout, read).await {
-        Ok(Ok(b)) => b,
-        Ok(Err(_)) if limit < LAMBDA_MAX_REQUEST_BYTES => {
-            return json_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("webhook body is larger than the limit of {webhook_limit} bytes"),
-            )
-        }
-        Ok(Err(_)) => {
-            return json_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request is larger than Lambda's 6 MB payload limit",
-            )
-        }
-        Err(_) => {
-            return json_error(
-                StatusCode::REQUEST_TIMEOUT,
-                "the request body did not arrive in time",
-            )
-        }
-    };
-    let method = parts.method.as_str().to_owned();
-    let route_key = format!("{method} {}", matched.as_str());
-    let path = parts.uri.path().to_owned();
-    let raw_query = parts.uri.query().unwrap_or_default().to_owned();
-    let now = Utc::now();
+    match tokio::time::timeout(gw.body_timeout, read).await {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(_)) if limit < LAMBDA_MAX_REQUEST_BYTES => Err(json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("webhook body is larger than the limit of {webhook_limit} bytes"),
+        )),
+        Ok(Err(_)) => Err(json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request is larger than Lambda's 6 MB payload limit",
+        )),
+        Err(_) => Err(json_error(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request body did not arrive in time",
+        )),
+    }
+}
 
-    let content_type = parts
-        .headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+/// The HTTP API (payload 2.0) event API Gateway would send for the request.
+fn http_event(
+    gw: &Gateway,
+    parts: &axum::http::request::Parts,
+    route: &str,
+    params: &RawPathParams,
+    body: &[u8],
+    peer: SocketAddr,
+) -> Value {
+    let method = parts.method.as_str();
+    let route_key = format!("{method} {route}");
+    let path = parts.uri.path();
+    let raw_query = parts.uri.query().unwrap_or_default();
+    let now = Utc::now();
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let content_type = header("content-type").unwrap_or_default();
     // API Gateway passes text as is and base64-encodes everything else.
     let textual = content_type.starts_with("text/") || content_type.starts_with("application/json");
-    let (body_field, is_base64) = match (body.is_empty(), textual, std::str::from_utf8(&body)) {
+    let (body_field, is_base64) = match (body.is_empty(), textual, std::str::from_utf8(body)) {
         (true, _, _) => (Value::Null, false),
         (false, true, Ok(s)) => (json!(s), false),
         _ => (
-            json!(base64::engine::general_purpose::STANDARD.encode(&body)),
+            json!(base64::engine::general_purpose::STANDARD.encode(body)),
             true,
         ),
     };
@@ -117,7 +143,7 @@ pub async fn forward(
                 "path": path,
                 "protocol": format!("{:?}", parts.version),
                 "sourceIp": peer.ip().to_string(),
-                "userAgent": parts.headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default(),
+                "userAgent": header("user-agent").unwrap_or_default(),
             },
             "requestId": uuid::Uuid::new_v4().to_string(),
             "routeKey": route_key,
@@ -129,30 +155,12 @@ pub async fn forward(
         "isBase64Encoded": is_base64,
     });
     if !raw_query.is_empty() {
-        event["queryStringParameters"] = query_json(Some(&raw_query));
+        event["queryStringParameters"] = query_json(Some(raw_query));
     }
     if !path_params.is_empty() {
         event["pathParameters"] = Value::Object(path_params);
     }
-    // What a Lambda behind this route deserialises its event into, from the
-    // value itself: straight to the payload 2.0 type, not through
-    // lambda_http's untagged guess at which of its event types it is.
-    let request = match serde_json::from_value::<ApiGatewayV2httpRequest>(event) {
-        Ok(r) => lambda_http::Request::from(lambda_http::request::LambdaRequest::ApiGatewayV2(r)),
-        Err(e) => {
-            tracing::error!(error = %e, "gateway built an event lambda_http cannot read");
-            return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
-        }
-    };
-    let response = match matched.as_str() {
-        "/uploads" => {
-            handlers::upload(&gw.app.auth, &gw.app.uploads, &gw.app.idempotency, request).await
-        }
-        WEBHOOK_ROUTE => handlers::webhook(&gw.app.webhooks, request).await,
-        "/dev/token" => handlers::dev_token(&gw.app.auth, request).await,
-        _ => handlers::api(&gw.app.auth, &gw.app.queries, request).await,
-    };
-    into_axum(response)
+    event
 }
 
 /// Every route but the webhook (signed instead) and `/dev/token`.

@@ -13,7 +13,7 @@ use super::{corrupt, from_millis, millis, Db};
 pub struct SqliteJobStore {
     db: Db,
     /// Where the jobs' uploaded files are, deleted with their jobs.
-    files: Option<crate::files::DiskFileStore>,
+    files: Option<crate::embedded::files::DiskFileStore>,
 }
 
 impl SqliteJobStore {
@@ -23,9 +23,55 @@ impl SqliteJobStore {
 
     /// Deletes each job's uploaded file with the job (on AWS, S3's
     /// lifecycle rule does).
-    pub fn with_files(mut self, files: crate::files::DiskFileStore) -> Self {
+    pub fn with_files(mut self, files: crate::embedded::files::DiskFileStore) -> Self {
         self.files = Some(files);
         self
+    }
+
+    /// Deletes jobs finished before `before`, with their files (what
+    /// DynamoDB's TTL and S3's lifecycle rule do on AWS); how many went.
+    pub async fn forget_finished_before(&self, before: DateTime<Utc>) -> Result<u64> {
+        let before = millis(before);
+        let mut gone = 0;
+        loop {
+            // Through the partial index of finished jobs, a slice at a time.
+            let slice: Vec<(String, String)> = self
+                .db
+                .read(move |c| {
+                    c.prepare_cached(
+                        "SELECT id, file_key FROM jobs WHERE status IN ('completed', 'failed')
+                         AND updated_at < ?1 LIMIT ?2",
+                    )?
+                    .query_map(params![before, FORGET_SLICE as i64], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?
+                    .collect()
+                })
+                .await?;
+            // Files first: a stop in between leaves a finished job without
+            // its file (which nothing reads again), never a file without
+            // its job; the next round deletes the row.
+            if let Some(files) = &self.files {
+                for (_, key) in &slice {
+                    files.delete(key).await?;
+                }
+            }
+            let ids: Vec<String> = slice.into_iter().map(|(id, _)| id).collect();
+            let n = ids.len();
+            self.db
+                .write(move |c| {
+                    let mut st = c.prepare_cached("DELETE FROM jobs WHERE id = ?1")?;
+                    for id in &ids {
+                        st.execute([id])?;
+                    }
+                    Ok(())
+                })
+                .await?;
+            gone += n as u64;
+            if n < FORGET_SLICE {
+                return Ok(gone);
+            }
+        }
     }
 }
 
@@ -200,50 +246,6 @@ impl JobStore for SqliteJobStore {
             .await
     }
 
-    async fn forget_finished_before(&self, before: DateTime<Utc>) -> Result<u64> {
-        let before = millis(before);
-        let mut gone = 0;
-        loop {
-            // Through the partial index of finished jobs, a slice at a time.
-            let slice: Vec<(String, String)> = self
-                .db
-                .read(move |c| {
-                    c.prepare_cached(
-                        "SELECT id, file_key FROM jobs WHERE status IN ('completed', 'failed')
-                         AND updated_at < ?1 LIMIT ?2",
-                    )?
-                    .query_map(params![before, FORGET_SLICE as i64], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?
-                    .collect()
-                })
-                .await?;
-            // Files first: a stop in between leaves a finished job without
-            // its file (which nothing reads again), never a file without
-            // its job; the next sweep deletes the row.
-            if let Some(files) = &self.files {
-                for (_, key) in &slice {
-                    files.delete(key).await?;
-                }
-            }
-            let ids: Vec<String> = slice.into_iter().map(|(id, _)| id).collect();
-            let n = ids.len();
-            self.db
-                .write(move |c| {
-                    let mut st = c.prepare_cached("DELETE FROM jobs WHERE id = ?1")?;
-                    for id in &ids {
-                        st.execute([id])?;
-                    }
-                    Ok(())
-                })
-                .await?;
-            gone += n as u64;
-            if n < FORGET_SLICE {
-                return Ok(gone);
-            }
-        }
-    }
-
     async fn waiting(
         &self,
         what: Waiting,
@@ -279,6 +281,18 @@ impl SqliteEventLog {
     pub fn new(db: Db) -> Self {
         Self { db }
     }
+
+    /// Deletes events from before `before` (what DynamoDB's TTL does on
+    /// AWS); how many went. The users' counters stay.
+    pub async fn forget_before(&self, before: DateTime<Utc>) -> Result<u64> {
+        delete_in_slices(
+            &self.db,
+            "DELETE FROM events WHERE (user, seq) IN
+             (SELECT user, seq FROM events WHERE at < ?1 LIMIT ?2)",
+            before,
+        )
+        .await
+    }
 }
 
 #[async_trait]
@@ -310,16 +324,6 @@ impl EventLog for SqliteEventLog {
                     .map(|s| s.unwrap_or(0) as u64)
             })
             .await
-    }
-
-    async fn forget_before(&self, before: DateTime<Utc>) -> Result<u64> {
-        delete_in_slices(
-            &self.db,
-            "DELETE FROM events WHERE (user, seq) IN
-             (SELECT user, seq FROM events WHERE at < ?1 LIMIT ?2)",
-            before,
-        )
-        .await
     }
 }
 

@@ -321,7 +321,7 @@ mod tests {
     #[test]
     fn the_local_ping_answer_is_the_templates_mock_response() {
         let template: serde_yaml_ng::Value =
-            serde_yaml_ng::from_str(crate::provision::TEMPLATE).expect("template.yaml");
+            serde_yaml_ng::from_str(crate::emulator::provision::TEMPLATE).expect("template.yaml");
         let answer = &template["Resources"]["WsPingIntegrationResponse"]["Properties"]
             ["ResponseTemplates"]["$default"];
         assert_eq!(answer.as_str(), Some(PING_ROUTE_RESPONSE));

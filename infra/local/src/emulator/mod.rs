@@ -5,7 +5,9 @@ mod files;
 mod http;
 mod management;
 mod outbox;
+pub mod provision;
 mod pusher;
+pub mod s3_events;
 mod serve;
 pub mod web;
 mod ws;
@@ -59,7 +61,7 @@ pub struct Gateway {
     pub sockets: TaskTracker,
     /// Embedded: where files are stored, and the signer of their PUT URLs.
     /// (`None` with the aws backend: S3 takes the PUTs.)
-    pub files: Option<crate::files::DiskFileStore>,
+    pub files: Option<crate::embedded::files::DiskFileStore>,
     /// Stored uploads being handed to the third party, which a clean stop
     /// lets finish.
     pub work: TaskTracker,

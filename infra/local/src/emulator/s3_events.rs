@@ -101,7 +101,7 @@ pub async fn create(
         })
         .ok_or(format!("queue {queue}: no ARN"))?;
     let events = aws_sdk_eventbridge::Client::new(sdk);
-    let pattern = stored_pattern(crate::provision::TEMPLATE, bucket)?;
+    let pattern = stored_pattern(crate::emulator::provision::TEMPLATE, bucket)?;
     events
         .put_rule()
         .name(rule)
@@ -188,7 +188,7 @@ mod tests {
 
     #[test]
     fn the_rule_is_the_templates_with_the_bucket_named() {
-        let pattern = stored_pattern(crate::provision::TEMPLATE, "my-bucket").unwrap();
+        let pattern = stored_pattern(crate::emulator::provision::TEMPLATE, "my-bucket").unwrap();
         assert_eq!(pattern["source"], serde_json::json!(["aws.s3"]));
         assert_eq!(
             pattern["detail-type"],

@@ -12,7 +12,7 @@ use boomerang_aws::Deployment;
 use serde_yaml_ng::Value;
 
 /// The SAM template, as deployed.
-pub const TEMPLATE: &str = include_str!("../../../template.yaml");
+pub const TEMPLATE: &str = include_str!("../../../../template.yaml");
 
 /// One `AWS::DynamoDB::Table` of the template.
 #[derive(Clone, Debug, PartialEq)]
