@@ -280,60 +280,6 @@ async fn rows_past_their_expiry_never_hold_a_user_out_on_dynamodb() {
 }
 
 #[tokio::test]
-async fn connections_come_back_with_their_expiry_and_remove_deletes_exactly_one() {
-    let a = aws().await;
-    let store = DynamoConnectionStore::new(a.dynamo.clone(), &a.tables.connections);
-    let now = Utc::now();
-    let conn = |id: &str, u: &str, exp| Connection {
-        id: ConnectionId::parse(id).unwrap(),
-        user: user(u),
-        connected_at: now - Span::hours(3),
-        expires_at: exp,
-    };
-    for c in [
-        conn("live1", "alice", now + Span::hours(1)),
-        conn("live2", "alice", now + Span::hours(1)),
-        conn("expired", "alice", now - Span::minutes(1)),
-        conn("bobs", "bob", now + Span::hours(1)),
-    ] {
-        assert!(store.add_within(&c, 50, now).await.unwrap());
-    }
-
-    // Rows past their expiry still come back (TTL lags), with it.
-    let mut ids: Vec<(String, bool)> = store
-        .for_user(&user("alice"))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| (c.id.to_string(), c.is_live(now)))
-        .collect();
-    ids.sort();
-    assert_eq!(
-        ids,
-        [
-            ("expired".into(), false),
-            ("live1".into(), true),
-            ("live2".into(), true)
-        ]
-    );
-
-    store
-        .remove(&ConnectionId::parse("live1").unwrap())
-        .await
-        .unwrap();
-    let mut ids: Vec<String> = store
-        .for_user(&user("alice"))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.id.to_string())
-        .collect();
-    ids.sort();
-    assert_eq!(ids, ["expired", "live2"]);
-    assert_eq!(store.for_user(&user("bob")).await.unwrap().len(), 1);
-}
-
-#[tokio::test]
 async fn results_too_large_for_an_item_are_kept_whole_in_s3_and_listed_in_order() {
     // GIVEN three of alice's jobs completed one after the other, the first
     // and last with 500 KB results (over DynamoDB's 400 KB item limit)
@@ -379,31 +325,6 @@ async fn results_too_large_for_an_item_are_kept_whole_in_s3_and_listed_in_order(
         results.iter().any(|(left_out, _)| *left_out),
         "one result is in S3"
     );
-}
-
-#[tokio::test]
-async fn a_job_no_longer_in_an_expected_status_is_left_alone_and_no_seq_is_used() {
-    let a = aws().await;
-    let jobs = job_store(&a);
-    let log = event_log(&a);
-    let mut j = job("alice");
-    j.status = JobStatus::Completed;
-    jobs.create(&j).await.unwrap();
-    let mut late = j.clone();
-    late.status = JobStatus::Failed;
-    late.error = Some("late".into());
-    let draft = EventDraft::new(EventType::JobFailed, &late, 65536);
-    assert!(
-        jobs.apply(&moved(&late, &[JobStatus::Submitted], Some(draft)))
-            .await
-            .unwrap()
-            == Applied::Lost
-    );
-    assert_eq!(
-        jobs.get(&j.id).await.unwrap().unwrap().status,
-        JobStatus::Completed
-    );
-    assert_eq!(log.last_seq(&user("alice")).await.unwrap(), 0);
 }
 
 #[tokio::test]

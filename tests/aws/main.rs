@@ -4,6 +4,7 @@
 
 mod adapters;
 mod calls;
+mod conformance;
 mod cost;
 mod event_log;
 mod pusher;

@@ -2,6 +2,7 @@
 //! that talk to it as browsers and a third party would. Tokens and webhook
 //! signatures are made here, independently of the code that verifies them.
 
+pub mod conformance;
 pub mod idp;
 pub mod lambda;
 pub mod moto;

@@ -75,15 +75,28 @@ pub struct Memory {
     webhooks: Arc<OnceLock<Webhooks>>,
 }
 
+impl Memory {
+    /// Empty stores, behind a third party that accepts every file.
+    pub fn new() -> Self {
+        Memory {
+            state: Arc::default(),
+            third_party: ThirdParty::Accepts,
+            webhooks: Arc::default(),
+        }
+    }
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[async_trait]
 impl ConnectionStore for Memory {
-    async fn add_within(&self, c: &Connection, max: usize, now: DateTime<Utc>) -> Result<bool> {
+    async fn add_within(&self, c: &Connection, max: usize, _now: DateTime<Utc>) -> Result<bool> {
         let mut s = self.state.lock().unwrap();
-        let open = s
-            .connections
-            .values()
-            .filter(|o| o.user == c.user && o.is_live(now))
-            .count();
+        let open = s.connections.values().filter(|o| o.user == c.user).count();
         if open >= max {
             return Ok(false);
         }
@@ -133,13 +146,7 @@ impl JobStore for Memory {
             .collect();
         jobs.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
         jobs.truncate(limit);
-        Ok(jobs
-            .into_iter()
-            .map(|job| Listed {
-                job,
-                result_left_out: false,
-            })
-            .collect())
+        Ok(jobs.into_iter().map(Listed::of).collect())
     }
     async fn apply(&self, moved: &Moved) -> Result<Applied> {
         let (mut s, job) = (self.state.lock().unwrap(), &moved.job);

@@ -15,9 +15,11 @@ use crate::{
 /// Who is connected, by user.
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
-    /// Stores `conn` if its user holds fewer than `max` connections live
-    /// at `now`; `false`, storing nothing, otherwise. Concurrent adds for
-    /// one user never take it past `max`.
+    /// Stores `conn` if its user has fewer than `max` connections stored;
+    /// `false`, storing nothing, otherwise. A row past its `expires_at`
+    /// counts until it is removed (the core removes those when a user is
+    /// at the limit). Concurrent adds for one user never take it past
+    /// `max`. `now` is the connect's time.
     async fn add_within(&self, conn: &Connection, max: usize, now: DateTime<Utc>) -> Result<bool>;
     /// Removing an unknown connection is not an error.
     async fn remove(&self, id: &ConnectionId) -> Result<()>;
@@ -35,9 +37,10 @@ pub trait JobStore: Send + Sync {
     async fn create(&self, job: &Job) -> Result<()>;
     async fn get(&self, id: &JobId) -> Result<Option<Job>>;
     /// The owner's jobs, newest first, at most `limit`, starting after
-    /// `after` (the last job of the previous page). A result the store
-    /// would have to fetch from elsewhere (S3) is left out, never fetched:
-    /// a list shows no result that large.
+    /// `after` (the last job of the previous page). A result over
+    /// [`MAX_LISTED_RESULT_BYTES`] is left out ([`Listed::of`]): no push
+    /// shows one that large, so neither does a list, and a store that
+    /// keeps it elsewhere (S3) never fetches it for one.
     async fn list(
         &self,
         owner: &UserId,
@@ -160,9 +163,56 @@ pub struct ListCursor {
 /// A job as a list reads it.
 #[derive(Debug, Clone)]
 pub struct Listed {
+    /// Its result is `None` when left out.
     pub job: Job,
-    /// Its result is too large to be kept with the job, and was not read.
+    /// Its result is over [`MAX_LISTED_RESULT_BYTES`], and left out.
     pub result_left_out: bool,
+}
+
+/// The largest result a list shows: the largest push (a WebSocket message,
+/// API Gateway's 128 KB). A push truncates any result that large anyway.
+pub const MAX_LISTED_RESULT_BYTES: usize = crate::limits::MAX_WEBSOCKET_MESSAGE_BYTES;
+
+impl Listed {
+    /// `job` as a list shows it: its result left out when over
+    /// [`MAX_LISTED_RESULT_BYTES`] as JSON.
+    pub fn of(mut job: Job) -> Self {
+        let over = |r: &serde_json::Value| {
+            let mut counter = ByteCount(0);
+            serde_json::to_writer(&mut counter, r).is_ok() && counter.0 > MAX_LISTED_RESULT_BYTES
+        };
+        let result_left_out = job.result.as_ref().is_some_and(over);
+        if result_left_out {
+            job.result = None;
+        }
+        Self {
+            job,
+            result_left_out,
+        }
+    }
+
+    /// `job`, whose result a store left unread (kept elsewhere, and over
+    /// [`MAX_LISTED_RESULT_BYTES`]).
+    pub fn left_out(mut job: Job) -> Self {
+        job.result = None;
+        Self {
+            job,
+            result_left_out: true,
+        }
+    }
+}
+
+/// Counts what is written to it, keeping nothing.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// What a job that is not finished waits for.

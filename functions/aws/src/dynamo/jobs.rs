@@ -417,10 +417,12 @@ impl JobStore for DynamoJobStore {
                 if expired(item, self.clock.now()) {
                     continue;
                 }
-                // A result kept in S3 is left out, never fetched.
-                listed.push(Listed {
-                    job: job_of_item(item)?,
-                    result_left_out: get_opt_s(item, "resultKey").is_some(),
+                // A result kept in S3 is over the limit: left out, never
+                // fetched.
+                let job = job_of_item(item)?;
+                listed.push(match get_opt_s(item, "resultKey") {
+                    Some(_) => Listed::left_out(job),
+                    None => Listed::of(job),
                 });
             }
             match out.last_evaluated_key {
