@@ -66,14 +66,8 @@ impl Pusher for ApiGatewayPusher {
             Ok(_) => Ok(()),
             Err(e) => match e.into_service_error() {
                 PostToConnectionError::GoneException(_) => Err(PushError::Gone),
-                PostToConnectionError::LimitExceededException(_) => Err(PushError::Other(format!(
-                    "throttled after {PUSH_ATTEMPTS} attempts"
-                ))),
-                other => Err(PushError::Other(format!(
-                    "{}: {}",
-                    other.code().unwrap_or("error"),
-                    DisplayErrorContext(&other)
-                ))),
+                PostToConnectionError::LimitExceededException(_) => Err(PushError::Throttled),
+                other => Err(failed(other)),
             },
         }
     }
@@ -91,11 +85,7 @@ impl Pusher for ApiGatewayPusher {
             Ok(_) => Ok(()),
             Err(e) => match e.into_service_error() {
                 DeleteConnectionError::GoneException(_) => Ok(()),
-                other => Err(PushError::Other(format!(
-                    "{}: {}",
-                    other.code().unwrap_or("error"),
-                    DisplayErrorContext(&other)
-                ))),
+                other => Err(failed(other)),
             },
         }
     }
@@ -112,12 +102,18 @@ impl Pusher for ApiGatewayPusher {
             Ok(_) => Ok(()),
             Err(e) => match e.into_service_error() {
                 GetConnectionError::GoneException(_) => Err(PushError::Gone),
-                other => Err(PushError::Other(format!(
-                    "{}: {}",
-                    other.code().unwrap_or("error"),
-                    DisplayErrorContext(&other)
-                ))),
+                other => Err(failed(other)),
             },
         }
     }
+}
+
+/// A Management API error, with its code: the connection may still be there.
+fn failed<E: ProvideErrorMetadata + std::error::Error>(e: E) -> PushError {
+    let text = format!(
+        "{}: {}",
+        e.code().unwrap_or("error"),
+        DisplayErrorContext(&e)
+    );
+    PushError::Failed(text.into())
 }

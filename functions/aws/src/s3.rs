@@ -35,7 +35,7 @@ impl S3FileStore {
             .body(ByteStream::from(bytes))
             .send()
             .await
-            .map_err(|e| Error::internal(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            .map_err(Error::internal)?;
         Ok(())
     }
 
@@ -47,7 +47,7 @@ impl S3FileStore {
             .key(key)
             .send()
             .await
-            .map_err(|e| Error::internal(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            .map_err(Error::internal)?;
         Ok(())
     }
 
@@ -67,9 +67,7 @@ impl S3FileStore {
             }
             Err(e) => match e.into_service_error() {
                 aws_sdk_s3::operation::get_object::GetObjectError::NoSuchKey(_) => Ok(None),
-                other => Err(Error::internal(aws_sdk_s3::error::DisplayErrorContext(
-                    other,
-                ))),
+                other => Err(Error::internal(other)),
             },
         }
     }
@@ -91,7 +89,7 @@ impl FileStore for S3FileStore {
             .await
             .map_err(|e| match e.into_service_error() {
                 GetObjectError::NoSuchKey(_) => Error::NotFound(format!("no file {key}")),
-                other => Error::internal(aws_sdk_s3::error::DisplayErrorContext(other)),
+                other => Error::internal(other),
             })?;
         // The body as it comes off the socket, a chunk at a time.
         let body = futures::stream::unfold(out.body, |mut body| async move {
@@ -128,7 +126,7 @@ impl FileStore for S3FileStore {
             .if_none_match("*")
             .presigned(config)
             .await
-            .map_err(|e| Error::internal(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            .map_err(Error::internal)?;
         let headers = presigned
             .headers()
             .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))

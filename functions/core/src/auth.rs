@@ -129,7 +129,7 @@ struct Claims {
 }
 
 fn unauthorized(why: &str) -> Error {
-    Error::Unauthorized(why.to_owned())
+    Error::Unauthenticated(why.to_owned())
 }
 
 /// Which key `token` needs. Only HS256 (with the secret), and RS256 and
@@ -360,7 +360,7 @@ mod tests {
         ];
         for t in cases {
             let err = verify(&t, &keys(), now).unwrap_err();
-            assert!(matches!(err, crate::Error::Unauthorized(_)), "{t}");
+            assert!(matches!(err, crate::Error::Unauthenticated(_)), "{t}");
         }
     }
 
@@ -393,7 +393,7 @@ mod tests {
         let rotated: Keys = new.into();
         assert!(matches!(
             verify(&by_old, &rotated, now).unwrap_err(),
-            crate::Error::Unauthorized(_)
+            crate::Error::Unauthenticated(_)
         ));
     }
 

@@ -310,9 +310,12 @@ impl Processor for Memory {
         s: &Submission,
         body: FileBody,
         timeout: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), SubmitError> {
         use futures::TryStreamExt;
-        let bytes: Vec<Bytes> = body.try_collect().await.map_err(|e| e.to_string())?;
+        let bytes: Vec<Bytes> = body
+            .try_collect()
+            .await
+            .map_err(|e| SubmitError::Transport(e.into()))?;
         {
             let mut state = self.state.lock().unwrap();
             state.submissions += 1;
@@ -323,9 +326,9 @@ impl Processor for Memory {
             ThirdParty::Accepts => Ok(()),
             ThirdParty::Hangs => {
                 self.state.lock().unwrap().skew += timeout;
-                Err("no answer in time".into())
+                Err(SubmitError::TimedOut)
             }
-            ThirdParty::Refuses => Err("503 Service Unavailable".into()),
+            ThirdParty::Refuses => Err(SubmitError::Refused { status: 503 }),
             ThirdParty::CallsBackFirst => {
                 let webhooks = self.webhooks.get().expect("webhooks set").clone();
                 let body = serde_json::json!({"job_id": s.job_id.as_str(), "status": "completed", "result": {"fast": true}});
@@ -344,7 +347,7 @@ impl Processor for Memory {
                 webhooks
                     .receive(&headers, body.as_bytes())
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| SubmitError::Transport(e.into()))?;
                 Ok(())
             }
         }

@@ -132,9 +132,9 @@ impl WebhookOutcome {
     pub fn of_error(error: &crate::Error) -> Self {
         use crate::Error::*;
         match error {
-            Unauthorized(_) => WebhookOutcome::BadSignature,
+            Unauthenticated(_) => WebhookOutcome::BadSignature,
             NotFound(_) => WebhookOutcome::UnknownJob,
-            Internal(_) | BadGateway(_) => WebhookOutcome::Error,
+            Internal(_) | Upstream(_) => WebhookOutcome::Error,
             _ => WebhookOutcome::Malformed,
         }
     }

@@ -283,13 +283,19 @@ pub trait FileStore: Send + Sync {
     ) -> Result<PresignedPut>;
 }
 
+/// Why a message did not reach a connection.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
     /// The connection is gone (API Gateway answers 410): forget it.
     #[error("connection gone")]
     Gone,
+    /// The gateway kept refusing for its rate (API Gateway's 429), after
+    /// every attempt.
+    #[error("throttled after every attempt")]
+    Throttled,
+    /// Anything else: the connection may still be there.
     #[error("{0}")]
-    Other(String),
+    Failed(crate::error::Cause),
 }
 
 /// Sends one message down one connection, or ends it.
@@ -326,7 +332,28 @@ pub trait Processor: Send + Sync {
         submission: &Submission,
         body: FileBody,
         timeout: Duration,
-    ) -> Result<(), String>;
+    ) -> Result<(), SubmitError>;
+}
+
+/// Why the third party did not take a file. Its text ends up in the
+/// failed job's `error`, so it says nothing of URLs or credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// It answered, but not with a 2xx.
+    #[error("answered {status}")]
+    Refused { status: u16 },
+    /// No answer within the attempt's timeout.
+    #[error("no answer in time")]
+    TimedOut,
+    /// It could not be reached.
+    #[error("could not connect")]
+    Unreachable,
+    /// The hand-over failed on the way (the body, the connection).
+    #[error("{0}")]
+    Transport(crate::error::Cause),
+    /// The stored file could not be read to send it.
+    #[error("the stored file could not be read")]
+    Unreadable,
 }
 
 /// An identity provider's signing keys (its JWKS), by `kid`. Adapters

@@ -78,7 +78,7 @@ pub fn verify(
     now: DateTime<Utc>,
     tolerance: Duration,
 ) -> Result<String> {
-    let unauthorized = |why: &str| Error::Unauthorized(why.to_owned());
+    let unauthorized = |why: &str| Error::Unauthenticated(why.to_owned());
     let id = headers
         .id
         .as_deref()
@@ -223,7 +223,7 @@ mod tests {
             ),
         ];
         for r in refused {
-            assert!(matches!(r.unwrap_err(), crate::Error::Unauthorized(_)));
+            assert!(matches!(r.unwrap_err(), crate::Error::Unauthenticated(_)));
         }
     }
 
@@ -248,14 +248,14 @@ mod tests {
                 signature: Some(SPEC_SIG.into()),
             };
             let err = verify(&key, &h, body, at(SPEC_TS), FIVE_MIN).unwrap_err();
-            assert!(matches!(err, crate::Error::Unauthorized(_)), "{ts:?}");
+            assert!(matches!(err, crate::Error::Unauthenticated(_)), "{ts:?}");
         }
         // The far past, against a clock at the far future: no overflow.
         let h = headers(SPEC_SIG, 0);
         let far = DateTime::<Utc>::MAX_UTC;
         assert!(matches!(
             verify(&key, &h, body, far, FIVE_MIN).unwrap_err(),
-            crate::Error::Unauthorized(_)
+            crate::Error::Unauthenticated(_)
         ));
     }
 
@@ -276,7 +276,7 @@ mod tests {
         assert_eq!(ok(&rotating).unwrap(), SPEC_ID);
         assert!(matches!(
             ok(&new.into()).unwrap_err(),
-            crate::Error::Unauthorized(_)
+            crate::Error::Unauthenticated(_)
         ));
     }
 

@@ -14,17 +14,16 @@ pub async fn file_part(
     max_file: usize,
 ) -> Result<UploadedFile> {
     let too_large =
-        || Error::PayloadTooLarge(format!("file is larger than the limit of {max_file} bytes"));
-    let ct =
-        content_type.ok_or_else(|| Error::BadRequest("expected multipart/form-data".into()))?;
+        || Error::TooLarge(format!("file is larger than the limit of {max_file} bytes"));
+    let ct = content_type.ok_or_else(|| Error::Invalid("expected multipart/form-data".into()))?;
     let boundary = multer::parse_boundary(ct)
-        .map_err(|_| Error::BadRequest("expected multipart/form-data with a boundary".into()))?;
+        .map_err(|_| Error::Invalid("expected multipart/form-data with a boundary".into()))?;
     if body.len() > max_file.saturating_add(FRAMING_SLACK) {
         return Err(too_large());
     }
     let stream = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
     let mut form = multer::Multipart::new(stream, boundary);
-    let bad = |e: multer::Error| Error::BadRequest(format!("malformed multipart body: {e}"));
+    let bad = |e: multer::Error| Error::Invalid(format!("malformed multipart body: {e}"));
     while let Some(field) = form.next_field().await.map_err(bad)? {
         if field.name() != Some("file") {
             continue;
@@ -44,7 +43,7 @@ pub async fn file_part(
             bytes,
         });
     }
-    Err(Error::BadRequest("no \"file\" part in the form".into()))
+    Err(Error::Invalid("no \"file\" part in the form".into()))
 }
 
 #[cfg(test)]

@@ -14,15 +14,15 @@ pub trait HttpStatus {
 impl HttpStatus for Error {
     fn status_code(&self) -> u16 {
         match self {
-            Error::BadRequest(_) => 400,
-            Error::Unauthorized(_) => 401,
+            Error::Invalid(_) => 400,
+            Error::Unauthenticated(_) => 401,
             Error::NotFound(_) => 404,
             Error::Conflict(_) => 409,
-            Error::PayloadTooLarge(_) => 413,
-            Error::UnsupportedMediaType(_) => 415,
+            Error::TooLarge(_) => 413,
+            Error::Unsupported(_) => 415,
             Error::Unprocessable(_) => 422,
-            Error::TooManyRequests(_) => 429,
-            Error::BadGateway(_) => 502,
+            Error::RateLimited(_) => 429,
+            Error::Upstream(_) => 502,
             Error::Internal(_) => 500,
         }
     }

@@ -21,7 +21,7 @@ pub async fn handle(uploads: &Uploads, event: Value) -> Result<Value> {
         == Some("aws:sqs")
     {
         let event: SqsEvent = serde_json::from_value(event)
-            .map_err(|e| Error::BadRequest(format!("not an SQS event: {e}")))?;
+            .map_err(|e| Error::Invalid(format!("not an SQS event: {e}")))?;
         let response = given_up(uploads, event).await;
         return serde_json::to_value(response).map_err(Error::internal);
     }
@@ -47,7 +47,7 @@ pub fn created_objects(event: &Value) -> Result<Vec<(String, u64)>> {
     let size = event.pointer("/detail/object/size").and_then(Value::as_u64);
     match (key, size) {
         (Some(key), Some(size)) => Ok(vec![(key.to_owned(), size)]),
-        _ => Err(Error::BadRequest(
+        _ => Err(Error::Invalid(
             "an Object Created event without a key or size".into(),
         )),
     }
@@ -151,7 +151,7 @@ pub async fn given_up(uploads: &Uploads, event: SqsEvent) -> SqsBatchResponse {
 
 async fn give_up(uploads: &Uploads, body: &str) -> Result<()> {
     let record: DestinationRecord = serde_json::from_str(body)
-        .map_err(|e| Error::BadRequest(format!("not an on-failure record: {e}")))?;
+        .map_err(|e| Error::Invalid(format!("not an on-failure record: {e}")))?;
     let why = why_it_failed(&record);
     for (key, _) in created_objects(&record.request_payload)? {
         uploads.hand_over_failed(&key, &why).await?;

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use boomerang_core::ports::{FileBody, Processor, Submission};
+use boomerang_core::ports::{FileBody, Processor, Submission, SubmitError};
 use reqwest::multipart::{Form, Part};
 
 /// Told of each call to the third party: its host, a namespace, when it
@@ -90,7 +90,7 @@ impl Processor for HttpProcessor {
         s: &Submission,
         body: FileBody,
         timeout: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), SubmitError> {
         // Streamed as it is read, with its length up front: a file is never
         // held whole in memory. A content type the multipart encoder
         // refuses was cleaned at upload already; octet-stream otherwise.
@@ -102,7 +102,7 @@ impl Processor for HttpProcessor {
         let file = Part::stream_with_length(reqwest::Body::wrap_stream(body), s.size)
             .file_name(s.file_name.clone())
             .mime_str(mime)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| SubmitError::Transport(e.without_url().into()))?;
         let form = Form::new()
             .part("file", file)
             .text("job_id", s.job_id.to_string())
@@ -125,21 +125,22 @@ impl Processor for HttpProcessor {
         }
         let res = sent.map_err(describe)?;
         let status = res.status();
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(format!("answered {status}"))
+        match status.is_success() {
+            true => Ok(()),
+            false => Err(SubmitError::Refused {
+                status: status.as_u16(),
+            }),
         }
     }
 }
 
-/// A transport error without the URL's query string or other noise.
-fn describe(e: reqwest::Error) -> String {
+/// A transport error, without the URL (its query string or userinfo).
+fn describe(e: reqwest::Error) -> SubmitError {
     if e.is_timeout() {
-        "no answer in time".to_owned()
+        SubmitError::TimedOut
     } else if e.is_connect() {
-        "could not connect".to_owned()
+        SubmitError::Unreachable
     } else {
-        e.without_url().to_string()
+        SubmitError::Transport(e.without_url().into())
     }
 }

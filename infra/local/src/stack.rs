@@ -34,8 +34,21 @@ pub enum StartError {
     },
     #[error("database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// A token or webhook key: malformed, or its file unreadable.
     #[error("{0}")]
-    Config(String),
+    Key(String),
+    /// A configured value the stack cannot use (it names the variable).
+    #[error("{0}")]
+    Setting(String),
+    /// The aws backend's tables, bucket or event route could not be made.
+    #[error("creating the aws resources: {0}")]
+    Provision(String),
+    /// The aws backend was asked for with no SDK configuration.
+    #[error("the aws backend needs an SDK configuration")]
+    NoSdk,
+    /// The store refused a start-up write.
+    #[error("storage: {0}")]
+    Storage(#[from] boomerang_core::Error),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -104,22 +117,22 @@ impl StackKeys {
         };
         private::dir(data_dir).map_err(dir_err)?;
         private::dir(&data_dir.join("files")).map_err(dir_err)?;
-        let jwt = secrets::jwt_secret(expose(&config.jwt_secret), data_dir)
-            .map_err(StartError::Config)?;
+        let jwt =
+            secrets::jwt_secret(expose(&config.jwt_secret), data_dir).map_err(StartError::Key)?;
         let (webhook, webhook_text) =
             secrets::webhook_secret(expose(&config.webhook_secret), data_dir)
-                .map_err(StartError::Config)?;
+                .map_err(StartError::Key)?;
         let jwt_previous = expose(&config.jwt_secret_previous)
             .map(|s| auth::secret_from_config("BOOMERANG_JWT_SECRET_PREVIOUS", s))
             .transpose()
-            .map_err(StartError::Config)?;
+            .map_err(StartError::Key)?;
         let webhook_previous = expose(&config.webhook_secret_previous)
             .map(|s| {
                 webhook::parse_secret(s)
                     .map_err(|e| format!("BOOMERANG_WEBHOOK_SECRET_PREVIOUS: {e}"))
             })
             .transpose()
-            .map_err(StartError::Config)?;
+            .map_err(StartError::Key)?;
         Ok(Self {
             jwt,
             jwt_previous,
@@ -242,12 +255,13 @@ impl ThirdParty {
             (None, Some(sim)) => sim.url(),
             (None, None) => unreachable!("the simulator runs when no third party is configured"),
         };
-        let mut processor = boomerang_http::HttpProcessor::new(&url).map_err(StartError::Config)?;
+        let mut processor =
+            boomerang_http::HttpProcessor::new(&url).map_err(StartError::Setting)?;
         if let Some(auth) = &authorization {
             let auth = std::str::from_utf8(auth.expose()).unwrap_or_default();
             processor = processor
                 .with_authorization(auth)
-                .map_err(|e| StartError::Config(format!("BOOMERANG_THIRD_PARTY_AUTH: {e}")))?;
+                .map_err(|e| StartError::Setting(format!("BOOMERANG_THIRD_PARTY_AUTH: {e}")))?;
         }
         Ok(Self {
             shown_url: processor.shown_url(),
@@ -298,9 +312,7 @@ impl Storage {
             };
             return Ok((built.ports, storage));
         }
-        let sdk = sdk.ok_or_else(|| {
-            StartError::Config("the aws backend needs an SDK configuration".into())
-        })?;
+        let sdk = sdk.ok_or(StartError::NoSdk)?;
         let storage_origin = sdk
             .endpoint_url()
             .and_then(|u| emulator::web::demo_origin(u).ok());
@@ -343,11 +355,11 @@ async fn provision_all(
 ) -> Result<String, StartError> {
     provision::create_resources(sdk, deployment)
         .await
-        .map_err(StartError::Config)?;
+        .map_err(StartError::Provision)?;
     let name = format!("{}-stored", config.table_prefix);
     let url = s3_events::create(sdk, &deployment.bucket, &name, &name)
         .await
-        .map_err(StartError::Config)?;
+        .map_err(StartError::Provision)?;
     // The demo page PUTs large files straight to the bucket.
     let page_origins = vec![
         format!("http://{}", doors.addr),
@@ -355,7 +367,7 @@ async fn provision_all(
     ];
     provision::allow_page_uploads(sdk, &deployment.bucket, &page_origins)
         .await
-        .map_err(StartError::Config)?;
+        .map_err(StartError::Provision)?;
     Ok(url)
 }
 
@@ -384,7 +396,7 @@ fn app(
         shared.jwt_audience.as_deref(),
         shared.jwks_url.as_deref(),
     )
-    .map_err(StartError::Config)?
+    .map_err(StartError::Setting)?
     .map(|(issuer, keys)| {
         ports.issuer_keys = Some(keys);
         issuer
@@ -515,7 +527,7 @@ fn gateway(
         .filter(|o| !o.trim().is_empty())
         .map(|o| emulator::web::demo_origin(o))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| StartError::Config(format!("BOOMERANG_DEMO_ORIGINS: {e}")))?;
+        .map_err(|e| StartError::Setting(format!("BOOMERANG_DEMO_ORIGINS: {e}")))?;
     demo_origins.extend(storage.storage_origin.clone());
     Ok(Gateway {
         csp: emulator::web::content_security_policy(&demo_origins),
@@ -621,7 +633,7 @@ impl Stack {
         let user = UserId::parse(user)?;
         let exp = self.app.auth.now() + chrono::Duration::hours(hours);
         (self.app.auth.issue_token(&user, exp))
-            .ok_or_else(|| boomerang_core::Error::Unauthorized("no HS256 key is set".into()))
+            .ok_or_else(|| boomerang_core::Error::Unauthenticated("no HS256 key is set".into()))
     }
 
     /// Sockets open right now.

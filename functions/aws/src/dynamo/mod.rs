@@ -52,7 +52,7 @@ fn corrupt(key: &str) -> Error {
 
 /// An SDK error, for logs only: `Internal` never reaches a client.
 pub(crate) fn sdk<E: std::error::Error + Send + Sync + 'static>(e: E) -> Error {
-    Error::internal(aws_sdk_dynamodb::error::DisplayErrorContext(e))
+    Error::internal(e)
 }
 
 /// `BatchGetItem` takes at most 100 keys.

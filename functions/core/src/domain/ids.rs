@@ -17,13 +17,13 @@ impl UserId {
         let s = s.into();
         let chars = s.chars().count();
         if chars == 0 || chars > Self::MAX_CHARS {
-            return Err(Error::BadRequest(format!(
+            return Err(Error::Invalid(format!(
                 "user id must be 1 to {} characters",
                 Self::MAX_CHARS
             )));
         }
         if s.chars().any(char::is_control) {
-            return Err(Error::BadRequest(
+            return Err(Error::Invalid(
                 "user id must not contain control characters".into(),
             ));
         }
@@ -50,7 +50,7 @@ impl ConnectionId {
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_=+/".contains(&b));
         if !ok {
-            return Err(Error::BadRequest("malformed connection id".into()));
+            return Err(Error::Invalid("malformed connection id".into()));
         }
         Ok(Self(s))
     }
@@ -74,7 +74,7 @@ impl JobId {
         let s = s.into();
         match uuid::Uuid::try_parse(&s) {
             Ok(u) => Ok(Self(u.hyphenated().to_string())),
-            Err(_) => Err(Error::BadRequest("malformed job id".into())),
+            Err(_) => Err(Error::Invalid("malformed job id".into())),
         }
     }
 

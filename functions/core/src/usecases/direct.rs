@@ -68,16 +68,16 @@ impl Uploads {
     pub async fn begin_upload(&self, user: &UserId, req: NewUpload) -> Result<(Job, UploadTicket)> {
         let limits = &self.limits;
         if req.size > limits.max_file_bytes.min(S3_MAX_PUT_BYTES) {
-            return Err(Error::PayloadTooLarge(format!(
+            return Err(Error::TooLarge(format!(
                 "file is larger than the limit of {} bytes",
                 limits.max_file_bytes.min(S3_MAX_PUT_BYTES)
             )));
         }
         if req.file_name.trim().is_empty() {
-            return Err(Error::BadRequest("fileName must not be empty".into()));
+            return Err(Error::Invalid("fileName must not be empty".into()));
         }
         if !is_media_type(&req.content_type) {
-            return Err(Error::BadRequest(
+            return Err(Error::Invalid(
                 "contentType must be a media type such as \"text/csv\"".into(),
             ));
         }
@@ -387,7 +387,7 @@ mod tests {
             .begin_upload(&alice, new_upload(11))
             .await
             .unwrap_err();
-        assert!(matches!(too_big, crate::Error::PayloadTooLarge(_)));
+        assert!(matches!(too_big, crate::Error::TooLarge(_)));
         for (name, ct) in [
             ("", "text/csv"),
             ("a", "csv"),
@@ -400,10 +400,7 @@ mod tests {
                 content_type: ct.into(),
             };
             let err = t.app.uploads.begin_upload(&alice, req).await.unwrap_err();
-            assert!(
-                matches!(err, crate::Error::BadRequest(_)),
-                "{name:?} {ct:?}"
-            );
+            assert!(matches!(err, crate::Error::Invalid(_)), "{name:?} {ct:?}");
         }
         assert!(t
             .app

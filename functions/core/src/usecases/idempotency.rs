@@ -50,7 +50,7 @@ fn check_key(key: &str) -> Result<()> {
     if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) {
         Ok(())
     } else {
-        Err(Error::BadRequest(
+        Err(Error::Invalid(
             "Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
         ))
     }
@@ -140,10 +140,7 @@ mod tests {
         assert!(check_key(&"k".repeat(255)).is_ok());
         assert!(check_key("order-42/retry~!").is_ok());
         for bad in ["", " ", "a b", "é", "tab\t", &"k".repeat(256)] {
-            assert!(
-                matches!(check_key(bad), Err(Error::BadRequest(_))),
-                "{bad:?}"
-            );
+            assert!(matches!(check_key(bad), Err(Error::Invalid(_))), "{bad:?}");
         }
     }
 

@@ -44,16 +44,16 @@ impl Authenticator {
 
     /// Who a token speaks for, and until when.
     pub async fn identify(&self, token: Option<&str>) -> Result<auth::Identity> {
-        let token = token.ok_or_else(|| Error::Unauthorized("missing token".into()))?;
+        let token = token.ok_or_else(|| Error::Unauthenticated("missing token".into()))?;
         let issuer = self.issuer.as_ref();
         let key = match auth::key_needed(token, issuer)? {
             auth::KeyNeeded::Secret => None,
             auth::KeyNeeded::Issuer { kid } => {
                 let keys = self.issuer_keys.as_ref().ok_or_else(|| {
-                    Error::Unauthorized("no identity provider is configured".into())
+                    Error::Unauthenticated("no identity provider is configured".into())
                 })?;
                 Some(keys.key(&kid).await?.ok_or_else(|| {
-                    Error::Unauthorized("token key is not in the issuer's JWKS".into())
+                    Error::Unauthenticated("token key is not in the issuer's JWKS".into())
                 })?)
             }
         };

@@ -87,7 +87,7 @@ impl Connections {
                         warn!(connection = %conn.id, error = %e, "could not forget a gone connection");
                     }
                 }
-                Err(PushError::Other(e)) => {
+                Err(e) => {
                     d.failed += 1;
                     metrics::count(PUSH_FAILURES);
                     warn!(connection = %conn.id, user = %user, error = %e, "push failed");
@@ -104,7 +104,7 @@ impl Connections {
         for conn in expired {
             match self.pusher.close(&conn.id).await {
                 Ok(()) | Err(PushError::Gone) => {}
-                Err(PushError::Other(e)) => {
+                Err(e) => {
                     warn!(connection = %conn.id, error = %e, "could not close an expired connection")
                 }
             }

@@ -105,7 +105,7 @@ impl Webhooks {
     ) -> Result<WebhookOutcome> {
         let limits = &self.limits;
         if body.len() > limits.max_webhook_bytes {
-            return Err(Error::PayloadTooLarge(format!(
+            return Err(Error::TooLarge(format!(
                 "webhook body is larger than the limit of {} bytes",
                 limits.max_webhook_bytes
             )));
@@ -114,10 +114,10 @@ impl Webhooks {
         // Verify before parsing: an unsigned body is never read.
         let keys = self.webhook_secret.as_ref();
         let keys =
-            keys.ok_or_else(|| Error::Unauthorized("this function takes no webhooks".into()))?;
+            keys.ok_or_else(|| Error::Unauthenticated("this function takes no webhooks".into()))?;
         let webhook_id = webhook::verify(keys, headers, body, now, limits.webhook_tolerance)?;
         let body: Body = serde_json::from_slice(body)
-            .map_err(|e| Error::BadRequest(format!("malformed webhook body: {e}")))?;
+            .map_err(|e| Error::Invalid(format!("malformed webhook body: {e}")))?;
         let unknown = || Error::NotFound("no such job".into());
         let id = match &body.job_id {
             Value::String(s) => JobId::parse(s.as_str()).ok(),
@@ -125,7 +125,7 @@ impl Webhooks {
         };
         let (status, result, error) = match body.outcome {
             Outcome::Completed { result: None } => {
-                return Err(Error::BadRequest("a completed job needs a result".into()))
+                return Err(Error::Invalid("a completed job needs a result".into()))
             }
             Outcome::Completed { result } => (JobStatus::Completed, result, None),
             Outcome::Failed { error } => {
@@ -337,7 +337,7 @@ mod tests {
             assert!(
                 matches!(
                     t.deliver("m2", &bad).await.unwrap_err(),
-                    crate::Error::BadRequest(_)
+                    crate::Error::Invalid(_)
                 ),
                 "{bad}"
             );

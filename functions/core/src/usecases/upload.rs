@@ -6,7 +6,9 @@ use bytes::Bytes;
 use tracing::{info, warn};
 
 use super::Connections;
-use crate::ports::{body_of, Clock, FileBody, FileStore, JobStore, Processor, Submission};
+use crate::ports::{
+    body_of, Clock, FileBody, FileStore, JobStore, Processor, Submission, SubmitError,
+};
 use crate::{Applied, Error, Job, JobId, JobStatus, Limits, Result, UserId};
 
 /// An attempt the budget would cut below this is not made: it could only
@@ -181,7 +183,7 @@ impl Uploads {
         s: &Submission,
         open: F,
         deadline: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), String>
+    ) -> Result<(), SubmitError>
     where
         F: Fn() -> Fut + Send + Sync,
         Fut: std::future::Future<Output = Result<FileBody>> + Send,
@@ -191,7 +193,7 @@ impl Uploads {
         let left = || (deadline - clock.now()).to_std().unwrap_or_default();
         let full = limits.attempt_timeout(s.size);
         let mut delay = limits.submit_backoff;
-        let mut last = String::new();
+        let mut last = SubmitError::TimedOut;
         let processor = &self.processor;
         for attempt in 1..=limits.submit_attempts.max(1) {
             let timeout = full.min(left());
@@ -203,10 +205,7 @@ impl Uploads {
                 Ok(body) => body,
                 Err(e) => {
                     warn!(job_id = %s.job_id, attempt, error = %e, "could not read the stored file");
-                    return Err(format!(
-                        "the stored file could not be read: {}",
-                        e.public_message()
-                    ));
+                    return Err(SubmitError::Unreadable);
                 }
             };
             match processor.submit(s, body, timeout).await {
@@ -226,7 +225,7 @@ impl Uploads {
 }
 
 pub(crate) fn too_large(max: usize) -> Error {
-    Error::PayloadTooLarge(format!("file is larger than the limit of {max} bytes"))
+    Error::TooLarge(format!("file is larger than the limit of {max} bytes"))
 }
 
 /// A new job of `user`'s, its file kept under `key_prefix` and its id
@@ -458,7 +457,7 @@ pub(crate) mod tests {
             .upload(&t.user("alice"), file("12345"))
             .await
             .unwrap_err();
-        assert!(matches!(err, crate::Error::PayloadTooLarge(_)));
+        assert!(matches!(err, crate::Error::TooLarge(_)));
         assert!(t
             .app
             .queries

@@ -26,12 +26,12 @@ pub async fn dev_token(auth: &Authenticator, req: Request) -> Response<Body> {
             .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
     });
     if !json {
-        return error_response(&Error::UnsupportedMediaType(
+        return error_response(&Error::Unsupported(
             "send the request as application/json".into(),
         ));
     }
     let parsed = serde_json::from_slice::<TokenRequest>(&body_bytes(&req))
-        .map_err(|_| Error::BadRequest(r#"expected {"user": "<1 to 128 characters>"}"#.into()))
+        .map_err(|_| Error::Invalid(r#"expected {"user": "<1 to 128 characters>"}"#.into()))
         .and_then(|r| UserId::parse(r.user));
     match parsed {
         Ok(user) => {

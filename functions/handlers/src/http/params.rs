@@ -13,7 +13,7 @@ pub fn page_size(raw: Option<&str>, default: usize, max: usize) -> Result<usize>
         None => Ok(default),
         Some(s) => match s.parse::<usize>() {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(Error::BadRequest(format!(
+            _ => Err(Error::Invalid(format!(
                 "limit must be an integer from 1 to {max}"
             ))),
         },
@@ -28,7 +28,7 @@ pub fn since(raw: Option<&str>) -> Result<u64> {
         Some(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
             Ok(s.parse::<u64>().unwrap_or(u64::MAX))
         }
-        Some(_) => Err(Error::BadRequest(
+        Some(_) => Err(Error::Invalid(
             "since must be a non-negative integer".into(),
         )),
     }
@@ -40,7 +40,7 @@ pub fn encode_cursor(c: &ListCursor) -> String {
 }
 
 pub fn decode_cursor(raw: &str) -> Result<ListCursor> {
-    let bad = || Error::BadRequest("cursor is not one this API gave out".into());
+    let bad = || Error::Invalid("cursor is not one this API gave out".into());
     let text = URL_SAFE_NO_PAD
         .decode(raw)
         .ok()

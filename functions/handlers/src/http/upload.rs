@@ -67,12 +67,12 @@ fn idempotency_key(req: &Request) -> Result<Option<&str>, Error> {
     let mut all = req.headers().get_all("idempotency-key").iter();
     let (Some(value), None) = (all.next(), all.next()) else {
         return match req.headers().contains_key("idempotency-key") {
-            true => Err(Error::BadRequest("send one Idempotency-Key".into())),
+            true => Err(Error::Invalid("send one Idempotency-Key".into())),
             false => Ok(None),
         };
     };
     value.to_str().map(Some).map_err(|_| {
-        Error::BadRequest("Idempotency-Key must be 1 to 255 visible ASCII characters".into())
+        Error::Invalid("Idempotency-Key must be 1 to 255 visible ASCII characters".into())
     })
 }
 
@@ -82,7 +82,7 @@ async fn parse(uploads: &Uploads, req: &Request) -> Result<Asked, Error> {
         return serde_json::from_slice(&body_bytes(req))
             .map(Asked::Declared)
             .map_err(|e| {
-                Error::BadRequest(format!(
+                Error::Invalid(format!(
                     "expected {{\"fileName\": string, \"size\": integer, \"contentType\": string}}: {e}"
                 ))
             });

@@ -124,7 +124,7 @@ impl DiskFileStore {
 
     /// Stores exactly `size` bytes from `body` under `key`, a chunk at a
     /// time: written aside, synced, then renamed, so the file is whole or
-    /// absent. More or fewer bytes than `size` is a `BadRequest`, and
+    /// absent. More or fewer bytes than `size` is `Invalid`, and
     /// nothing is kept.
     pub async fn put_stream<S, E>(&self, key: &str, size: u64, body: S) -> Result<()>
     where
@@ -168,17 +168,17 @@ where
     let mut got: u64 = 0;
     let mut body = std::pin::pin!(body);
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| Error::BadRequest(format!("the upload broke off: {e}")))?;
+        let chunk = chunk.map_err(|e| Error::Invalid(format!("the upload broke off: {e}")))?;
         got += chunk.len() as u64;
         if got > size {
-            return Err(Error::BadRequest(format!(
+            return Err(Error::Invalid(format!(
                 "more than the {size} bytes signed for"
             )));
         }
         file.write_all(&chunk).await.map_err(Error::internal)?;
     }
     if got != size {
-        return Err(Error::BadRequest(format!(
+        return Err(Error::Invalid(format!(
             "{got} bytes arrived, not the {size} signed for"
         )));
     }

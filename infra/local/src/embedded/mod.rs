@@ -44,10 +44,7 @@ pub async fn storage(
     let db = sqlite::Db::open(&data_dir.join("boomerang.sqlite3"))?;
     let connections = sqlite::SqliteConnectionStore::new(db.clone());
     // No socket survives a restart; their rows would only ever 410.
-    connections
-        .clear()
-        .await
-        .map_err(|e| StartError::Config(e.to_string()))?;
+    connections.clear().await?;
     let jobs = SqliteJobStore::new(db.clone()).with_files(files.clone());
     let events = SqliteEventLog::new(db.clone());
     let retention = Retention {
