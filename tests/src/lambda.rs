@@ -134,6 +134,7 @@ pub fn template_env(logical_id: &str, local: &Local) -> Vec<(String, String)> {
         ("ConnectionsTable", t.connections.clone()),
         ("JobsTable", t.jobs.clone()),
         ("EventsTable", t.events.clone()),
+        ("IdempotencyTable", t.idempotency.clone()),
         ("FilesBucket", local.deployment.bucket.clone()),
         ("ThirdPartyUrl", local.third_party_url.clone()),
         ("AWS::StackName", "boomerang-test".to_owned()),

@@ -75,6 +75,7 @@ impl Moto {
             .arg(format!("ConnectionsTable={}", t.connections))
             .arg(format!("JobsTable={}", t.jobs))
             .arg(format!("EventsTable={}", t.events))
+            .arg(format!("IdempotencyTable={}", t.idempotency))
             .output()
             .expect("tools/moto_iam.py runs");
         assert!(

@@ -115,9 +115,9 @@ impl Deployment {
             .with_clock(clock)
     }
 
-    /// Idempotency keys, in the jobs table.
+    /// Idempotency keys, in their own table.
     pub fn idempotency_keys(&self, dynamo: &aws_sdk_dynamodb::Client) -> DynamoIdempotencyKeys {
-        DynamoIdempotencyKeys::new(dynamo.clone(), &self.tables.jobs)
+        DynamoIdempotencyKeys::new(dynamo.clone(), &self.tables.idempotency)
     }
 
     pub fn file_store(&self, sdk: &SdkConfig) -> S3FileStore {

@@ -50,6 +50,8 @@ struct Environment {
     connections_table: Option<String>,
     #[arg(long, env = "BOOMERANG_JOBS_TABLE")]
     jobs_table: Option<String>,
+    #[arg(long, env = "BOOMERANG_IDEMPOTENCY_TABLE")]
+    idempotency_table: Option<String>,
     #[arg(long, env = "BOOMERANG_EVENTS_TABLE")]
     events_table: Option<String>,
     #[arg(long, env = "BOOMERANG_BUCKET")]
@@ -100,6 +102,7 @@ impl Init {
                 connections: env.connections_table.take().unwrap_or_default(),
                 jobs: env.jobs_table.take().unwrap_or_default(),
                 events: env.events_table.take().unwrap_or_default(),
+                idempotency: env.idempotency_table.take().unwrap_or_default(),
             },
             bucket: env.bucket.take().unwrap_or_default(),
             connections_endpoint: env.ws_endpoint.take().unwrap_or_default(),
@@ -276,6 +279,7 @@ impl Init {
 
     /// Requests under an `Idempotency-Key`.
     pub fn idempotency(&self) -> Result<Idempotency, BootError> {
+        needed(&self.deployment.tables.idempotency, "BOOMERANG_IDEMPOTENCY_TABLE")?;
         let keys = Arc::new(self.deployment.idempotency_keys(&self.dynamo));
         Ok(Idempotency::new(
             keys,

@@ -16,6 +16,10 @@ pub struct Tables {
     /// retention), and the user's head at seq 0 (`lastSeq`; never expires,
     /// so seqs never restart).
     pub events: String,
+    /// `userId` (S), `idempotencyKey` (S) → the claim (`fingerprint`,
+    /// `claimedAt`, and once answered `claimJob` and `answer`), with a
+    /// `ttl` 24 hours after it was claimed.
+    pub idempotency: String,
 }
 
 impl Tables {
@@ -25,6 +29,7 @@ impl Tables {
             connections: format!("{prefix}-connections"),
             jobs: format!("{prefix}-jobs"),
             events: format!("{prefix}-events"),
+            idempotency: format!("{prefix}-idempotency"),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `DynamoIdempotencyKeys`: each user's upload requests by idempotency key,
-//! one item per key in the jobs table (its `jobId` is `idem#...`, which no
-//! job id is; it has no `owner` or wait attribute, so no index holds it).
-//! A claim is one conditional PutItem; its TTL ends it after 24 hours.
+//! one item per (`userId`, `idempotencyKey`) in a table of their own (so
+//! the upload function may delete a key, and no job). A claim is one
+//! conditional PutItem; its TTL ends it after 24 hours.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -30,11 +30,8 @@ impl DynamoIdempotencyKeys {
     }
 }
 
-/// The item's key: the user's length first, so no user and key pair can
-/// spell another's.
-fn item_key(user: &UserId, key: &str) -> String {
-    format!("idem#{}#{}#{key}", user.as_str().len(), user.as_str())
-}
+/// The item's attribute that holds the client's key.
+const KEY: &str = "idempotencyKey";
 
 fn millis_before(at: DateTime<chrono::Utc>, d: std::time::Duration) -> i64 {
     at.timestamp_millis() - d.as_millis() as i64
@@ -61,20 +58,21 @@ fn from_item(user: &UserId, key: &str, item: &Item) -> Result<Claim> {
 #[async_trait]
 impl IdempotencyKeys for DynamoIdempotencyKeys {
     async fn claim(&self, claim: &Claim) -> Result<Option<Claim>> {
-        let id = item_key(&claim.user, &claim.key);
+        let (user, key) = (s(claim.user.as_str()), s(&claim.key));
         let expires = claim.claimed_at.timestamp() + IDEMPOTENCY_WINDOW.as_secs() as i64;
         let put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("jobId", s(&id))
+            .item("userId", user.clone())
+            .item(KEY, key.clone())
             .item("fingerprint", s(&claim.fingerprint))
             .item("claimedAt", n(claim.claimed_at.timestamp_millis()))
             .item(TTL, n(expires))
             // Free: never claimed, past the window (TTL deletes late), or
             // never finished by a function long dead.
             .condition_expression(
-                "attribute_not_exists(jobId) OR claimedAt < :window \
+                "attribute_not_exists(userId) OR claimedAt < :window \
                  OR (attribute_not_exists(answer) AND claimedAt < :unfinished)",
             )
             .expression_attribute_values(
@@ -98,7 +96,8 @@ impl IdempotencyKeys for DynamoIdempotencyKeys {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("jobId", s(&id))
+            .key("userId", user)
+            .key(KEY, key)
             .consistent_read(true)
             .send()
             .await
@@ -111,15 +110,16 @@ impl IdempotencyKeys for DynamoIdempotencyKeys {
     }
 
     async fn finish(&self, user: &UserId, key: &str, outcome: Option<&Outcome>) -> Result<()> {
-        let id = item_key(user, key);
+        let (user, key) = (s(user.as_str()), s(key));
         match outcome {
             Some(o) => {
                 self.client
                     .update_item()
                     .table_name(&self.table)
-                    .key("jobId", s(&id))
+                    .key("userId", user)
+                    .key(KEY, key)
                     .update_expression("SET claimJob = :job, answer = :answer")
-                    .condition_expression("attribute_exists(jobId)")
+                    .condition_expression("attribute_exists(userId)")
                     .expression_attribute_values(":job", s(o.job.as_str()))
                     .expression_attribute_values(":answer", s(o.answer.as_str()))
                     .send()
@@ -130,7 +130,8 @@ impl IdempotencyKeys for DynamoIdempotencyKeys {
                 self.client
                     .delete_item()
                     .table_name(&self.table)
-                    .key("jobId", s(&id))
+                    .key("userId", user)
+                    .key(KEY, key)
                     .send()
                     .await
                     .map_err(sdk)?;

@@ -118,11 +118,12 @@ fn table_name<'a>(deployment: &'a Deployment, logical_id: &str) -> Option<&'a st
         "ConnectionsTable" => &t.connections,
         "JobsTable" => &t.jobs,
         "EventsTable" => &t.events,
+        "IdempotencyTable" => &t.idempotency,
         _ => return None,
     })
 }
 
-/// Creates what `deployment` names and does not exist yet: its four tables
+/// Creates what `deployment` names and does not exist yet: its tables
 /// as the template defines them (TTL included), and its bucket.
 pub async fn create_resources(sdk: &SdkConfig, deployment: &Deployment) -> Result<(), String> {
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
