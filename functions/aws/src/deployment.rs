@@ -86,14 +86,13 @@ impl Deployment {
     }
 
     /// Jobs in the jobs table, their events in the events table, results
-    /// too large for an item in the bucket.
+    /// too large for an item in `files` (the bucket).
     pub fn job_store(
         &self,
         dynamo: &aws_sdk_dynamodb::Client,
-        sdk: &SdkConfig,
+        files: S3FileStore,
         clock: Arc<dyn Clock>,
     ) -> DynamoJobStore {
-        let files = S3FileStore::new(s3_client(sdk), &self.bucket);
         DynamoJobStore::new(
             dynamo.clone(),
             &self.tables.jobs,
@@ -138,12 +137,12 @@ impl Deployment {
         processor: Arc<dyn Processor>,
         clock: Arc<dyn Clock>,
     ) -> Ports {
-        let dynamo = dynamo_client(sdk);
+        let (dynamo, files) = (dynamo_client(sdk), self.file_store(sdk));
         Ports {
             connections: Arc::new(self.connection_store(&dynamo)),
-            jobs: Arc::new(self.job_store(&dynamo, sdk, clock.clone())),
+            jobs: Arc::new(self.job_store(&dynamo, files.clone(), clock.clone())),
             events: Arc::new(self.event_log(&dynamo, clock.clone())),
-            files: Arc::new(self.file_store(sdk)),
+            files: Arc::new(files),
             idempotency: Arc::new(self.idempotency_keys(&dynamo)),
             pusher: Arc::new(self.pusher(sdk)),
             processor,

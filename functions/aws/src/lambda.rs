@@ -8,21 +8,22 @@
 //! and which handler it runs.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use aws_config::SdkConfig;
 use boomerang_core::auth::{Keys, Secret};
 use boomerang_core::ports::{
-    Clock, ConnectionStore, EventLog, FileStore, JobStore, Pusher, SystemClock,
+    Clock, ConnectionStore, EventLog, FileStore, IdempotencyKeys, JobStore, Pusher, SystemClock,
 };
 use boomerang_core::{
-    auth, webhook, Authenticator, Connections, Idempotency, Limits, Queries, Sweeper, Uploads,
-    Webhooks,
+    auth, webhook, Adapters, Authenticator, Connections, Idempotency, Limits, Queries, Sweeper,
+    Uploads, Webhooks, Wiring,
 };
 use metrics_cloudwatch_embedded::lambda::handler::{run, run_http};
 use metrics_cloudwatch_embedded::Collector;
 use tracing::info;
 
+use crate::s3::S3FileStore;
 use crate::tables::Tables;
 use crate::Deployment;
 use boomerang_handlers::config::Shared;
@@ -72,7 +73,9 @@ struct Environment {
 
 /// What a function builds its use cases from at init: its environment,
 /// the SDK's configuration and the clock. Each use case takes only the
-/// adapters it uses, and each adapter the variables it names.
+/// adapters it uses (through [`Wiring`], as every door builds them), and
+/// each adapter the variables it names; each adapter and SDK client is
+/// built once, however many use cases take it.
 pub struct Init {
     env: Environment,
     deployment: Deployment,
@@ -81,6 +84,30 @@ pub struct Init {
     secrets: aws_sdk_secretsmanager::Client,
     clock: Arc<dyn Clock>,
     limits: Limits,
+    built: Built,
+}
+
+/// The adapters an init has built, each once.
+#[derive(Default)]
+struct Built {
+    connections: OnceLock<Arc<dyn ConnectionStore>>,
+    jobs: OnceLock<Arc<dyn JobStore>>,
+    events: OnceLock<Arc<dyn EventLog>>,
+    files: OnceLock<S3FileStore>,
+    idempotency: OnceLock<Arc<dyn IdempotencyKeys>>,
+    pusher: OnceLock<Arc<dyn Pusher>>,
+}
+
+/// `cell`'s value, built by `build` the first time.
+fn once<T: Clone>(
+    cell: &OnceLock<T>,
+    build: impl FnOnce() -> Result<T, BootError>,
+) -> Result<T, BootError> {
+    if let Some(v) = cell.get() {
+        return Ok(v.clone());
+    }
+    let v = build()?;
+    Ok(cell.get_or_init(|| v).clone())
 }
 
 /// The variable `name`'s value is set and not empty.
@@ -125,43 +152,16 @@ impl Init {
             sdk,
             secrets,
             clock,
-            limits,
+            limits: limits.checked(),
+            built: Built::default(),
         })
     }
 
-    fn connection_store(&self) -> Result<Arc<dyn ConnectionStore>, BootError> {
-        let d = &self.deployment;
-        needed(&d.tables.connections, "BOOMERANG_CONNECTIONS_TABLE")?;
-        Ok(Arc::new(d.connection_store(&self.dynamo)))
-    }
-
-    fn job_store(&self) -> Result<Arc<dyn JobStore>, BootError> {
-        let d = &self.deployment;
-        needed(&d.tables.jobs, "BOOMERANG_JOBS_TABLE")?;
-        needed(&d.tables.events, "BOOMERANG_EVENTS_TABLE")?;
-        needed(&d.bucket, "BOOMERANG_BUCKET")?;
-        Ok(Arc::new(d.job_store(
-            &self.dynamo,
-            &self.sdk,
-            self.clock.clone(),
-        )))
-    }
-
-    fn event_log(&self) -> Result<Arc<dyn EventLog>, BootError> {
-        let d = &self.deployment;
-        needed(&d.tables.events, "BOOMERANG_EVENTS_TABLE")?;
-        Ok(Arc::new(d.event_log(&self.dynamo, self.clock.clone())))
-    }
-
-    fn file_store(&self) -> Result<Arc<dyn FileStore>, BootError> {
-        needed(&self.deployment.bucket, "BOOMERANG_BUCKET")?;
-        Ok(Arc::new(self.deployment.file_store(&self.sdk)))
-    }
-
-    fn pusher(&self) -> Result<Arc<dyn Pusher>, BootError> {
-        let d = &self.deployment;
-        needed(&d.connections_endpoint, "BOOMERANG_WS_ENDPOINT")?;
-        Ok(Arc::new(d.pusher(&self.sdk)))
+    fn s3_files(&self) -> Result<S3FileStore, BootError> {
+        once(&self.built.files, || {
+            needed(&self.deployment.bucket, "BOOMERANG_BUCKET")?;
+            Ok(self.deployment.file_store(&self.sdk))
+        })
     }
 
     /// Verifies tokens: HS256 with the secret `BOOMERANG_JWT_SECRET_ARN`
@@ -195,19 +195,12 @@ impl Init {
 
     /// Who is connected (`$connect`, `$disconnect`), and the fan-out.
     pub fn connections(&self) -> Result<Connections, BootError> {
-        let (store, pusher) = (self.connection_store()?, self.pusher()?);
-        Ok(Connections::new(
-            store,
-            pusher,
-            self.clock.clone(),
-            &self.limits,
-        ))
+        Wiring(self).connections()
     }
 
     /// What a tab reads.
     pub fn queries(&self) -> Result<Queries, BootError> {
-        let (jobs, events) = (self.job_store()?, self.event_log()?);
-        Ok(Queries::new(jobs, events, self.clock.clone(), &self.limits))
+        Wiring(self).queries()
     }
 
     /// Uploads and their hand-over to the third party at
@@ -228,16 +221,8 @@ impl Init {
                 })?;
         }
         info!(third_party = %client.shown_url(), "sends files to the third party");
-        let callback = self.callback_url()?;
-        Ok(Uploads::new(
-            self.job_store()?,
-            self.file_store()?,
-            Arc::new(client.recording_with(crate::xray::record)),
-            self.connections()?,
-            self.clock.clone(),
-            callback,
-            &self.limits,
-        ))
+        let processor = Arc::new(client.recording_with(crate::xray::record));
+        Wiring(self).uploads(processor, self.callback_url()?)
     }
 
     /// The credentials every hand-over carries as `Authorization`: the
@@ -279,13 +264,7 @@ impl Init {
 
     /// Requests under an `Idempotency-Key`.
     pub fn idempotency(&self) -> Result<Idempotency, BootError> {
-        needed(&self.deployment.tables.idempotency, "BOOMERANG_IDEMPOTENCY_TABLE")?;
-        let keys = Arc::new(self.deployment.idempotency_keys(&self.dynamo));
-        Ok(Idempotency::new(
-            keys,
-            self.job_store()?,
-            self.clock.clone(),
-        ))
+        Wiring(self).idempotency()
     }
 
     /// The webhook keys in the secret `BOOMERANG_WEBHOOK_SECRET_ARN` names.
@@ -299,24 +278,76 @@ impl Init {
     /// The third party's results, verified with the webhook keys.
     pub async fn webhooks(&self) -> Result<Webhooks, BootError> {
         let keys = self.webhook_keys().await?;
-        Ok(Webhooks::new(
-            self.job_store()?,
-            self.connections()?,
-            self.clock.clone(),
-            Some(keys),
-            &self.limits,
-        ))
+        Wiring(self).webhooks(Some(keys))
     }
 
     /// The sweep.
     pub fn sweeper(&self) -> Result<Sweeper, BootError> {
-        let (jobs, connections) = (self.job_store()?, self.connections()?);
-        Ok(Sweeper::new(
-            jobs,
-            connections,
-            self.clock.clone(),
-            &self.limits,
-        ))
+        Wiring(self).sweeper()
+    }
+}
+
+/// The adapters, each built on first use and once, from the variables it
+/// names.
+impl Adapters for Init {
+    type Error = BootError;
+
+    fn connection_store(&self) -> Result<Arc<dyn ConnectionStore>, BootError> {
+        once(&self.built.connections, || {
+            let d = &self.deployment;
+            needed(&d.tables.connections, "BOOMERANG_CONNECTIONS_TABLE")?;
+            Ok(Arc::new(d.connection_store(&self.dynamo)))
+        })
+    }
+
+    fn job_store(&self) -> Result<Arc<dyn JobStore>, BootError> {
+        once(&self.built.jobs, || {
+            let d = &self.deployment;
+            needed(&d.tables.jobs, "BOOMERANG_JOBS_TABLE")?;
+            needed(&d.tables.events, "BOOMERANG_EVENTS_TABLE")?;
+            let files = self.s3_files()?;
+            Ok(Arc::new(d.job_store(
+                &self.dynamo,
+                files,
+                self.clock.clone(),
+            )))
+        })
+    }
+
+    fn event_log(&self) -> Result<Arc<dyn EventLog>, BootError> {
+        once(&self.built.events, || {
+            let d = &self.deployment;
+            needed(&d.tables.events, "BOOMERANG_EVENTS_TABLE")?;
+            Ok(Arc::new(d.event_log(&self.dynamo, self.clock.clone())))
+        })
+    }
+
+    fn file_store(&self) -> Result<Arc<dyn FileStore>, BootError> {
+        Ok(Arc::new(self.s3_files()?))
+    }
+
+    fn idempotency_keys(&self) -> Result<Arc<dyn IdempotencyKeys>, BootError> {
+        once(&self.built.idempotency, || {
+            let d = &self.deployment;
+            needed(&d.tables.idempotency, "BOOMERANG_IDEMPOTENCY_TABLE")?;
+            Ok(Arc::new(d.idempotency_keys(&self.dynamo)))
+        })
+    }
+
+    fn pusher(&self) -> Result<Arc<dyn Pusher>, BootError> {
+        once(&self.built.pusher, || {
+            let d = &self.deployment;
+            needed(&d.connections_endpoint, "BOOMERANG_WS_ENDPOINT")?;
+            Ok(Arc::new(d.pusher(&self.sdk)))
+        })
+    }
+
+    fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    fn limits(&self) -> &Limits {
+        &self.limits
     }
 }
 

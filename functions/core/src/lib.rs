@@ -23,6 +23,7 @@ pub use domain::*;
 pub use error::{Error, Result};
 pub use limits::Limits;
 pub use usecases::{
-    App, Authenticator, Connections, Idempotency, Idempotent, NewUpload, Ports, Queries, Settings,
-    Stored, Sweeper, UploadOutcome, UploadTicket, UploadedFile, Uploads, WebhookOutcome, Webhooks,
+    Adapters, App, Authenticator, Connections, Idempotency, Idempotent, NewUpload, Ports, Queries,
+    Settings, Stored, Sweeper, UploadOutcome, UploadTicket, UploadedFile, Uploads, WebhookOutcome,
+    Webhooks, Wiring,
 };

@@ -13,6 +13,7 @@ mod queries;
 mod receive_webhook;
 mod sweep;
 mod upload;
+mod wiring;
 
 use std::sync::Arc;
 
@@ -31,9 +32,11 @@ pub use queries::{EventsPage, JobsPage, Queries, MAX_LIST_PAGE_BYTES};
 pub use receive_webhook::{WebhookOutcome, Webhooks};
 pub use sweep::{Sweeper, Swept, TIMED_OUT};
 pub use upload::{UploadOutcome, UploadedFile, Uploads};
+pub use wiring::{Adapters, Wiring};
 
 /// Every adapter, for a door that serves every use case (the local stack,
-/// tests). A Lambda builds only the adapters its use cases take.
+/// tests). A Lambda builds only the adapters its use cases take
+/// ([`Adapters`]).
 #[derive(Clone)]
 pub struct Ports {
     pub connections: Arc<dyn ConnectionStore>,
@@ -75,33 +78,27 @@ pub struct App {
 }
 
 impl App {
+    /// Every use case over `p`, wired as every door wires them
+    /// ([`Wiring`]).
     pub fn new(p: Ports, s: Settings) -> Self {
-        let limits = s.limits.checked();
-        let clock = p.clock;
-        let auth = Authenticator::new(s.jwt_secret, s.issuer, p.issuer_keys, clock.clone());
-        let connections = Connections::new(p.connections, p.pusher, clock.clone(), &limits);
+        let issuer_keys = p.issuer_keys.clone();
+        let auth = Authenticator::new(s.jwt_secret, s.issuer, issuer_keys, p.clock.clone());
+        let processor = p.processor.clone();
+        let built = wiring::Built {
+            ports: p,
+            limits: s.limits.checked(),
+        };
+        let w = Wiring(&built);
         Self {
             auth,
-            uploads: Uploads::new(
-                p.jobs.clone(),
-                p.files,
-                p.processor,
-                connections.clone(),
-                clock.clone(),
-                s.callback_url,
-                &limits,
-            ),
-            idempotency: Idempotency::new(p.idempotency, p.jobs.clone(), clock.clone()),
-            webhooks: Webhooks::new(
-                p.jobs.clone(),
-                connections.clone(),
-                clock.clone(),
-                s.webhook_secret,
-                &limits,
-            ),
-            queries: Queries::new(p.jobs.clone(), p.events.clone(), clock.clone(), &limits),
-            sweeper: Sweeper::new(p.jobs, connections.clone(), clock, &limits),
-            connections,
+            connections: w.connections().unwrap_or_else(|e| match e {}),
+            uploads: w
+                .uploads(processor, s.callback_url)
+                .unwrap_or_else(|e| match e {}),
+            idempotency: w.idempotency().unwrap_or_else(|e| match e {}),
+            webhooks: w.webhooks(s.webhook_secret).unwrap_or_else(|e| match e {}),
+            queries: w.queries().unwrap_or_else(|e| match e {}),
+            sweeper: w.sweeper().unwrap_or_else(|e| match e {}),
         }
     }
 }

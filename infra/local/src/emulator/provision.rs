@@ -283,7 +283,7 @@ mod tests {
     #[test]
     fn the_template_defines_the_tables_the_adapters_use() {
         let defs = table_defs(TEMPLATE).unwrap();
-        assert_eq!(defs.len(), 3);
+        assert_eq!(defs.len(), 4);
 
         let c = def(&defs, "ConnectionsTable");
         assert_eq!(c.key, pairs(&[("connectionId", "HASH")]));
@@ -320,5 +320,11 @@ mod tests {
         assert_eq!(e.key, pairs(&[("userId", "HASH"), ("seq", "RANGE")]));
         assert!(e.attributes.contains(&("seq".into(), "N".into())));
         assert_eq!(e.ttl_attribute.as_deref(), Some(TTL));
+
+        let i = def(&defs, "IdempotencyTable");
+        let key = pairs(&[("userId", "HASH"), ("idempotencyKey", "RANGE")]);
+        assert_eq!(i.key, key);
+        assert!(i.indexes.is_empty());
+        assert_eq!(i.ttl_attribute.as_deref(), Some(TTL));
     }
 }
