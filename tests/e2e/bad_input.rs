@@ -3,6 +3,7 @@
 //! with a JSON error (or an error message on the socket); nothing panics,
 //! and nothing is left half-written.
 
+use boomerang_e2e::*;
 use boomerang_e2e::{json_of, sign, spawn_app, TestApp};
 use futures::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
@@ -232,4 +233,17 @@ async fn the_socket_answers_bad_messages_with_an_error_and_closes_on_an_oversize
     // Over API Gateway's 128 KB: the connection goes, as on AWS.
     tab.send(&"x".repeat(129 * 1024)).await;
     assert_eq!(tab.closed_with().await, Some(1009));
+}
+
+#[tokio::test]
+async fn file_names_lose_control_and_format_characters_before_they_are_stored_or_sent() {
+    let (app, tp) = spawn_app_with_third_party(Mode::Silent, |_| {}).await;
+    // A name that shows as "invoice_exe.pdf" with its override kept
+    let name = "invoice_\u{202E}fdp.exe\u{200B}";
+    let job = json_of(app.upload("alice", name, b"hello").await, 202).await;
+    assert_eq!(job["job"]["fileName"], "invoice_fdp.exe");
+    assert_eq!(tp.next().await.file_name, "invoice_fdp.exe");
+    let declared = serde_json::json!({"fileName": "\u{2066}a\u{2069}.csv\u{FEFF}\u{0007}", "size": 1, "contentType": "text/csv"});
+    let created = json_of(app.begin_upload("alice", &declared).await, 201).await;
+    assert_eq!(created["job"]["fileName"], "a.csv");
 }

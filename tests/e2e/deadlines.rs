@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use boomerang_e2e::third_party::Mode;
+use boomerang_e2e::*;
 use boomerang_e2e::{eventually, json_of, spawn_app_with, spawn_app_with_third_party};
 use serde_json::Value;
 
@@ -132,4 +133,31 @@ async fn events_past_the_retention_are_gone_with_a_gap_and_the_seq_goes_on() {
     let next = json_of(app.get("alice", &since).await, 200).await;
     assert_eq!(next["events"][0]["seq"], last + 1);
     assert_eq!(next["gap"], false);
+}
+
+#[tokio::test]
+async fn a_jobs_uploaded_file_is_deleted_with_the_job() {
+    // Only the embedded store keeps files (on AWS, S3's lifecycle rule).
+    if backend() != boomerang_local::Backend::Embedded {
+        return;
+    }
+    // GIVEN a retention of one second, and alice's job completed
+    let app = spawn_app_with(|c| {
+        c.shared.event_retention_secs = 1;
+        c.shared.job_retention_days = 0;
+    })
+    .await;
+    let mut tab = app.tab("alice").await;
+    let job = json_of(app.upload("alice", "a.txt", b"hello").await, 202).await;
+    let id = job["job"]["id"].as_str().unwrap().to_owned();
+    tab.until_end("job.completed").await;
+    let file = app.dir.path().join("files/uploads").join(&id);
+    assert!(file.exists(), "the upload is stored at {}", file.display());
+    // WHEN the sweep runs past its retention
+    eventually("the job and its file are gone", || async {
+        app.stack.app.sweeper.sweep().await.unwrap();
+        let gone = app.get("alice", &format!("/jobs/{id}")).await.status() == 404;
+        gone && !file.exists()
+    })
+    .await;
 }

@@ -1,5 +1,6 @@
 //! What the third party is sent, and what happens when it misbehaves.
 
+use boomerang_e2e::*;
 use boomerang_e2e::{json_of, spawn_app_with_third_party, Mode};
 
 #[tokio::test]
@@ -59,4 +60,82 @@ async fn a_result_that_beats_the_third_partys_reply_completes_the_job_and_submit
     let e = tab.expect("job.completed").await;
     assert_eq!(e["seq"], 1);
     tab.assert_nothing_pending().await;
+}
+
+#[tokio::test]
+async fn the_third_partys_credentials_go_in_its_authorization_header_and_its_url_is_never_shown_whole(
+) {
+    let tp = FakeThirdParty::start(Mode::Silent).await;
+    // A URL with credentials in its userinfo and an API key in its query
+    let url = tp.url().replace("http://", "http://user:hunter2@") + "?api_key=sk_query_secret";
+    let app = spawn_app_with(|c| {
+        c.shared.third_party_url = Some(url);
+        c.third_party_auth = Some("Bearer sk_live_header_secret".parse().unwrap());
+    })
+    .await;
+    // WHEN a file is handed over
+    json_of(app.upload("alice", "a.txt", b"hello").await, 202).await;
+    // THEN the third party gets the secret as Authorization
+    let got = tp.next().await;
+    assert_eq!(
+        got.authorization.as_deref(),
+        Some("Bearer sk_live_header_secret")
+    );
+    // AND the URL the stack shows (banner, logs) has none of them
+    let shown = &app.stack.third_party_url;
+    assert!(shown.ends_with("/process"), "{shown}");
+    for secret in ["hunter2", "user:", "sk_query_secret", "api_key"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    let printed = format!("{:?}", app.stack.config);
+    assert!(!printed.contains("sk_live_header_secret"), "{printed}");
+}
+
+#[tokio::test]
+async fn the_simulator_takes_only_this_stacks_hand_overs_and_posts_only_to_its_webhook() {
+    // GIVEN a job of alice's that the simulator is still working on
+    let app = spawn_app_with(|c| c.sim_delay_ms = 60_000).await;
+    let job = json_of(app.upload("alice", "a.txt", b"hello").await, 202).await;
+    let id = job["job"]["id"].as_str().unwrap().to_owned();
+    let sim = format!(
+        "http://{}/",
+        app.stack.simulator_addr.expect("the simulator runs")
+    );
+    let stacks = app.stack.hand_over_authorization.as_ref().unwrap().expose();
+    let stacks = String::from_utf8(stacks.to_vec()).unwrap();
+    let submit = |authorization: Option<&str>, callback: String| {
+        let form = reqwest::multipart::Form::new()
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(b"forged".to_vec()).file_name("f"),
+            )
+            .text("job_id", id.clone())
+            .text("callback_url", callback);
+        let mut post = app.http.post(&sim).multipart(form);
+        if let Some(a) = authorization {
+            post = post.header("authorization", a);
+        }
+        post.send()
+    };
+    // WHEN someone without the stack's credentials asks it to sign a result
+    // for that job, even to the stack's own webhook
+    for forged in [
+        None,
+        Some("Bearer guess"),
+        Some(&stacks[..stacks.len() - 1]),
+    ] {
+        let r = submit(forged, app.stack.callback_url.clone())
+            .await
+            .unwrap();
+        // THEN it refuses
+        assert_eq!(r.status().as_u16(), 401, "{forged:?}");
+    }
+    // AND with them, it still refuses to send a result anywhere else
+    let elsewhere = submit(Some(&stacks), "http://127.0.0.1:9/steal".into())
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status().as_u16(), 400);
+    // AND the job is untouched
+    let job = json_of(app.get("alice", &format!("/jobs/{id}")).await, 200).await;
+    assert_eq!(job["job"]["status"], "submitted");
 }

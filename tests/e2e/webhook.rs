@@ -1,5 +1,6 @@
 //! The signed webhook: only genuine, fresh, first deliveries change anything.
 
+use boomerang_e2e::*;
 use boomerang_e2e::{assert_error, json_of, sign, FakeThirdParty, Mode, TestApp};
 use serde_json::json;
 
@@ -137,5 +138,40 @@ async fn a_result_too_large_to_push_is_pushed_truncated_and_kept_whole() {
     assert_eq!(
         job["job"]["result"]["blob"].as_str().unwrap().len(),
         200 * 1024
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_timestamp_that_is_not_plain_digits_is_401_never_a_crash() {
+    let app = spawn_app().await;
+    let body = r#"{"job_id":"x","status":"failed","error":"e"}"#;
+    for ts in [
+        "-9223372036854775808",
+        "+1700000000",
+        "01700000000",
+        "99999999999999999999",
+        "1e9",
+    ] {
+        let r = app
+            .http
+            .post(app.url("/webhooks/third-party"))
+            .header("webhook-id", "msg_1")
+            .header("webhook-timestamp", ts)
+            .header("webhook-signature", "v1,AAAA")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_error(r, 401).await;
+    }
+    // The stack is still up.
+    assert_eq!(
+        app.http
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
     );
 }

@@ -2,6 +2,7 @@
 
 use boomerang_e2e::sign::{jwt, jwt_raw};
 use boomerang_e2e::spawn_app;
+use boomerang_e2e::*;
 use tokio_tungstenite::tungstenite::Error as WsError;
 
 fn refused_status(r: Result<boomerang_e2e::Tab, WsError>) -> u16 {
@@ -114,6 +115,22 @@ async fn a_tab_whose_disconnect_never_came_is_forgotten_on_the_first_push_that_g
     staying.until_end("job.completed").await;
     boomerang_e2e::eventually("the closed tab's row is deleted", || async {
         app.connection_ids("alice").await == live
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_socket_is_closed_when_its_token_expires() {
+    // GIVEN alice's tab, connected with a token that expires in 2 seconds
+    let app = spawn_app().await;
+    let exp = chrono::Utc::now().timestamp() + 2;
+    let token = sign::jwt("alice", exp, app.jwt_secret());
+    let tab = app.tab_with_token(&token).await.expect("tab connects");
+    // WHEN the token expires, THEN the gateway closes the socket (going away)
+    assert_eq!(tab.closed_with().await, Some(1001));
+    // AND the connection is forgotten: pushes no longer reach it
+    eventually("the expired connection is forgotten", || async {
+        app.connection_ids("alice").await.is_empty()
     })
     .await;
 }
