@@ -420,7 +420,7 @@ describe("tabs sharing one socket", () => {
   it("take over from a leader that went silent, within two seconds", async () => {
     const { server, clock, hub, leader, follower } = await twoTabs();
     // A hung tab hears nothing on its channel.
-    const ch = leader.client.election.channel;
+    const ch = leader.client.tabs.election.channel;
     hub.members.delete(ch);
     await clock.advance(2000);
     hub.members.add(ch);
