@@ -45,6 +45,11 @@ const ASSETS: &[Asset] = &[
     asset!("/client/sequencing.js", "client/sequencing.js", JS),
     asset!("/client/uploads.js", "client/uploads.js", JS),
     asset!("/client/election.js", "client/election.js", JS),
+    asset!("/client/options.js", "client/options.js", JS),
+    asset!("/client/session.js", "client/session.js", JS),
+    asset!("/client/tabs.js", "client/tabs.js", JS),
+    asset!("/client/timers.js", "client/timers.js", JS),
+    asset!("/client/tokens.js", "client/tokens.js", JS),
     asset!("/boomerang-client.d.ts", "boomerang-client.d.ts", TS),
 ];
 
@@ -112,6 +117,18 @@ fn serve(asset: &'static Asset, csp: &HeaderValue) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A module the client imports but the stack does not serve breaks
+    /// the demo page: every file of `web/client` is an asset.
+    #[test]
+    fn every_client_module_is_served() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/client");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            let path = format!("/client/{name}");
+            assert!(ASSETS.iter().any(|a| a.path == path), "{path} is not served");
+        }
+    }
 
     #[test]
     fn every_asset_is_served_with_its_type() {
