@@ -26,7 +26,7 @@ use tracing::info;
 use crate::s3::S3FileStore;
 use crate::tables::Tables;
 use crate::Deployment;
-use boomerang_handlers::config::Shared;
+use boomerang_config::Shared;
 use boomerang_http::HttpProcessor;
 
 #[derive(Debug, thiserror::Error)]

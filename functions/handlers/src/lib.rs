@@ -4,7 +4,6 @@
 //! and the local stack's gateway both hand their events to these functions,
 //! so what passes locally is what runs on AWS.
 
-pub mod config;
 pub mod http;
 pub mod multipart;
 mod response;

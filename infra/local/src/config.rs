@@ -62,7 +62,7 @@ pub struct Config {
 
     /// What the Lambdas are configured with too.
     #[command(flatten)]
-    pub shared: boomerang_handlers::config::Shared,
+    pub shared: boomerang_config::Shared,
 
     /// Token key, at least 32 bytes [default: random per data folder, kept there].
     #[arg(long, env = "BOOMERANG_JWT_SECRET", hide_env_values = true)]

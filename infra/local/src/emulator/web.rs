@@ -126,7 +126,10 @@ mod tests {
         for entry in std::fs::read_dir(dir).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
             let path = format!("/client/{name}");
-            assert!(ASSETS.iter().any(|a| a.path == path), "{path} is not served");
+            assert!(
+                ASSETS.iter().any(|a| a.path == path),
+                "{path} is not served"
+            );
         }
     }
 
