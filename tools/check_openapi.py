@@ -14,7 +14,7 @@ from openapi_spec_validator import validate
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SPEC = ROOT / "docs" / "openapi.yaml"
-ROUTER = ROOT / "infra" / "local" / "src" / "gateway" / "mod.rs"
+ROUTER = ROOT / "infra" / "local" / "src" / "emulator" / "mod.rs"
 
 
 def main() -> int:

@@ -18,7 +18,7 @@ use tracing::info;
 
 use crate::config::{Backend, Config};
 use crate::embedded::{self, files::DiskFileStore, Retention};
-use crate::emulator::{self, provision, s3_events, Gateway, Registry, ServeLimits};
+use crate::emulator::{self, provision, s3_events, Gateway, GatewayPusher, Registry, ServeLimits};
 use crate::simulator::Simulator;
 use crate::{metrics, private, secrets};
 
@@ -302,8 +302,8 @@ impl Storage {
                 embedded::files::UploadSigner::new(&keys.jwt, &doors.public_url),
             );
             let dir = &config.data_dir;
-            let built =
-                embedded::storage(dir, registry.clone(), processor, disk.clone(), limits).await?;
+            let pusher = Arc::new(GatewayPusher::new(registry.clone()));
+            let built = embedded::storage(dir, pusher, processor, disk.clone(), limits).await?;
             let storage = Self {
                 disk: Some(disk),
                 retention: Some(built.retention),

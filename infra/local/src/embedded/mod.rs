@@ -10,14 +10,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use boomerang_core::ports::{Processor, SystemClock};
+use boomerang_core::ports::{Processor, Pusher, SystemClock};
 use boomerang_core::{Limits, Ports, Uploads};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::emulator::{GatewayPusher, Registry};
 use crate::StartError;
 use files::DiskFileStore;
 use sqlite::{SqliteEventLog, SqliteJobStore};
@@ -33,10 +32,11 @@ pub struct Storage {
     pub retention: Retention,
 }
 
-/// SQLite and the data folder, pushing straight into the gateway's sockets.
+/// SQLite and the data folder; pushes go through `pusher` (the gateway's
+/// own sockets).
 pub async fn storage(
     data_dir: &Path,
-    registry: Registry,
+    pusher: Arc<dyn Pusher>,
     processor: Arc<dyn Processor>,
     files: DiskFileStore,
     limits: &Limits,
@@ -58,7 +58,7 @@ pub async fn storage(
         events: Arc::new(events),
         idempotency: Arc::new(sqlite::SqliteIdempotencyKeys::new(db)),
         files: Arc::new(files),
-        pusher: Arc::new(GatewayPusher::new(registry)),
+        pusher,
         processor,
         clock: Arc::new(SystemClock),
         issuer_keys: None,
