@@ -11,6 +11,7 @@
 //! port. [`Stack::start`] is what `main.rs` and the end-to-end tests call.
 
 pub mod config;
+pub mod descriptors;
 pub mod embedded;
 pub mod emulator;
 pub mod metrics;

@@ -21,6 +21,8 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
+    // Before anything is opened: silent sockets must not run it out.
+    boomerang_local::descriptors::raise_soft_limit();
     let stack = match Stack::start(config).await {
         Ok(s) => s,
         Err(e) => {

@@ -14,13 +14,15 @@ use boomerang_core::{webhook, App, Limits, Ports, Settings, Sweeper, UserId};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::{Backend, Config};
 use crate::embedded::{self, files::DiskFileStore, Retention};
-use crate::emulator::{self, provision, s3_events, Gateway, GatewayPusher, Registry, ServeLimits};
+use crate::emulator::{
+    self, provision, s3_events, Gateway, GatewayPusher, Registry, ServeLimits, WAITING_PER_SLOT,
+};
 use crate::simulator::Simulator;
-use crate::{metrics, private, secrets};
+use crate::{descriptors, metrics, private, secrets};
 
 /// The gateway's stage: the first segment of the Management API's path.
 const STAGE: &str = "local";
@@ -484,10 +486,12 @@ fn serve(
     shutdown: &CancellationToken,
 ) -> Result<Served, StartError> {
     let gw = Arc::new(gw);
+    let (served, max_waiting) = client_slots(config.max_http_connections);
     let limits = ServeLimits {
-        max_connections: config.max_http_connections,
+        max_connections: served,
+        max_waiting,
         header_read_timeout: Duration::from_millis(config.http_header_timeout_ms),
-        body_stall: Duration::from_millis(config.http_body_timeout_ms),
+        body_timeout: Duration::from_millis(config.http_body_timeout_ms),
     };
     let spawn = |listener, router| {
         tokio::spawn(emulator::serve(listener, router, limits, shutdown.clone()))
@@ -508,6 +512,24 @@ fn serve(
         internal_addr,
         sockets,
     })
+}
+
+/// Connections served and waiting at most, within the open-file limit:
+/// half of what it leaves for clients each (upgraded sockets use the
+/// served half's files too).
+fn client_slots(configured: usize) -> (usize, usize) {
+    let limit = descriptors::limit();
+    let half = (descriptors::for_clients(limit) / 2).max(1);
+    let served = configured.clamp(1, half);
+    if served < configured {
+        warn!(
+            configured,
+            served,
+            open_file_limit = limit,
+            "BOOMERANG_MAX_HTTP_CONNECTIONS does not fit the open-file limit; serving fewer"
+        );
+    }
+    (served, (served * WAITING_PER_SLOT).min(half))
 }
 
 /// The gateway's settings: the socket limits API Gateway has, the demo

@@ -13,7 +13,7 @@ pub mod web;
 mod ws;
 
 pub use pusher::{GatewayPusher, Registry};
-pub use serve::{serve, ServeLimits};
+pub use serve::{serve, ServeLimits, WAITING_PER_SLOT};
 
 use std::sync::Arc;
 use std::time::Duration;

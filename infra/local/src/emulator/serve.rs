@@ -1,14 +1,18 @@
 //! The HTTP listener, with what API Gateway gives for free: a deadline on
 //! reading a request's headers, counted from accept; a cap on connections
-//! being served, which a client that sends nothing never holds; answers
-//! that reach a client still sending the body they refused; and a
-//! graceful stop. (axum's own `serve` has none of these.)
+//! being served, which a client that sends nothing never holds; bodies
+//! that must keep a minimum pace; answers that reach a client still
+//! sending the body they refused; and a graceful stop. (axum's own
+//! `serve` has none of these.) HTTP/1.1 only: API Gateway speaks HTTP/2
+//! only over TLS, and h2c's many streams per connection would let one
+//! connection hold many bodies.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -19,10 +23,10 @@ use bytes::Bytes;
 use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -36,44 +40,84 @@ pub struct ServeLimits {
     /// holds no slot. (Upgraded WebSockets leave this count: they are
     /// bounded per user instead.)
     pub max_connections: usize,
+    /// Connections accepted but not yet served (silent, or waiting for a
+    /// slot): beyond this many, the oldest is closed, so that they can
+    /// neither use up the process's open files nor crowd out a client
+    /// that sends at once. One peer may hold a quarter of them.
+    pub max_waiting: usize,
     /// A client has this long from accept to send its first byte, this
     /// long from its slot to send its first request's headers, and this
     /// long for each next one (silent sockets, slowloris).
     pub header_read_timeout: Duration,
-    /// How long a refused body may stall while it is read and dropped.
-    pub body_stall: Duration,
+    /// How long a body may take beyond what its pace allows
+    /// ([`MIN_BODY_BYTES_PER_SEC`]); and how long, in all, a refused
+    /// body is read and dropped.
+    pub body_timeout: Duration,
 }
 
-/// Connections accepted but not yet served (silent, or waiting for a
-/// slot), per slot: beyond this many, the oldest is closed, so they can
-/// neither use up the process's file descriptors nor crowd out a client
-/// that sends at once.
-const WAITING_PER_SLOT: usize = 8;
+/// The slowest a request body may come once `body_timeout` is spent: a
+/// body of `n` bytes has `body_timeout + n / MIN_BODY_BYTES_PER_SEC`. A
+/// byte every 20 s is far below it; a 5 GiB PUT at this pace takes 4 days.
+pub const MIN_BODY_BYTES_PER_SEC: u64 = 16 * 1024;
 
-/// The connections waiting for their first byte, oldest first.
+/// Connections waiting for a slot, and a signal when one starts to: a
+/// refused body being drained gives its slot up to them.
+#[derive(Default)]
+struct SlotWait {
+    waiting: AtomicUsize,
+    started: Notify,
+}
+
+/// Connections waiting per slot, at most (within `max_waiting`).
+pub const WAITING_PER_SLOT: usize = 8;
+
+/// The connections waiting for their first byte or a slot, oldest first,
+/// and each peer's.
 #[derive(Default)]
 struct Waiting {
     next: u64,
-    by_age: BTreeMap<u64, CancellationToken>,
+    by_age: BTreeMap<u64, (IpAddr, CancellationToken)>,
+    by_peer: HashMap<IpAddr, BTreeSet<u64>>,
 }
 
 impl Waiting {
-    /// Registers a new connection; when more than `max` wait, the oldest
-    /// is told to close. Returns the new one's id and its token.
-    fn add(&mut self, max: usize, token: CancellationToken) -> (u64, CancellationToken) {
+    /// Registers a new connection from `peer`; when more than `max` wait,
+    /// or more than `per_peer` of that peer's, the oldest (of all, or of
+    /// the peer's) is told to close. Returns the new one's id.
+    fn add(&mut self, peer: IpAddr, max: usize, per_peer: usize, token: CancellationToken) -> u64 {
         let id = self.next;
         self.next += 1;
-        self.by_age.insert(id, token.clone());
-        while self.by_age.len() > max {
-            if let Some((_, oldest)) = self.by_age.pop_first() {
-                oldest.cancel();
-            }
+        self.by_age.insert(id, (peer, token));
+        self.by_peer.entry(peer).or_default().insert(id);
+        let theirs = self.by_peer.get(&peer).map_or(0, BTreeSet::len);
+        if theirs > per_peer {
+            let oldest = self.by_peer.get(&peer).and_then(|ids| ids.first().copied());
+            oldest.into_iter().for_each(|old| self.evict(old));
         }
-        (id, token)
+        while self.by_age.len() > max {
+            let oldest = self.by_age.first_key_value().map(|(id, _)| *id);
+            oldest.into_iter().for_each(|old| self.evict(old));
+        }
+        id
+    }
+
+    fn evict(&mut self, id: u64) {
+        if let Some((_, token)) = self.by_age.get(&id) {
+            token.cancel();
+        }
+        self.remove(id);
     }
 
     fn remove(&mut self, id: u64) {
-        self.by_age.remove(&id);
+        let Some((peer, _)) = self.by_age.remove(&id) else {
+            return;
+        };
+        if let Some(ids) = self.by_peer.get_mut(&peer) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.by_peer.remove(&peer);
+            }
+        }
     }
 }
 
@@ -91,8 +135,10 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let slot_wait = Arc::new(SlotWait::default());
     let waiting = Arc::new(Mutex::new(Waiting::default()));
-    let max_waiting = limits.max_connections.max(1) * WAITING_PER_SLOT;
+    let max_waiting = limits.max_waiting.max(1);
+    let per_peer = (max_waiting / 4).max(1);
     let connections = TaskTracker::new();
 
     loop {
@@ -108,11 +154,13 @@ pub async fn serve(
             },
             _ = shutdown.cancelled() => break,
         };
-        let (id, evicted) = waiting
-            .lock()
-            .expect("waiting")
-            .add(max_waiting, shutdown.child_token());
-        let (permits, waiting) = (permits.clone(), waiting.clone());
+        let evicted = shutdown.child_token();
+        let id =
+            waiting
+                .lock()
+                .expect("waiting")
+                .add(peer.ip(), max_waiting, per_peer, evicted.clone());
+        let (permits, waiting, slot_wait) = (permits.clone(), waiting.clone(), slot_wait.clone());
         let router = router.clone();
         let shutdown = shutdown.clone();
         connections.spawn(async move {
@@ -129,12 +177,18 @@ pub async fn serve(
             // Then a slot, within the header timeout again; still among
             // those waiting (and so never more of them than the cap).
             let permit = match first_byte {
-                true => tokio::select! {
-                    p = tokio::time::timeout(limits.header_read_timeout, permits.acquire_owned()) => {
-                        p.ok().and_then(Result::ok)
-                    }
-                    _ = evicted.cancelled() => None,
-                },
+                true => {
+                    slot_wait.waiting.fetch_add(1, Ordering::AcqRel);
+                    slot_wait.started.notify_waiters();
+                    let p = tokio::select! {
+                        p = tokio::time::timeout(limits.header_read_timeout, permits.acquire_owned()) => {
+                            p.ok().and_then(Result::ok)
+                        }
+                        _ = evicted.cancelled() => None,
+                    };
+                    slot_wait.waiting.fetch_sub(1, Ordering::AcqRel);
+                    p
+                }
                 false => None,
             };
             waiting.lock().expect("waiting").remove(id);
@@ -142,7 +196,7 @@ pub async fn serve(
                 debug!(%peer, "no byte, or no free slot, before the header deadline; closed");
                 return;
             };
-            serve_connection(stream, peer, router, limits, shutdown).await;
+            serve_connection(stream, peer, router, limits, shutdown, slot_wait).await;
         });
     }
     drop(listener);
@@ -158,33 +212,29 @@ async fn serve_connection(
     router: Router,
     limits: ServeLimits,
     shutdown: CancellationToken,
+    slot_wait: Arc<SlotWait>,
 ) {
     let _ = stream.set_nodelay(true);
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper::server::conn::http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(Some(limits.header_read_timeout));
     let first_request = Arc::new(AtomicBool::new(false));
     let seen = first_request.clone();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         seen.store(true, Ordering::Release);
         req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
         let router = router.clone();
-        let stall = limits.body_stall;
+        let (timeout, slot_wait) = (limits.body_timeout, slot_wait.clone());
         async move {
-            let req = req.map(|body| axum::body::Body::new(Drained::new(body, stall)));
+            let req = req.map(|body| axum::body::Body::new(Paced::new(body, timeout, slot_wait)));
             let response = router.oneshot(req).await;
             Ok::<_, Infallible>(response.unwrap_or_else(|never| match never {}))
         }
     });
     let conn = builder
-        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-        .into_owned();
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
     tokio::pin!(conn);
     // hyper's own deadline starts once the protocol is known; this one
     // holds from the slot, for a client slow to say which.
@@ -214,34 +264,79 @@ async fn serve_connection(
     }
 }
 
-/// A request body that, dropped before its end, is read to its end in the
-/// background (at most [`DRAIN_MAX_BYTES`], each chunk within `stall`), so
-/// the connection closes only after the client has sent it.
-struct Drained {
+/// A request body that must keep a minimum pace (`timeout` plus a second
+/// per [`MIN_BODY_BYTES_PER_SEC`] read so far, from its first poll: a
+/// trickle ends in an error, and its request in a refusal); and that,
+/// dropped before its end, is read to its end in the background (at most
+/// [`DRAIN_MAX_BYTES`], within `timeout` in all, and only while no
+/// connection waits for a slot), so a client streaming a body that was
+/// refused reads the answer instead of a reset.
+struct Paced {
     inner: Option<Incoming>,
-    stall: Duration,
+    timeout: Duration,
+    slot_wait: Arc<SlotWait>,
+    read: u64,
+    /// From the first poll: a handler that never reads the body is not
+    /// paced, its drain is.
+    due: Option<(Instant, Pin<Box<Sleep>>)>,
 }
 
-impl Drained {
-    fn new(inner: Incoming, stall: Duration) -> Self {
+/// A body that fell below its pace.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body came too slowly")]
+struct TooSlow;
+
+impl Paced {
+    fn new(inner: Incoming, timeout: Duration, slot_wait: Arc<SlotWait>) -> Self {
         Self {
             inner: Some(inner),
-            stall,
+            timeout,
+            slot_wait,
+            read: 0,
+            due: None,
         }
+    }
+
+    /// When the body must have come by, `read` bytes in.
+    fn deadline(started: Instant, timeout: Duration, read: u64) -> Instant {
+        started + timeout + Duration::from_secs(read / MIN_BODY_BYTES_PER_SEC)
     }
 }
 
-impl http_body::Body for Drained {
+impl http_body::Body for Paced {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match self.inner.as_mut() {
-            Some(body) => Pin::new(body).poll_frame(cx),
-            None => Poll::Ready(None),
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        let Some(body) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let timeout = this.timeout;
+        let (started, sleep) = this.due.get_or_insert_with(|| {
+            let now = Instant::now();
+            (now, Box::pin(tokio::time::sleep_until(now + timeout)))
+        });
+        match Pin::new(body).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                this.read += frame.data_ref().map_or(0, |d| d.len() as u64);
+                sleep
+                    .as_mut()
+                    .reset(Self::deadline(*started, timeout, this.read));
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(other) => Poll::Ready(other.map(|r| r.map_err(Into::into))),
+            Poll::Pending => match sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    // Taken for gone: dropped here, never drained.
+                    this.inner = None;
+                    Poll::Ready(Some(Err(TooSlow.into())))
+                }
+                Poll::Pending => Poll::Pending,
+            },
         }
     }
 
@@ -256,27 +351,33 @@ impl http_body::Body for Drained {
     }
 }
 
-impl Drop for Drained {
+impl Drop for Paced {
     fn drop(&mut self) {
         let Some(mut body) = self.inner.take() else {
             return;
         };
-        if body.is_end_stream() {
+        if body.is_end_stream() || self.slot_wait.waiting.load(Ordering::Acquire) > 0 {
             return;
         }
-        let stall = self.stall;
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        let (timeout, slot_wait) = (self.timeout, self.slot_wait.clone());
         runtime.spawn(async move {
-            let mut read = 0usize;
-            while read <= DRAIN_MAX_BYTES {
-                match tokio::time::timeout(stall, body.frame()).await {
-                    Ok(Some(Ok(frame))) => {
-                        read += frame.data_ref().map_or(0, |d| d.len());
+            let drain = async {
+                let mut read = 0usize;
+                while read <= DRAIN_MAX_BYTES {
+                    match body.frame().await {
+                        Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len()),
+                        _ => return,
                     }
-                    _ => return,
                 }
+            };
+            // Whichever comes first: the end, the deadline, a connection
+            // that needs this one's slot.
+            tokio::select! {
+                _ = tokio::time::timeout(timeout, drain) => {}
+                _ = slot_wait.started.notified() => {}
             }
         });
     }
