@@ -97,12 +97,20 @@ impl Uploads {
         Ok((job, ticket))
     }
 
-    /// A presigned PUT for `job`'s bytes, valid from now: for a new job,
-    /// and for a retried request that may never have seen the first.
+    /// A presigned PUT for `job`'s bytes, valid until the job's own upload
+    /// deadline (its creation plus the URL's life, when the sweep fails
+    /// it): for a new job, and for a retried request that may never have
+    /// seen the first. A URL past that deadline would store bytes nothing
+    /// reads; after it, `Conflict`.
     pub async fn upload_ticket(&self, job: &Job) -> Result<UploadTicket> {
         let ttl = self.limits.upload_url_ttl;
         let expires_at =
-            self.clock.now() + Duration::from_std(ttl).unwrap_or(Duration::minutes(15));
+            job.created_at + Duration::from_std(ttl).unwrap_or(Duration::minutes(15));
+        if expires_at <= self.clock.now() {
+            return Err(Error::Conflict(
+                "this upload's time to send its bytes is over".into(),
+            ));
+        }
         let put = self
             .files
             .presign_put(&job.file_key, &job.content_type, job.size, expires_at)
@@ -296,6 +304,28 @@ mod tests {
             assert_eq!(got.len(), 1);
             assert_eq!(got[0]["type"], "job.submitted");
         }
+    }
+
+    #[tokio::test]
+    async fn a_retried_declarations_url_ends_with_the_jobs_own_upload_deadline() {
+        // GIVEN an upload declared, its URL valid for the configured life
+        let t = TestApp::new();
+        let (job, first) = t
+            .app
+            .uploads
+            .begin_upload(&t.user("alice"), new_upload(2))
+            .await
+            .unwrap();
+        let life = t.limits().upload_url_ttl;
+        // WHEN the request is retried halfway through that life
+        t.advance(life / 2);
+        let again = t.app.uploads.upload_ticket(&job).await.unwrap();
+        // THEN its URL ends when the first one does, not a life later
+        assert_eq!(again.expires_at, first.expires_at);
+        // AND once the deadline has passed there is no URL to hand out
+        t.advance(life);
+        let late = t.app.uploads.upload_ticket(&job).await.unwrap_err();
+        assert!(matches!(late, crate::Error::Conflict(_)), "{late:?}");
     }
 
     #[tokio::test]
