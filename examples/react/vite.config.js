@@ -6,11 +6,14 @@ import react from "@vitejs/plugin-react";
 import { defineConfig } from "vite";
 
 const target = process.env.BOOMERANG_URL ?? "http://127.0.0.1:3000";
+// The Host header passes as the browser sent it (no changeOrigin): the
+// stack's development endpoints (/dev/token) answer loopback names only,
+// so a page reached from another machine cannot mint tokens through here.
+// Never serve this with `vite --host`.
 const proxy = {
   "/boomerang": {
     target,
     ws: true,
-    changeOrigin: true,
     rewrite: (path) => path.replace(/^\/boomerang/, ""),
   },
 };
