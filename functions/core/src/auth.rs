@@ -242,8 +242,11 @@ pub fn verify_identity(
     let expires_at = DateTime::<Utc>::from_timestamp(exp.min(i64::MAX as f64) as i64, 0)
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
     let sub = claims.sub.ok_or_else(|| unauthorized("token has no sub"))?;
-    let user =
-        UserId::parse(sub).map_err(|_| unauthorized("token sub must be 1 to 128 characters"))?;
+    let user = UserId::parse(sub).map_err(|_| {
+        unauthorized(
+            "token sub must be 1 to 128 characters, none of them control or format characters",
+        )
+    })?;
     Ok(Identity { user, expires_at })
 }
 

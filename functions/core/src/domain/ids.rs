@@ -22,9 +22,11 @@ impl UserId {
                 Self::MAX_CHARS
             )));
         }
-        if s.chars().any(char::is_control) {
+        // Bidi overrides and invisible characters would make two ids look
+        // alike in a log, a list, a dashboard.
+        if s.chars().any(|c| c.is_control() || super::is_format(c)) {
             return Err(Error::Invalid(
-                "user id must not contain control characters".into(),
+                "user id must not contain control or format characters".into(),
             ));
         }
         Ok(Self(s))
@@ -116,6 +118,19 @@ mod tests {
         assert!(UserId::parse("é".repeat(128)).is_ok());
         assert!(UserId::parse("a".repeat(129)).is_err());
         assert!(UserId::parse("a\nb").is_err());
+    }
+
+    #[test]
+    fn a_user_id_with_a_bidi_override_or_an_invisible_character_is_refused() {
+        for sneaky in [
+            "alice\u{202E}",
+            "al\u{200B}ice",
+            "\u{2066}bob",
+            "\u{FEFF}carol",
+        ] {
+            assert!(UserId::parse(sneaky).is_err(), "{sneaky:?}");
+        }
+        assert!(UserId::parse("zoë 李").is_ok());
     }
 
     #[test]

@@ -6,9 +6,11 @@ mod event;
 mod ids;
 mod job;
 mod moved;
+mod text;
 
 pub use connection::Connection;
 pub use event::{Event, EventDraft, EventType};
 pub use ids::{ConnectionId, JobId, UserId};
 pub use job::{timestamp, Job, JobStatus, JobView};
 pub use moved::{Applied, IllegalMove, Moved};
+pub use text::is_format;

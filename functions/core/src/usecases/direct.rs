@@ -104,8 +104,7 @@ impl Uploads {
     /// reads; after it, `Conflict`.
     pub async fn upload_ticket(&self, job: &Job) -> Result<UploadTicket> {
         let ttl = self.limits.upload_url_ttl;
-        let expires_at =
-            job.created_at + Duration::from_std(ttl).unwrap_or(Duration::minutes(15));
+        let expires_at = job.created_at + Duration::from_std(ttl).unwrap_or(Duration::minutes(15));
         if expires_at <= self.clock.now() {
             return Err(Error::Conflict(
                 "this upload's time to send its bytes is over".into(),
