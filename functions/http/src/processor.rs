@@ -39,7 +39,9 @@ impl HttpProcessor {
     /// Builds the client once; call at start, not per request. Each
     /// submission brings its own timeout.
     pub fn new(url: &str) -> Result<Self, String> {
-        let url = reqwest::Url::parse(url).map_err(|e| format!("third party URL {url:?}: {e}"))?;
+        // Not the URL itself in the error: it may hold credentials.
+        let url = reqwest::Url::parse(url)
+            .map_err(|e| format!("the third party URL is not a URL ({e})"))?;
         let client = reqwest::Client::builder()
             .user_agent(concat!("boomerang/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -142,5 +144,18 @@ fn describe(e: reqwest::Error) -> SubmitError {
         SubmitError::Unreachable
     } else {
         SubmitError::Transport(e.without_url().into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unparseable_url_is_refused_without_being_repeated() {
+        let Err(e) = HttpProcessor::new("https://user:hunter2@[bad/") else {
+            panic!("a URL that does not parse is refused");
+        };
+        assert!(!e.contains("hunter2") && !e.contains("user"), "{e}");
     }
 }
