@@ -103,14 +103,12 @@ async fn the_simulator_takes_only_this_stacks_hand_overs_and_posts_only_to_its_w
     );
     let stacks = app.stack.hand_over_authorization.as_ref().unwrap().expose();
     let stacks = String::from_utf8(stacks.to_vec()).unwrap();
+    let file = || reqwest::multipart::Part::bytes(b"forged".to_vec()).file_name("f");
     let submit = |authorization: Option<&str>, callback: String| {
         let form = reqwest::multipart::Form::new()
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(b"forged".to_vec()).file_name("f"),
-            )
             .text("job_id", id.clone())
-            .text("callback_url", callback);
+            .text("callback_url", callback)
+            .part("file", file());
         let mut post = app.http.post(&sim).multipart(form);
         if let Some(a) = authorization {
             post = post.header("authorization", a);
@@ -135,6 +133,14 @@ async fn the_simulator_takes_only_this_stacks_hand_overs_and_posts_only_to_its_w
         .await
         .unwrap();
     assert_eq!(elsewhere.status().as_u16(), 400);
+    // AND it reads no file that comes before the job it is for
+    let file_first = reqwest::multipart::Form::new()
+        .part("file", file())
+        .text("job_id", id.clone())
+        .text("callback_url", app.stack.callback_url.clone());
+    let r = app.http.post(&sim).header("authorization", &stacks);
+    let r = r.multipart(file_first).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
     // AND the job is untouched
     let job = json_of(app.get("alice", &format!("/jobs/{id}")).await, 200).await;
     assert_eq!(job["job"]["status"], "submitted");

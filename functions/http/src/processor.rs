@@ -105,10 +105,11 @@ impl Processor for HttpProcessor {
             .file_name(s.file_name.clone())
             .mime_str(mime)
             .map_err(|e| SubmitError::Transport(e.without_url().into()))?;
+        // The small parts first: a receiver knows the job before the bytes.
         let form = Form::new()
-            .part("file", file)
             .text("job_id", s.job_id.to_string())
-            .text("callback_url", s.callback_url.clone());
+            .text("callback_url", s.callback_url.clone())
+            .part("file", file);
         let started = std::time::SystemTime::now();
         let mut request = self.client.post(self.url.clone()).timeout(timeout);
         if let Some(auth) = &self.authorization {

@@ -137,42 +137,45 @@ async fn accept(State(sim): State<Arc<Sim>>, headers: HeaderMap, mut form: Multi
     }
     let (mut file, mut job_id, mut callback) = (None, None, None);
     loop {
-        match form.next_field().await {
-            Ok(Some(mut field)) => {
-                let name = field.name().unwrap_or_default().to_owned();
-                if name == "file" {
-                    // Read as it comes: a large file is never held whole.
-                    let mut analysis = Analysis::default();
-                    loop {
-                        match field.chunk().await {
-                            Ok(Some(chunk)) => analysis.feed(&chunk),
-                            Ok(None) => break,
-                            Err(_) => return bad("unreadable part"),
-                        }
-                    }
-                    file = Some(analysis);
-                    continue;
-                }
-                let Ok(bytes) = field.bytes().await else {
-                    return bad("unreadable part");
-                };
-                match name.as_str() {
-                    "job_id" => job_id = String::from_utf8(bytes.to_vec()).ok(),
-                    "callback_url" => callback = String::from_utf8(bytes.to_vec()).ok(),
-                    _ => {}
-                }
-            }
+        let mut field = match form.next_field().await {
+            Ok(Some(field)) => field,
             Ok(None) => break,
             Err(_) => return bad("expected multipart/form-data"),
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        if name != "file" {
+            let Some(text) = small_text(&mut field).await else {
+                return bad("a part other than the file is unreadable or over 4 KiB");
+            };
+            match name.as_str() {
+                "job_id" => job_id = Some(text),
+                "callback_url" => callback = Some(text),
+                _ => {}
+            }
+            continue;
         }
+        // The file is read only once its job and this stack's webhook are
+        // known (the stack sends them first).
+        if job_id.is_none() || callback.as_deref() != Some(sim.callback_url.as_str()) {
+            warn!(
+                "simulated third party refused a file before this stack's job_id and callback_url"
+            );
+            return bad("job_id and this stack's callback_url must come before the file");
+        }
+        // Read as it comes: a large file is never held whole.
+        let mut analysis = Analysis::default();
+        loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) => analysis.feed(&chunk),
+                Ok(None) => break,
+                Err(_) => return bad("unreadable part"),
+            }
+        }
+        file = Some(analysis);
     }
     let (Some(file), Some(job_id), Some(callback)) = (file, job_id, callback) else {
         return bad("parts file, job_id and callback_url are required");
     };
-    if callback != sim.callback_url {
-        warn!("simulated third party refused a callback_url that is not this stack's");
-        return bad("callback_url must be this stack's webhook URL");
-    }
     info!(job_id = %job_id, bytes = file.bytes, "simulated third party accepted a file");
     let result = file.result();
     let sim2 = sim.clone();
@@ -302,6 +305,18 @@ async fn deliver(sim: &Sim, callback: &str, job_id: &str, result: Value) {
         tokio::time::sleep(backoff).await;
         backoff *= 2;
     }
+}
+
+/// A part's text, if it is UTF-8 and at most 4 KiB.
+async fn small_text(field: &mut axum::extract::multipart::Field<'_>) -> Option<String> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.ok()? {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > 4096 {
+            return None;
+        }
+    }
+    String::from_utf8(bytes).ok()
 }
 
 fn bad(message: &str) -> Response {
