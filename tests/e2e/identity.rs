@@ -3,7 +3,9 @@
 //! token can be wrong refused with 401, on the socket and over HTTP.
 
 use boomerang_e2e::idp::{fixture, Issuer, AUDIENCE};
-use boomerang_e2e::{json_of, spawn_app_with_third_party, FakeThirdParty, Mode, TestApp};
+use boomerang_e2e::{
+    assert_error, eventually, json_of, spawn_app_with_third_party, FakeThirdParty, Mode, TestApp,
+};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::json;
 
@@ -147,6 +149,29 @@ async fn every_wrong_token_is_refused_with_401_on_the_socket_and_over_http() {
     }
     // AND made-up kids did not make the stack fetch the JWKS each time
     assert!(*issuer.fetches.lock().unwrap() <= 2);
+}
+
+#[tokio::test]
+async fn until_the_issuers_keys_are_fetched_tokens_get_503_and_it_is_asked_again_soon() {
+    // GIVEN an issuer whose JWKS is broken when the stack first asks
+    let issuer = Issuer::start(&["rsa-a"]).await;
+    *issuer.jwks.lock().unwrap() = json!("not a key set");
+    let (app, _tp) = stack_for(&issuer).await;
+    let token = issuer.token("rsa-a", json!({}));
+    // WHEN a token comes THEN it is 503 with Retry-After, not 401: the
+    // client tries again instead of giving up on a good token
+    let r = app.http.get(app.url("/jobs")).bearer_auth(&token);
+    let r = r.send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert_error(r, 503).await;
+    // AND once the issuer answers again, the same token is accepted
+    // within seconds, not the minute an unknown kid waits
+    issuer.serve(&["rsa-a"]);
+    eventually("the token is accepted", || async {
+        jobs_status(&app, &token).await == 200
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -35,9 +35,13 @@ pub enum Error {
     /// Over a rate or a count a user may hold.
     #[error("{0}")]
     RateLimited(String),
-    /// The third party (or an identity provider) did not do its part.
+    /// The third party did not do its part.
     #[error("{0}")]
     Upstream(String),
+    /// Something the request needs is not available for now (an identity
+    /// provider's keys): the same request may succeed if tried again.
+    #[error("{0}")]
+    Unavailable(String),
     /// Ours: a store, a bug. Its cause (with the causes under it) is
     /// logged, never shown.
     #[error("internal error: {}", chain(.0.as_ref()))]

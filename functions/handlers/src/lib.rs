@@ -10,4 +10,4 @@ mod response;
 pub mod submit;
 pub mod ws;
 
-pub use response::{json_response, HttpStatus};
+pub use response::{error_response, json_response, HttpStatus};

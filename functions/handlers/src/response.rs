@@ -23,6 +23,7 @@ impl HttpStatus for Error {
             Error::Unprocessable(_) => 422,
             Error::RateLimited(_) => 429,
             Error::Upstream(_) => 502,
+            Error::Unavailable(_) => 503,
             Error::Internal(_) => 500,
         }
     }
@@ -44,5 +45,13 @@ pub fn error_response(err: &Error) -> Response<Body> {
         error!(error = %detail, "internal error");
         boomerang_core::metrics::count(boomerang_core::metrics::INTERNAL_ERRORS);
     }
-    json_response(err.status_code(), &json!({"error": err.public_message()}))
+    let mut response = json_response(err.status_code(), &json!({"error": err.public_message()}));
+    if let Error::Unavailable(_) = err {
+        // Soon: what is missing is fetched again within a second.
+        let retry = http::HeaderValue::from_static("1");
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, retry);
+    }
+    response
 }

@@ -3,6 +3,8 @@
 //! minute (the contract's rule): a rotated-in key is picked up at once, and
 //! tokens with made-up `kid`s cannot make us hammer the issuer. The fetch
 //! runs outside the keys' lock: tokens under known keys never wait on it.
+//! Until a first fetch succeeds, a failed one is retried after a second,
+//! not a minute, and tokens are answered 503 (try again), not 401.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -19,6 +21,8 @@ use tracing::{info, warn};
 
 /// Unknown `kid`s refetch the JWKS at most this often.
 pub const REFETCH_AT_MOST_EVERY: Duration = Duration::from_secs(60);
+/// Before any key set was fetched, a failed fetch is tried again this soon.
+pub const RETRY_FIRST_FETCH_AFTER: Duration = Duration::from_secs(1);
 /// How long one fetch may take: the request waiting on it is a user's.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// A JWKS is a few keys; anything larger is not one.
@@ -70,12 +74,30 @@ pub struct JwksCache {
 #[derive(Debug, Default)]
 struct State {
     keys: HashMap<String, Jwk>,
+    /// The last fetch tried, successful or not.
     fetched_at: Option<Instant>,
+    /// A key set was fetched once: the issuer has answered.
+    fetched_once: bool,
 }
 
 impl State {
     fn due(&self, every: Duration) -> bool {
+        let every = match self.fetched_once {
+            true => every,
+            false => RETRY_FIRST_FETCH_AFTER.min(every),
+        };
         self.fetched_at.is_none_or(|at| at.elapsed() >= every)
+    }
+
+    /// No key yet, and none fetched: the keys are unavailable (503), not
+    /// the token wrong (401).
+    fn none_yet(&self) -> Result<Option<Jwk>> {
+        match self.fetched_once {
+            true => Ok(None),
+            false => Err(Error::Unavailable(
+                "the identity provider's keys are not available yet; try again".into(),
+            )),
+        }
     }
 }
 
@@ -111,9 +133,7 @@ impl JwksCache {
     async fn fetch(&self) -> Result<HashMap<String, Jwk>> {
         let unavailable = |why: String| {
             warn!(url = %self.url, error = %why, "could not fetch the issuer's JWKS");
-            Error::internal(format!(
-                "the identity provider's keys are unavailable: {why}"
-            ))
+            Error::Unavailable("the identity provider's keys are unavailable; try again".into())
         };
         let res = self
             .http
@@ -150,7 +170,7 @@ impl IssuerKeys for JwksCache {
                 return Ok(Some(k));
             }
             if !state.due(self.refetch_every) {
-                return Ok(None);
+                return state.none_yet();
             }
         }
         // One fetch at a time; tokens whose key is known never wait on it.
@@ -162,7 +182,7 @@ impl IssuerKeys for JwksCache {
                 return Ok(Some(k));
             }
             if !state.due(self.refetch_every) {
-                return Ok(None);
+                return state.none_yet();
             }
             // A failed fetch counts as one too: an unreachable issuer is
             // not asked again for every request.
@@ -171,6 +191,7 @@ impl IssuerKeys for JwksCache {
         let keys = self.fetch().await?;
         let mut state = self.state.lock().expect("jwks state");
         state.keys = keys;
+        state.fetched_once = true;
         Ok(known(&state))
     }
 }

@@ -36,7 +36,9 @@ pub async fn forward(
     if needs_token(route) {
         let token = handlers::bearer_token(&parts.headers);
         if let Err(e) = gw.app.auth.authenticate(token).await {
-            return json_error(StatusCode::UNAUTHORIZED, &e.public_message());
+            // As the handler would answer it: 401, or 503 while an
+            // identity provider's keys are unavailable.
+            return into_axum(boomerang_handlers::error_response(&e));
         }
     }
     // A path parameter that does not decode to text (`/jobs/%FF`) names
