@@ -39,8 +39,8 @@ run("npm", ["install", tarball, "--no-audit", "--no-fund", "--loglevel=error", "
 
 // Under node: both entry points, by their package names.
 const consumer = `
-import { connect, Sequencer, uploadFile, MAX_EVENTS_PAGE } from "boomerang-client";
-import { useBoomerang } from "boomerang-client/react";
+import { connect, Sequencer, uploadFile, MAX_EVENTS_PAGE } from "@boomerang-push/client";
+import { useBoomerang } from "@boomerang-push/client/react";
 if (typeof connect !== "function" || typeof useBoomerang !== "function" || typeof uploadFile !== "function") throw new Error("missing exports");
 const seq = new Sequencer(0);
 const out = seq.accept([{ seq: 2 }, { seq: 1 }]).map((e) => e.seq);
@@ -53,8 +53,8 @@ assert.equal(run("node", ["consumer.js"], app).trim(), "ok");
 // tsc: a typed consumer, with node16's and a bundler's module resolution.
 writeFileSync(
   path.join(app, "typed.ts"),
-  `import { connect, type BoomerangEvent, type ConnectOptions } from "boomerang-client";
-import { useBoomerang, type UseBoomerangOptions } from "boomerang-client/react";
+  `import { connect, type BoomerangEvent, type ConnectOptions } from "@boomerang-push/client";
+import { useBoomerang, type UseBoomerangOptions } from "@boomerang-push/client/react";
 const options: ConnectOptions = { wsUrl: "wss://x", apiUrl: "https://x", getToken: async () => "t", onEvent: (e: BoomerangEvent) => void e.seq };
 const hook: UseBoomerangOptions = { ...options, user: "alice" };
 export const used = [connect, useBoomerang, hook] as const;
@@ -69,7 +69,7 @@ for (const resolution of [["--module", "node16", "--moduleResolution", "node16"]
 // A bundler: one file, the client inside it, which runs.
 run(path.join(BIN, "esbuild"), ["consumer.js", "--bundle", "--format=esm", "--platform=browser", "--outfile=bundle.js", "--log-level=warning"], app);
 const bundle = readFileSync(path.join(app, "bundle.js"), "utf8");
-assert.ok(!/from\s+["']boomerang-client/.test(bundle), "the bundle still imports the package");
+assert.ok(!/from\s+["']@boomerang-push\/client/.test(bundle), "the bundle still imports the package");
 assert.equal(run("node", ["bundle.js"], app).trim(), "ok");
 
-console.log(`boomerang-client ${pkg.version}: packed (${files.length} files), installed, imported, type-checked, bundled`);
+console.log(`${pkg.name} ${pkg.version}: packed (${files.length} files), installed, imported, type-checked, bundled`);

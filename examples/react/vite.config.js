@@ -20,7 +20,7 @@ const proxy = {
 
 export default defineConfig({
   plugins: [react()],
-  // One React: boomerang-client/react imports it too (and, linked from
+  // One React: @boomerang-push/client/react imports it too (and, linked from
   // ../../web here, would find that folder's own copy).
   resolve: { dedupe: ["react", "react-dom"] },
   server: { proxy },

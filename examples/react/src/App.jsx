@@ -1,7 +1,7 @@
 // Sign in, upload with progress, and watch your jobs change in every tab.
 import { useCallback, useEffect, useState } from "react";
-import { uploadFile } from "boomerang-client";
-import { useBoomerang } from "boomerang-client/react";
+import { uploadFile } from "@boomerang-push/client";
+import { useBoomerang } from "@boomerang-push/client/react";
 
 // Where Boomerang is: build-time variables, else this origin's /boomerang
 // (which vite.config.js proxies to the local stack).
