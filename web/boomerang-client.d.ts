@@ -34,7 +34,10 @@ export interface StatusDetail {
    * "unauthorized" (the token was refused twice: call `reconnect()` once a
    * new one can be had), "closed by client", "connection closed",
    * "could not connect", "no answer to ping", "maximum connection duration",
-   * "getToken failed", or why the tab holding the shared socket let it go.
+   * "getToken failed", "the signed-in user changed" (getToken now returns
+   * another user's tokens: the client left the last user's tabs and
+   * follows the new one from now), or why the tab holding the shared
+   * socket let it go.
    */
   reason?: string;
   /** The server's message, for a refused token. */

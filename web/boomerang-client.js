@@ -16,7 +16,7 @@ import { resolveOptions } from "./client/options.js";
 import { SocketSession } from "./client/session.js";
 import { Sequencer, Unauthorized, catchUp, fetchEvents } from "./client/sequencing.js";
 import { channelName, readClaims, socketUrl } from "./client/socket.js";
-import { SharedTabs } from "./client/tabs.js";
+import { SharedTabs, whenOnline } from "./client/tabs.js";
 import { OneAtATime, Timers, safely } from "./client/timers.js";
 import { Tokens, refusal } from "./client/tokens.js";
 
@@ -83,9 +83,7 @@ class Client {
   /** Connects again now: after a refused token, or to skip a backoff wait. */
   reconnect() {
     if (this.closed && this.status?.detail?.reason !== "unauthorized") return;
-    this.closed = false;
-    this.refusals = 0;
-    this.attempt = 0;
+    [this.closed, this.refusals, this.attempt] = [false, 0, 0];
     if (this.role === "follower") {
       this.setStatus(this.holderStatus?.status ?? "connecting", this.holderStatus?.detail ?? {});
       return;
@@ -95,17 +93,16 @@ class Client {
     this.openSocket();
   }
 
-  // --- roles -------------------------------------------------------------
 
   start() {
     if (this.status?.status !== "reconnecting") this.setStatus("connecting", {});
     if (!this.unwatch) this.watchNetwork();
     const env = this.env;
-    if (!(this.o.shared && env.locks?.request && env.Channel)) {
+    const solo = () => {
       this.role = "solo";
       this.openSocket();
-      return;
-    }
+    };
+    if (!(this.o.shared && env.locks?.request && env.Channel)) return solo();
     // The channel is keyed by the user in the token: tabs of two users
     // never share. The first token is fetched for that name alone.
     this.tokens
@@ -114,12 +111,8 @@ class Client {
         if (this.closed) return;
         // The first socket (or catch-up) uses it: one getToken call, not two.
         this.tokens.keep(token);
-        const sub = readClaims(token)?.sub;
-        if (typeof sub !== "string") {
-          this.role = "solo";
-          this.openSocket();
-          return;
-        }
+        const sub = (this.user = readClaims(token)?.sub);
+        if (typeof sub !== "string") return solo();
         this.role = "follower";
         this.tabs = this.shareWithTabs(channelName(this.o.wsUrl, sub));
       })
@@ -127,20 +120,18 @@ class Client {
   }
 
   shareWithTabs(name) {
+    const stepDown = (reason) => {
+      this.dropSocket(1000, reason);
+      this.role = "follower";
+    };
     return new SharedTabs(this.env, this.o, name, {
       onLead: () => {
         this.role = "leader";
         this.openSocket();
       },
-      onDeposed: (reason) => {
-        this.dropSocket(1000, reason);
-        this.role = "follower";
-      },
+      onDeposed: stepDown,
       // A tab alone keeps its socket through a freeze; the browser decides.
-      onFrozen: () => {
-        this.dropSocket(1000, "tab frozen");
-        this.role = "follower";
-      },
+      onFrozen: () => stepDown("tab frozen"),
       onResumed: () => this.requestCatchUp(),
       statusNow: () => ({ status: this.status?.status, detail: this.status?.detail ?? {}, lastSeq: this.seq.lastSeq }),
       onEvent: (event) => this.take([event]),
@@ -150,11 +141,9 @@ class Client {
 
   /** Back online: a socket that waits out its backoff tries at once. */
   watchNetwork() {
-    const online = () => {
+    this.unwatch = whenOnline(this.env.win, () => {
       if (this.role !== "follower" && !this.session && !this.closed) this.reconnect();
-    };
-    this.env.win?.addEventListener?.("online", online);
-    this.unwatch = () => this.env.win?.removeEventListener?.("online", online);
+    });
   }
 
   /** The holder tells the others where it stands. */
@@ -162,10 +151,7 @@ class Client {
     if (this.role === "leader") this.tabs?.tell();
   }
 
-  /**
-   * A follower hears where the holder stands.
-   * @param {{status: string, detail: object, lastSeq?: number}} said
-   */
+  /** A follower hears where the holder stands. @param {{status: string, detail: object, lastSeq?: number}} said */
   heardHolder({ status, detail, lastSeq }) {
     if (this.closed || this.role !== "follower") return;
     this.holderStatus = { status, detail };
@@ -179,7 +165,6 @@ class Client {
     if (this.status?.detail?.reason !== "unauthorized") this.setStatus(status, detail);
   }
 
-  // --- the socket (solo and leader) ----------------------------------------
 
   async openSocket() {
     if (this.closed) return;
@@ -195,6 +180,7 @@ class Client {
       return this.retryLater({ reason: "getToken failed", error: message(e) });
     }
     if (this.closed || this.role === "follower" || generation !== this.generation) return;
+    if (this.switchedUser(token)) return;
     try {
       this.session = new SocketSession(this.env, this.o, socketUrl(this.o.wsUrl, token), {
         onOpen: () => {
@@ -216,7 +202,11 @@ class Client {
   sessionEnded(end, token) {
     this.session = null;
     if (this.closed || this.role === "follower") return;
-    if (end.cause === "aged") return this.cycle("maximum connection duration");
+    if (end.cause === "aged") {
+      // Before API Gateway's 2-hour cut: another socket at once.
+      this.setStatus("reconnecting", { reason: "maximum connection duration", attempt: 0, delayMs: 0 });
+      return this.openSocket();
+    }
     if (end.cause === "no pong") return this.retryLater({ reason: "no answer to ping" });
     if (end.opened) {
       if (end.openForMs >= this.o.stableAfterMs) this.attempt = 0;
@@ -260,20 +250,31 @@ class Client {
     });
   }
 
-  /** Opens a new socket at once, the last one closed (the 2-hour cut). */
-  cycle(reason) {
-    this.dropSocket(1000, reason);
-    this.setStatus("reconnecting", { reason, attempt: 0, delayMs: 0 });
-    this.openSocket();
+  /**
+   * Whether `token` is another user's than this client's (the page signed
+   * someone else in without close()): then nothing of the last user's is
+   * kept (their tabs' channel, socket, position) and the client starts
+   * again as the new one, saying so.
+   */
+  switchedUser(token) {
+    const sub = readClaims(token)?.sub;
+    if (this.user === undefined) this.user = sub;
+    if (sub === this.user) return false;
+    this.dropSocket(1000, "user changed");
+    this.tabs?.leave();
+    [this.tabs, this.role, this.user, this.attempt, this.refusals] = [null, null, sub, 0, 0];
+    this.seq = new Sequencer(null);
+    this.tokens.keep(token);
+    this.setStatus("reconnecting", { reason: "the signed-in user changed", attempt: 0, delayMs: 0 });
+    this.start();
+    return true;
   }
 
   dropSocket(code, reason) {
-    const session = this.session;
+    this.session?.close(code, reason);
     this.session = null;
-    session?.close(code, reason);
   }
 
-  // --- ordering and catching up --------------------------------------------
 
   /** Events from the socket or the holder tab, in any order. */
   take(events) {
@@ -302,6 +303,7 @@ class Client {
       // The socket's token, while it is good; a 401 gets a fresh one.
       const current = this.tokens.current;
       const token = this.refusals === 0 && current ? current : await this.tokens.fresh();
+      if (this.switchedUser(token)) return;
       await catchUp({
         sequencer: this.seq,
         pageSize: this.o.pageSize,

@@ -125,3 +125,13 @@ function watchPage(doc, win, on) {
     win?.removeEventListener?.("pagehide", on.hide);
   };
 }
+
+/**
+ * Calls `fn` each time the page is back online; returns what stops it.
+ * @param {any} win
+ * @param {() => void} fn
+ */
+export function whenOnline(win, fn) {
+  win?.addEventListener?.("online", fn);
+  return () => win?.removeEventListener?.("online", fn);
+}

@@ -2,7 +2,13 @@
 import type { BoomerangClient, BoomerangEvent, ConnectOptions, GapDetail, Status, StatusDetail } from "../boomerang-client.js";
 
 export interface UseBoomerangOptions extends Omit<ConnectOptions, "onStatus"> {
-  /** Who is signed in: a change closes the connection and opens a new one. */
+  /**
+   * Who is signed in, if the app knows: a change reconnects at once. Not
+   * needed: the user is the token's `sub`, and when `getToken` starts
+   * returning another user's tokens the client leaves the last one's
+   * tabs and events and says so (`detail.reason` "the signed-in user
+   * changed"), and the hook empties `events`.
+   */
   user?: string;
   /** false: no connection (e.g. while signed out). Default true. */
   enabled?: boolean;

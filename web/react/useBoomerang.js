@@ -5,6 +5,9 @@ import { useEffect, useRef, useState } from "react";
 
 import { connect } from "../boomerang-client.js";
 
+/** The reason the client gives when its tokens start naming another user. */
+const USER_CHANGED = "the signed-in user changed";
+
 /**
  * @param {import("./useBoomerang").UseBoomerangOptions} options
  * @returns {import("./useBoomerang").UseBoomerang}
@@ -39,6 +42,12 @@ export function useBoomerang({ wsUrl, apiUrl, getToken, user, enabled = true, ke
         latest.current.onEvent?.(event);
       },
       onStatus: (s, d) => {
+        // The token now names another user: the last one's events go.
+        if (d?.reason === USER_CHANGED) {
+          setEvents([]);
+          setGap(null);
+          setLastSeq(0);
+        }
         setStatus(s);
         setDetail(d);
       },
@@ -53,7 +62,9 @@ export function useBoomerang({ wsUrl, apiUrl, getToken, user, enabled = true, ke
       c.close();
       setClient(null);
     };
-    // A new user or another stack is a new connection; callbacks are not.
+    // Another stack is a new connection; callbacks are not. The user is the
+    // token's: the client notices a new one itself (USER_CHANGED), and
+    // `user`, if given, reconnects at once.
   }, [wsUrl, apiUrl, user, enabled, keepEvents]);
 
   return { status, detail, events, lastSeq, gap, client };

@@ -359,6 +359,39 @@ describe("tabs sharing one socket", () => {
     return { server, clock, hub: b.hub, leader, follower };
   }
 
+  it("a user switch without close() leaves the last user's tabs, socket and position", async () => {
+    // GIVEN two of alice's tabs sharing her socket, each at seq 2
+    const server = new FakeServer();
+    const clock = new Clock();
+    const b = browser();
+    let who = "alice";
+    const tokens = () => server.token(who);
+    const t1 = tab(server, clock, { ...b, since: 0, tokens });
+    const t2 = tab(server, clock, { ...b, since: 0, user: "alice" });
+    await clock.advance(100);
+    server.append("alice");
+    server.append("alice");
+    await clock.advance(100);
+    assert.deepEqual(t1.seen, [1, 2]);
+    // WHEN the page behind the first signs bob in, and its socket drops
+    who = "bob";
+    server.append("bob");
+    for (const s of server.open("alice")) s.drop(1006);
+    await clock.advance(5000);
+    // THEN it says so, and follows bob from now: none of alice's later
+    // events reach it, and bob's next one does
+    assert.ok(t1.statuses.some(([, d]) => d.reason === "the signed-in user changed"));
+    server.append("alice");
+    server.append("bob");
+    await clock.advance(1000);
+    assert.deepEqual(t1.seen, [1, 2, 2]);
+    assert.equal(t1.client.lastSeq, 2);
+    // AND alice's other tab still hears alice, on her own socket
+    assert.deepEqual(t2.seen, [1, 2, 3]);
+    assert.equal(server.open("alice").length, 1);
+    assert.equal(server.open("bob").length, 1);
+  });
+
   it("hold one socket per user; every tab gets every event once; users never share", async () => {
     const server = new FakeServer();
     const clock = new Clock();
