@@ -93,6 +93,8 @@ def problems(template):
         "BOOMERANG_THIRD_PARTY_TIMEOUT_MS": "ThirdPartyTimeoutMs",
         "BOOMERANG_UPLOAD_URL_TTL_SECS": "UploadUrlTtlSeconds",
         "BOOMERANG_MAX_CONNECTIONS_PER_USER": "MaxConnectionsPerUser",
+        "BOOMERANG_MAX_UPLOADS_PER_MINUTE": "MaxUploadsPerMinute",
+        "BOOMERANG_MAX_OPEN_UPLOADS": "MaxOpenUploads",
         "BOOMERANG_JOB_TIMEOUT_SECS": "JobTimeoutSeconds",
         "BOOMERANG_EVENT_RETENTION_SECS": "EventRetentionSeconds",
         "BOOMERANG_JOB_RETENTION_DAYS": "JobRetentionDays",

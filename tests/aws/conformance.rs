@@ -27,6 +27,7 @@ async fn dynamodb() -> Stores {
         jobs: ports.jobs,
         events: ports.events,
         idempotency: ports.idempotency,
+        quota: ports.quota,
         files: ports.files,
         keep: Box::new(moto),
     }

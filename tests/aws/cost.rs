@@ -533,6 +533,7 @@ async fn the_readmes_bill_is_what_the_stated_workload_costs_on_the_wire() {
         (tables.jobs.clone(), by_id("JobsTable")),
         (tables.events.clone(), by_id("EventsTable")),
         (tables.idempotency.clone(), by_id("IdempotencyTable")),
+        (tables.quotas.clone(), by_id("QuotasTable")),
     ]);
     let proxy = Proxy {
         moto: moto.url.clone(),

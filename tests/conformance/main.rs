@@ -10,6 +10,7 @@ use boomerang_e2e::conformance::Stores;
 use boomerang_local::embedded::files::{DiskFileStore, UploadSigner};
 use boomerang_local::embedded::sqlite::{
     Db, SqliteConnectionStore, SqliteEventLog, SqliteIdempotencyKeys, SqliteJobStore,
+    SqliteUploadQuota,
 };
 
 async fn memory() -> Stores {
@@ -19,6 +20,7 @@ async fn memory() -> Stores {
         jobs: m.clone(),
         events: m.clone(),
         idempotency: m.clone(),
+        quota: m.clone(),
         files: m,
         keep: Box::new(()),
     }
@@ -33,7 +35,8 @@ async fn sqlite() -> Stores {
         connections: Arc::new(SqliteConnectionStore::new(db.clone())),
         jobs: Arc::new(SqliteJobStore::new(db.clone()).with_files(files.clone())),
         events: Arc::new(SqliteEventLog::new(db.clone())),
-        idempotency: Arc::new(SqliteIdempotencyKeys::new(db)),
+        idempotency: Arc::new(SqliteIdempotencyKeys::new(db.clone())),
+        quota: Arc::new(SqliteUploadQuota::new(db)),
         files: Arc::new(files),
         keep: Box::new(dir),
     }

@@ -10,8 +10,8 @@
 use std::sync::Arc;
 
 use boomerang_core::ports::{
-    Answer, Claim, ConnectionStore, EventLog, FileStore, IdempotencyKeys, JobStore, ListCursor,
-    Outcome, Waiting, MAX_LISTED_RESULT_BYTES,
+    minute_of, Answer, Claim, ConnectionStore, EventLog, FileStore, IdempotencyKeys, JobStore,
+    ListCursor, Outcome, UploadQuota, Waiting, MAX_LISTED_RESULT_BYTES,
 };
 use boomerang_core::{
     Applied, Connection, ConnectionId, Error, Event, Job, JobId, JobStatus, UserId,
@@ -31,6 +31,7 @@ pub struct Stores {
     pub events: Arc<dyn EventLog>,
     pub idempotency: Arc<dyn IdempotencyKeys>,
     pub files: Arc<dyn FileStore>,
+    pub quota: Arc<dyn UploadQuota>,
     /// What must live as long as the stores do (a moto, a folder).
     pub keep: Box<dyn std::any::Any + Send + Sync>,
 }
@@ -53,7 +54,9 @@ macro_rules! conformance_suite {
             a_result_over_the_largest_push_is_left_out_of_lists_and_kept_whole,
             waiting_jobs_are_found_by_what_they_wait_for_oldest_first,
             an_idempotency_key_is_held_replayed_and_freed,
-            a_file_reads_back_as_stored_and_a_missing_one_is_not_found
+            a_file_reads_back_as_stored_and_a_missing_one_is_not_found,
+            a_users_uploads_are_counted_per_minute_never_past_the_limit,
+            only_the_owners_recent_jobs_still_uploading_are_counted
         );
     };
     (@each $stores:expr; $($name:ident),*) => {$(
@@ -465,4 +468,54 @@ pub async fn a_file_reads_back_as_stored_and_a_missing_one_is_not_found(s: &Stor
         s.files.open("uploads/never").await.err(),
         Some(Error::NotFound(_))
     ));
+}
+
+pub async fn a_users_uploads_are_counted_per_minute_never_past_the_limit(s: &Stores) {
+    // GIVEN a minute's start, and a limit of 3 uploads a minute
+    let (minute, end) = minute_of(now());
+    let start = DateTime::from_timestamp(minute * 60, 0).unwrap();
+    // WHEN 10 of alice's uploads come at once within it
+    let takes = (0..10).map(|i| {
+        let quota = s.quota.clone();
+        async move {
+            let at = start + Duration::seconds(i % 60);
+            quota.take(&user("alice"), 3, at).await.unwrap()
+        }
+    });
+    let answers = futures::future::join_all(takes).await;
+    // THEN exactly 3 are counted, and the others are told when it ends
+    assert_eq!(answers.iter().filter(|a| a.is_none()).count(), 3);
+    assert!(answers.iter().flatten().all(|at| *at == end));
+    // AND bob's are his own, and the next minute starts afresh
+    assert_eq!(s.quota.take(&user("bob"), 3, start).await.unwrap(), None);
+    assert_eq!(s.quota.take(&user("alice"), 3, end).await.unwrap(), None);
+}
+
+pub async fn only_the_owners_recent_jobs_still_uploading_are_counted(s: &Stores) {
+    // GIVEN three of alice's uploads waiting for their bytes, one from
+    // before the window, one handed over, and one of bob's
+    let t = now();
+    let since = t - Duration::minutes(15);
+    for _ in 0..3 {
+        let j = job("alice", JobStatus::Uploading, t - Duration::minutes(1));
+        s.jobs.create(&j).await.unwrap();
+    }
+    for j in [
+        job("alice", JobStatus::Uploading, since - Duration::minutes(1)),
+        job("alice", JobStatus::Pending, t),
+        job("bob", JobStatus::Uploading, t),
+    ] {
+        s.jobs.create(&j).await.unwrap();
+    }
+    // THEN hers still uploading since the window are 3, counted no further
+    // than asked
+    assert_eq!(
+        s.jobs.uploading(&user("alice"), since, 10).await.unwrap(),
+        3
+    );
+    assert_eq!(s.jobs.uploading(&user("alice"), since, 2).await.unwrap(), 2);
+    assert_eq!(
+        s.jobs.uploading(&user("carol"), since, 10).await.unwrap(),
+        0
+    );
 }

@@ -135,6 +135,7 @@ pub fn template_env(logical_id: &str, local: &Local) -> Vec<(String, String)> {
         ("JobsTable", t.jobs.clone()),
         ("EventsTable", t.events.clone()),
         ("IdempotencyTable", t.idempotency.clone()),
+        ("QuotasTable", t.quotas.clone()),
         ("FilesBucket", local.deployment.bucket.clone()),
         ("ThirdPartyUrl", local.third_party_url.clone()),
         ("AWS::StackName", "boomerang-test".to_owned()),

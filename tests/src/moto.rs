@@ -76,6 +76,7 @@ impl Moto {
             .arg(format!("JobsTable={}", t.jobs))
             .arg(format!("EventsTable={}", t.events))
             .arg(format!("IdempotencyTable={}", t.idempotency))
+            .arg(format!("QuotasTable={}", t.quotas))
             .output()
             .expect("tools/moto_iam.py runs");
         assert!(

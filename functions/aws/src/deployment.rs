@@ -13,7 +13,7 @@ use boomerang_core::Ports;
 use crate::tables::Tables;
 use crate::{
     ApiGatewayPusher, DynamoConnectionStore, DynamoEventLog, DynamoIdempotencyKeys, DynamoJobStore,
-    S3FileStore,
+    DynamoUploadQuota, S3FileStore,
 };
 
 /// How long the SDK may take, per client: a call to a slow or unreachable
@@ -114,6 +114,11 @@ impl Deployment {
             .with_clock(clock)
     }
 
+    /// Uploads per user and minute, in the quotas table.
+    pub fn upload_quota(&self, dynamo: &aws_sdk_dynamodb::Client) -> DynamoUploadQuota {
+        DynamoUploadQuota::new(dynamo.clone(), &self.tables.quotas)
+    }
+
     /// Idempotency keys, in their own table.
     pub fn idempotency_keys(&self, dynamo: &aws_sdk_dynamodb::Client) -> DynamoIdempotencyKeys {
         DynamoIdempotencyKeys::new(dynamo.clone(), &self.tables.idempotency)
@@ -144,6 +149,7 @@ impl Deployment {
             events: Arc::new(self.event_log(&dynamo, clock.clone())),
             files: Arc::new(files),
             idempotency: Arc::new(self.idempotency_keys(&dynamo)),
+            quota: Arc::new(self.upload_quota(&dynamo)),
             pusher: Arc::new(self.pusher(sdk)),
             processor,
             clock,

@@ -14,6 +14,7 @@ use aws_config::SdkConfig;
 use boomerang_core::auth::{Keys, Secret};
 use boomerang_core::ports::{
     Clock, ConnectionStore, EventLog, FileStore, IdempotencyKeys, JobStore, Pusher, SystemClock,
+    UploadQuota,
 };
 use boomerang_core::{
     auth, webhook, Adapters, Authenticator, Connections, Idempotency, Limits, Queries, Sweeper,
@@ -53,6 +54,8 @@ struct Environment {
     jobs_table: Option<String>,
     #[arg(long, env = "BOOMERANG_IDEMPOTENCY_TABLE")]
     idempotency_table: Option<String>,
+    #[arg(long, env = "BOOMERANG_QUOTAS_TABLE")]
+    quotas_table: Option<String>,
     #[arg(long, env = "BOOMERANG_EVENTS_TABLE")]
     events_table: Option<String>,
     #[arg(long, env = "BOOMERANG_BUCKET")]
@@ -95,6 +98,7 @@ struct Built {
     events: OnceLock<Arc<dyn EventLog>>,
     files: OnceLock<S3FileStore>,
     idempotency: OnceLock<Arc<dyn IdempotencyKeys>>,
+    quota: OnceLock<Arc<dyn UploadQuota>>,
     pusher: OnceLock<Arc<dyn Pusher>>,
 }
 
@@ -130,6 +134,7 @@ impl Init {
                 jobs: env.jobs_table.take().unwrap_or_default(),
                 events: env.events_table.take().unwrap_or_default(),
                 idempotency: env.idempotency_table.take().unwrap_or_default(),
+                quotas: env.quotas_table.take().unwrap_or_default(),
             },
             bucket: env.bucket.take().unwrap_or_default(),
             connections_endpoint: env.ws_endpoint.take().unwrap_or_default(),
@@ -331,6 +336,14 @@ impl Adapters for Init {
             let d = &self.deployment;
             needed(&d.tables.idempotency, "BOOMERANG_IDEMPOTENCY_TABLE")?;
             Ok(Arc::new(d.idempotency_keys(&self.dynamo)))
+        })
+    }
+
+    fn upload_quota(&self) -> Result<Arc<dyn UploadQuota>, BootError> {
+        once(&self.built.quota, || {
+            let d = &self.deployment;
+            needed(&d.tables.quotas, "BOOMERANG_QUOTAS_TABLE")?;
+            Ok(Arc::new(d.upload_quota(&self.dynamo)))
         })
     }
 

@@ -13,6 +13,8 @@ pub mod tables;
 pub mod xray;
 
 pub use deployment::{dynamo_client, s3_client, Deployment};
-pub use dynamo::{DynamoConnectionStore, DynamoEventLog, DynamoIdempotencyKeys, DynamoJobStore};
+pub use dynamo::{
+    DynamoConnectionStore, DynamoEventLog, DynamoIdempotencyKeys, DynamoJobStore, DynamoUploadQuota,
+};
 pub use pusher::{ApiGatewayPusher, PUSH_ATTEMPTS};
 pub use s3::S3FileStore;

@@ -20,6 +20,9 @@ pub struct Tables {
     /// `claimedAt`, and once answered `claimJob` and `answer`), with a
     /// `ttl` 24 hours after it was claimed.
     pub idempotency: String,
+    /// `userId` (S), `minute` (N: Unix minutes) → `uploads` started in
+    /// it, with a `ttl` a minute after it.
+    pub quotas: String,
 }
 
 impl Tables {
@@ -30,6 +33,7 @@ impl Tables {
             jobs: format!("{prefix}-jobs"),
             events: format!("{prefix}-events"),
             idempotency: format!("{prefix}-idempotency"),
+            quotas: format!("{prefix}-quotas"),
         }
     }
 }

@@ -47,6 +47,15 @@ pub struct Shared {
     #[arg(long, env = "BOOMERANG_MAX_CONNECTIONS_PER_USER", default_value_t = Limits::default().max_connections_per_user)]
     pub max_connections_per_user: usize,
 
+    /// Uploads one user may start in a minute, both forms; the next is 429 with Retry-After.
+    #[arg(long, env = "BOOMERANG_MAX_UPLOADS_PER_MINUTE", default_value_t = Limits::default().max_uploads_per_minute,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_uploads_per_minute: u32,
+
+    /// Uploads one user may have waiting for their bytes (JSON declarations); the next is 429.
+    #[arg(long, env = "BOOMERANG_MAX_OPEN_UPLOADS", default_value_t = Limits::default().max_open_uploads)]
+    pub max_open_uploads: usize,
+
     /// A job that waited this long for the third party's webhook fails
     /// ("timed out waiting for the third party") and is pushed.
     #[arg(long, env = "BOOMERANG_JOB_TIMEOUT_SECS",
@@ -90,6 +99,8 @@ impl Shared {
             max_push_bytes: self.max_push_bytes,
             submit_timeout: Duration::from_millis(self.third_party_timeout_ms),
             max_connections_per_user: self.max_connections_per_user,
+            max_uploads_per_minute: self.max_uploads_per_minute,
+            max_open_uploads: self.max_open_uploads,
             job_timeout: Duration::from_secs(self.job_timeout_secs),
             event_retention: Duration::from_secs(self.event_retention_secs),
             job_retention: Duration::from_secs(self.job_retention_days.saturating_mul(DAY)),

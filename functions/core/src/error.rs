@@ -32,9 +32,13 @@ pub enum Error {
     /// unknown status).
     #[error("{0}")]
     Unprocessable(String),
-    /// Over a rate or a count a user may hold.
-    #[error("{0}")]
-    RateLimited(String),
+    /// Over a rate or a count a user may hold; when known, how long until
+    /// the same request may pass (`Retry-After`).
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after: Option<std::time::Duration>,
+    },
     /// The third party did not do its part.
     #[error("{0}")]
     Upstream(String),

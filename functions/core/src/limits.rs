@@ -67,6 +67,12 @@ pub struct Limits {
     /// (`BOOMERANG_JOB_RETENTION_DAYS`); never less than `event_retention`,
     /// so an event never names a job that is gone.
     pub job_retention: Duration,
+    /// Uploads one user may start in a minute, both forms
+    /// (`BOOMERANG_MAX_UPLOADS_PER_MINUTE`); the next is 429.
+    pub max_uploads_per_minute: u32,
+    /// Uploads one user may have waiting for their bytes at once
+    /// (`BOOMERANG_MAX_OPEN_UPLOADS`); the next declaration is 429.
+    pub max_open_uploads: usize,
 }
 
 /// API Gateway WebSocket: 128 KB per message, whatever is asked.
@@ -123,6 +129,8 @@ impl Default for Limits {
             job_timeout: Duration::from_secs(15 * 60),
             event_retention: Duration::from_secs(7 * 24 * 60 * 60),
             job_retention: Duration::from_secs(30 * 24 * 60 * 60),
+            max_uploads_per_minute: 60,
+            max_open_uploads: 20,
         }
     }
 }

@@ -42,6 +42,8 @@ struct State {
     /// Jobs whose stored form can no longer be read (a damaged item).
     unreadable: Vec<JobId>,
     claims: HashMap<(UserId, String), Claim>,
+    /// Uploads counted per user and minute.
+    quota: HashMap<(UserId, i64), u32>,
 }
 
 impl State {
@@ -165,6 +167,18 @@ impl JobStore for Memory {
             .push(event.clone());
         Ok(Applied::Moved(Some(event)))
     }
+    async fn uploading(
+        &self,
+        owner: &UserId,
+        since: DateTime<Utc>,
+        at_most: usize,
+    ) -> Result<usize> {
+        let s = self.state.lock().unwrap();
+        let open = s.jobs.values().filter(|j| {
+            &j.owner == owner && j.status == JobStatus::Uploading && j.created_at > since
+        });
+        Ok(open.take(at_most).count())
+    }
     async fn waiting(
         &self,
         what: Waiting,
@@ -187,6 +201,25 @@ impl JobStore for Memory {
                 false => Ok(j),
             })
             .collect())
+    }
+}
+
+#[async_trait]
+impl UploadQuota for Memory {
+    async fn take(
+        &self,
+        user: &UserId,
+        max: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let (minute, end) = minute_of(now);
+        let mut s = self.state.lock().unwrap();
+        let n = s.quota.entry((user.clone(), minute)).or_default();
+        if *n >= max {
+            return Ok(Some(end));
+        }
+        *n += 1;
+        Ok(None)
     }
 }
 

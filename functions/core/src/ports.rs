@@ -54,6 +54,15 @@ pub trait JobStore: Send + Sync {
     /// [`Applied::Lost`] when someone else moved the job first: nothing
     /// was written. Exactly one caller moves a job from a status.
     async fn apply(&self, moved: &Moved) -> Result<Applied>;
+    /// How many of `owner`'s jobs created after `since` are `uploading`,
+    /// counting no further than `at_most`. (A job uploads for at most the
+    /// URL's life, so `since` bounds what is read.)
+    async fn uploading(
+        &self,
+        owner: &UserId,
+        since: DateTime<Utc>,
+        at_most: usize,
+    ) -> Result<usize>;
     /// Jobs waiting for `what` whose status last changed at or before
     /// `before`, oldest first, at most `limit`: an index lookup (a sparse
     /// index on AWS), never a scan. A job found but not readable is an
@@ -65,6 +74,29 @@ pub trait JobStore: Send + Sync {
         before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Result<Job>>>;
+}
+
+/// How many uploads each user started in each minute: a count every
+/// instance of the upload function shares.
+#[async_trait]
+pub trait UploadQuota: Send + Sync {
+    /// Counts one of `user`'s uploads in the minute (of the Unix clock)
+    /// `now` falls in, if fewer than `max` were counted in it: `None`.
+    /// Otherwise counts nothing and answers when that minute ends.
+    /// Concurrent takes never count past `max`.
+    async fn take(
+        &self,
+        user: &UserId,
+        max: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>>;
+}
+
+/// The minute `now` falls in, as the Unix clock counts them, and its end.
+pub fn minute_of(now: DateTime<Utc>) -> (i64, DateTime<Utc>) {
+    let minute = now.timestamp().div_euclid(60);
+    let end = DateTime::from_timestamp((minute + 1) * 60, 0).unwrap_or(now);
+    (minute, end)
 }
 
 /// Idempotency keys (`Idempotency-Key` on `POST /uploads`): each user's

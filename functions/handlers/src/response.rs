@@ -21,7 +21,7 @@ impl HttpStatus for Error {
             Error::TooLarge(_) => 413,
             Error::Unsupported(_) => 415,
             Error::Unprocessable(_) => 422,
-            Error::RateLimited(_) => 429,
+            Error::RateLimited { .. } => 429,
             Error::Upstream(_) => 502,
             Error::Unavailable(_) => 503,
             Error::Internal(_) => 500,
@@ -46,12 +46,21 @@ pub fn error_response(err: &Error) -> Response<Body> {
         boomerang_core::metrics::count(boomerang_core::metrics::INTERNAL_ERRORS);
     }
     let mut response = json_response(err.status_code(), &json!({"error": err.public_message()}));
-    if let Error::Unavailable(_) = err {
+    let retry_after = match err {
         // Soon: what is missing is fetched again within a second.
-        let retry = http::HeaderValue::from_static("1");
+        Error::Unavailable(_) => Some(1),
+        // Whole seconds, rounded up: never an invitation to come too early.
+        Error::RateLimited {
+            retry_after: Some(d),
+            ..
+        } => Some(d.as_secs() + u64::from(d.subsec_nanos() > 0)),
+        _ => None,
+    };
+    if let Some(secs) = retry_after {
+        let value = http::HeaderValue::from(secs.max(1));
         response
             .headers_mut()
-            .insert(http::header::RETRY_AFTER, retry);
+            .insert(http::header::RETRY_AFTER, value);
     }
     response
 }

@@ -569,6 +569,7 @@ fn gateway(
         shutdown: shutdown.clone(),
         sockets: TaskTracker::new(),
         files: storage.disk.clone(),
+        puts_in_flight: Default::default(),
         work: work.clone(),
     })
 }

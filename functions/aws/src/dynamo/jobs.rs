@@ -383,6 +383,43 @@ impl JobStore for DynamoJobStore {
         }
     }
 
+    /// The owner's jobs created after `since`, through the keys-only index
+    /// (a job uploads for at most the URL's life, so few), then their
+    /// statuses (strong reads).
+    async fn uploading(
+        &self,
+        owner: &UserId,
+        since: DateTime<Utc>,
+        at_most: usize,
+    ) -> Result<usize> {
+        let mut start: Option<Item> = None;
+        let mut open = 0;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.jobs)
+                .index_name(JOBS_BY_OWNER)
+                .key_condition_expression("#owner = :o AND createdAt > :since")
+                .expression_attribute_names("#owner", "owner")
+                .expression_attribute_values(":o", s(owner.as_str()))
+                .expression_attribute_values(":since", n(since.timestamp_millis()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk)?;
+            let items = self.jobs_of(out.items()).await?;
+            open += items
+                .values()
+                .filter(|i| get_opt_s(i, "status") == Some(JobStatus::Uploading.as_str()))
+                .count();
+            match out.last_evaluated_key {
+                Some(key) if open < at_most => start = Some(key),
+                _ => return Ok(open.min(at_most)),
+            }
+        }
+    }
+
     async fn list(
         &self,
         owner: &UserId,

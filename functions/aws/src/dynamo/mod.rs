@@ -4,11 +4,13 @@ mod connections;
 mod events;
 mod idempotency;
 mod jobs;
+mod quota;
 
 pub use connections::DynamoConnectionStore;
 pub use events::DynamoEventLog;
 pub use idempotency::DynamoIdempotencyKeys;
 pub use jobs::{DynamoJobStore, MAX_INLINE_RESULT_BYTES};
+pub use quota::DynamoUploadQuota;
 
 use std::collections::HashMap;
 

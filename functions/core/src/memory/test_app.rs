@@ -67,6 +67,7 @@ impl TestApp {
             events: m.clone(),
             files: m.clone(),
             idempotency: m.clone(),
+            quota: m.clone(),
             pusher: m.clone(),
             processor: m.clone(),
             clock: m,

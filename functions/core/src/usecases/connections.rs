@@ -84,9 +84,10 @@ impl Connections {
             forgotten += self.forget_vanished(live).await;
             if forgotten == 0 || !store.add_within(&conn, max, now).await? {
                 info!(user = %conn.user, "connection refused: too many open");
-                return Err(Error::RateLimited(format!(
-                    "too many open connections: at most {max} per user"
-                )));
+                return Err(Error::RateLimited {
+                    message: format!("too many open connections: at most {max} per user"),
+                    retry_after: None,
+                });
             }
         }
         info!(connection = %conn.id, user = %conn.user, "connected");
@@ -180,7 +181,7 @@ mod tests {
         }
         // WHEN she opens one more, THEN it is refused with 429 and not stored
         let err = t.connect_until("one-more", "alice", exp).await.unwrap_err();
-        assert!(matches!(err, crate::Error::RateLimited(_)));
+        assert!(matches!(err, crate::Error::RateLimited { .. }));
         assert_eq!(t.connections_of("alice").await.len(), max);
         // AND another user is not affected
         t.connect_until("b1", "bob", exp).await.unwrap();

@@ -82,6 +82,22 @@ impl Uploads {
             ));
         }
         let now = self.clock.now();
+        // Those still waiting for their bytes: each holds a URL and a job
+        // the sweep must fail if nothing comes.
+        let ttl = Duration::from_std(limits.upload_url_ttl).unwrap_or(Duration::minutes(15));
+        let max_open = limits.max_open_uploads;
+        if self.jobs.uploading(user, now - ttl, max_open).await? >= max_open {
+            return Err(Error::RateLimited {
+                message: format!("too many uploads waiting for their bytes: at most {max_open}"),
+                // The soonest one of them can end: its URL expires.
+                retry_after: Some(
+                    limits
+                        .upload_url_ttl
+                        .min(std::time::Duration::from_secs(60)),
+                ),
+            });
+        }
+        self.count_upload(user, now).await?;
         let job = new_job(
             user,
             JobStatus::Uploading,

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use crate::auth::{self, Keys};
 use crate::ports::{
     Clock, ConnectionStore, EventLog, FileStore, IdempotencyKeys, IssuerKeys, JobStore, Processor,
-    Pusher,
+    Pusher, UploadQuota,
 };
 use crate::Limits;
 
@@ -44,6 +44,7 @@ pub struct Ports {
     pub events: Arc<dyn EventLog>,
     pub files: Arc<dyn FileStore>,
     pub idempotency: Arc<dyn IdempotencyKeys>,
+    pub quota: Arc<dyn UploadQuota>,
     pub pusher: Arc<dyn Pusher>,
     pub processor: Arc<dyn Processor>,
     pub clock: Arc<dyn Clock>,

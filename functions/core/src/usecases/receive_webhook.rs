@@ -255,6 +255,14 @@ mod tests {
         async fn apply(&self, moved: &crate::Moved) -> Result<crate::Applied> {
             self.inner.apply(moved).await
         }
+        async fn uploading(
+            &self,
+            owner: &crate::UserId,
+            since: chrono::DateTime<chrono::Utc>,
+            at_most: usize,
+        ) -> Result<usize> {
+            self.inner.uploading(owner, since, at_most).await
+        }
         async fn waiting(
             &self,
             what: crate::ports::Waiting,

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::Connections;
 use crate::ports::{
-    body_of, Clock, FileBody, FileStore, JobStore, Processor, Submission, SubmitError,
+    body_of, Clock, FileBody, FileStore, JobStore, Processor, Submission, SubmitError, UploadQuota,
 };
 use crate::{Applied, Error, Job, JobId, JobStatus, Limits, Result, UserId};
 
@@ -40,6 +41,7 @@ pub enum UploadOutcome {
 pub struct Uploads {
     pub(super) jobs: Arc<dyn JobStore>,
     pub(super) files: Arc<dyn FileStore>,
+    pub(super) quota: Arc<dyn UploadQuota>,
     pub(super) processor: Arc<dyn Processor>,
     pub(super) connections: Connections,
     pub(super) clock: Arc<dyn Clock>,
@@ -49,27 +51,6 @@ pub struct Uploads {
 }
 
 impl Uploads {
-    pub fn new(
-        jobs: Arc<dyn JobStore>,
-        files: Arc<dyn FileStore>,
-        processor: Arc<dyn Processor>,
-        connections: Connections,
-        clock: Arc<dyn Clock>,
-        callback_url: String,
-        limits: &Limits,
-    ) -> Self {
-        let limits = limits.clone();
-        Self {
-            jobs,
-            files,
-            processor,
-            connections,
-            clock,
-            callback_url,
-            limits,
-        }
-    }
-
     /// The largest file `POST /uploads` takes in its body.
     pub fn max_upload_bytes(&self) -> usize {
         self.limits.max_upload_bytes
@@ -86,6 +67,7 @@ impl Uploads {
         if file.bytes.len() > limits.max_upload_bytes {
             return Err(too_large(limits.max_upload_bytes));
         }
+        self.count_upload(user, now).await?;
         let job = new_job(
             user,
             JobStatus::Pending,
@@ -221,6 +203,21 @@ impl Uploads {
             }
         }
         Err(last)
+    }
+}
+
+impl Uploads {
+    /// Counts one of `user`'s uploads against the minute's limit, or
+    /// refuses it until that minute ends (429 with `Retry-After`).
+    pub(super) async fn count_upload(&self, user: &UserId, now: DateTime<Utc>) -> Result<()> {
+        let max = self.limits.max_uploads_per_minute;
+        match self.quota.take(user, max, now).await? {
+            None => Ok(()),
+            Some(end) => Err(Error::RateLimited {
+                message: format!("too many uploads: at most {max} a minute"),
+                retry_after: Some((end - now).to_std().unwrap_or_default()),
+            }),
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::auth::Keys;
 use crate::ports::{
     Clock, ConnectionStore, EventLog, FileStore, IdempotencyKeys, JobStore, Processor, Pusher,
+    UploadQuota,
 };
 use crate::Limits;
 
@@ -25,6 +26,7 @@ pub trait Adapters: Send + Sync {
     fn event_log(&self) -> Result<Arc<dyn EventLog>, Self::Error>;
     fn file_store(&self) -> Result<Arc<dyn FileStore>, Self::Error>;
     fn idempotency_keys(&self) -> Result<Arc<dyn IdempotencyKeys>, Self::Error>;
+    fn upload_quota(&self) -> Result<Arc<dyn UploadQuota>, Self::Error>;
     fn pusher(&self) -> Result<Arc<dyn Pusher>, Self::Error>;
     fn clock(&self) -> Arc<dyn Clock>;
     /// The limits, [`Limits::checked`].
@@ -53,6 +55,9 @@ impl Adapters for Built {
     }
     fn idempotency_keys(&self) -> Result<Arc<dyn IdempotencyKeys>, Self::Error> {
         Ok(self.ports.idempotency.clone())
+    }
+    fn upload_quota(&self) -> Result<Arc<dyn UploadQuota>, Self::Error> {
+        Ok(self.ports.quota.clone())
     }
     fn pusher(&self) -> Result<Arc<dyn Pusher>, Self::Error> {
         Ok(self.ports.pusher.clone())
@@ -92,16 +97,17 @@ impl<A: Adapters> Wiring<'_, A> {
     ) -> Result<Uploads, A::Error> {
         let a = self.0;
         let (jobs, files, connections) = (a.job_store()?, a.file_store()?, self.connections()?);
-        let (clock, limits) = (a.clock(), a.limits());
-        Ok(Uploads::new(
+        let (quota, clock, limits) = (a.upload_quota()?, a.clock(), a.limits());
+        Ok(Uploads {
             jobs,
             files,
+            quota,
             processor,
             connections,
             clock,
             callback_url,
-            limits,
-        ))
+            limits: limits.clone(),
+        })
     }
 
     /// Requests under an `Idempotency-Key`.

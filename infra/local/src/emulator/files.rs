@@ -27,6 +27,31 @@ use crate::embedded::files::{PutClaim, PUT_ROUTE};
 /// The event `POST /local/s3-events` takes: EventBridge's are a few KB.
 const MAX_EVENT_BYTES: usize = 256 * 1024;
 
+/// An upload's key while its PUT streams: taken once, given back on drop.
+struct InFlight<'a> {
+    keys: &'a std::sync::Mutex<std::collections::HashSet<String>>,
+    key: String,
+}
+
+impl<'a> InFlight<'a> {
+    fn take(
+        keys: &'a std::sync::Mutex<std::collections::HashSet<String>>,
+        key: &str,
+    ) -> Option<Self> {
+        let fresh = keys.lock().expect("puts in flight").insert(key.to_owned());
+        fresh.then(|| Self {
+            keys,
+            key: key.to_owned(),
+        })
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.keys.lock().expect("puts in flight").remove(&self.key);
+    }
+}
+
 pub async fn put(
     State(gw): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
@@ -97,6 +122,14 @@ pub async fn put(
         let status = StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::CONFLICT);
         return json_error(status, &e.public_message());
     }
+    // One PUT at a time per upload: a second one while the first streams
+    // is refused at once instead of streaming the same bytes twice.
+    let Some(_in_flight) = InFlight::take(&gw.puts_in_flight, key) else {
+        return json_error(
+            StatusCode::CONFLICT,
+            "this upload's bytes are already being sent",
+        );
+    };
     // A client that stops sending for `body_timeout` is cut off; a slow
     // one that keeps going may take as long as it needs.
     let stall = gw.body_timeout;

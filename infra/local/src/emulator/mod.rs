@@ -62,6 +62,8 @@ pub struct Gateway {
     /// Embedded: where files are stored, and the signer of their PUT URLs.
     /// (`None` with the aws backend: S3 takes the PUTs.)
     pub files: Option<crate::embedded::files::DiskFileStore>,
+    /// Uploads whose PUT is streaming now: one at a time each.
+    pub puts_in_flight: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Stored uploads being handed to the third party, which a clean stop
     /// lets finish.
     pub work: TaskTracker,

@@ -119,6 +119,7 @@ fn table_name<'a>(deployment: &'a Deployment, logical_id: &str) -> Option<&'a st
         "JobsTable" => &t.jobs,
         "EventsTable" => &t.events,
         "IdempotencyTable" => &t.idempotency,
+        "QuotasTable" => &t.quotas,
         _ => return None,
     })
 }
@@ -283,7 +284,7 @@ mod tests {
     #[test]
     fn the_template_defines_the_tables_the_adapters_use() {
         let defs = table_defs(TEMPLATE).unwrap();
-        assert_eq!(defs.len(), 4);
+        assert_eq!(defs.len(), 5);
 
         let c = def(&defs, "ConnectionsTable");
         assert_eq!(c.key, pairs(&[("connectionId", "HASH")]));

@@ -240,6 +240,26 @@ impl JobStore for SqliteJobStore {
             .await
     }
 
+    async fn uploading(
+        &self,
+        owner: &UserId,
+        since: DateTime<Utc>,
+        at_most: usize,
+    ) -> Result<usize> {
+        let (owner, since) = (owner.to_string(), millis(since));
+        self.db
+            .read(move |c| {
+                // Through jobs_by_owner, newest first, down to `since`.
+                c.prepare_cached(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE owner = ?1 AND created_at > ?2 \
+                     AND status = 'uploading' LIMIT ?3)",
+                )?
+                .query_row(params![owner, since, at_most as i64], |r| r.get::<_, i64>(0))
+                .map(|n| n as usize)
+            })
+            .await
+    }
+
     async fn waiting(
         &self,
         what: Waiting,

@@ -6,10 +6,12 @@
 mod connections;
 mod idempotency;
 mod jobs;
+mod quota;
 
 pub use connections::SqliteConnectionStore;
 pub use idempotency::SqliteIdempotencyKeys;
 pub use jobs::{SqliteEventLog, SqliteJobStore};
+pub use quota::SqliteUploadQuota;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -85,6 +87,15 @@ CREATE TABLE IF NOT EXISTS idempotency (
     PRIMARY KEY (user, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idempotency_by_time ON idempotency (claimed_at);
+
+-- Uploads each user started in each Unix minute.
+CREATE TABLE IF NOT EXISTS upload_quota (
+    user    TEXT NOT NULL,
+    minute  INTEGER NOT NULL,
+    uploads INTEGER NOT NULL,
+    PRIMARY KEY (user, minute)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS upload_quota_by_minute ON upload_quota (minute);
 
 ";
 
