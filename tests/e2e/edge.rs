@@ -383,6 +383,8 @@ async fn a_tab_that_stops_reading_is_closed_and_forgotten_and_cannot_hold_up_a_s
     // GIVEN alice with a tab that never reads (and a small receive buffer)
     let (app, _third_party) = spawn_app_with_third_party(Mode::Silent, |c| {
         c.ws_write_timeout_ms = 200;
+        // Its pushes come from many uploads at once.
+        c.shared.max_uploads_per_minute = 10_000;
     })
     .await;
     let socket = tokio::net::TcpSocket::new_v4().unwrap();

@@ -57,6 +57,7 @@ fn start(third_party: &str, per_user: usize) -> Stack {
             ("BOOMERANG_THIRD_PARTY_URL", third_party),
             ("BOOMERANG_DROP_DISCONNECT_RATIO", "0.3"),
             ("BOOMERANG_MAX_CONNECTIONS_PER_USER", &limit),
+            ("BOOMERANG_MAX_UPLOADS_PER_MINUTE", "1000000"),
         ],
     );
     Stack { process, dir }

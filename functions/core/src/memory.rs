@@ -42,6 +42,8 @@ struct State {
     /// Jobs whose stored form can no longer be read (a damaged item).
     unreadable: Vec<JobId>,
     claims: HashMap<(UserId, String), Claim>,
+    /// `probe` calls (API Gateway's GetConnection).
+    probes: usize,
     /// Uploads counted per user and minute.
     quota: HashMap<(UserId, i64), u32>,
 }
@@ -327,7 +329,8 @@ impl Pusher for Memory {
         Ok(())
     }
     async fn probe(&self, conn: &ConnectionId) -> Result<(), PushError> {
-        let s = self.state.lock().unwrap();
+        let mut s = self.state.lock().unwrap();
+        s.probes += 1;
         if s.closed.contains(conn) || s.gone.contains(conn) {
             Err(PushError::Gone)
         } else {

@@ -78,7 +78,12 @@ impl TestApp {
             webhook_secret: Some(Secret::new(WEBHOOK_KEY.to_vec()).into()),
             callback_url: "http://localhost/webhooks/third-party".into(),
             issuer: None,
-            limits: Limits::default(),
+            // Unit tests make many uploads on a clock that barely moves;
+            // the per-minute limit has tests of its own.
+            limits: Limits {
+                max_uploads_per_minute: u32::MAX,
+                ..Limits::default()
+            },
         };
         let app = App::new(ports.clone(), settings.clone());
         let _ = mem.webhooks.set(app.webhooks.clone());
@@ -110,6 +115,11 @@ impl TestApp {
     /// The job store, as the use cases see it.
     pub fn jobs(&self) -> &Arc<dyn JobStore> {
         &self.ports.jobs
+    }
+
+    /// How many times the gateway was asked whether a connection is open.
+    pub fn probes(&self) -> usize {
+        self.mem.state.lock().unwrap().probes
     }
 
     pub fn limits(&self) -> &Limits {
