@@ -211,6 +211,23 @@ describe("a tab with its own socket", () => {
     assert.equal(server.open("alice").length, 1);
   });
 
+  it("retries a 503 (keys not fetched yet) instead of giving up on its token", async () => {
+    // GIVEN a server that cannot check tokens yet: the upgrade fails, and
+    // GET /events answers 503
+    const server = new FakeServer();
+    server.keysUnavailable = true;
+    const clock = new Clock();
+    const t = tab(server, clock, { since: 0 });
+    for (let i = 0; i < 4; i++) await clock.advance(DEFAULTS.backoffCapMs);
+    // THEN it keeps trying, never taking the token for refused
+    assert.ok(t.statuses.every(([, d]) => d.reason !== "unauthorized"));
+    assert.equal(t.status, "reconnecting");
+    // AND once the keys are there, it connects with the same token
+    server.keysUnavailable = false;
+    await clock.advance(DEFAULTS.backoffCapMs);
+    assert.equal(t.status, "open");
+  });
+
   it("grows its backoff while the server is down, within the cap", async () => {
     const server = new FakeServer();
     const clock = new Clock();

@@ -65,6 +65,8 @@ export class FakeServer {
     this.requests.push(u.pathname + u.search);
     await Promise.resolve();
     if (this.down) throw new TypeError("fetch failed");
+    // An identity provider's keys not fetched yet: 503, not a refusal.
+    if (this.keysUnavailable) return response(503, { error: "the identity provider's keys are not available yet; try again" });
     if (!this.good.has(token)) return response(401, { error: "token refused" });
     const user = userOf(token);
     const since = Number(u.searchParams.get("since"));
@@ -90,7 +92,7 @@ class FakeSocket {
     server.sockets.add(this);
     queueMicrotask(() => {
       if (this.readyState !== 0) return;
-      if (server.down || !server.good.has(token)) return this.finish(1006, "");
+      if (server.down || server.keysUnavailable || !server.good.has(token)) return this.finish(1006, "");
       this.user = userOf(token);
       this.readyState = 1;
       this.onopen?.({});
