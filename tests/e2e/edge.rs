@@ -420,3 +420,47 @@ async fn a_clean_stop_closes_sockets_with_a_close_frame() {
     assert_eq!(tab.closed_with().await, Some(1001));
     tokio::time::timeout(DEADLINE, stop).await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn another_account_of_the_machine_cannot_mint_a_dev_token() {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 || !std::path::Path::new("/proc/net/tcp").exists() {
+        eprintln!("needs root (to run a client as another user) and /proc/net/tcp: skipped");
+        return;
+    }
+    // GIVEN the stack, on loopback, run by this user
+    let app = spawn_app().await;
+    let addr = app.stack.addr;
+    let ask = move |uid: Option<u32>| {
+        let script = format!(
+            "import http.client; c = http.client.HTTPConnection('{}', timeout=10); \
+             c.request('POST', '/dev/token', '{{\"user\": \"alice\"}}', {{'content-type': 'application/json'}}); \
+             print(c.getresponse().status)",
+            addr
+        );
+        let mut command = std::process::Command::new("python3");
+        command.arg("-c").arg(script);
+        if let Some(uid) = uid {
+            // SAFETY: setgid and setuid are async-signal-safe; nothing
+            // else runs between fork and exec here.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setgid(uid) != 0 || libc::setuid(uid) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let out = command.output().expect("python3 runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    // WHEN another account of the machine asks for a token THEN there is no
+    // such route for it; this user still gets one
+    let (theirs, ours) = tokio::task::spawn_blocking(move || (ask(Some(65534)), ask(None)))
+        .await
+        .unwrap();
+    assert_eq!(theirs, "404");
+    assert_eq!(ours, "200");
+}

@@ -5,6 +5,7 @@ mod files;
 mod http;
 mod management;
 mod outbox;
+mod peer;
 pub mod provision;
 mod pusher;
 pub mod s3_events;
@@ -18,13 +19,14 @@ pub use serve::{serve, ServeLimits, WAITING_PER_SLOT};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::HOST;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::Router;
 use boomerang_core::App;
+use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -119,7 +121,17 @@ pub fn metrics_only(gw: Arc<Gateway>) -> Router {
 /// for requests naming a loopback host, so a page on another site cannot
 /// reach them by DNS rebinding (its `Host` is its own name).
 async fn dev_only(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> Response {
-    if gw.dev_endpoints && names_only_loopback(&req) {
+    // Tokens for any user only to the stack's own user, where the kernel
+    // says who the caller is: another account of a shared machine reaches
+    // loopback too. (Only there: it reads the kernel's socket table, which
+    // every push through the Management API would pay for.)
+    let minting = req.uri().path() == "/dev/token";
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let ours = !minting || peer.and_then(peer::is_ours).unwrap_or(true);
+    if gw.dev_endpoints && names_only_loopback(&req) && ours {
         next.run(req).await
     } else {
         http::not_found().await
