@@ -7,10 +7,10 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-/// Whether the socket at `peer` (this machine's end of a loopback
-/// connection to us) belongs to the user this process runs as. `None`
-/// where the kernel does not say (no `/proc/net`).
-pub fn is_ours(peer: SocketAddr) -> Option<bool> {
+/// Whether the socket at `peer`, connected to us at `us`, belongs to the
+/// user this process runs as. `None` where the kernel does not say (no
+/// `/proc/net`).
+pub fn is_ours(peer: SocketAddr, us: SocketAddr) -> Option<bool> {
     // SAFETY: geteuid cannot fail and touches no memory of ours.
     let me = unsafe { libc::geteuid() };
     let table = match peer.ip() {
@@ -18,10 +18,13 @@ pub fn is_ours(peer: SocketAddr) -> Option<bool> {
         IpAddr::V6(_) => "/proc/net/tcp6",
     };
     let text = std::fs::read_to_string(table).ok()?;
-    let wanted = proc_address(peer);
+    let (from, to) = (proc_address(peer), proc_address(us));
+    // That connection, established (an old one from the same port may
+    // linger in TIME_WAIT, owned by nobody in particular).
     let owner = text.lines().skip(1).find_map(|line| {
         let cols: Vec<&str> = line.split_whitespace().collect();
-        (cols.get(1)? == &wanted).then(|| cols.get(7)?.parse::<u32>().ok())?
+        let this = cols.get(1)? == &from && cols.get(2)? == &to && cols.get(3)? == &"01";
+        this.then(|| cols.get(7)?.parse::<u32>().ok())?
     });
     // A peer not listed has gone: nobody to answer.
     Some(owner == Some(me))
@@ -52,7 +55,11 @@ mod tests {
         let (_server_side, peer) = listener.accept().unwrap();
         assert_eq!(peer, client.local_addr().unwrap());
         if std::path::Path::new("/proc/net/tcp").exists() {
-            assert_eq!(is_ours(peer), Some(true));
+            let us = listener.local_addr().unwrap();
+            assert_eq!(is_ours(peer, us), Some(true));
+            // Not a connection to somewhere else from the same port.
+            let elsewhere: SocketAddr = "127.0.0.1:9".parse().unwrap();
+            assert_eq!(is_ours(peer, elsewhere), Some(false));
         }
     }
 
