@@ -236,24 +236,14 @@ async fn create_table(
                 .map_err(|e| err(&e))?,
         );
     }
-    // An endpoint just started (moto) may fail its first requests with a
-    // bare 500: a create that did not happen is tried again, twice.
-    let mut attempt = 1;
-    loop {
-        match req.clone().send().await {
-            Ok(_) => break,
-            Err(e) => match e.into_service_error() {
-                aws_sdk_dynamodb::operation::create_table::CreateTableError::ResourceInUseException(
-                    _,
-                ) => return Ok(()),
-                other if other.meta().code().is_none() && attempt < 3 => {
-                    tracing::warn!(table = name, attempt, "creating a table failed; trying again");
-                    tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
-                    attempt += 1;
-                }
-                other => return Err(err(&aws_sdk_dynamodb::error::DisplayErrorContext(other))),
-            },
-        }
+    match req.send().await {
+        Ok(_) => {}
+        Err(e) => match e.into_service_error() {
+            aws_sdk_dynamodb::operation::create_table::CreateTableError::ResourceInUseException(
+                _,
+            ) => return Ok(()),
+            other => return Err(err(&aws_sdk_dynamodb::error::DisplayErrorContext(other))),
+        },
     }
     if let Some(attr) = &def.ttl_attribute {
         c.update_time_to_live()
