@@ -23,28 +23,60 @@ impl Drop for Moto {
 
 impl Moto {
     /// Starts `tools/moto_server.py` (moto one request at a time: that file
-    /// says why) on a free port and waits until it answers.
+    /// says why) on a free port and waits until it answers HTTP. A port
+    /// can be taken between being found free and moto binding it (moto
+    /// then exits, and a bare connect may even reach itself): then it
+    /// starts again on another.
     pub async fn start() -> Moto {
         let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
         let python = python_path();
-        let port = crate::free_port();
-        let child = crate::dies_with_test(&mut Command::new(python_path()))
-            .arg(format!("{root}/tools/moto_server.py"))
-            .arg("127.0.0.1")
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start moto with {python} ({e}): `make test` installs it into .venv")
-            });
-        let moto = Moto {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            credentials: Mutex::new(("test".into(), "test".into())),
-        };
-        crate::wait_for_port(port, "moto server").await;
-        moto
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(2))
+            .build()
+            .unwrap();
+        for _ in 0..5 {
+            let port = crate::free_port();
+            let child = crate::dies_with_test(&mut Command::new(python_path()))
+                .arg(format!("{root}/tools/moto_server.py"))
+                .arg("127.0.0.1")
+                .arg(port.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "cannot start moto with {python} ({e}): `make test` installs it into .venv"
+                    )
+                });
+            let mut moto = Moto {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+                credentials: Mutex::new(("test".into(), "test".into())),
+            };
+            if moto.answers(&http).await {
+                return moto;
+            }
+        }
+        panic!("moto server did not start on any of five ports");
+    }
+
+    /// Waits until this server answers moto's own API, or its process
+    /// has exited (its port was taken): whether it answers.
+    async fn answers(&mut self, http: &reqwest::Client) -> bool {
+        let started = tokio::time::Instant::now();
+        let api = format!("{}/moto-api/data.json", self.url);
+        while started.elapsed() < crate::DEADLINE {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return false;
+            }
+            if let Ok(r) = http.get(&api).send().await {
+                if r.status().is_success() {
+                    return true;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        false
     }
 
     /// An SDK configuration that sends every service to this server.
