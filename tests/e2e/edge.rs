@@ -464,3 +464,27 @@ async fn another_account_of_the_machine_cannot_mint_a_dev_token() {
     assert_eq!(theirs, "404");
     assert_eq!(ours, "200");
 }
+
+#[tokio::test]
+async fn a_body_that_stops_coming_is_408_not_413() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // GIVEN a stack giving request bodies 300 ms (and their pace)
+    let app = spawn_app_with(|c| c.http_body_timeout_ms = 300).await;
+    // WHEN a webhook declares 100 bytes, sends 10 and stops
+    let mut s = tokio::net::TcpStream::connect(app.stack.addr)
+        .await
+        .unwrap();
+    s.write_all(
+        b"POST /webhooks/third-party HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n{\"job_id\":",
+    )
+    .await
+    .unwrap();
+    // THEN it is told the body did not arrive in time
+    let mut head = [0u8; 12];
+    tokio::time::timeout(DEADLINE, s.read_exact(&mut head))
+        .await
+        .expect("an answer before the deadline")
+        .unwrap();
+    assert_eq!(&head, b"HTTP/1.1 408");
+}

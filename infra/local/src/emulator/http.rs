@@ -82,8 +82,16 @@ async fn read_body(gw: &Gateway, route: &str, body: axum::body::Body) -> Result<
         _ => LAMBDA_MAX_REQUEST_BYTES,
     };
     let read = axum::body::to_bytes(body, limit);
+    let too_slow = || {
+        Err(json_error(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request body did not arrive in time",
+        ))
+    };
     match tokio::time::timeout(gw.body_timeout, read).await {
         Ok(Ok(b)) => Ok(b),
+        // The listener's pace ended it (`serve::Paced`), not its size.
+        Ok(Err(e)) if !over_the_limit(&e) => too_slow(),
         Ok(Err(_)) if limit < LAMBDA_MAX_REQUEST_BYTES => Err(json_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             &format!("webhook body is larger than the limit of {webhook_limit} bytes"),
@@ -92,11 +100,20 @@ async fn read_body(gw: &Gateway, route: &str, body: axum::body::Body) -> Result<
             StatusCode::PAYLOAD_TOO_LARGE,
             "request is larger than Lambda's 6 MB payload limit",
         )),
-        Err(_) => Err(json_error(
-            StatusCode::REQUEST_TIMEOUT,
-            "the request body did not arrive in time",
-        )),
+        Err(_) => too_slow(),
     }
+}
+
+/// Whether reading a body failed for its size (`to_bytes`'s limit).
+fn over_the_limit(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// The HTTP API (payload 2.0) event API Gateway would send for the request.
