@@ -70,11 +70,6 @@ export class SocketSession {
     };
   }
 
-  /** Whether the socket opened (and has not ended). */
-  get open() {
-    return this.openedAt > 0 && !this.ended;
-  }
-
   /** Ends the session from outside: no `onEnd`. */
   close(code, reason) {
     if (this.ended) return;

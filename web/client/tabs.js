@@ -58,10 +58,6 @@ export class SharedTabs {
     });
   }
 
-  get frozen() {
-    return this.election.frozen;
-  }
-
   /** The holder passes each event it delivers on to the others. */
   passOn(event) {
     if (this.leading) this.election.post({ t: "event", event });
