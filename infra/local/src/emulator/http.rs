@@ -83,15 +83,15 @@ async fn read_body(gw: &Gateway, route: &str, body: axum::body::Body) -> Result<
     };
     let read = axum::body::to_bytes(body, limit);
     let too_slow = || {
-        Err(json_error(
+        json_error(
             StatusCode::REQUEST_TIMEOUT,
             "the request body did not arrive in time",
-        ))
+        )
     };
     match tokio::time::timeout(gw.body_timeout, read).await {
         Ok(Ok(b)) => Ok(b),
         // The listener's pace ended it (`serve::Paced`), not its size.
-        Ok(Err(e)) if !over_the_limit(&e) => too_slow(),
+        Ok(Err(e)) if !over_the_limit(&e) => Err(too_slow()),
         Ok(Err(_)) if limit < LAMBDA_MAX_REQUEST_BYTES => Err(json_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             &format!("webhook body is larger than the limit of {webhook_limit} bytes"),
@@ -100,7 +100,7 @@ async fn read_body(gw: &Gateway, route: &str, body: axum::body::Body) -> Result<
             StatusCode::PAYLOAD_TOO_LARGE,
             "request is larger than Lambda's 6 MB payload limit",
         )),
-        Err(_) => too_slow(),
+        Err(_) => Err(too_slow()),
     }
 }
 
