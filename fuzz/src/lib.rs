@@ -69,8 +69,8 @@ pub fn webhook_signature(data: &[u8]) {
     };
     let body = parts.next().unwrap_or_default();
     let tolerance = std::time::Duration::from_secs(300);
-    if let Ok(id) = webhook::verify(&keys, &headers, body, Utc::now(), tolerance) {
-        assert_eq!(Some(id), headers.id, "a verified id is the header's");
+    if let Ok(v) = webhook::verify(&keys, &headers, body, Utc::now(), tolerance) {
+        assert_eq!(Some(v.id), headers.id, "a verified id is the header's");
     }
 }
 

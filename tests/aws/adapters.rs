@@ -81,6 +81,7 @@ pub(crate) fn job(owner: &str) -> Job {
         updated_at: now,
         result: None,
         error: None,
+        progress: None,
     }
 }
 

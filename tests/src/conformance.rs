@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use boomerang_core::ports::{
     minute_of, Answer, Claim, ConnectionStore, EventLog, FileStore, IdempotencyKeys, JobStore,
-    ListCursor, Outcome, UploadQuota, Waiting, MAX_LISTED_RESULT_BYTES,
+    ListCursor, Outcome, Progressed, UploadQuota, Waiting, MAX_LISTED_RESULT_BYTES,
 };
 use boomerang_core::{
-    Applied, Connection, ConnectionId, Error, Event, Job, JobId, JobStatus, UserId,
+    Applied, Connection, ConnectionId, Error, Event, Job, JobId, JobStatus, Progress, UserId,
 };
 use bytes::Bytes;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
@@ -56,7 +56,10 @@ macro_rules! conformance_suite {
             an_idempotency_key_is_held_replayed_and_freed,
             a_file_reads_back_as_stored_and_a_missing_one_is_not_found,
             a_users_uploads_are_counted_per_minute_never_past_the_limit,
-            only_the_owners_recent_jobs_still_uploading_are_counted
+            only_the_owners_recent_jobs_still_uploading_are_counted,
+            progress_is_kept_only_when_it_supersedes_and_only_on_unfinished_jobs,
+            concurrent_progress_keeps_the_latest_sent,
+            a_move_keeps_the_progress_it_did_not_write
         );
     };
     (@each $stores:expr; $($name:ident),*) => {$(
@@ -99,6 +102,7 @@ fn job(owner: &str, status: JobStatus, at: DateTime<Utc>) -> Job {
         updated_at: at,
         result: None,
         error: None,
+        progress: None,
     }
 }
 
@@ -518,4 +522,93 @@ pub async fn only_the_owners_recent_jobs_still_uploading_are_counted(s: &Stores)
         s.jobs.uploading(&user("carol"), since, 10).await.unwrap(),
         0
     );
+}
+
+fn progress(fraction: Option<f64>, message: Option<&str>, sent_at: i64, id: &str) -> Progress {
+    Progress::new(fraction, message, sent_at, id).unwrap()
+}
+
+/// The job a `Kept` answer holds.
+fn kept(p: Progressed) -> Job {
+    match p {
+        Progressed::Kept(job) => job,
+        other => panic!("progress not kept: {other:?}"),
+    }
+}
+
+pub async fn progress_is_kept_only_when_it_supersedes_and_only_on_unfinished_jobs(s: &Stores) {
+    // GIVEN a job of alice's with the third party
+    let submitted = job("alice", JobStatus::Submitted, now());
+    s.jobs.create(&submitted).await.unwrap();
+    let id = &submitted.id;
+    // WHEN progress comes, it is kept and read back
+    let first = progress(Some(0.25), Some("a quarter"), 100, "m1");
+    let job = kept(s.jobs.progress(id, &first).await.unwrap());
+    assert_eq!(job.progress.as_ref(), Some(&first));
+    assert_eq!(job.status, JobStatus::Submitted);
+    assert_eq!(job.updated_at, submitted.updated_at, "progress is no move");
+    assert_eq!(s.jobs.get(id).await.unwrap().unwrap().progress, Some(first));
+    // A later one replaces it whole: a message alone drops the fraction.
+    let second = progress(None, Some("writing"), 101, "m2");
+    kept(s.jobs.progress(id, &second).await.unwrap());
+    // Older, or the same delivery again: unchanged.
+    for stale in [progress(Some(0.9), None, 99, "m0"), second.clone()] {
+        assert_eq!(
+            s.jobs.progress(id, &stale).await.unwrap(),
+            Progressed::Unchanged
+        );
+    }
+    // Another delivery of the same second supersedes.
+    let same_second = progress(Some(0.5), None, 101, "m3");
+    kept(s.jobs.progress(id, &same_second).await.unwrap());
+    assert_eq!(
+        s.jobs.get(id).await.unwrap().unwrap().progress,
+        Some(same_second)
+    );
+    // Finished: nothing changes. Unknown: said so.
+    complete(s, submitted.clone(), json!(1)).await;
+    let late = progress(Some(0.9), None, 200, "m4");
+    assert_eq!(
+        s.jobs.progress(id, &late).await.unwrap(),
+        Progressed::Unchanged
+    );
+    let unknown = s.jobs.progress(&JobId::generate(), &late).await.unwrap();
+    assert_eq!(unknown, Progressed::NoSuchJob);
+}
+
+pub async fn concurrent_progress_keeps_the_latest_sent(s: &Stores) {
+    // GIVEN a job with the third party
+    let submitted = job("alice", JobStatus::Submitted, now());
+    s.jobs.create(&submitted).await.unwrap();
+    // WHEN 16 progress webhooks, sent a second apart, land in any order
+    let all: Vec<Progress> = (1..=16)
+        .map(|i| progress(Some(i as f64 / 16.0), None, 1000 + i, &format!("m{i}")))
+        .collect();
+    let answers =
+        futures::future::join_all(all.iter().rev().map(|p| s.jobs.progress(&submitted.id, p)))
+            .await;
+    // THEN the job keeps the one sent last, whichever landed when
+    assert!(answers.iter().all(Result::is_ok));
+    let got = s.jobs.get(&submitted.id).await.unwrap().unwrap();
+    assert_eq!(got.progress, all.last().cloned());
+}
+
+pub async fn a_move_keeps_the_progress_it_did_not_write(s: &Stores) {
+    // GIVEN a job being handed over, read before its progress came
+    let pending = job("alice", JobStatus::Pending, now());
+    s.jobs.create(&pending).await.unwrap();
+    let p = progress(Some(0.1), None, 100, "m1");
+    kept(s.jobs.progress(&pending.id, &p).await.unwrap());
+    // WHEN the third party's 2xx moves the job as it was read
+    let moved = pending
+        .clone()
+        .move_to(JobStatus::Submitted, now(), MAX_PUSH)
+        .unwrap();
+    assert!(matches!(
+        s.jobs.apply(&moved).await.unwrap(),
+        Applied::Moved(_)
+    ));
+    // THEN the progress stays
+    let got = s.jobs.get(&pending.id).await.unwrap().unwrap();
+    assert_eq!((got.status, got.progress), (JobStatus::Submitted, Some(p)));
 }

@@ -55,8 +55,13 @@ impl State {
             .jobs
             .get(&job.id)
             .is_some_and(|j| from.contains(&j.status));
-        if moved {
-            self.jobs.insert(job.id.clone(), job.clone());
+        if let Some(stored) = self.jobs.get_mut(&job.id).filter(|_| moved) {
+            // A move never writes the job's progress.
+            let progress = stored.progress.take();
+            *stored = Job {
+                progress,
+                ..job.clone()
+            };
         }
         moved
     }
@@ -67,6 +72,8 @@ pub enum ThirdParty {
     Accepts,
     Refuses,
     CallsBackFirst,
+    /// Reports progress (0.1) before it answers 2xx.
+    ReportsProgressFirst,
     /// Never answers: each attempt uses up its whole timeout.
     Hangs,
 }
@@ -168,6 +175,17 @@ impl JobStore for Memory {
             .or_default()
             .push(event.clone());
         Ok(Applied::Moved(Some(event)))
+    }
+    async fn progress(&self, id: &JobId, progress: &Progress) -> Result<Progressed> {
+        let mut s = self.state.lock().unwrap();
+        let Some(job) = s.jobs.get_mut(id) else {
+            return Ok(Progressed::NoSuchJob);
+        };
+        if job.status.is_terminal() || !progress.supersedes(job.progress.as_ref()) {
+            return Ok(Progressed::Unchanged);
+        }
+        job.progress = Some(progress.clone());
+        Ok(Progressed::Kept(job.clone()))
     }
     async fn uploading(
         &self,
@@ -365,9 +383,16 @@ impl Processor for Memory {
                 Err(SubmitError::TimedOut)
             }
             ThirdParty::Refuses => Err(SubmitError::Refused { status: 503 }),
-            ThirdParty::CallsBackFirst => {
+            ThirdParty::CallsBackFirst | ThirdParty::ReportsProgressFirst => {
                 let webhooks = self.webhooks.get().expect("webhooks set").clone();
-                let body = serde_json::json!({"job_id": s.job_id.as_str(), "status": "completed", "result": {"fast": true}});
+                let body = match self.third_party {
+                    ThirdParty::CallsBackFirst => {
+                        serde_json::json!({"job_id": s.job_id.as_str(), "status": "completed", "result": {"fast": true}})
+                    }
+                    _ => {
+                        serde_json::json!({"job_id": s.job_id.as_str(), "status": "processing", "progress": 0.1})
+                    }
+                };
                 let body = body.to_string();
                 let ts = Utc::now().timestamp();
                 let headers = SignatureHeaders {

@@ -97,6 +97,8 @@ pub fn webhook(outcome: WebhookOutcome, to_push: Option<std::time::Duration>) {
 pub enum WebhookOutcome {
     Applied,
     AlreadyDone,
+    /// A job's progress kept and pushed.
+    Progress,
     /// 401: no valid signature, or a stale timestamp.
     BadSignature,
     /// 404: a job this deployment never issued.
@@ -108,9 +110,10 @@ pub enum WebhookOutcome {
 }
 
 impl WebhookOutcome {
-    pub const ALL: [WebhookOutcome; 6] = [
+    pub const ALL: [WebhookOutcome; 7] = [
         WebhookOutcome::Applied,
         WebhookOutcome::AlreadyDone,
+        WebhookOutcome::Progress,
         WebhookOutcome::BadSignature,
         WebhookOutcome::UnknownJob,
         WebhookOutcome::Malformed,
@@ -121,6 +124,7 @@ impl WebhookOutcome {
         match self {
             WebhookOutcome::Applied => "applied",
             WebhookOutcome::AlreadyDone => "already_done",
+            WebhookOutcome::Progress => "progress",
             WebhookOutcome::BadSignature => "bad_signature",
             WebhookOutcome::UnknownJob => "unknown_job",
             WebhookOutcome::Malformed => "malformed",

@@ -9,7 +9,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::{
-    Applied, Connection, ConnectionId, Event, Job, JobId, JobStatus, Moved, Result, UserId,
+    Applied, Connection, ConnectionId, Event, Job, JobId, JobStatus, Moved, Progress, Result,
+    UserId,
 };
 
 /// Who is connected, by user.
@@ -54,6 +55,11 @@ pub trait JobStore: Send + Sync {
     /// [`Applied::Lost`] when someone else moved the job first: nothing
     /// was written. Exactly one caller moves a job from a status.
     async fn apply(&self, moved: &Moved) -> Result<Applied>;
+    /// Keeps `progress` as the job's latest, in one conditional write: if
+    /// the job is unfinished and `progress` supersedes the one it keeps
+    /// ([`crate::Progress::supersedes`], by the webhook's timestamp and
+    /// id). A move never writes a job's progress, nor this its status.
+    async fn progress(&self, id: &JobId, progress: &Progress) -> Result<Progressed>;
     /// How many of `owner`'s jobs created after `since` are `uploading`,
     /// counting no further than `at_most`. (A job uploads for at most the
     /// URL's life, so `since` bounds what is read.)
@@ -74,6 +80,18 @@ pub trait JobStore: Send + Sync {
         before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Result<Job>>>;
+}
+
+/// What a store did with a job's progress.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progressed {
+    /// Kept: the job as stored now.
+    Kept(Job),
+    /// The job is finished, or keeps progress as new or newer: nothing
+    /// was written.
+    Unchanged,
+    /// No job has this id.
+    NoSuchJob,
 }
 
 /// How many uploads each user started in each minute: a count every

@@ -69,15 +69,24 @@ pub fn sign(key: &Secret, id: &str, timestamp: i64, body: &[u8]) -> String {
     format!("v1,{}", B64.encode(mac.finalize().into_bytes()))
 }
 
-/// Verifies a delivery before anything reads its body. Returns the
-/// `webhook-id`. Any failure is a 401.
+/// A delivery whose signature holds: its `webhook-id` and
+/// `webhook-timestamp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub id: String,
+    /// Unix seconds.
+    pub timestamp: i64,
+}
+
+/// Verifies a delivery before anything reads its body. Any failure is a
+/// 401.
 pub fn verify(
     keys: &Keys,
     headers: &SignatureHeaders,
     body: &[u8],
     now: DateTime<Utc>,
     tolerance: Duration,
-) -> Result<String> {
+) -> Result<Verified> {
     let unauthorized = |why: &str| Error::Unauthenticated(why.to_owned());
     let id = headers
         .id
@@ -116,7 +125,10 @@ pub fn verify(
                     expected.as_slice(),
                 ))
             {
-                return Ok(id.to_owned());
+                return Ok(Verified {
+                    id: id.to_owned(),
+                    timestamp: ts,
+                });
             }
         }
     }
@@ -163,7 +175,8 @@ mod tests {
             FIVE_MIN,
         )
         .unwrap();
-        assert_eq!(id, SPEC_ID);
+        assert_eq!(id.id, SPEC_ID);
+        assert_eq!(id.timestamp, SPEC_TS);
     }
 
     #[test]
@@ -273,7 +286,7 @@ mod tests {
                 FIVE_MIN,
             )
         };
-        assert_eq!(ok(&rotating).unwrap(), SPEC_ID);
+        assert_eq!(ok(&rotating).unwrap().id, SPEC_ID);
         assert!(matches!(
             ok(&new.into()).unwrap_err(),
             crate::Error::Unauthenticated(_)

@@ -28,11 +28,15 @@ use async_trait::async_trait;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use aws_sdk_dynamodb::Client;
-use boomerang_core::ports::{Clock, JobStore, ListCursor, Listed, SystemClock, Waiting};
+use boomerang_core::ports::{
+    Clock, JobStore, ListCursor, Listed, Progressed, SystemClock, Waiting,
+};
 use boomerang_core::{
-    Applied, Error, Event, EventDraft, Job, JobId, JobStatus, Moved, Result, UserId,
+    Applied, Error, Event, EventDraft, Job, JobId, JobStatus, Moved, Progress, Result, UserId,
 };
 use chrono::{DateTime, Utc};
 use tracing::debug;
@@ -363,6 +367,13 @@ impl JobStore for DynamoJobStore {
                 .item("waitShard", s(shard))
                 .item("waitingSince", n(since));
         }
+        if let Some(p) = &job.progress {
+            for (name, value) in progress_attrs(p) {
+                if let Some(value) = value {
+                    put = put.item(name, value);
+                }
+            }
+        }
         put.send().await.map_err(sdk)?;
         Ok(())
     }
@@ -498,6 +509,61 @@ impl JobStore for DynamoJobStore {
     ) -> Result<Vec<Result<Job>>> {
         self.due(what, before, limit).await
     }
+
+    /// One conditional `UpdateItem`, ordered by the webhook's timestamp:
+    /// the job as written (`ALL_NEW`) when kept, or, when the condition
+    /// fails, the item as it was (`ALL_OLD`), which tells an unchanged job
+    /// from none. (A move's own update never names these attributes.)
+    async fn progress(&self, id: &JobId, progress: &Progress) -> Result<Progressed> {
+        let mut c = Change::default();
+        c.names.push(("#status", "status"));
+        // Every attribute by placeholder: no reserved word can bite.
+        for (i, (attr, value)) in progress_attrs(progress).into_iter().enumerate() {
+            let name = ["#sent", "#wid", "#fraction", "#message"][i];
+            c.names.push((name, attr));
+            match value {
+                Some(v) => c.set(name, &format!(":p{i}"), v),
+                None => c.remove.push(name),
+            }
+        }
+        c.values
+            .insert(":completed".into(), s(JobStatus::Completed.as_str()));
+        c.values
+            .insert(":failed".into(), s(JobStatus::Failed.as_str()));
+        // `Progress::supersedes`, as the item's condition (:p0 is the
+        // webhook's timestamp, :p1 its id).
+        c.condition = "attribute_exists(jobId) AND NOT (#status IN (:completed, :failed)) \
+             AND (attribute_not_exists(#sent) OR #sent < :p0 OR (#sent = :p0 AND #wid <> :p1))"
+            .into();
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.jobs)
+            .key("jobId", s(id.as_str()))
+            .update_expression(c.expression())
+            .condition_expression(&c.condition)
+            .set_expression_attribute_names(Some(c.names()))
+            .set_expression_attribute_values(Some(c.values))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                let item = out
+                    .attributes
+                    .ok_or_else(|| Error::internal("no attributes returned"))?;
+                Ok(Progressed::Kept(job_of_item(&item)?))
+            }
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(e) => Ok(match e.item {
+                    Some(_) => Progressed::Unchanged,
+                    None => Progressed::NoSuchJob,
+                }),
+                other => Err(sdk(other)),
+            },
+        }
+    }
 }
 
 fn key_id(item: &Item) -> Option<&str> {
@@ -524,7 +590,30 @@ pub(crate) fn job_of_item(item: &Item) -> Result<Job> {
         updated_at: DateTime::from_timestamp_millis(get_n(item, "updatedAt")?).unwrap_or_default(),
         result,
         error: get_opt_s(item, "error").map(str::to_owned),
+        progress: match (
+            get_n(item, "progressSentAt"),
+            get_opt_s(item, "progressWebhookId"),
+        ) {
+            (Ok(sent_at), Some(webhook_id)) => Some(Progress {
+                fraction: get_n(item, "progress").ok(),
+                message: get_opt_s(item, "progressMessage").map(str::to_owned),
+                sent_at,
+                webhook_id: webhook_id.to_owned(),
+            }),
+            _ => None,
+        },
     })
+}
+
+/// A job's progress as its item's attributes: a `None` is one to remove
+/// (a progress without a fraction or a message replaces one with).
+fn progress_attrs(p: &Progress) -> [(&'static str, Option<AttributeValue>); 4] {
+    [
+        ("progressSentAt", Some(n(p.sent_at))),
+        ("progressWebhookId", Some(s(&p.webhook_id))),
+        ("progress", p.fraction.map(n)),
+        ("progressMessage", p.message.as_ref().map(s)),
+    ]
 }
 
 /// An update expression being built: what it sets and removes, the names

@@ -39,10 +39,11 @@ impl EventDraft {
     /// (`"result": null, "resultTruncated": true`): the full result stays
     /// on the job, at `GET /jobs/{id}`.
     pub fn new(kind: EventType, job: &Job, max_bytes: usize) -> Self {
+        // Progress is no event of the log: an event never shows it.
         let mut draft = Self {
             kind,
             at: job.updated_at,
-            job: job.view(),
+            job: job.view().with_progress(None),
         };
         // The seq is not known yet; the widest u64 stands in for it.
         let probe = draft.clone().numbered(u64::MAX);
@@ -64,16 +65,19 @@ impl EventDraft {
 }
 
 impl Job {
-    /// The job as pushes and lists show it: the one truncation rule. Its
-    /// result is left out (`null`, `resultTruncated`) when its event would
-    /// pass `max_bytes`, so a list shows a job exactly as its last push did.
+    /// The job as lists show it: the one truncation rule. Its result is
+    /// left out (`null`, `resultTruncated`) when its event would pass
+    /// `max_bytes`, so a list shows a job exactly as its last push did,
+    /// with its latest progress while it is unfinished.
     pub fn view_within(&self, max_bytes: usize) -> JobView {
         let kind = match self.status {
             JobStatus::Failed => EventType::JobFailed,
             JobStatus::Completed => EventType::JobCompleted,
             _ => EventType::JobSubmitted,
         };
-        EventDraft::new(kind, self, max_bytes).job
+        EventDraft::new(kind, self, max_bytes)
+            .job
+            .with_progress(self.live_progress())
     }
 }
 
@@ -99,6 +103,58 @@ impl Event {
     }
 }
 
+/// `job.progress`: the third party's progress, pushed at once to every
+/// connection of the job's owner. It has no `seq`: it is not an event of
+/// the log, never returned by `GET /events`, never replayed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgressNotice {
+    pub at: DateTime<Utc>,
+    pub job: JobView,
+}
+
+impl ProgressNotice {
+    pub const TYPE: &'static str = "job.progress";
+}
+
+/// A message pushed to a user's connections: an event of the log, or a
+/// progress notice.
+pub trait Pushed: Send + Sync {
+    fn to_json(&self) -> String;
+    /// `type`, for logs.
+    fn kind(&self) -> &'static str;
+    /// Its place in the user's log, if it has one.
+    fn seq(&self) -> Option<u64>;
+}
+
+impl Pushed for Event {
+    fn to_json(&self) -> String {
+        Event::to_json(self)
+    }
+    fn kind(&self) -> &'static str {
+        self.kind.as_str()
+    }
+    fn seq(&self) -> Option<u64> {
+        Some(self.seq)
+    }
+}
+
+impl Pushed for ProgressNotice {
+    fn to_json(&self) -> String {
+        serde_json::json!({
+            "type": Self::TYPE,
+            "at": super::timestamp(self.at),
+            "job": self.job,
+        })
+        .to_string()
+    }
+    fn kind(&self) -> &'static str {
+        Self::TYPE
+    }
+    fn seq(&self) -> Option<u64> {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +174,7 @@ mod tests {
             updated_at: now,
             result: Some(result),
             error: None,
+            progress: None,
         }
     }
 

@@ -4,7 +4,7 @@ use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{JobId, UserId};
+use super::{JobId, Progress, UserId};
 
 /// A job's life: `Pending` → `Submitted` → `Completed` | `Failed`.
 /// `Pending` may also go straight to `Completed` or `Failed` (the webhook
@@ -97,6 +97,9 @@ pub struct Job {
     pub updated_at: DateTime<Utc>,
     pub result: Option<Value>,
     pub error: Option<String>,
+    /// The third party's latest progress. Kept apart from the job's moves:
+    /// a move never writes it, and it never moves `updated_at`.
+    pub progress: Option<Progress>,
 }
 
 impl Job {
@@ -115,7 +118,17 @@ impl Job {
             },
             result_truncated: None,
             error: self.error.clone(),
+            progress: None,
+            progress_message: None,
         }
+        .with_progress(self.live_progress())
+    }
+
+    /// The progress a view shows: the latest, while the job is unfinished.
+    pub fn live_progress(&self) -> Option<&Progress> {
+        self.progress
+            .as_ref()
+            .filter(|_| !self.status.is_terminal())
     }
 }
 
@@ -148,6 +161,21 @@ pub struct JobView {
     pub result_truncated: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The third party's latest progress, from 0 to 1, while the job is
+    /// unfinished. Never in an event of the log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_message: Option<String>,
+}
+
+impl JobView {
+    /// This view showing `progress` (or none).
+    pub fn with_progress(mut self, progress: Option<&Progress>) -> Self {
+        self.progress = progress.and_then(|p| p.fraction);
+        self.progress_message = progress.and_then(|p| p.message.clone());
+        self
+    }
 }
 
 /// A field that is there, `null` included.
@@ -219,6 +247,7 @@ mod tests {
             updated_at: t,
             result: Some(serde_json::json!({"ok": true})),
             error: None,
+            progress: Some(Progress::new(Some(0.5), Some("half"), 1, "m").unwrap()),
         }
     }
 
@@ -229,6 +258,8 @@ mod tests {
         assert!(v.get("result").is_none());
         assert_eq!(v["fileName"], "a.csv");
         assert_eq!(v["createdAt"], "2026-11-25T10:00:00.000Z");
+        assert_eq!(v["progress"], 0.5);
+        assert_eq!(v["progressMessage"], "half");
     }
 
     #[test]
@@ -236,5 +267,6 @@ mod tests {
         let v = serde_json::to_value(job(JobStatus::Completed).view()).unwrap();
         assert_eq!(v["status"], "completed");
         assert_eq!(v["result"]["ok"], true);
+        assert!(v.get("progress").is_none() && v.get("progressMessage").is_none());
     }
 }

@@ -6,11 +6,13 @@ mod event;
 mod ids;
 mod job;
 mod moved;
+mod progress;
 mod text;
 
 pub use connection::Connection;
-pub use event::{Event, EventDraft, EventType};
+pub use event::{Event, EventDraft, EventType, ProgressNotice, Pushed};
 pub use ids::{ConnectionId, JobId, UserId};
 pub use job::{timestamp, Job, JobStatus, JobView};
 pub use moved::{Applied, IllegalMove, Moved};
+pub use progress::{Progress, MAX_PROGRESS_MESSAGE_CHARS};
 pub use text::is_format;

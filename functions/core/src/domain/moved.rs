@@ -124,6 +124,7 @@ mod tests {
             updated_at: at,
             result: None,
             error: None,
+            progress: None,
         }
     }
 

@@ -240,8 +240,17 @@ impl TestApp {
     }
 
     pub async fn deliver(&self, id: &str, body: &serde_json::Value) -> Result<WebhookOutcome> {
+        self.deliver_sent(id, Utc::now().timestamp(), body).await
+    }
+
+    /// A webhook signed as sent at `ts` (Unix seconds).
+    pub async fn deliver_sent(
+        &self,
+        id: &str,
+        ts: i64,
+        body: &serde_json::Value,
+    ) -> Result<WebhookOutcome> {
         let body = body.to_string();
-        let ts = Utc::now().timestamp();
         let headers = SignatureHeaders {
             id: Some(id.into()),
             timestamp: Some(ts.to_string()),

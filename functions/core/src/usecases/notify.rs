@@ -6,7 +6,7 @@ use tracing::{debug, info, warn};
 use super::Connections;
 use crate::metrics::{self, CONNECTIONS_GONE, EVENTS_PUSHED, PUSH_FAILURES};
 use crate::ports::PushError;
-use crate::{Connection, Event, Result, UserId};
+use crate::{Connection, Pushed, Result, UserId};
 
 /// What a fan-out did, for logs and tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -21,9 +21,10 @@ pub struct Delivery {
 impl Connections {
     /// Pushes `event` to all of `user`'s connections, concurrently (bounded).
     /// A connection the gateway says is gone is deleted; one bad connection
-    /// never keeps the others from their event. The event is already in the
-    /// log, so a tab that misses the push catches up with `GET /events`.
-    pub async fn notify(&self, user: &UserId, event: &Event) -> Delivery {
+    /// never keeps the others from their event. An event of the log is
+    /// already in it, so a tab that misses the push catches up with
+    /// `GET /events`; a progress notice missed is replaced by the next.
+    pub async fn notify(&self, user: &UserId, event: &impl Pushed) -> Delivery {
         self.notify_to(user, event, self.of(user).await).await
     }
 
@@ -38,14 +39,14 @@ impl Connections {
     pub(crate) async fn notify_to(
         &self,
         user: &UserId,
-        event: &Event,
+        event: &impl Pushed,
         conns: Result<Vec<Connection>>,
     ) -> Delivery {
         let now = self.clock.now();
         let conns = match conns {
             Ok(c) => c,
             Err(e) => {
-                warn!(user = %user, seq = event.seq, error = %e, "could not list connections; event stays in the log");
+                warn!(user = %user, seq = event.seq(), kind = event.kind(), error = %e, "could not list connections; event stays in the log");
                 return Delivery {
                     failed: 1,
                     ..Delivery::default()
@@ -94,7 +95,7 @@ impl Connections {
                 }
             }
         }
-        info!(user = %user, seq = event.seq, kind = event.kind.as_str(), delivered = d.delivered, gone = d.gone, failed = d.failed, closed = d.closed, "event pushed");
+        info!(user = %user, seq = event.seq(), kind = event.kind(), delivered = d.delivered, gone = d.gone, failed = d.failed, closed = d.closed, "event pushed");
         d
     }
 

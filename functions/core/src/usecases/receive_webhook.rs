@@ -9,9 +9,9 @@ use tracing::info;
 use super::Connections;
 use crate::auth::Keys;
 use crate::metrics;
-use crate::ports::{Clock, JobStore};
-use crate::webhook::{self, SignatureHeaders};
-use crate::{Applied, Error, JobId, JobStatus, Limits, Result};
+use crate::ports::{Clock, JobStore, Progressed};
+use crate::webhook::{self, SignatureHeaders, Verified};
+use crate::{Applied, Error, JobId, JobStatus, Limits, Progress, ProgressNotice, Result};
 
 /// The longest failure reason kept from a third party.
 const MAX_ERROR_CHARS: usize = 2000;
@@ -22,6 +22,8 @@ pub enum WebhookOutcome {
     Applied,
     /// A redelivery, or the job had already finished: nothing changed.
     AlreadyDone,
+    /// The job's progress was kept and pushed (it did not move).
+    Progressed,
 }
 
 /// The webhook's body, as the contract gives it.
@@ -46,6 +48,43 @@ enum Outcome {
         #[serde(default)]
         error: Option<String>,
     },
+    /// Progress while the job is unfinished (contract v4).
+    Processing {
+        /// Present (`null` included) or absent: `null` is no number.
+        #[serde(default, deserialize_with = "present")]
+        progress: Option<Value>,
+        /// A string; `null` counts as absent.
+        #[serde(default)]
+        message: Option<String>,
+    },
+}
+
+/// A field that is there, `null` included.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// A `processing` webhook's progress, checked: 400 when it is no number
+/// from 0 to 1, or when neither field is there.
+fn progress_of(
+    progress: Option<Value>,
+    message: Option<String>,
+    delivery: &Verified,
+) -> Result<Progress> {
+    let fraction = match progress {
+        None => None,
+        Some(v) => Some(
+            v.as_f64()
+                .ok_or_else(|| Error::Invalid("progress must be a number from 0 to 1".into()))?,
+        ),
+    };
+    Progress::new(
+        fraction,
+        message.as_deref(),
+        delivery.timestamp,
+        &delivery.id,
+    )
+    .map_err(|why| Error::Invalid(why.into()))
 }
 
 /// The third party's signed results.
@@ -92,6 +131,7 @@ impl Webhooks {
                 (metrics::WebhookOutcome::Applied, Some(arrived.elapsed()))
             }
             Ok(WebhookOutcome::AlreadyDone) => (metrics::WebhookOutcome::AlreadyDone, None),
+            Ok(WebhookOutcome::Progressed) => (metrics::WebhookOutcome::Progress, None),
             Err(e) => (metrics::WebhookOutcome::of_error(e), None),
         };
         metrics::webhook(counted, to_push);
@@ -115,7 +155,7 @@ impl Webhooks {
         let keys = self.webhook_secret.as_ref();
         let keys =
             keys.ok_or_else(|| Error::Unauthenticated("this function takes no webhooks".into()))?;
-        let webhook_id = webhook::verify(keys, headers, body, now, limits.webhook_tolerance)?;
+        let delivery = webhook::verify(keys, headers, body, now, limits.webhook_tolerance)?;
         let body: Body = serde_json::from_slice(body)
             .map_err(|e| Error::Invalid(format!("malformed webhook body: {e}")))?;
         let unknown = || Error::NotFound("no such job".into());
@@ -135,6 +175,10 @@ impl Webhooks {
                 );
                 (JobStatus::Failed, None, Some(error))
             }
+            Outcome::Processing { progress, message } => {
+                let progress = progress_of(progress, message, &delivery)?;
+                return self.progress(&id.ok_or_else(unknown)?, progress).await;
+            }
         };
 
         // The owner comes from our record, never from the body.
@@ -145,7 +189,7 @@ impl Webhooks {
         // job moves once, so no record of deliveries is needed. A job whose
         // bytes have not come is not the third party's to end.
         let outcome = if !JobStatus::WITH_THE_THIRD_PARTY.contains(&job.status) {
-            info!(webhook_id = %webhook_id, job_id = %job.id, "webhook for a job not with the third party acknowledged");
+            info!(webhook_id = %delivery.id, job_id = %job.id, "webhook for a job not with the third party acknowledged");
             WebhookOutcome::AlreadyDone
         } else {
             job.result = result;
@@ -167,6 +211,24 @@ impl Webhooks {
             }
         };
         Ok(outcome)
+    }
+
+    /// Keeps the job's progress and pushes it at once, with no `seq`: one
+    /// conditional write, then the owner's connections. Older, repeated
+    /// or late progress changes nothing.
+    async fn progress(&self, id: &JobId, progress: Progress) -> Result<WebhookOutcome> {
+        match self.jobs.progress(id, &progress).await? {
+            Progressed::NoSuchJob => Err(Error::NotFound("no such job".into())),
+            Progressed::Unchanged => Ok(WebhookOutcome::AlreadyDone),
+            Progressed::Kept(job) => {
+                let notice = ProgressNotice {
+                    at: self.clock.now(),
+                    job: job.view(),
+                };
+                self.connections.notify(&job.owner, &notice).await;
+                Ok(WebhookOutcome::Progressed)
+            }
+        }
     }
 }
 
@@ -254,6 +316,13 @@ mod tests {
         }
         async fn apply(&self, moved: &crate::Moved) -> Result<crate::Applied> {
             self.inner.apply(moved).await
+        }
+        async fn progress(
+            &self,
+            id: &JobId,
+            progress: &Progress,
+        ) -> Result<crate::ports::Progressed> {
+            self.inner.progress(id, progress).await
         }
         async fn uploading(
             &self,
@@ -350,5 +419,135 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    fn processing(job: &crate::Job, progress: f64) -> serde_json::Value {
+        serde_json::json!({"job_id": job.id.as_str(), "status": "processing", "progress": progress, "message": format!("at {progress}")})
+    }
+
+    #[tokio::test]
+    async fn progress_reaches_every_tab_of_the_owner_with_no_seq_and_stays_out_of_the_log() {
+        // GIVEN alice with two tabs, bob with one, and alice's submitted job
+        let t = TestApp::new();
+        t.connect("a1", "alice").await;
+        t.connect("a2", "alice").await;
+        t.connect("b1", "bob").await;
+        let job = t.upload("alice").await;
+        // WHEN the third party reports progress
+        let out = t.deliver("msg_p1", &processing(&job, 0.25)).await.unwrap();
+        // THEN both of alice's tabs get it, without a seq; bob gets nothing
+        assert_eq!(out, WebhookOutcome::Progressed);
+        for tab in ["a1", "a2"] {
+            let got = t.pushed(tab);
+            let last = got.last().unwrap();
+            assert_eq!(last["type"], "job.progress");
+            assert!(last.get("seq").is_none(), "{last}");
+            assert_eq!(last["job"]["progress"], 0.25);
+            assert_eq!(last["job"]["progressMessage"], "at 0.25");
+            assert_eq!(last["job"]["status"], "submitted");
+        }
+        assert!(t.pushed("b1").is_empty());
+        // AND the job shows it, while the log holds only job.submitted
+        let stored = t.stored("alice", &job.id).await;
+        assert_eq!(stored.view().progress, Some(0.25));
+        let events = t
+            .app
+            .queries
+            .events_since(&t.user("alice"), 0, 100)
+            .await
+            .unwrap();
+        assert_eq!(events.events.len(), 1);
+        assert_eq!(events.last_seq, 1);
+        // AND the next event of the log is seq 2, without progress
+        let done =
+            serde_json::json!({"job_id": job.id.as_str(), "status": "completed", "result": 1});
+        t.deliver("msg_done", &done).await.unwrap();
+        let last = t.pushed("a1").pop().unwrap();
+        assert_eq!(
+            (last["seq"].as_u64(), last["type"].as_str()),
+            (Some(2), Some("job.completed"))
+        );
+        assert!(last["job"].get("progress").is_none());
+        assert!(t.stored("alice", &job.id).await.view().progress.is_none());
+    }
+
+    #[tokio::test]
+    async fn older_repeated_and_late_progress_changes_nothing() {
+        let t = TestApp::new();
+        t.connect("a1", "alice").await;
+        let job = t.upload("alice").await;
+        let now = chrono::Utc::now().timestamp();
+        let kept = t
+            .deliver_sent("m2", now, &processing(&job, 0.5))
+            .await
+            .unwrap();
+        assert_eq!(kept, WebhookOutcome::Progressed);
+        let pushed = t.pushed("a1").len();
+        // Older, and the same delivery again: acknowledged, nothing pushed.
+        for (id, ts, p) in [("m1", now - 5, 0.9), ("m2", now, 0.5)] {
+            let out = t.deliver_sent(id, ts, &processing(&job, p)).await.unwrap();
+            assert_eq!(out, WebhookOutcome::AlreadyDone, "{id}");
+        }
+        assert_eq!(t.pushed("a1").len(), pushed);
+        assert_eq!(t.stored("alice", &job.id).await.view().progress, Some(0.5));
+        // Another delivery in the same second is newer news.
+        let same_second = t
+            .deliver_sent("m3", now, &processing(&job, 0.6))
+            .await
+            .unwrap();
+        assert_eq!(same_second, WebhookOutcome::Progressed);
+        // Once the job is finished, progress is late.
+        let failed =
+            serde_json::json!({"job_id": job.id.as_str(), "status": "failed", "error": "x"});
+        t.deliver("m4", &failed).await.unwrap();
+        let pushed = t.pushed("a1").len();
+        let late = t
+            .deliver_sent("m5", now + 1, &processing(&job, 0.7))
+            .await
+            .unwrap();
+        assert_eq!(late, WebhookOutcome::AlreadyDone);
+        assert_eq!(t.pushed("a1").len(), pushed);
+    }
+
+    #[tokio::test]
+    async fn bad_progress_is_refused_and_unknown_jobs_are_404() {
+        let t = TestApp::new();
+        let job = t.upload("alice").await;
+        let id = job.id.as_str();
+        for bad in [
+            serde_json::json!({"job_id": id, "status": "processing"}),
+            serde_json::json!({"job_id": id, "status": "processing", "progress": 1.5}),
+            serde_json::json!({"job_id": id, "status": "processing", "progress": -0.1}),
+            serde_json::json!({"job_id": id, "status": "processing", "progress": "half"}),
+            serde_json::json!({"job_id": id, "status": "processing", "progress": null}),
+            serde_json::json!({"job_id": id, "status": "processing", "message": 3}),
+        ] {
+            let e = t.deliver("m", &bad).await.unwrap_err();
+            assert!(matches!(e, crate::Error::Invalid(_)), "{bad}: {e:?}");
+        }
+        let only_message =
+            serde_json::json!({"job_id": id, "status": "processing", "message": "warming up"});
+        assert_eq!(
+            t.deliver("m1", &only_message).await.unwrap(),
+            WebhookOutcome::Progressed
+        );
+        let unknown = serde_json::json!({"job_id": crate::JobId::generate().as_str(), "status": "processing", "progress": 0.1});
+        assert!(matches!(
+            t.deliver("m2", &unknown).await.unwrap_err(),
+            crate::Error::NotFound(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_move_keeps_the_progress_it_did_not_read() {
+        // GIVEN a job handed over (pending) that gets progress before the
+        // third party's 2xx is written
+        let t = TestApp::with_third_party(ThirdParty::ReportsProgressFirst);
+        // WHEN the upload answers
+        let job = t.upload("alice").await;
+        // THEN the job is submitted, and still shows the progress
+        assert_eq!(job.status, JobStatus::Submitted);
+        let stored = t.stored("alice", &job.id).await;
+        assert_eq!(stored.view().progress, Some(0.1));
     }
 }

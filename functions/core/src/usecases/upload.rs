@@ -249,6 +249,7 @@ pub(crate) fn new_job(
         updated_at: now,
         result: None,
         error: None,
+        progress: None,
     }
 }
 

@@ -15,7 +15,9 @@ pub async fn webhook(webhooks: &Webhooks, req: Request) -> Response<Body> {
         signature: header(&req, "webhook-signature").map(str::to_owned),
     };
     match webhooks.receive(&headers, &body_bytes(&req)).await {
-        Ok(WebhookOutcome::Applied) => json_response(200, &json!({"status": "applied"})),
+        Ok(WebhookOutcome::Applied | WebhookOutcome::Progressed) => {
+            json_response(200, &json!({"status": "applied"}))
+        }
         Ok(WebhookOutcome::AlreadyDone) => json_response(200, &json!({"status": "already-done"})),
         Err(e) => error_response(&e),
     }

@@ -165,6 +165,7 @@ mod tests {
             updated_at: t,
             result: None,
             error: None,
+            progress: None,
         }
     }
 

@@ -2,8 +2,10 @@
 //! events. A job's transition and its event are one transaction.
 
 use async_trait::async_trait;
-use boomerang_core::ports::{EventLog, JobStore, ListCursor, Listed, Waiting};
-use boomerang_core::{Applied, Error, Event, Job, JobId, JobStatus, Moved, Result, UserId};
+use boomerang_core::ports::{EventLog, JobStore, ListCursor, Listed, Progressed, Waiting};
+use boomerang_core::{
+    Applied, Error, Event, Job, JobId, JobStatus, Moved, Progress, Result, UserId,
+};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row};
 
@@ -75,8 +77,8 @@ impl SqliteJobStore {
     }
 }
 
-const COLUMNS: &str =
-    "id, owner, status, file_name, content_type, size, file_key, created_at, updated_at, result, error";
+const COLUMNS: &str = "id, owner, status, file_name, content_type, size, file_key, created_at, \
+     updated_at, result, error, progress, progress_message, progress_sent_at, progress_webhook_id";
 
 fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
     let result: Option<String> = r.get(9)?;
@@ -95,6 +97,15 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
             .transpose()
             .map_err(|_| corrupt("result"))?,
         error: r.get(10)?,
+        progress: match (r.get(13)?, r.get(14)?) {
+            (Some(sent_at), Some(webhook_id)) => Some(Progress {
+                fraction: r.get(11)?,
+                message: r.get(12)?,
+                sent_at,
+                webhook_id,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -151,7 +162,7 @@ impl JobStore for SqliteJobStore {
         let j = job.clone();
         self.db
             .write(move |c| {
-                c.prepare_cached(&format!("INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"))?.execute(params![
+                c.prepare_cached(&format!("INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"))?.execute(params![
                         j.id.as_str(),
                         j.owner.as_str(),
                         j.status.as_str(),
@@ -162,7 +173,11 @@ impl JobStore for SqliteJobStore {
                         millis(j.created_at),
                         millis(j.updated_at),
                         result_json(&j),
-                        j.error
+                        j.error,
+                        j.progress.as_ref().and_then(|p| p.fraction),
+                        j.progress.as_ref().and_then(|p| p.message.as_deref()),
+                        j.progress.as_ref().map(|p| p.sent_at),
+                        j.progress.as_ref().map(|p| p.webhook_id.as_str()),
                     ],
                 )
             })
@@ -236,6 +251,40 @@ impl JobStore for SqliteJobStore {
                 )?
                 .execute(params![j.owner.as_str(), seq, event.to_json(), at])?;
                 Ok(Applied::Moved(Some(event)))
+            })
+            .await
+    }
+
+    async fn progress(&self, id: &JobId, progress: &Progress) -> Result<Progressed> {
+        let (id, p) = (id.to_string(), progress.clone());
+        self.db
+            .write(move |tx| {
+                // The rule of `Progress::supersedes`, as the row's condition.
+                let kept = tx
+                    .prepare_cached(&format!(
+                        "UPDATE jobs SET progress = ?2, progress_message = ?3,
+                         progress_sent_at = ?4, progress_webhook_id = ?5
+                         WHERE id = ?1 AND status NOT IN ('completed', 'failed')
+                         AND (progress_sent_at IS NULL OR progress_sent_at < ?4
+                              OR (progress_sent_at = ?4 AND progress_webhook_id <> ?5))
+                         RETURNING {COLUMNS}"
+                    ))?
+                    .query_row(
+                        params![id, p.fraction, p.message, p.sent_at, p.webhook_id],
+                        job_from_row,
+                    )
+                    .optional()?;
+                if let Some(job) = kept {
+                    return Ok(Progressed::Kept(job));
+                }
+                let exists = tx
+                    .prepare_cached("SELECT 1 FROM jobs WHERE id = ?1")?
+                    .exists([&id])?;
+                Ok(if exists {
+                    Progressed::Unchanged
+                } else {
+                    Progressed::NoSuchJob
+                })
             })
             .await
     }
@@ -363,6 +412,7 @@ mod tests {
             updated_at: now,
             result: None,
             error: None,
+            progress: None,
         }
     }
 

@@ -25,7 +25,7 @@ use rusqlite::Connection;
 /// The schema's version (`PRAGMA user_version`). From the first release
 /// on, a change to the schema raises it and migrates what the version
 /// before it wrote (CHANGELOG.md says which release does).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS connections (
@@ -47,7 +47,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at   INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL,
     result       TEXT,
-    error        TEXT
+    error        TEXT,
+    -- The third party's latest progress: written only by a progress
+    -- webhook, never by a move; ordered by the webhook's timestamp.
+    progress            REAL,
+    progress_message    TEXT,
+    progress_sent_at    INTEGER,
+    progress_webhook_id TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, created_at DESC, id DESC);
 -- A partial index: only jobs still waiting for the third party, by when

@@ -1,0 +1,100 @@
+//! The third party's progress on a job: not an event of the log, only the
+//! job's latest word, ordered by the webhook that brought it.
+
+use super::is_format;
+
+/// The longest progress message kept, in characters (contract v4); a
+/// longer one is cut, not refused.
+pub const MAX_PROGRESS_MESSAGE_CHARS: usize = 200;
+
+/// One `processing` webhook's progress, as kept on the job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// From 0 to 1, when the third party said.
+    pub fraction: Option<f64>,
+    /// Without control and format characters, at most
+    /// [`MAX_PROGRESS_MESSAGE_CHARS`].
+    pub message: Option<String>,
+    /// The webhook's `webhook-timestamp` (Unix seconds): progress is
+    /// ordered by when the third party sent it, not by when it came.
+    pub sent_at: i64,
+    /// The webhook's `webhook-id`: a repeated delivery has the same one.
+    pub webhook_id: String,
+}
+
+impl Progress {
+    /// Checked: a fraction from 0 to 1, a message cleaned and cut, and at
+    /// least one of them. The reason when not.
+    pub fn new(
+        fraction: Option<f64>,
+        message: Option<&str>,
+        sent_at: i64,
+        webhook_id: &str,
+    ) -> Result<Self, &'static str> {
+        if fraction.is_some_and(|f| !(0.0..=1.0).contains(&f)) {
+            return Err("progress must be a number from 0 to 1");
+        }
+        if fraction.is_none() && message.is_none() {
+            return Err("a processing webhook needs progress, a message, or both");
+        }
+        let message = message.map(|m| {
+            m.chars()
+                .filter(|c| !c.is_control() && !is_format(*c))
+                .take(MAX_PROGRESS_MESSAGE_CHARS)
+                .collect()
+        });
+        Ok(Self {
+            fraction,
+            message,
+            sent_at,
+            webhook_id: webhook_id.to_owned(),
+        })
+    }
+
+    /// Whether this progress replaces `kept`: it was sent later, or in the
+    /// same second by another webhook. An older one, or the same webhook
+    /// again, changes nothing. Every store writes this rule as its
+    /// condition.
+    pub fn supersedes(&self, kept: Option<&Progress>) -> bool {
+        kept.is_none_or(|k| {
+            self.sent_at > k.sent_at
+                || (self.sent_at == k.sent_at && self.webhook_id != k.webhook_id)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fraction_outside_0_to_1_or_neither_field_is_refused() {
+        for f in [-0.01, 1.01, f64::INFINITY] {
+            assert!(Progress::new(Some(f), None, 1, "m").is_err(), "{f}");
+        }
+        assert!(Progress::new(None, None, 1, "m").is_err());
+        assert!(Progress::new(Some(0.0), None, 1, "m").is_ok());
+        assert!(Progress::new(Some(1.0), None, 1, "m").is_ok());
+        assert!(Progress::new(None, Some(""), 1, "m").is_ok());
+    }
+
+    #[test]
+    fn a_message_loses_control_and_format_characters_and_is_cut_not_refused() {
+        let long = format!("a\u{202E}b\nc{}", "é".repeat(300));
+        let p = Progress::new(None, Some(&long), 1, "m").unwrap();
+        let kept = p.message.unwrap();
+        assert!(kept.starts_with("abcé"));
+        assert_eq!(kept.chars().count(), MAX_PROGRESS_MESSAGE_CHARS);
+    }
+
+    #[test]
+    fn later_progress_replaces_and_older_or_repeated_does_not() {
+        let kept = Progress::new(Some(0.5), None, 100, "m2").unwrap();
+        let at = |ts, id| Progress::new(Some(0.1), None, ts, id).unwrap();
+        assert!(at(101, "m3").supersedes(Some(&kept)));
+        assert!(at(100, "m3").supersedes(Some(&kept)));
+        assert!(!at(100, "m2").supersedes(Some(&kept)));
+        assert!(!at(99, "m1").supersedes(Some(&kept)));
+        assert!(at(1, "m1").supersedes(None));
+    }
+}
