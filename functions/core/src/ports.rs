@@ -82,8 +82,10 @@ pub trait JobStore: Send + Sync {
     ) -> Result<Vec<Result<Job>>>;
 }
 
-/// What a store did with a job's progress.
+/// What a store did with a job's progress. (Matched at once by its one
+/// caller, as [`crate::Applied`] is.)
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Progressed {
     /// Kept: the job as stored now.
     Kept(Job),
