@@ -13,6 +13,7 @@ mod identity;
 mod limits;
 mod lists;
 mod metrics;
+mod progress;
 mod schema;
 mod smoke;
 mod start;

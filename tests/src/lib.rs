@@ -412,8 +412,20 @@ pub struct Tab {
 }
 
 impl Tab {
-    /// The next JSON message, within the deadline.
+    /// The next JSON message that is not a `job.progress` (the simulated
+    /// third party reports progress before every result), within the
+    /// deadline.
     pub async fn next(&mut self) -> Value {
+        loop {
+            let v = self.next_any().await;
+            if v["type"] != "job.progress" {
+                return v;
+            }
+        }
+    }
+
+    /// The next JSON message, whatever it is, within the deadline.
+    pub async fn next_any(&mut self) -> Value {
         loop {
             let msg = tokio::time::timeout(DEADLINE, self.ws.next())
                 .await
@@ -460,11 +472,18 @@ impl Tab {
         self.ws.send(Message::Text(text.into())).await.unwrap();
     }
 
+    /// The next message, asserted to be `job.progress`.
+    pub async fn expect_progress(&mut self) -> Value {
+        let v = self.next_any().await;
+        assert_eq!(v["type"], "job.progress", "got {v}");
+        v
+    }
+
     /// Pings and asserts the very next message is the pong: nothing was
-    /// pushed to this tab before it.
+    /// pushed to this tab before it, progress included.
     pub async fn assert_nothing_pending(&mut self) {
         self.send(r#"{"action":"ping"}"#).await;
-        let v = self.next().await;
+        let v = self.next_any().await;
         assert_eq!(
             v["type"], "pong",
             "expected nothing before the pong, got {v}"

@@ -1,7 +1,8 @@
 //! The simulated third party: a real HTTP listener on its own loopback port
 //! that speaks the contract. It takes the multipart upload, answers 202,
-//! "processes" for `BOOMERANG_SIM_DELAY_MS`, then POSTs a Standard Webhooks
-//! signed result to the callback URL.
+//! "processes" for `BOOMERANG_SIM_DELAY_MS`, reporting progress at 25, 50
+//! and 75 %, then POSTs a Standard Webhooks signed result to the callback
+//! URL.
 //!
 //! It holds the webhook key, so it is careful with it, as the deployable
 //! stub is: it takes only this stack's hand-overs (their `Authorization`
@@ -27,8 +28,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-/// Deliveries the simulator tries before giving up on a callback.
+/// Deliveries the simulator tries before giving up on a result.
 const DELIVERY_ATTEMPTS: u32 = 5;
+
+/// The progress it reports while it "processes", at each quarter of its
+/// delay.
+const PROGRESS_STEPS: [f64; 3] = [0.25, 0.5, 0.75];
 
 struct Sim {
     key: Secret,
@@ -179,14 +184,8 @@ async fn accept(State(sim): State<Arc<Sim>>, headers: HeaderMap, mut form: Multi
     info!(job_id = %job_id, bytes = file.bytes, "simulated third party accepted a file");
     let result = file.result();
     let sim2 = sim.clone();
-    sim.work.spawn(async move {
-        tokio::select! {
-            _ = tokio::time::sleep(sim2.delay) => {}
-            // On a clean stop, owed results are delivered at once.
-            _ = sim2.shutdown.cancelled() => {}
-        }
-        deliver(&sim2, &callback, &job_id, result).await;
-    });
+    sim.work
+        .spawn(async move { sim2.process(&callback, &job_id, result).await });
     (StatusCode::ACCEPTED, Json(json!({"accepted": true}))).into_response()
 }
 
@@ -279,31 +278,65 @@ impl Analysis {
     }
 }
 
-async fn deliver(sim: &Sim, callback: &str, job_id: &str, result: Value) {
-    let body = json!({"job_id": job_id, "status": "completed", "result": result}).to_string();
-    let msg_id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-    let mut backoff = Duration::from_millis(200);
-    for attempt in 1..=DELIVERY_ATTEMPTS {
-        let sent = post_signed(&sim.client, callback, &sim.key, &msg_id, &body).await;
-        match sent {
-            Ok(status) if status.is_success() || status.is_client_error() => {
-                info!(
-                    job_id,
-                    status = status.as_u16(),
-                    "simulated third party delivered its result"
-                );
-                return;
+impl Sim {
+    /// "Processes" for the delay, reporting progress at each quarter of
+    /// it, then delivers the result. On a clean stop, progress is skipped
+    /// and an owed result delivered at once.
+    async fn process(&self, callback: &str, job_id: &str, result: Value) {
+        for p in PROGRESS_STEPS {
+            if !self.wait(self.delay / 4).await {
+                break;
             }
-            Ok(status) => warn!(
-                job_id,
-                attempt,
-                status = status.as_u16(),
-                "result delivery refused"
-            ),
-            Err(e) => warn!(job_id, attempt, error = %e.without_url(), "result delivery failed"),
+            let message = format!("{:.0} % analysed", p * 100.0);
+            let body = json!({"job_id": job_id, "status": "processing", "progress": p, "message": message});
+            // Progress is news, not record: one attempt.
+            self.deliver(callback, job_id, &body, 1).await;
         }
-        tokio::time::sleep(backoff).await;
-        backoff *= 2;
+        self.wait(self.delay / 4).await;
+        let body = json!({"job_id": job_id, "status": "completed", "result": result});
+        self.deliver(callback, job_id, &body, DELIVERY_ATTEMPTS)
+            .await;
+    }
+
+    /// Waits `d`, or less on a clean stop: whether it waited all of it.
+    async fn wait(&self, d: Duration) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => true,
+            _ = self.shutdown.cancelled() => false,
+        }
+    }
+
+    async fn deliver(&self, callback: &str, job_id: &str, body: &Value, attempts: u32) {
+        let sim = self;
+        let body = body.to_string();
+        let msg_id = format!("msg_{}", uuid::Uuid::new_v4().simple());
+        let mut backoff = Duration::from_millis(200);
+        for attempt in 1..=attempts {
+            let sent = post_signed(&sim.client, callback, &sim.key, &msg_id, &body).await;
+            match sent {
+                Ok(status) if status.is_success() || status.is_client_error() => {
+                    info!(
+                        job_id,
+                        status = status.as_u16(),
+                        "simulated third party delivered a webhook"
+                    );
+                    return;
+                }
+                Ok(status) => warn!(
+                    job_id,
+                    attempt,
+                    status = status.as_u16(),
+                    "result delivery refused"
+                ),
+                Err(e) => {
+                    warn!(job_id, attempt, error = %e.without_url(), "result delivery failed")
+                }
+            }
+            if attempt < attempts {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+        }
     }
 }
 
