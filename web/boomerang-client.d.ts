@@ -14,6 +14,10 @@ export interface Job {
   resultTruncated?: boolean;
   /** Failed jobs only. */
   error?: string;
+  /** The third party's latest progress, 0 to 1, while the job is unfinished. */
+  progress?: number;
+  /** The third party's latest word on its work (at most 200 characters). */
+  progressMessage?: string;
 }
 
 /** One event of the user's stream, delivered once, in `seq` order. */
@@ -22,6 +26,18 @@ export interface BoomerangEvent {
   seq: number;
   type: "job.submitted" | "job.completed" | "job.failed";
   /** RFC 3339, UTC. */
+  at: string;
+  job: Job;
+}
+
+/**
+ * The third party's progress on a job: no `seq`, not an event of the log.
+ * Handed on at once (to every tab), never caught up after a reconnect:
+ * the job's latest progress is on `GET /jobs`.
+ */
+export interface ProgressNotice {
+  type: "job.progress";
+  /** RFC 3339, UTC: when it was received. */
   at: string;
   job: Job;
 }
@@ -70,6 +86,8 @@ export interface ConnectOptions {
   onStatus?: (status: Status, detail: StatusDetail) => void;
   /** Events were lost to retention; reload `GET /jobs`. */
   onGap?: (detail: GapDetail) => void;
+  /** The third party's progress on a job, as it comes (outside the seq order). */
+  onProgress?: (notice: ProgressNotice) => void;
   /**
    * Start after this seq (e.g. one the app kept). Default: from now, the
    * user's newest seq when the client first catches up; load `GET /jobs`

@@ -93,7 +93,6 @@ class Client {
     this.openSocket();
   }
 
-
   start() {
     if (this.status?.status !== "reconnecting") this.setStatus("connecting", {});
     if (!this.unwatch) this.watchNetwork();
@@ -134,7 +133,7 @@ class Client {
       onFrozen: () => stepDown("tab frozen"),
       onResumed: () => this.requestCatchUp(),
       statusNow: () => ({ status: this.status?.status, detail: this.status?.detail ?? {}, lastSeq: this.seq.lastSeq }),
-      onEvent: (event) => this.take([event]),
+      onEvent: (msg) => this.receive(msg),
       onHolderStatus: (said) => this.heardHolder(said),
     });
   }
@@ -165,7 +164,6 @@ class Client {
     if (this.status?.detail?.reason !== "unauthorized") this.setStatus(status, detail);
   }
 
-
   async openSocket() {
     if (this.closed) return;
     this.timers.clear("retry");
@@ -188,9 +186,7 @@ class Client {
           this.setStatus("open", {});
           this.requestCatchUp();
         },
-        onMessage: (msg) => {
-          if (Number.isSafeInteger(msg?.seq) && typeof msg.type === "string") this.take([msg]);
-        },
+        onMessage: (msg) => this.receive(msg),
         onEnd: (end) => this.sessionEnded(end, token),
       });
     } catch (e) {
@@ -276,6 +272,17 @@ class Client {
   }
 
 
+  /**
+   * A message from the socket or the holder tab: an event of the log, or
+   * the third party's progress, which has no seq and goes around the
+   * sequencing (it is handed on at once, never caught up or counted).
+   */
+  receive(msg) {
+    if (msg?.type === "job.progress" && typeof msg.job === "object") {
+      if (this.role === "leader") this.tabs?.passOn(msg);
+      safely("onProgress", this.env.onProgress, msg);
+    } else if (Number.isSafeInteger(msg?.seq) && typeof msg.type === "string") this.take([msg]);
+  }
   /** Events from the socket or the holder tab, in any order. */
   take(events) {
     this.seq.accept(events).forEach((e) => this.deliver(e));

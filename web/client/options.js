@@ -62,5 +62,6 @@ export function resolveOptions(options) {
     onEvent: o.onEvent ?? noop,
     onStatus: o.onStatus ?? noop,
     onGap: o.onGap ?? noop,
+    onProgress: o.onProgress ?? noop,
   };
 }

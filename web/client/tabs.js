@@ -14,7 +14,7 @@ import { Election } from "./election.js";
  * @property {() => void} onResumed this tab woke from a freeze
  * @property {() => {status: any, detail: object, lastSeq: number | null}} statusNow
  *   where the holder stands (its status, and its position)
- * @property {(event: any) => void} onEvent the holder passed on an event
+ * @property {(event: any) => void} onEvent the holder passed on an event (or progress)
  * @property {(said: {status: string, detail: object, lastSeq?: number}) => void} onHolderStatus
  */
 
@@ -58,7 +58,7 @@ export class SharedTabs {
     });
   }
 
-  /** The holder passes each event it delivers on to the others. */
+  /** The holder passes each event it delivers, and progress, on to the others. */
   passOn(event) {
     if (this.leading) this.election.post({ t: "event", event });
   }

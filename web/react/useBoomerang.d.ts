@@ -1,5 +1,5 @@
 // Types for useBoomerang.js, the React hook over the Boomerang client.
-import type { BoomerangClient, BoomerangEvent, ConnectOptions, GapDetail, Status, StatusDetail } from "../boomerang-client.js";
+import type { BoomerangClient, BoomerangEvent, ConnectOptions, GapDetail, Job, Status, StatusDetail } from "../boomerang-client.js";
 
 export interface UseBoomerangOptions extends Omit<ConnectOptions, "onStatus"> {
   /**
@@ -24,6 +24,12 @@ export interface UseBoomerang {
   lastSeq: number;
   /** Set when events were lost to retention: reload GET /jobs. */
   gap: GapDetail | null;
+  /**
+   * The third party's latest progress on each unfinished job, by job id
+   * (the job as its last `job.progress` showed it: `progress`,
+   * `progressMessage`). A job's entry goes when it completes or fails.
+   */
+  progress: Record<string, Job>;
   /** The underlying client (null until connected or when disabled). */
   client: BoomerangClient | null;
 }

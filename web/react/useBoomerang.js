@@ -12,17 +12,18 @@ const USER_CHANGED = "the signed-in user changed";
  * @param {import("./useBoomerang").UseBoomerangOptions} options
  * @returns {import("./useBoomerang").UseBoomerang}
  */
-export function useBoomerang({ wsUrl, apiUrl, getToken, user, enabled = true, keepEvents = 100, onEvent, onGap, ...rest }) {
+export function useBoomerang({ wsUrl, apiUrl, getToken, user, enabled = true, keepEvents = 100, onEvent, onGap, onProgress, ...rest }) {
   const [status, setStatus] = useState(enabled ? "connecting" : "closed");
   const [detail, setDetail] = useState({});
   const [events, setEvents] = useState([]);
   const [lastSeq, setLastSeq] = useState(0);
   const [gap, setGap] = useState(null);
+  const [progress, setProgress] = useState({});
   const [client, setClient] = useState(null);
 
   // The latest callbacks, without reconnecting when their identity changes.
-  const latest = useRef({ getToken, onEvent, onGap, rest });
-  latest.current = { getToken, onEvent, onGap, rest };
+  const latest = useRef({ getToken, onEvent, onGap, onProgress, rest });
+  latest.current = { getToken, onEvent, onGap, onProgress, rest };
 
   useEffect(() => {
     if (!enabled) {
@@ -31,6 +32,7 @@ export function useBoomerang({ wsUrl, apiUrl, getToken, user, enabled = true, ke
     }
     setEvents([]);
     setGap(null);
+    setProgress({});
     const c = connect({
       ...latest.current.rest,
       wsUrl,
@@ -39,13 +41,20 @@ export function useBoomerang({ wsUrl, apiUrl, getToken, user, enabled = true, ke
       onEvent: (event) => {
         setEvents((prev) => (keepEvents > 0 ? [...prev, event].slice(-keepEvents) : prev));
         setLastSeq(event.seq);
+        // A finished job's progress is over.
+        if (event.type !== "job.submitted") setProgress((prev) => without(prev, event.job.id));
         latest.current.onEvent?.(event);
+      },
+      onProgress: (notice) => {
+        setProgress((prev) => ({ ...prev, [notice.job.id]: notice.job }));
+        latest.current.onProgress?.(notice);
       },
       onStatus: (s, d) => {
         // The token now names another user: the last one's events go.
         if (d?.reason === USER_CHANGED) {
           setEvents([]);
           setGap(null);
+          setProgress({});
           setLastSeq(0);
         }
         setStatus(s);
@@ -67,5 +76,12 @@ export function useBoomerang({ wsUrl, apiUrl, getToken, user, enabled = true, ke
     // `user`, if given, reconnects at once.
   }, [wsUrl, apiUrl, user, enabled, keepEvents]);
 
-  return { status, detail, events, lastSeq, gap, client };
+  return { status, detail, events, lastSeq, gap, progress, client };
+}
+
+/** `map` without `key` (itself when it has none). */
+function without(map, key) {
+  if (!(key in map)) return map;
+  const { [key]: _gone, ...rest } = map;
+  return rest;
 }

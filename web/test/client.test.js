@@ -20,6 +20,7 @@ function tab(server, clock, { user = "alice", tokens, locks = null, hub = null, 
   const seen = [];
   const statuses = [];
   const gaps = [];
+  const progress = [];
   let tokenCalls = 0;
   const getToken = async () => {
     tokenCalls += 1;
@@ -32,6 +33,7 @@ function tab(server, clock, { user = "alice", tokens, locks = null, hub = null, 
     onEvent: (e) => seen.push(e.seq),
     onStatus: (s, d) => statuses.push([s, d]),
     onGap: (g) => gaps.push(g),
+    onProgress: (p) => progress.push(p.job.progress),
     WebSocket: server.WebSocket,
     fetch: server.fetch,
     setTimeout: clock.setTimeout,
@@ -49,6 +51,7 @@ function tab(server, clock, { user = "alice", tokens, locks = null, hub = null, 
     seen,
     statuses,
     gaps,
+    progress,
     page,
     get tokenCalls() {
       return tokenCalls;
@@ -154,7 +157,40 @@ describe("readClaims and socketUrl", () => {
   });
 });
 
+/** A job.progress notice: no seq. */
+const progressOf = (jobId, progress) => ({
+  type: "job.progress",
+  at: "2026-12-06T00:00:00.000Z",
+  job: { id: jobId, status: "submitted", fileName: "a.txt", size: 1, createdAt: "", updatedAt: "", progress },
+});
+
 describe("a tab with its own socket", () => {
+  it("hands progress to the page at once, outside the seq order, holes and catch-up", async () => {
+    // GIVEN a tab at seq 1, with seq 2 missing from its pushes (3 came)
+    const server = new FakeServer();
+    const clock = new Clock();
+    const t = tab(server, clock, { since: 0 });
+    await clock.advance(0);
+    server.append("alice");
+    server.append("alice", { push: false });
+    server.append("alice");
+    await clock.advance(0);
+    const fetches = server.requests.length;
+    // WHEN progress comes while the hole is open
+    server.pushTo("alice", progressOf("job-9", 0.25));
+    server.pushTo("alice", progressOf("job-9", 0.5));
+    await clock.advance(0);
+    // THEN the page has it at once; the events are untouched by it
+    assert.deepEqual(t.progress, [0.25, 0.5]);
+    assert.deepEqual(t.seen, [1]);
+    assert.equal(t.client.lastSeq, 1);
+    assert.equal(server.requests.length, fetches, "progress asks GET /events for nothing");
+    // AND the hole is filled as before, with no progress in it
+    await clock.advance(DEFAULTS.holeGraceMs);
+    assert.deepEqual(t.seen, [1, 2, 3]);
+    assert.deepEqual(t.progress, [0.25, 0.5]);
+  });
+
   it("catches up from `since` once open, then takes live pushes, each once", async () => {
     const server = new FakeServer();
     const clock = new Clock();
@@ -407,6 +443,22 @@ describe("tabs sharing one socket", () => {
     assert.deepEqual(t2.seen, [1, 2, 3]);
     assert.equal(server.open("alice").length, 1);
     assert.equal(server.open("bob").length, 1);
+  });
+
+  it("the holder forwards progress to every follower tab, and not to another user's", async () => {
+    const server = new FakeServer();
+    const clock = new Clock();
+    const b = browser();
+    const a1 = tab(server, clock, { ...b, since: 0 });
+    const a2 = tab(server, clock, { ...b, since: 0 });
+    const bob = tab(server, clock, { ...b, user: "bob", since: 0 });
+    await clock.advance(100);
+    server.pushTo("alice", progressOf("job-1", 0.75));
+    await clock.advance(100);
+    assert.deepEqual(a1.progress, [0.75]);
+    assert.deepEqual(a2.progress, [0.75]);
+    assert.deepEqual(bob.progress, []);
+    assert.deepEqual([a1.seen, a2.seen], [[], []]);
   });
 
   it("hold one socket per user; every tab gets every event once; users never share", async () => {

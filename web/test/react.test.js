@@ -58,6 +58,29 @@ describe("useBoomerang", () => {
     assert.equal(server.sockets.size, 0);
   });
 
+  it("keeps each unfinished job's latest progress, and drops it when the job ends", async () => {
+    const server = new FakeServer();
+    const clock = new Clock();
+    const hook = mount(server, clock, { user: "alice", getToken: async () => server.token("alice") });
+    await act(() => clock.advance(0));
+    const notice = (progress) => ({
+      type: "job.progress",
+      at: "2026-12-06T00:00:00.000Z",
+      job: { id: "job-1", status: "submitted", fileName: "a.txt", size: 1, createdAt: "", updatedAt: "", progress },
+    });
+    server.pushTo("alice", notice(0.25));
+    server.pushTo("alice", notice(0.5));
+    await act(() => clock.advance(0));
+    assert.equal(hook.seen.current.progress["job-1"].progress, 0.5);
+    assert.deepEqual(hook.seen.current.events, []);
+    assert.equal(hook.seen.current.lastSeq, 0);
+    server.append("alice", { jobId: "job-1" });
+    await act(() => clock.advance(0));
+    assert.deepEqual(hook.seen.current.progress, {});
+    assert.deepEqual(hook.seen.current.events.map((e) => e.seq), [1]);
+    hook.unmount();
+  });
+
   it("reconnects as the new user when the user changes, and not when callbacks do", async () => {
     const server = new FakeServer();
     const clock = new Clock();
