@@ -96,6 +96,8 @@ function start(s) {
       logEvent(event);
       $("last-seq").textContent = String(event.seq);
     },
+    // The third party's progress: no seq, straight to the job's bar.
+    onProgress: (notice) => progressed(notice.job),
     onStatus: showStatus,
     // Events were lost to retention: the list is the truth.
     onGap: () => loadJobs(),
@@ -187,12 +189,22 @@ function upsert(job, live) {
   if (known) {
     const newer = RANK[job.status] > RANK[known.status] || (RANK[job.status] === RANK[known.status] && job.updatedAt >= known.updatedAt);
     if (!newer) return;
+    // Events carry no progress: keep what the last notice said.
+    if (job.progress === undefined && job.progressMessage === undefined) job = { ...job, progress: known.progress, progressMessage: known.progressMessage };
     // A list or a push may carry a truncated result: keep a full one we have.
     if (job.resultTruncated && known.result != null && !known.resultTruncated) job = { ...job, result: known.result, resultTruncated: false };
   }
   jobs.set(job.id, job);
   if (job.status === "completed" && job.resultTruncated) fetchFull(job.id);
   renderJob(job, live);
+}
+
+/** A job's progress, while it is unfinished (a late notice changes nothing). */
+function progressed(job) {
+  const known = jobs.get(job.id);
+  if (known && RANK[known.status] > RANK.submitted) return;
+  jobs.set(job.id, { ...(known ?? job), progress: job.progress, progressMessage: job.progressMessage });
+  renderJob(jobs.get(job.id), false);
 }
 
 async function fetchFull(id) {
@@ -242,7 +254,14 @@ function renderJob(job, live) {
 
 function jobBody(job) {
   const frag = document.createDocumentFragment();
-  if (job.status === "submitted" || job.status === "uploading") {
+  if ((job.status === "submitted" || job.status === "uploading") && (job.progress != null || job.progressMessage != null)) {
+    const bar = el("progress", "job-progress");
+    bar.max = 1;
+    if (job.progress != null) bar.value = job.progress;
+    bar.setAttribute("aria-label", `${job.fileName}: the third party's progress`);
+    const pct = job.progress != null ? `${Math.round(job.progress * 100)} %` : "";
+    frag.append(bar, el("p", "progress-message small", [pct, job.progressMessage].filter(Boolean).join(" · ")));
+  } else if (job.status === "submitted" || job.status === "uploading") {
     frag.append(el("p", "waiting", "Waiting for the third party's result…"));
   } else if (job.status === "failed") {
     frag.append(el("p", "failure", job.error ?? "failed"));

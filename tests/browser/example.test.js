@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import http from "node:http";
 import path from "node:path";
 
-import { ROOT, launch, shot, waitFor, withStack } from "./harness.js";
+import { ROOT, launch, shot, startThirdParty, waitFor, withStack } from "./harness.js";
 
 const APP = path.join(ROOT, "examples", "react");
 
@@ -48,8 +48,9 @@ async function preview(stackUrl) {
 }
 
 describe("examples/react", () => {
-  it("signs in, uploads with the hook's app, and shows the result in two tabs", async () => {
-    await withStack(browser, {}, async ({ stack, context }) => {
+  it("signs in, uploads with the hook's app, and shows progress, then the result, in two tabs", async () => {
+    const thirdParty = await startThirdParty();
+    await withStack(browser, { env: { BOOMERANG_THIRD_PARTY_URL: thirdParty.url } }, async ({ stack, context }) => {
       const app = await preview(stack.url);
       try {
         const tabs = [];
@@ -63,6 +64,15 @@ describe("examples/react", () => {
           tabs.push(page);
         }
         await tabs[0].getByLabel("File").setInputFiles({ name: "from-react.txt", mimeType: "text/plain", buffer: Buffer.from("hello from a React app\n") });
+        await waitFor("the file at the third party", async () => thirdParty.received.size === 1);
+        const [jobId] = [...thirdParty.received.keys()];
+        assert.equal(await thirdParty.progress(jobId, 0.4, "thinking"), 200);
+        for (const tab of tabs) {
+          const bar = tab.getByLabel("from-react.txt progress");
+          await waitFor("the hook's progress", async () => (await bar.count()) === 1 && Number(await bar.getAttribute("value")) === 0.4);
+        }
+        await shot(tabs[1], "example-react-progress");
+        await thirdParty.deliver(jobId);
         for (const tab of tabs) {
           await tab.locator('li[data-status="completed"]', { hasText: "from-react.txt" }).waitFor({ timeout: 15_000 });
         }
@@ -73,6 +83,6 @@ describe("examples/react", () => {
       } finally {
         app.stop();
       }
-    });
+    }).finally(() => thirdParty.close());
   });
 });

@@ -255,6 +255,14 @@ export async function startThirdParty({ status = 202 } = {}) {
         60_000,
       );
     },
+    /** Reports progress on `jobId`, once, signed; answers the status. */
+    async progress(jobId, progress, message) {
+      const body = JSON.stringify({ job_id: jobId, status: "processing", progress, message });
+      const id = `msg_${randomBytes(8).toString("hex")}`;
+      const ts = String(Math.floor(Date.now() / 1000));
+      const sig = createHmac("sha256", WEBHOOK_KEY).update(`${id}.${ts}.${body}`).digest("base64");
+      return post(received.get(jobId).callbackUrl, body, { "webhook-id": id, "webhook-timestamp": ts, "webhook-signature": `v1,${sig}` });
+    },
     close: () => new Promise((r) => server.close(r)),
   };
 }

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { launch, openTab, shot, startMoto, waitFor, startThirdParty, uploadPathThroughPage, uploadThroughPage, withStack } from "./harness.js";
+import { launch, openTab, seqsShown, sha256, shot, startMoto, waitFor, startThirdParty, uploadPathThroughPage, uploadThroughPage, withStack } from "./harness.js";
 
 let browser;
 before(async () => {
@@ -108,6 +108,45 @@ describe("the demo page", () => {
       });
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("moves a job's progress bar in two tabs as the third party reports, then shows the result", async () => {
+    const thirdParty = await startThirdParty();
+    const env = { BOOMERANG_THIRD_PARTY_URL: thirdParty.url };
+    try {
+      await withStack(browser, { env }, async ({ stack, context }) => {
+        const tabs = [await openTab(context, stack, "grace"), await openTab(context, stack, "grace")];
+        const text = "slow work\n";
+        await uploadThroughPage(tabs[0], "slow.txt", text);
+        const cards = tabs.map((page) => page.locator("#jobs li.job", { hasText: "slow.txt" }));
+        for (const card of cards) await card.locator(".waiting").waitFor();
+        const [jobId] = [...thirdParty.received.keys()];
+        // The bar appears, then moves, in both tabs, with the message.
+        for (const [fraction, message] of [[0.3, "reading"], [0.7, "writing"]]) {
+          assert.equal(await thirdParty.progress(jobId, fraction, message), 200);
+          for (const card of cards) {
+            const bar = card.locator("progress.job-progress");
+            await waitFor(`the bar at ${fraction}`, async () => (await bar.count()) === 1 && Number(await bar.getAttribute("value")) === fraction);
+            assert.match(await card.locator(".progress-message").textContent(), new RegExp(`${fraction * 100} % · ${message}`));
+          }
+          if (fraction === 0.7) await shot(tabs[1], "progress-follower-tab");
+        }
+        // Progress is no event: the activity feed shows only the log's.
+        for (const page of tabs) assert.deepEqual(await seqsShown(page), [1]);
+        // The result replaces the bar.
+        await thirdParty.deliver(jobId);
+        for (const [i, page] of tabs.entries()) {
+          const card = page.locator('#jobs li.job[data-status="completed"]', { hasText: "slow.txt" });
+          await card.waitFor({ timeout: 15_000 });
+          assert.equal(await card.locator('dd[data-key="sha256"]').textContent(), sha256(text));
+          assert.equal(await card.locator("progress").count(), 0);
+          assert.deepEqual(await seqsShown(page), [1, 2]);
+          if (i === 0) await shot(page, "progress-then-result");
+        }
+      });
+    } finally {
+      await thirdParty.close();
     }
   });
 

@@ -52,7 +52,8 @@ function SignIn({ onSignIn }) {
 
 function Jobs({ session }) {
   const getToken = useCallback(async () => session.token, [session]);
-  const { status, events } = useBoomerang({ wsUrl, apiUrl, getToken, user: session.user, keepEvents: 200 });
+  // `progress`: the third party's latest word on each unfinished job.
+  const { status, events, progress: working } = useBoomerang({ wsUrl, apiUrl, getToken, user: session.user, keepEvents: 200 });
   const [jobs, setJobs] = useState(new Map());
   const [progress, setProgress] = useState(null);
 
@@ -90,6 +91,13 @@ function Jobs({ session }) {
           <li key={job.id} data-status={job.status}>
             {job.fileName}: {job.status}
             {job.result && <code> {JSON.stringify(job.result)}</code>}
+            {job.status === "submitted" && working[job.id] && (
+              <>
+                {" "}
+                <progress aria-label={`${job.fileName} progress`} value={working[job.id].progress ?? undefined} max={1} />{" "}
+                {working[job.id].progressMessage}
+              </>
+            )}
           </li>
         ))}
       </ul>
