@@ -773,7 +773,7 @@ async fn each_call_to_aws_and_the_third_party_is_an_x_ray_subsegment_of_the_invo
     processor
         .submit(
             &submission,
-            body_of(bytes::Bytes::from_static(b"x")),
+            boomerang_core::ports::Handover::File(body_of(bytes::Bytes::from_static(b"x"))),
             std::time::Duration::from_secs(5),
         )
         .await

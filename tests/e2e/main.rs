@@ -18,5 +18,6 @@ mod schema;
 mod smoke;
 mod start;
 mod third_party;
+mod url_mode;
 mod webhook;
 mod websocket;

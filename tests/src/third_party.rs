@@ -41,6 +41,9 @@ pub struct Received {
     pub request_bytes: Option<u64>,
     /// Its `Authorization` header, when sent.
     pub authorization: Option<String>,
+    /// A url-mode hand-over's JSON body (then `bytes` is empty: the file
+    /// is at its `file_url`).
+    pub json: Option<serde_json::Value>,
     /// From the request's headers to the answer: how long the caller
     /// waited for this third party.
     pub held: std::time::Duration,
@@ -106,11 +109,12 @@ impl FakeThirdParty {
     }
 }
 
-async fn accept(
-    State(shared): State<Arc<Shared>>,
-    headers: axum::http::HeaderMap,
-    mut form: Multipart,
-) -> StatusCode {
+async fn accept(State(shared): State<Arc<Shared>>, request: axum::extract::Request) -> StatusCode {
+    use axum::extract::FromRequest;
+    let headers = request.headers().clone();
+    let is_json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     let began = std::time::Instant::now();
     shared.attempts.fetch_add(1, Ordering::SeqCst);
     let mut r = Received {
@@ -127,8 +131,26 @@ async fn accept(
             .get(axum::http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse().ok()),
         held: std::time::Duration::ZERO,
+        json: None,
     };
-    while let Ok(Some(field)) = form.next_field().await {
+    let mut form = None;
+    if !is_json {
+        form = Multipart::from_request(request, &()).await.ok();
+    } else {
+        let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        r.job_id = v["job_id"].as_str().unwrap_or_default().to_owned();
+        r.callback_url = v["callback_url"].as_str().unwrap_or_default().to_owned();
+        r.file_name = v["file_name"].as_str().unwrap_or_default().to_owned();
+        r.content_type = v["content_type"].as_str().unwrap_or_default().to_owned();
+        r.json = Some(v);
+    }
+    while let Some(Ok(Some(field))) = match form.as_mut() {
+        Some(f) => Some(f.next_field().await),
+        None => None,
+    } {
         match field.name().unwrap_or_default() {
             "file" => {
                 r.file_name = field.file_name().unwrap_or_default().to_owned();

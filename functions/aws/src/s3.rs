@@ -137,4 +137,29 @@ impl FileStore for S3FileStore {
             headers,
         })
     }
+
+    /// A presigned `GetObject`: S3 answers with the object's own
+    /// `Content-Type` (stored with it). Signed with the function's role
+    /// credentials, it dies with them too: a Lambda's session lasts
+    /// hours, so a URL meant to outlive it needs a longer-lived signer.
+    async fn presign_get(
+        &self,
+        key: &str,
+        _content_type: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<String> {
+        let expires_in = (expires_at - Utc::now())
+            .to_std()
+            .map_err(|_| Error::internal("a file URL must expire in the future"))?;
+        let config = PresigningConfig::expires_in(expires_in).map_err(Error::internal)?;
+        let presigned = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(Error::internal)?;
+        Ok(presigned.uri().to_owned())
+    }
 }

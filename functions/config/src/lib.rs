@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use boomerang_core::limits::{ThirdPartyMode, MAX_FILE_URL_TTL};
 use boomerang_core::Limits;
 
 /// Seconds in a day: job retention is set in days.
@@ -83,6 +84,17 @@ pub struct Shared {
     #[arg(long, env = "BOOMERANG_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
 
+    /// How files are handed to the third party: `multipart` (the bytes) or
+    /// `url` (JSON with a `file_url` it fetches).
+    #[arg(long, env = "BOOMERANG_THIRD_PARTY_MODE", value_enum, default_value_t = Mode::Multipart)]
+    pub third_party_mode: Mode,
+
+    /// How long a `file_url` answers, in url mode (S3's presigned URLs: at most 7 days).
+    #[arg(long, env = "BOOMERANG_FILE_URL_TTL_SECS",
+          default_value_t = Limits::default().file_url_ttl.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=MAX_FILE_URL_TTL.as_secs()))]
+    pub file_url_ttl_secs: u64,
+
     /// Where files are sent [local default: the built-in simulated third party].
     #[arg(long, env = "BOOMERANG_THIRD_PARTY_URL", hide_env_values = true)]
     pub third_party_url: Option<String>,
@@ -104,8 +116,20 @@ impl Shared {
             job_timeout: Duration::from_secs(self.job_timeout_secs),
             event_retention: Duration::from_secs(self.event_retention_secs),
             job_retention: Duration::from_secs(self.job_retention_days.saturating_mul(DAY)),
+            third_party_mode: match self.third_party_mode {
+                Mode::Multipart => ThirdPartyMode::Multipart,
+                Mode::Url => ThirdPartyMode::Url,
+            },
+            file_url_ttl: Duration::from_secs(self.file_url_ttl_secs),
             ..Limits::default()
         }
         .checked()
     }
+}
+
+/// `BOOMERANG_THIRD_PARTY_MODE`'s values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Multipart,
+    Url,
 }

@@ -73,7 +73,27 @@ pub struct Limits {
     /// Uploads one user may have waiting for their bytes at once
     /// (`BOOMERANG_MAX_OPEN_UPLOADS`); the next declaration is 429.
     pub max_open_uploads: usize,
+    /// How a file is handed to the third party
+    /// (`BOOMERANG_THIRD_PARTY_MODE`).
+    pub third_party_mode: ThirdPartyMode,
+    /// How long a `file_url` answers (`BOOMERANG_FILE_URL_TTL_SECS`), at
+    /// most [`MAX_FILE_URL_TTL`].
+    pub file_url_ttl: Duration,
 }
+
+/// How a file is handed to the third party.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ThirdPartyMode {
+    /// The bytes, streamed in a multipart form.
+    #[default]
+    Multipart,
+    /// JSON with a `file_url` the third party fetches: no file streams
+    /// through a function.
+    Url,
+}
+
+/// S3's presigned URLs (SigV4) live at most 7 days.
+pub const MAX_FILE_URL_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// API Gateway WebSocket: 128 KB per message, whatever is asked.
 pub const MAX_WEBSOCKET_MESSAGE_BYTES: usize = 128 * 1024;
@@ -88,6 +108,9 @@ impl Limits {
         self.job_retention = self.job_retention.max(self.event_retention);
         self.upload_url_ttl = self.upload_url_ttl.max(Duration::from_secs(1));
         self.job_timeout = self.job_timeout.max(Duration::from_secs(1));
+        self.file_url_ttl = self
+            .file_url_ttl
+            .clamp(Duration::from_secs(1), MAX_FILE_URL_TTL);
         self
     }
 
@@ -131,6 +154,8 @@ impl Default for Limits {
             job_retention: Duration::from_secs(30 * 24 * 60 * 60),
             max_uploads_per_minute: 60,
             max_open_uploads: 20,
+            third_party_mode: ThirdPartyMode::Multipart,
+            file_url_ttl: Duration::from_secs(3600),
         }
     }
 }

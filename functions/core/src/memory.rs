@@ -328,6 +328,17 @@ impl FileStore for Memory {
             headers: vec![("content-type".into(), content_type.into())],
         })
     }
+    async fn presign_get(
+        &self,
+        key: &str,
+        _content_type: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<String> {
+        Ok(format!(
+            "memory:///{key}?expires={}",
+            expires_at.timestamp()
+        ))
+    }
 }
 
 #[async_trait]
@@ -362,14 +373,18 @@ impl Processor for Memory {
     async fn submit(
         &self,
         s: &Submission,
-        body: FileBody,
+        what: Handover,
         timeout: Duration,
     ) -> Result<(), SubmitError> {
         use futures::TryStreamExt;
-        let bytes: Vec<Bytes> = body
-            .try_collect()
-            .await
-            .map_err(|e| SubmitError::Transport(e.into()))?;
+        let bytes: Vec<Bytes> = match what {
+            Handover::File(body) => body
+                .try_collect()
+                .await
+                .map_err(|e| SubmitError::Transport(e.into()))?,
+            // The URL itself stands for what was handed over.
+            Handover::Url(u) => vec![Bytes::from(u.url)],
+        };
         {
             let mut state = self.state.lock().unwrap();
             state.submissions += 1;

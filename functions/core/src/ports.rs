@@ -317,6 +317,15 @@ pub trait FileStore: Send + Sync {
         size: u64,
         expires_at: DateTime<Utc>,
     ) -> Result<PresignedPut>;
+    /// A URL that answers `GET` (and `HEAD`) with exactly the file stored
+    /// under `key`, as `content_type`, until `expires_at`, and names no
+    /// other file: the third party's `file_url` in url mode.
+    async fn presign_get(
+        &self,
+        key: &str,
+        content_type: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<String>;
 }
 
 /// Why a message did not reach a connection.
@@ -360,15 +369,28 @@ pub struct Submission {
 /// The third party that processes files.
 #[async_trait]
 pub trait Processor: Send + Sync {
-    /// One attempt, sending `body` (exactly `submission.size` bytes), given
-    /// `timeout` to send it and be answered; `Err` says why it was not
-    /// accepted (no 2xx in time).
+    /// One attempt, handing over `what`, given `timeout` to send it and
+    /// be answered; `Err` says why it was not accepted (no 2xx in time).
     async fn submit(
         &self,
         submission: &Submission,
-        body: FileBody,
+        what: Handover,
         timeout: Duration,
     ) -> Result<(), SubmitError>;
+}
+
+/// What a hand-over gives the third party (`ThirdPartyMode`).
+pub enum Handover {
+    /// The bytes (exactly `Submission::size`), streamed: multipart.
+    File(FileBody),
+    /// A URL that answers them until `expires_at`: JSON.
+    Url(FileUrl),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileUrl {
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Why the third party did not take a file. Its text ends up in the

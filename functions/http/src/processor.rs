@@ -1,13 +1,14 @@
 //! `HttpProcessor`: hands a file to the third party over HTTP.
 //!
 //! `POST BOOMERANG_THIRD_PARTY_URL` as multipart/form-data with parts
-//! `file`, `job_id` and `callback_url`; any 2xx within the timeout is
+//! `file`, `job_id` and `callback_url`, or, in url mode, as JSON with a
+//! `file_url` to fetch the file from; any 2xx within the timeout is
 //! acceptance. One attempt per call: the core decides on retries.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use boomerang_core::ports::{FileBody, Processor, Submission, SubmitError};
+use boomerang_core::ports::{FileBody, Handover, Processor, Submission, SubmitError};
 use reqwest::multipart::{Form, Part};
 
 /// Told of each call to the third party: its host, a namespace, when it
@@ -90,32 +91,28 @@ impl Processor for HttpProcessor {
     async fn submit(
         &self,
         s: &Submission,
-        body: FileBody,
+        what: Handover,
         timeout: Duration,
     ) -> Result<(), SubmitError> {
-        // Streamed as it is read, with its length up front: a file is never
-        // held whole in memory. A content type the multipart encoder
-        // refuses was cleaned at upload already; octet-stream otherwise.
-        let mime = s
-            .content_type
-            .parse::<mime::Mime>()
-            .map(|_| s.content_type.as_str())
-            .unwrap_or("application/octet-stream");
-        let file = Part::stream_with_length(reqwest::Body::wrap_stream(body), s.size)
-            .file_name(s.file_name.clone())
-            .mime_str(mime)
-            .map_err(|e| SubmitError::Transport(e.without_url().into()))?;
-        // The small parts first: a receiver knows the job before the bytes.
-        let form = Form::new()
-            .text("job_id", s.job_id.to_string())
-            .text("callback_url", s.callback_url.clone())
-            .part("file", file);
-        let started = std::time::SystemTime::now();
         let mut request = self.client.post(self.url.clone()).timeout(timeout);
         if let Some(auth) = &self.authorization {
             request = request.header(reqwest::header::AUTHORIZATION, auth.clone());
         }
-        let sent = request.multipart(form).send().await;
+        let request = match what {
+            Handover::File(body) => request.multipart(form(s, body)?),
+            // Url mode: the third party fetches the file itself.
+            Handover::Url(u) => request.json(&serde_json::json!({
+                "job_id": s.job_id,
+                "file_url": u.url,
+                "file_url_expires_at": boomerang_core::timestamp(u.expires_at),
+                "file_name": s.file_name,
+                "content_type": s.content_type,
+                "size": s.size,
+                "callback_url": s.callback_url,
+            })),
+        };
+        let started = std::time::SystemTime::now();
+        let sent = request.send().await;
         // The call as a trace shows it: never its userinfo or query string.
         if let Some(record) = self.record {
             record(
@@ -135,6 +132,27 @@ impl Processor for HttpProcessor {
             }),
         }
     }
+}
+
+/// The multipart hand-over: the small parts, then the file.
+fn form(s: &Submission, body: FileBody) -> Result<Form, SubmitError> {
+    // Streamed as it is read, with its length up front: a file is never
+    // held whole in memory. A content type the multipart encoder
+    // refuses was cleaned at upload already; octet-stream otherwise.
+    let mime = s
+        .content_type
+        .parse::<mime::Mime>()
+        .map(|_| s.content_type.as_str())
+        .unwrap_or("application/octet-stream");
+    let file = Part::stream_with_length(reqwest::Body::wrap_stream(body), s.size)
+        .file_name(s.file_name.clone())
+        .mime_str(mime)
+        .map_err(|e| SubmitError::Transport(e.without_url().into()))?;
+    // The small parts first: a receiver knows the job before the bytes.
+    Ok(Form::new()
+        .text("job_id", s.job_id.to_string())
+        .text("callback_url", s.callback_url.clone())
+        .part("file", file))
 }
 
 /// A transport error, without the URL (its query string or userinfo).

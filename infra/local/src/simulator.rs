@@ -15,8 +15,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Multipart, State};
-use axum::http::{header::AUTHORIZATION, HeaderMap, StatusCode};
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{header::AUTHORIZATION, header::CONTENT_TYPE, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -125,7 +125,8 @@ impl Simulator {
     }
 }
 
-async fn accept(State(sim): State<Arc<Sim>>, headers: HeaderMap, mut form: Multipart) -> Response {
+async fn accept(State(sim): State<Arc<Sim>>, request: Request) -> Response {
+    let headers = request.headers().clone();
     // Before the body is read: a stranger's hand-over costs nothing.
     let given = headers.get(AUTHORIZATION).map(|v| v.as_bytes());
     let expected = sim.authorization.expose();
@@ -140,6 +141,16 @@ async fn accept(State(sim): State<Arc<Sim>>, headers: HeaderMap, mut form: Multi
         )
             .into_response();
     }
+    let json = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    if json {
+        return accept_url(sim, request).await;
+    }
+    let Ok(mut form) = Multipart::from_request(request, &()).await else {
+        return bad("expected multipart/form-data or JSON");
+    };
     let (mut file, mut job_id, mut callback) = (None, None, None);
     loop {
         let mut field = match form.next_field().await {
@@ -187,6 +198,56 @@ async fn accept(State(sim): State<Arc<Sim>>, headers: HeaderMap, mut form: Multi
     sim.work
         .spawn(async move { sim2.process(&callback, &job_id, result).await });
     (StatusCode::ACCEPTED, Json(json!({"accepted": true}))).into_response()
+}
+
+/// Url mode's hand-over: JSON naming the file's URL. Answered 202 at
+/// once; the file is fetched (streamed) as the work starts, and a URL
+/// that does not answer its bytes fails the job by webhook.
+async fn accept_url(sim: Arc<Sim>, request: Request) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Handover {
+        job_id: String,
+        file_url: String,
+        callback_url: String,
+    }
+    let Ok(bytes) = axum::body::to_bytes(request.into_body(), 16 * 1024).await else {
+        return bad("a hand-over is JSON of at most 16 KiB");
+    };
+    let Ok(h) = serde_json::from_slice::<Handover>(&bytes) else {
+        return bad("job_id, file_url and callback_url are required");
+    };
+    if h.callback_url != sim.callback_url {
+        return bad("callback_url must be this stack's");
+    }
+    info!(job_id = %h.job_id, "simulated third party accepted a file URL");
+    let sim2 = sim.clone();
+    sim.work.spawn(async move {
+        let job_id = h.job_id.as_str();
+        match fetch(&sim2.client, &h.file_url).await {
+            Ok(file) => sim2.process(&h.callback_url, job_id, file.result()).await,
+            Err(why) => {
+                warn!(job_id, why, "simulated third party could not fetch the file");
+                let body = json!({"job_id": job_id, "status": "failed", "error": format!("could not fetch the file: {why}")});
+                sim2.deliver(&h.callback_url, job_id, &body, DELIVERY_ATTEMPTS).await;
+            }
+        }
+    });
+    (StatusCode::ACCEPTED, Json(json!({"accepted": true}))).into_response()
+}
+
+/// The file at `url`, analysed as it streams.
+async fn fetch(client: &reqwest::Client, url: &str) -> Result<Analysis, String> {
+    // A large file takes longer than a webhook's 10 s.
+    let get = client.get(url).timeout(Duration::from_secs(3600));
+    let mut res = get.send().await.map_err(|e| e.without_url().to_string())?;
+    if !res.status().is_success() {
+        return Err(format!("the file URL answered {}", res.status().as_u16()));
+    }
+    let mut analysis = Analysis::default();
+    while let Some(chunk) = res.chunk().await.map_err(|e| e.without_url().to_string())? {
+        analysis.feed(&chunk);
+    }
+    Ok(analysis)
 }
 
 /// The simulated processing: `{"bytes", "sha256", "lines", "words"}`.

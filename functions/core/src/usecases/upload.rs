@@ -7,8 +7,10 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::Connections;
+use crate::limits::ThirdPartyMode;
 use crate::ports::{
-    body_of, Clock, FileBody, FileStore, JobStore, Processor, Submission, SubmitError, UploadQuota,
+    body_of, Clock, FileBody, FileStore, FileUrl, Handover, JobStore, Processor, Submission,
+    SubmitError, UploadQuota,
 };
 use crate::{Applied, Error, Job, JobId, JobStatus, Limits, Result, UserId};
 
@@ -112,7 +114,28 @@ impl Uploads {
             size: job.size,
             callback_url: self.callback_url.clone(),
         };
-        match self.submit_with_retries(&submission, open, deadline).await {
+        // In url mode the third party fetches the file itself: one URL for
+        // every attempt, and the file is never read here.
+        let file_url = match self.limits.third_party_mode {
+            ThirdPartyMode::Multipart => None,
+            ThirdPartyMode::Url => {
+                // Whole seconds: what a signed URL can say.
+                let expires_at = chrono::SubsecRound::trunc_subsecs(
+                    self.clock.now()
+                        + chrono::Duration::from_std(self.limits.file_url_ttl).unwrap_or_default(),
+                    0,
+                );
+                let url = self
+                    .files
+                    .presign_get(&job.file_key, &job.content_type, expires_at)
+                    .await?;
+                Some(FileUrl { url, expires_at })
+            }
+        };
+        let handed = self
+            .submit_with_retries(&submission, open, file_url.as_ref(), deadline)
+            .await;
+        match handed {
             Ok(()) => {
                 let (job, _) = self.advance(job, JobStatus::Submitted).await?;
                 Ok(UploadOutcome::Accepted(job))
@@ -164,6 +187,7 @@ impl Uploads {
         &self,
         s: &Submission,
         open: F,
+        file_url: Option<&FileUrl>,
         deadline: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), SubmitError>
     where
@@ -173,7 +197,8 @@ impl Uploads {
         let limits = &self.limits;
         let clock = &self.clock;
         let left = || (deadline - clock.now()).to_std().unwrap_or_default();
-        let full = limits.attempt_timeout(s.size);
+        // A URL sends no bytes: the answer's 10 s alone.
+        let full = limits.attempt_timeout(if file_url.is_some() { 0 } else { s.size });
         let mut delay = limits.submit_backoff;
         let mut last = SubmitError::TimedOut;
         let processor = &self.processor;
@@ -183,14 +208,17 @@ impl Uploads {
                 warn!(job_id = %s.job_id, attempt, "no time left for another attempt");
                 break;
             }
-            let body = match open().await {
-                Ok(body) => body,
-                Err(e) => {
-                    warn!(job_id = %s.job_id, attempt, error = %e, "could not read the stored file");
-                    return Err(SubmitError::Unreadable);
-                }
+            let what = match file_url {
+                Some(url) => Handover::Url(url.clone()),
+                None => match open().await {
+                    Ok(body) => Handover::File(body),
+                    Err(e) => {
+                        warn!(job_id = %s.job_id, attempt, error = %e, "could not read the stored file");
+                        return Err(SubmitError::Unreadable);
+                    }
+                },
             };
-            match processor.submit(s, body, timeout).await {
+            match processor.submit(s, what, timeout).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     warn!(job_id = %s.job_id, attempt, error = %e, "third party submission failed");

@@ -14,7 +14,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use tokio::io::AsyncWriteExt;
 
-/// The path of the stack's PUT route; the file's key follows.
+/// The path of the stack's signed file routes (`PUT` for a direct upload,
+/// `GET` for the third party's `file_url`); the file's key follows.
 pub const PUT_ROUTE: &str = "/files/";
 
 #[derive(Clone)]
@@ -68,6 +69,40 @@ impl UploadSigner {
             "{}{PUT_ROUTE}{key}?size={size}&expires={expires}&signature={sig}",
             self.base_url
         )
+    }
+
+    fn get_mac(&self, key: &str, content_type: &str, expires: i64) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose()).expect("any key length");
+        mac.update(format!("GET\n{key}\n{content_type}\n{expires}").as_bytes());
+        mac
+    }
+
+    /// The `file_url` of `key`: `GET` and `HEAD` answer its bytes as
+    /// `content_type` until `expires`. The key, the type and the expiry
+    /// are signed: changing any of them breaks the signature.
+    pub fn get_url(&self, key: &str, content_type: &str, expires: i64) -> String {
+        let sig = hex::encode(
+            self.get_mac(key, content_type, expires)
+                .finalize()
+                .into_bytes(),
+        );
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("type", content_type)
+            .append_pair("expires", &expires.to_string())
+            .append_pair("signature", &sig)
+            .finish();
+        format!("{}{PUT_ROUTE}{key}?{query}", self.base_url)
+    }
+
+    /// Whether a `GET` of `key` was signed by us (in constant time); expiry
+    /// is the caller's to check.
+    pub fn verify_get(&self, key: &str, content_type: &str, expires: i64, signature: &str) -> bool {
+        let Ok(sig) = hex::decode(signature) else {
+            return false;
+        };
+        self.get_mac(key, content_type, expires)
+            .verify_slice(&sig)
+            .is_ok()
     }
 
     /// Whether the claim was signed by us (in constant time); expiry and
@@ -222,6 +257,18 @@ impl FileStore for DiskFileStore {
                 .url(key, size, content_type, expires_at.timestamp()),
             headers: vec![("content-type".into(), content_type.into())],
         })
+    }
+
+    async fn presign_get(
+        &self,
+        key: &str,
+        content_type: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<String> {
+        self.path_of(key)?;
+        Ok(self
+            .signer
+            .get_url(key, content_type, expires_at.timestamp()))
     }
 }
 

@@ -157,6 +157,59 @@ pub async fn put(
     (StatusCode::OK, Json(json!({"stored": true, "size": size}))).into_response()
 }
 
+/// `GET /files/{key}` (and `HEAD`, which axum answers from it without the
+/// body): a `file_url` of url mode, what a presigned S3 `GET` is on AWS.
+/// The stored bytes, as the signed type, until the URL expires; 403 for
+/// a changed or expired URL, never the bytes.
+pub async fn get(State(gw): State<Arc<Gateway>>, uri: Uri) -> Response {
+    let Some(disk) = &gw.files else {
+        return json_error(StatusCode::NOT_FOUND, "no such route");
+    };
+    let key = uri.path().strip_prefix(PUT_ROUTE).unwrap_or_default();
+    let query: Vec<(String, String)> =
+        form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let (Some(content_type), Some(expires), Some(signature)) = (
+        param("type"),
+        param("expires").and_then(|s| s.parse::<i64>().ok()),
+        param("signature"),
+    ) else {
+        return json_error(StatusCode::FORBIDDEN, "not a signed file URL");
+    };
+    if !disk
+        .signer()
+        .verify_get(key, content_type, expires, signature)
+    {
+        return json_error(StatusCode::FORBIDDEN, "the URL's signature does not hold");
+    }
+    if chrono::Utc::now().timestamp_millis() >= expires.saturating_mul(1000) {
+        return json_error(StatusCode::FORBIDDEN, "the file URL has expired");
+    }
+    use boomerang_core::ports::FileStore;
+    let (Some(size), Ok(body)) = (disk.stored_size(key).await, disk.open(key).await) else {
+        // A job's file goes with the job (retention).
+        return json_error(StatusCode::NOT_FOUND, "no such file");
+    };
+    let content_type = axum::http::HeaderValue::from_str(content_type).unwrap_or(
+        axum::http::HeaderValue::from_static("application/octet-stream"),
+    );
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, content_type),
+            (axum::http::header::CONTENT_LENGTH, size.into()),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
 /// `POST /local/s3-events`: EventBridge's `Object Created`, as the
 /// `submit` Lambda gets it; answered when it has been handled.
 pub async fn s3_events(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {

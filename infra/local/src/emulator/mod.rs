@@ -85,7 +85,11 @@ pub fn router(gw: Arc<Gateway>) -> Router {
     Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/uploads", post(http::forward))
-        .route("/files/uploads/direct/{id}", put(files::put))
+        .route(
+            "/files/uploads/direct/{id}",
+            put(files::put).get(files::get),
+        )
+        .route("/files/uploads/{id}", get(files::get))
         .route("/webhooks/third-party", post(http::forward))
         .route("/jobs", get(http::forward))
         .route("/jobs/{id}", get(http::forward))
