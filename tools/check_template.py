@@ -95,6 +95,8 @@ def problems(template):
         "BOOMERANG_MAX_CONNECTIONS_PER_USER": "MaxConnectionsPerUser",
         "BOOMERANG_MAX_UPLOADS_PER_MINUTE": "MaxUploadsPerMinute",
         "BOOMERANG_MAX_OPEN_UPLOADS": "MaxOpenUploads",
+        "BOOMERANG_THIRD_PARTY_MODE": "ThirdPartyMode",
+        "BOOMERANG_FILE_URL_TTL_SECS": "FileUrlTtlSeconds",
         "BOOMERANG_JOB_TIMEOUT_SECS": "JobTimeoutSeconds",
         "BOOMERANG_EVENT_RETENTION_SECS": "EventRetentionSeconds",
         "BOOMERANG_JOB_RETENTION_DAYS": "JobRetentionDays",
