@@ -696,8 +696,11 @@ async fn the_stub_bootstrap_takes_only_the_stacks_hand_overs_and_calls_the_webho
     )
     .await;
     // THEN it answers 202 once the webhook took its signed result, and the
-    // tab gets the file's figures, as the local simulator reports them
+    // tab gets its progress, then the file's figures, as the local
+    // simulator reports them
     assert_eq!(taken["statusCode"], 202, "{taken}");
+    let progress = tab.expect_progress().await;
+    assert_eq!(progress["job"]["progress"], 0.5, "{progress}");
     let completed = tab.expect("job.completed").await;
     assert_eq!(completed["job"]["id"], handed.job_id.as_str());
     assert_eq!(

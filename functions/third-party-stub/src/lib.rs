@@ -1,9 +1,10 @@
 //! A stand-in third party for a development stack (the template's
 //! `ThirdPartyStub`, off by default), so that a new account can pass
 //! `make smoke` with nothing else. It takes a hand-over as the contract's
-//! third party does (multipart `file`, `job_id`, `callback_url`) and calls
-//! the webhook back, signed the Standard Webhooks way, with the file's
-//! figures, as the local stack's simulated third party does.
+//! third party does (multipart `file`, `job_id`, `callback_url`, or, in
+//! url mode, JSON with a `file_url` it fetches), reports progress once,
+//! and calls the webhook back, signed the Standard Webhooks way, with the
+//! file's figures, as the local stack's simulated third party does.
 //!
 //! A Lambda cannot work after it answers, so it calls back *before* its
 //! 202: the contract's race (the job goes straight to `completed`), which
@@ -25,6 +26,9 @@ use tracing::{info, warn};
 /// (the contract's 10 s): the upload would send the file again.
 const DELIVERY_ATTEMPTS: u32 = 3;
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(3);
+/// The largest file it fetches in url mode (it holds the file whole, as
+/// it does a multipart one; a development stub, not a processor).
+const MAX_FETCHED_BYTES: usize = 64 * 1024 * 1024;
 
 /// What the stub is built from at init.
 pub struct StubSettings {
@@ -88,7 +92,12 @@ impl ThirdPartyStub {
             warn!("the stub refused a hand-over without the stack's credentials");
             return refused(401, "not a hand-over of this stack's");
         }
-        let handed = match parts(content_type, body).await {
+        let json = content_type.is_some_and(|t| t.starts_with("application/json"));
+        let handed = match json {
+            true => self.fetched(&body).await,
+            false => parts(content_type, body).await,
+        };
+        let handed = match handed {
             Ok(h) => h,
             Err(e) => return refused(400, &e),
         };
@@ -96,8 +105,11 @@ impl ThirdPartyStub {
             warn!("the stub refused a callback_url that is not this stack's webhook");
             return refused(400, "callback_url must be this stack's webhook URL");
         }
-        let result = analyse(&handed.file);
-        match self.deliver(&handed.job_id, result).await {
+        // Progress first (news: one attempt, its failure no failure).
+        let progress = json!({"job_id": handed.job_id, "status": "processing", "progress": 0.5, "message": "half analysed"});
+        let _ = self.post(&handed.job_id, &progress, 1).await;
+        let result = json!({"job_id": handed.job_id, "status": "completed", "result": analyse(&handed.file)});
+        match self.post(&handed.job_id, &result, DELIVERY_ATTEMPTS).await {
             Ok(status) => {
                 info!(job_id = %handed.job_id, status, "the stub delivered its result");
                 answer(202, json!({ "accepted": true }))
@@ -106,14 +118,49 @@ impl ThirdPartyStub {
         }
     }
 
-    /// Posts the result, signed afresh per attempt, as the local simulated
-    /// third party does (`boomerang_http::post_signed`).
-    async fn deliver(&self, job_id: &str, result: Value) -> Result<u16, String> {
-        let body = json!({"job_id": job_id, "status": "completed", "result": result}).to_string();
+    /// A url-mode hand-over, its file fetched from its `file_url`.
+    async fn fetched(&self, body: &[u8]) -> Result<HandOver, String> {
+        let h: Value = serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
+        let field = |name: &str| h[name].as_str().map(str::to_owned);
+        let (Some(job_id), Some(callback_url), Some(file_url)) =
+            (field("job_id"), field("callback_url"), field("file_url"))
+        else {
+            return Err("job_id, file_url and callback_url are required".into());
+        };
+        let res = self
+            .client
+            .get(&file_url)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(|e| format!("the file URL could not be read: {}", e.without_url()))?;
+        if !res.status().is_success() {
+            return Err(format!("the file URL answered {}", res.status().as_u16()));
+        }
+        let file = res
+            .bytes()
+            .await
+            .map_err(|e| format!("the file could not be read: {}", e.without_url()))?;
+        if file.len() > MAX_FETCHED_BYTES {
+            return Err(format!(
+                "the stub takes files of at most {MAX_FETCHED_BYTES} bytes"
+            ));
+        }
+        Ok(HandOver {
+            job_id,
+            callback_url,
+            file,
+        })
+    }
+
+    /// Posts `body` to the webhook, signed afresh per attempt, as the local
+    /// simulated third party does (`boomerang_http::post_signed`).
+    async fn post(&self, job_id: &str, body: &Value, attempts: u32) -> Result<u16, String> {
+        let body = body.to_string();
         let msg_id = format!("msg_{}", uuid::Uuid::new_v4().simple());
         let mut last = String::new();
         let (key, url) = (&self.settings.key, &self.settings.callback_url);
-        for attempt in 1..=DELIVERY_ATTEMPTS {
+        for attempt in 1..=attempts {
             match post_signed(&self.client, url, key, &msg_id, &body).await {
                 // A 4xx will not change on a retry: the webhook has spoken.
                 Ok(status) if status.is_success() || status.is_client_error() => {
