@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 
 use boomerang_e2e::Mode;
 
-use super::{pass_on, stack_through_to};
+use super::{pass_on, stack_through_to_with};
 
 /// On-demand prices, us-east-1 (per unit).
 const WRITE_UNIT: f64 = 0.625 / 1e6;
@@ -357,6 +357,17 @@ async fn one_upload(
     let job: Value = serde_json::from_slice(&answer).unwrap();
     let id = job["job"]["id"].as_str().unwrap().to_owned();
     let handed = tp.next().await;
+    // Url mode: the third party fetches the file from S3 itself (a GET
+    // the proxy counts), straight from its presigned URL.
+    let fetched = match &handed.json {
+        Some(j) => {
+            let url = j["file_url"].as_str().unwrap();
+            let got = app.http.get(url).send().await.unwrap();
+            assert_eq!(got.status(), 200);
+            got.bytes().await.unwrap().len()
+        }
+        None => 0,
+    };
     let body =
         json!({"job_id": id, "status": "completed", "result": {"blob": "r".repeat(RESULT_BYTES)}})
             .to_string();
@@ -425,8 +436,10 @@ async fn one_upload(
         "S3 storage: the 1 MiB file kept a month (UploadRetentionDays 30)",
         FILE_BYTES as f64 / GB * million * S3_GB_MONTH,
     );
-    // Out to the internet: the file to the third party, as it was sent.
-    let to_third_party = handed.request_bytes.expect("the hand-over's length") as f64;
+    // Out to the internet: the file to the third party, as it was sent
+    // (multipart, by the function; url mode, from S3 at the same rate,
+    // beside the hand-over's JSON).
+    let to_third_party = (handed.request_bytes.expect("the hand-over's length") as usize + fetched) as f64;
     assert!(to_third_party >= FILE_BYTES as f64);
     bill.line(
         format!("Data transfer to the third party: {to_third_party} B (the file)"),
@@ -452,6 +465,38 @@ async fn one_upload(
     bill
 }
 
+/// One upload of the workload on a fresh stack (its own moto, behind the
+/// pricing proxy) handing files over in `mode`, priced per million.
+async fn measured(mode: boomerang_config::Mode) -> (Bill, TestApp) {
+    let moto = Arc::new(Moto::start().await);
+    let defaults = boomerang_local::Config::with_data_dir("unused");
+    let tables = boomerang_aws::tables::Tables::with_prefix(&defaults.table_prefix);
+    let defs = table_defs(TEMPLATE).unwrap();
+    let by_id = |id: &str| defs.iter().find(|d| d.logical_id == id).unwrap().clone();
+    let tables = HashMap::from([
+        (tables.connections.clone(), by_id("ConnectionsTable")),
+        (tables.jobs.clone(), by_id("JobsTable")),
+        (tables.events.clone(), by_id("EventsTable")),
+        (tables.idempotency.clone(), by_id("IdempotencyTable")),
+        (tables.quotas.clone(), by_id("QuotasTable")),
+    ]);
+    let proxy = Proxy {
+        moto: moto.url.clone(),
+        http: reqwest::Client::new(),
+        meter: Arc::default(),
+        tables: Arc::new(tables),
+    };
+    let router = axum::Router::new()
+        .fallback(forward)
+        .with_state(proxy.clone());
+    let accepts = Mode::AcceptsAfter(THIRD_PARTY_ACCEPTS_IN);
+    let (app, tp) = stack_through_to_with(router, moto, accepts, |c| {
+        c.shared.third_party_mode = mode;
+    })
+    .await;
+    (one_upload(&app, &tp, &proxy.meter).await, app)
+}
+
 /// What one stack costs a month with no traffic, from template.yaml.
 fn fixed_monthly() -> Bill {
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(TEMPLATE).unwrap();
@@ -475,11 +520,11 @@ fn fixed_monthly() -> Bill {
     let keys = of_type("AWS::KMS::Key").len();
     let dashboards = of_type("AWS::CloudWatch::Dashboard").len();
     // Our metrics (namespace Boomerang, dimension Stack: seven counters,
-    // the internal errors, six webhook outcomes, the latency histogram;
-    // the connections gauge is local only) and the WebSocket stage's
-    // detailed route metrics (5 for each of $connect, $disconnect,
-    // $default and ping), both billed as custom metrics.
-    let ours = 7 + 1 + 6 + 1;
+    // the internal errors, a series per webhook outcome, the latency
+    // histogram; the connections gauge is local only) and the WebSocket
+    // stage's detailed route metrics (5 for each of $connect,
+    // $disconnect, $default and ping), both billed as custom metrics.
+    let ours = 7 + 1 + boomerang_core::metrics::WebhookOutcome::ALL.len() + 1;
     let routes = 4 * 5;
     let mut bill = Bill::default();
     bill.line(
@@ -523,35 +568,14 @@ fn fixed_monthly() -> Bill {
 async fn the_readmes_bill_is_what_the_stated_workload_costs_on_the_wire() {
     // GIVEN the aws backend, talking to moto through a pricing proxy, and
     // a third party that accepts a file in 2 s
-    let moto = Arc::new(Moto::start().await);
-    let defaults = boomerang_local::Config::with_data_dir("unused");
-    let tables = boomerang_aws::tables::Tables::with_prefix(&defaults.table_prefix);
-    let defs = table_defs(TEMPLATE).unwrap();
-    let by_id = |id: &str| defs.iter().find(|d| d.logical_id == id).unwrap().clone();
-    let tables = HashMap::from([
-        (tables.connections.clone(), by_id("ConnectionsTable")),
-        (tables.jobs.clone(), by_id("JobsTable")),
-        (tables.events.clone(), by_id("EventsTable")),
-        (tables.idempotency.clone(), by_id("IdempotencyTable")),
-        (tables.quotas.clone(), by_id("QuotasTable")),
-    ]);
-    let proxy = Proxy {
-        moto: moto.url.clone(),
-        http: reqwest::Client::new(),
-        meter: Arc::default(),
-        tables: Arc::new(tables),
-    };
-    let router = axum::Router::new()
-        .fallback(forward)
-        .with_state(proxy.clone());
-    let (app, tp) =
-        stack_through_to(router, moto, Mode::AcceptsAfter(THIRD_PARTY_ACCEPTS_IN)).await;
-
-    // WHEN one upload of the workload is made, and the stack's fixed
-    // costs are counted
-    let bill = one_upload(&app, &tp, &proxy.meter).await;
+    // WHEN one upload of the workload is made, in each hand-over mode, and
+    // the stack's fixed costs are counted
+    // (Each stack lives to the test's end: its background work needs its moto.)
+    let (bill, _multipart) = measured(boomerang_config::Mode::Multipart).await;
+    let (url_bill, _url) = measured(boomerang_config::Mode::Url).await;
     let fixed = fixed_monthly();
     bill.print("per million uploads of a 1 MiB file, 1 KB result, one browser");
+    url_bill.print("the same, ThirdPartyMode url");
     fixed.print("fixed, per month");
     let transfer = bill
         .lines
@@ -575,6 +599,7 @@ async fn the_readmes_bill_is_what_the_stated_workload_costs_on_the_wire() {
         ("bill-workload", bill.total()),
         ("bill-beyond-transfer", bill.total() - transfer),
         ("bill-fixed", fixed.total()),
+        ("bill-url-mode", url_bill.total()),
     ] {
         let stated = stated(marker);
         assert!(
@@ -598,7 +623,7 @@ async fn the_readmes_bill_is_what_the_stated_workload_costs_on_the_wire() {
             .collect()
     };
     let in_doc = amounts(&doc);
-    for (what, usd) in bill.lines.iter().chain(&fixed.lines) {
+    for (what, usd) in bill.lines.iter().chain(&fixed.lines).chain(&url_bill.lines) {
         assert!(
             in_doc
                 .iter()

@@ -29,6 +29,16 @@ async fn stack_through_to(
     moto: Arc<Moto>,
     mode: Mode,
 ) -> (TestApp, FakeThirdParty) {
+    stack_through_to_with(proxy, moto, mode, |_| {}).await
+}
+
+/// [`stack_through_to`], configured further by `configure`.
+async fn stack_through_to_with(
+    proxy: axum::Router,
+    moto: Arc<Moto>,
+    mode: Mode,
+    configure: impl FnOnce(&mut boomerang_local::Config),
+) -> (TestApp, FakeThirdParty) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy_url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, proxy).await });
@@ -39,6 +49,7 @@ async fn stack_through_to(
     config.backend = boomerang_local::Backend::Aws;
     config.create_resources = true;
     config.shared.third_party_url = Some(tp.url());
+    configure(&mut config);
     let stack =
         boomerang_local::Stack::start_with_sdk(config, Some(sdk_config_for(&proxy_url).await))
             .await
