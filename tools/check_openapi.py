@@ -26,9 +26,11 @@ def main() -> int:
         for method in item
         if method in {"get", "post", "put", "delete", "patch"}
     }
+    # `.route("path", get(a).put(b))`, on one line or as rustfmt splits it.
     served = {
         (method.upper(), path)
-        for path, method in re.findall(r'\.route\("([^"]+)",\s*(get|post|put|delete|patch)\(', ROUTER.read_text())
+        for path, chain in re.findall(r'\.route\(\s*"([^"]+)",\s*((?:\.?(?:get|post|put|delete|patch)\([^()]*\))+)', ROUTER.read_text())
+        for method in re.findall(r"(get|post|put|delete|patch)\(", chain)
     }
     ok = True
     for method, path in sorted(served - documented):
