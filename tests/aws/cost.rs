@@ -439,7 +439,8 @@ async fn one_upload(
     // Out to the internet: the file to the third party, as it was sent
     // (multipart, by the function; url mode, from S3 at the same rate,
     // beside the hand-over's JSON).
-    let to_third_party = (handed.request_bytes.expect("the hand-over's length") as usize + fetched) as f64;
+    let to_third_party =
+        (handed.request_bytes.expect("the hand-over's length") as usize + fetched) as f64;
     assert!(to_third_party >= FILE_BYTES as f64);
     bill.line(
         format!("Data transfer to the third party: {to_third_party} B (the file)"),
