@@ -84,10 +84,7 @@ class Client {
   reconnect() {
     if (this.closed && this.status?.detail?.reason !== "unauthorized") return;
     [this.closed, this.refusals, this.attempt] = [false, 0, 0];
-    if (this.role === "follower") {
-      this.setStatus(this.holderStatus?.status ?? "connecting", this.holderStatus?.detail ?? {});
-      return;
-    }
+    if (this.role === "follower") return this.setStatus(this.holderStatus?.status ?? "connecting", this.holderStatus?.detail ?? {});
     if (this.role === null) return this.start();
     this.dropSocket(1000, "reconnecting");
     this.openSocket();
@@ -272,17 +269,12 @@ class Client {
   }
 
 
-  /**
-   * A message from the socket or the holder tab: an event of the log, or
-   * the third party's progress, which has no seq and goes around the
-   * sequencing (it is handed on at once, never caught up or counted).
-   */
+  /** From the socket or the holder tab: an event of the log, or progress (no seq: at once, around the sequencing). */
   receive(msg) {
-    if (msg?.type === "job.progress" && typeof msg.job === "object") {
-      if (this.role === "leader") this.tabs?.passOn(msg);
-      safely("onProgress", this.env.onProgress, msg);
-    } else if (Number.isSafeInteger(msg?.seq) && typeof msg.type === "string") this.take([msg]);
+    if (msg?.type === "job.progress" && typeof msg.job === "object") this.deliver(msg, "onProgress");
+    else if (Number.isSafeInteger(msg?.seq) && typeof msg.type === "string") this.take([msg]);
   }
+
   /** Events from the socket or the holder tab, in any order. */
   take(events) {
     this.seq.accept(events).forEach((e) => this.deliver(e));
@@ -295,9 +287,10 @@ class Client {
     }
   }
 
-  deliver(event) {
-    if (this.role === "leader") this.tabs?.passOn(event);
-    safely("onEvent", this.env.onEvent, event);
+  /** To the page (`onEvent`, or `onProgress`) and, holding the socket, to the other tabs. */
+  deliver(msg, to = "onEvent") {
+    if (this.role === "leader") this.tabs?.passOn(msg);
+    safely(to, this.env[to], msg);
   }
 
   /** One catch-up at a time; a request during one runs another after it. */
