@@ -91,6 +91,8 @@ async fn older_repeated_and_late_progress_is_acknowledged_and_changes_nothing() 
     let older = processing(&id, 0.9, "older");
     json_of(progress_at(&app, "msg_1", now - 10, &older).await, 200).await;
     json_of(progress_at(&app, "msg_2", now, &half).await, 200).await;
+    // The same report retried later, signed afresh: still the same report.
+    json_of(progress_at(&app, "msg_2", now + 1, &half).await, 200).await;
     tab.assert_nothing_pending().await;
     let job = json_of(app.get("alice", &format!("/jobs/{id}")).await, 200).await;
     assert_eq!(job["job"]["progress"], 0.5);

@@ -561,9 +561,16 @@ pub async fn progress_is_kept_only_when_it_supersedes_and_only_on_unfinished_job
     // Another delivery of the same second supersedes.
     let same_second = progress(Some(0.5), None, 101, "m3");
     kept(s.jobs.progress(id, &same_second).await.unwrap());
+    let got = s.jobs.get(id).await.unwrap().unwrap().progress.unwrap();
+    assert_eq!((got.fraction, got.webhook_id.as_str()), (Some(0.5), "m3"));
+    let mut ids: Vec<&str> = got.ids().collect();
+    ids.sort();
+    assert_eq!(ids, ["m1", "m2", "m3"], "every report's id is kept");
+    // An earlier report again, signed afresh (a later timestamp): unchanged.
+    let again = progress(Some(0.25), Some("a quarter"), 150, "m1");
     assert_eq!(
-        s.jobs.get(id).await.unwrap().unwrap().progress,
-        Some(same_second)
+        s.jobs.progress(id, &again).await.unwrap(),
+        Progressed::Unchanged
     );
     // Finished: nothing changes. Unknown: said so.
     complete(s, submitted.clone(), json!(1)).await;
@@ -590,7 +597,11 @@ pub async fn concurrent_progress_keeps_the_latest_sent(s: &Stores) {
     // THEN the job keeps the one sent last, whichever landed when
     assert!(answers.iter().all(Result::is_ok));
     let got = s.jobs.get(&submitted.id).await.unwrap().unwrap();
-    assert_eq!(got.progress, all.last().cloned());
+    let last = got.progress.unwrap();
+    assert_eq!(
+        (last.fraction, last.webhook_id.as_str()),
+        (Some(1.0), "m16")
+    );
 }
 
 pub async fn a_move_keeps_the_progress_it_did_not_write(s: &Stores) {

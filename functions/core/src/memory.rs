@@ -184,7 +184,7 @@ impl JobStore for Memory {
         if job.status.is_terminal() || !progress.supersedes(job.progress.as_ref()) {
             return Ok(Progressed::Unchanged);
         }
-        job.progress = Some(progress.clone());
+        job.progress = Some(progress.clone().after(job.progress.as_ref()));
         Ok(Progressed::Kept(job.clone()))
     }
     async fn uploading(

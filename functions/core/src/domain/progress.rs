@@ -20,6 +20,10 @@ pub struct Progress {
     pub sent_at: i64,
     /// The webhook's `webhook-id`: a repeated delivery has the same one.
     pub webhook_id: String,
+    /// The ids of the job's reports kept before this one: a delivery of
+    /// any of them again, whatever its timestamp (a retry is signed
+    /// afresh), changes nothing.
+    pub earlier_ids: Vec<String>,
 }
 
 impl Progress {
@@ -48,18 +52,32 @@ impl Progress {
             message,
             sent_at,
             webhook_id: webhook_id.to_owned(),
+            earlier_ids: Vec::new(),
         })
     }
 
-    /// Whether this progress replaces `kept`: it was sent later, or in the
-    /// same second by another webhook. An older one, or the same webhook
-    /// again, changes nothing. Every store writes this rule as its
+    /// Whether this progress replaces `kept`: it was sent no earlier, by
+    /// a delivery the job has not taken before. An older one, or any
+    /// report again, changes nothing. Every store writes this rule as its
     /// condition.
     pub fn supersedes(&self, kept: Option<&Progress>) -> bool {
-        kept.is_none_or(|k| {
-            self.sent_at > k.sent_at
-                || (self.sent_at == k.sent_at && self.webhook_id != k.webhook_id)
-        })
+        kept.is_none_or(|k| self.sent_at >= k.sent_at && !k.ids().any(|id| id == self.webhook_id))
+    }
+
+    /// Every report's id the job has taken, this one's included.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.earlier_ids
+            .iter()
+            .map(String::as_str)
+            .chain([self.webhook_id.as_str()])
+    }
+
+    /// This report, kept after `kept`: its ids follow.
+    pub fn after(mut self, kept: Option<&Progress>) -> Self {
+        self.earlier_ids = kept
+            .map(|k| k.ids().map(str::to_owned).collect())
+            .unwrap_or_default();
+        self
     }
 }
 
@@ -89,12 +107,21 @@ mod tests {
 
     #[test]
     fn later_progress_replaces_and_older_or_repeated_does_not() {
-        let kept = Progress::new(Some(0.5), None, 100, "m2").unwrap();
         let at = |ts, id| Progress::new(Some(0.1), None, ts, id).unwrap();
+        let first = at(99, "m1");
+        let kept = at(100, "m2").after(Some(&first));
         assert!(at(101, "m3").supersedes(Some(&kept)));
-        assert!(at(100, "m3").supersedes(Some(&kept)));
-        assert!(!at(100, "m2").supersedes(Some(&kept)));
-        assert!(!at(99, "m1").supersedes(Some(&kept)));
+        assert!(
+            at(100, "m3").supersedes(Some(&kept)),
+            "another delivery, same second"
+        );
+        assert!(!at(100, "m2").supersedes(Some(&kept)), "the same delivery");
+        assert!(!at(99, "m0").supersedes(Some(&kept)), "sent earlier");
+        assert!(
+            !at(101, "m1").supersedes(Some(&kept)),
+            "an earlier report, signed afresh"
+        );
         assert!(at(1, "m1").supersedes(None));
+        assert_eq!(kept.ids().collect::<Vec<_>>(), ["m1", "m2"]);
     }
 }

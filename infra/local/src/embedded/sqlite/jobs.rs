@@ -78,7 +78,8 @@ impl SqliteJobStore {
 }
 
 const COLUMNS: &str = "id, owner, status, file_name, content_type, size, file_key, created_at, \
-     updated_at, result, error, progress, progress_message, progress_sent_at, progress_webhook_id";
+     updated_at, result, error, progress, progress_message, progress_sent_at, progress_webhook_id, \
+     progress_ids";
 
 fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
     let result: Option<String> = r.get(9)?;
@@ -97,13 +98,18 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
             .transpose()
             .map_err(|_| corrupt("result"))?,
         error: r.get(10)?,
-        progress: match (r.get(13)?, r.get(14)?) {
-            (Some(sent_at), Some(webhook_id)) => Some(Progress {
-                fraction: r.get(11)?,
-                message: r.get(12)?,
-                sent_at,
-                webhook_id,
-            }),
+        progress: match (r.get(13)?, r.get::<_, Option<String>>(14)?) {
+            (Some(sent_at), Some(webhook_id)) => {
+                let ids: Vec<String> = serde_json::from_str(&r.get::<_, String>(15)?)
+                    .map_err(|_| corrupt("progress ids"))?;
+                Some(Progress {
+                    fraction: r.get(11)?,
+                    message: r.get(12)?,
+                    sent_at,
+                    earlier_ids: ids.into_iter().filter(|id| *id != webhook_id).collect(),
+                    webhook_id,
+                })
+            }
             _ => None,
         },
     })
@@ -162,7 +168,7 @@ impl JobStore for SqliteJobStore {
         let j = job.clone();
         self.db
             .write(move |c| {
-                c.prepare_cached(&format!("INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"))?.execute(params![
+                c.prepare_cached(&format!("INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"))?.execute(params![
                         j.id.as_str(),
                         j.owner.as_str(),
                         j.status.as_str(),
@@ -178,6 +184,7 @@ impl JobStore for SqliteJobStore {
                         j.progress.as_ref().and_then(|p| p.message.as_deref()),
                         j.progress.as_ref().map(|p| p.sent_at),
                         j.progress.as_ref().map(|p| p.webhook_id.as_str()),
+                        j.progress.as_ref().map(|p| serde_json::json!(p.ids().collect::<Vec<_>>()).to_string()),
                     ],
                 )
             })
@@ -263,10 +270,12 @@ impl JobStore for SqliteJobStore {
                 let kept = tx
                     .prepare_cached(&format!(
                         "UPDATE jobs SET progress = ?2, progress_message = ?3,
-                         progress_sent_at = ?4, progress_webhook_id = ?5
+                         progress_sent_at = ?4, progress_webhook_id = ?5,
+                         progress_ids = json_insert(COALESCE(progress_ids, '[]'), '$[#]', ?5)
                          WHERE id = ?1 AND status NOT IN ('completed', 'failed')
-                         AND (progress_sent_at IS NULL OR progress_sent_at < ?4
-                              OR (progress_sent_at = ?4 AND progress_webhook_id <> ?5))
+                         AND (progress_sent_at IS NULL OR progress_sent_at <= ?4)
+                         AND NOT EXISTS (SELECT 1 FROM json_each(COALESCE(progress_ids, '[]'))
+                                         WHERE value = ?5)
                          RETURNING {COLUMNS}"
                     ))?
                     .query_row(

@@ -53,7 +53,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     progress            REAL,
     progress_message    TEXT,
     progress_sent_at    INTEGER,
-    progress_webhook_id TEXT
+    progress_webhook_id TEXT,
+    -- Every report's webhook-id the job took (a JSON array): none is
+    -- taken twice, however it is signed.
+    progress_ids        TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, created_at DESC, id DESC);
 -- A partial index: only jobs still waiting for the third party, by when
