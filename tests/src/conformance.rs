@@ -14,7 +14,8 @@ use boomerang_core::ports::{
     ListCursor, Outcome, Progressed, UploadQuota, Waiting, MAX_LISTED_RESULT_BYTES,
 };
 use boomerang_core::{
-    Applied, Connection, ConnectionId, Error, Event, Job, JobId, JobStatus, Progress, UserId,
+    report_digest, Applied, Connection, ConnectionId, Error, Event, Job, JobId, JobStatus,
+    Progress, UserId,
 };
 use bytes::Bytes;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
@@ -563,9 +564,11 @@ pub async fn progress_is_kept_only_when_it_supersedes_and_only_on_unfinished_job
     kept(s.jobs.progress(id, &same_second).await.unwrap());
     let got = s.jobs.get(id).await.unwrap().unwrap().progress.unwrap();
     assert_eq!((got.fraction, got.webhook_id.as_str()), (Some(0.5), "m3"));
-    let mut ids: Vec<&str> = got.ids().collect();
+    let mut ids: Vec<String> = got.ids().collect();
     ids.sort();
-    assert_eq!(ids, ["m1", "m2", "m3"], "every report's id is kept");
+    let mut want: Vec<String> = ["m1", "m2", "m3"].map(report_digest).into();
+    want.sort();
+    assert_eq!(ids, want, "every report's id is kept");
     // An earlier report again, signed afresh (a later timestamp): unchanged.
     let again = progress(Some(0.25), Some("a quarter"), 150, "m1");
     assert_eq!(

@@ -36,7 +36,8 @@ use boomerang_core::ports::{
     Clock, JobStore, ListCursor, Listed, Progressed, SystemClock, Waiting,
 };
 use boomerang_core::{
-    Applied, Error, Event, EventDraft, Job, JobId, JobStatus, Moved, Progress, Result, UserId,
+    report_digest, Applied, Error, Event, EventDraft, Job, JobId, JobStatus, Moved, Progress,
+    Result, UserId, MAX_PROGRESS_REPORTS,
 };
 use chrono::{DateTime, Utc};
 use tracing::debug;
@@ -373,8 +374,7 @@ impl JobStore for DynamoJobStore {
                     put = put.item(name, value);
                 }
             }
-            let ids = p.ids().map(str::to_owned).collect();
-            put = put.item(PROGRESS_IDS, AttributeValue::Ss(ids));
+            put = put.item(PROGRESS_IDS, AttributeValue::Ss(p.ids().collect()));
         }
         put.send().await.map_err(sdk)?;
         Ok(())
@@ -534,12 +534,16 @@ impl JobStore for DynamoJobStore {
             .insert(":failed".into(), s(JobStatus::Failed.as_str()));
         c.names.push(("#ids", PROGRESS_IDS));
         c.add.push("#ids :ids");
-        let id_set = AttributeValue::Ss(vec![progress.webhook_id.clone()]);
-        c.values.insert(":ids".into(), id_set);
+        let digest = report_digest(&progress.webhook_id);
+        c.values
+            .insert(":ids".into(), AttributeValue::Ss(vec![digest.clone()]));
+        c.values.insert(":digest".into(), s(digest));
+        c.values.insert(":max".into(), n(MAX_PROGRESS_REPORTS));
         // `Progress::supersedes`, as the item's condition (:p0 is the
-        // webhook's timestamp, :p1 its id).
+        // webhook's timestamp).
         c.condition = "attribute_exists(jobId) AND NOT (#status IN (:completed, :failed)) \
-             AND (attribute_not_exists(#sent) OR #sent <= :p0) AND NOT contains(#ids, :p1)"
+             AND (attribute_not_exists(#sent) OR #sent <= :p0) \
+             AND (attribute_not_exists(#ids) OR (size(#ids) < :max AND NOT contains(#ids, :digest)))"
             .into();
         let out = self
             .client
@@ -610,7 +614,7 @@ pub(crate) fn job_of_item(item: &Item) -> Result<Job> {
                     .and_then(|v| v.as_ss().ok())
                     .into_iter()
                     .flatten()
-                    .filter(|id| *id != webhook_id)
+                    .filter(|d| **d != report_digest(webhook_id))
                     .cloned()
                     .collect(),
             }),
@@ -619,10 +623,11 @@ pub(crate) fn job_of_item(item: &Item) -> Result<Job> {
     })
 }
 
-/// Every report's `webhook-id` the job took, a string set: none is taken
-/// twice, however it is signed. (Each id is a few dozen bytes of the job
-/// item, which every write of it pays for: a job with a hundred reports
-/// writes about 4 KB more each time.)
+/// The digests of every report's `webhook-id` the job took, a string set:
+/// none is taken twice, however it is signed. At most
+/// `MAX_PROGRESS_REPORTS` of 16 bytes (and DynamoDB's overhead), well
+/// within an item's 400 KB; every write of the job pays for them (a job
+/// with a hundred reports writes about 2 KB more each time).
 const PROGRESS_IDS: &str = "progressIds";
 
 /// A job's progress as its item's attributes: a `None` is one to remove

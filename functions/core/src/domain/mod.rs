@@ -14,5 +14,5 @@ pub use event::{Event, EventDraft, EventType, ProgressNotice, Pushed};
 pub use ids::{ConnectionId, JobId, UserId};
 pub use job::{timestamp, Job, JobStatus, JobView};
 pub use moved::{Applied, IllegalMove, Moved};
-pub use progress::{Progress, MAX_PROGRESS_MESSAGE_CHARS};
+pub use progress::{report_digest, Progress, MAX_PROGRESS_MESSAGE_CHARS, MAX_PROGRESS_REPORTS};
 pub use text::is_format;

@@ -7,6 +7,22 @@ use super::is_format;
 /// longer one is cut, not refused.
 pub const MAX_PROGRESS_MESSAGE_CHARS: usize = 200;
 
+/// The most reports one job takes: each keeps a 16-byte digest of its
+/// id on the job (a DynamoDB item holds at most 400 KB, and every write of
+/// it pays for its size). One a second for the default 15-minute deadline
+/// fits; past it, reports are acknowledged and change nothing.
+pub const MAX_PROGRESS_REPORTS: usize = 1000;
+
+/// A report's id as the job keeps it: the first 8 bytes of its SHA-256,
+/// in hex (an id may be long; these are not).
+pub fn report_digest(webhook_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(webhook_id.as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// One `processing` webhook's progress, as kept on the job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Progress {
@@ -20,9 +36,9 @@ pub struct Progress {
     pub sent_at: i64,
     /// The webhook's `webhook-id`: a repeated delivery has the same one.
     pub webhook_id: String,
-    /// The ids of the job's reports kept before this one: a delivery of
-    /// any of them again, whatever its timestamp (a retry is signed
-    /// afresh), changes nothing.
+    /// The digests ([`report_digest`]) of the ids of the job's reports
+    /// kept before this one: a delivery of any of them again, whatever its
+    /// timestamp (a retry is signed afresh), changes nothing.
     pub earlier_ids: Vec<String>,
 }
 
@@ -57,26 +73,29 @@ impl Progress {
     }
 
     /// Whether this progress replaces `kept`: it was sent no earlier, by
-    /// a delivery the job has not taken before. An older one, or any
-    /// report again, changes nothing. Every store writes this rule as its
-    /// condition.
+    /// a delivery the job has not taken before, within
+    /// [`MAX_PROGRESS_REPORTS`]. An older one, or any report again, changes
+    /// nothing. Every store writes this rule as its condition.
     pub fn supersedes(&self, kept: Option<&Progress>) -> bool {
-        kept.is_none_or(|k| self.sent_at >= k.sent_at && !k.ids().any(|id| id == self.webhook_id))
+        let mine = report_digest(&self.webhook_id);
+        kept.is_none_or(|k| {
+            self.sent_at >= k.sent_at
+                && k.earlier_ids.len() + 1 < MAX_PROGRESS_REPORTS
+                && !k.ids().any(|d| d == mine)
+        })
     }
 
-    /// Every report's id the job has taken, this one's included.
-    pub fn ids(&self) -> impl Iterator<Item = &str> {
+    /// The digests of every report the job has taken, this one's included.
+    pub fn ids(&self) -> impl Iterator<Item = String> + '_ {
         self.earlier_ids
             .iter()
-            .map(String::as_str)
-            .chain([self.webhook_id.as_str()])
+            .cloned()
+            .chain([report_digest(&self.webhook_id)])
     }
 
     /// This report, kept after `kept`: its ids follow.
     pub fn after(mut self, kept: Option<&Progress>) -> Self {
-        self.earlier_ids = kept
-            .map(|k| k.ids().map(str::to_owned).collect())
-            .unwrap_or_default();
+        self.earlier_ids = kept.map(|k| k.ids().collect()).unwrap_or_default();
         self
     }
 }
@@ -122,6 +141,20 @@ mod tests {
             "an earlier report, signed afresh"
         );
         assert!(at(1, "m1").supersedes(None));
-        assert_eq!(kept.ids().collect::<Vec<_>>(), ["m1", "m2"]);
+        let digests: Vec<String> = ["m1", "m2"].map(report_digest).into();
+        assert_eq!(kept.ids().collect::<Vec<_>>(), digests);
+    }
+
+    #[test]
+    fn a_job_takes_at_most_max_progress_reports() {
+        let mut kept = Progress::new(Some(0.0), None, 1, "m0").unwrap();
+        for i in 1..MAX_PROGRESS_REPORTS {
+            let next = Progress::new(Some(0.0), None, 1, &format!("m{i}")).unwrap();
+            assert!(next.supersedes(Some(&kept)), "{i}");
+            kept = next.after(Some(&kept));
+        }
+        assert_eq!(kept.ids().count(), MAX_PROGRESS_REPORTS);
+        let one_more = Progress::new(Some(1.0), None, 2, "m-last").unwrap();
+        assert!(!one_more.supersedes(Some(&kept)));
     }
 }

@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use boomerang_core::ports::{EventLog, JobStore, ListCursor, Listed, Progressed, Waiting};
 use boomerang_core::{
-    Applied, Error, Event, Job, JobId, JobStatus, Moved, Progress, Result, UserId,
+    report_digest, Applied, Error, Event, Job, JobId, JobStatus, Moved, Progress, Result, UserId,
+    MAX_PROGRESS_REPORTS,
 };
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row};
@@ -102,11 +103,12 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
             (Some(sent_at), Some(webhook_id)) => {
                 let ids: Vec<String> = serde_json::from_str(&r.get::<_, String>(15)?)
                     .map_err(|_| corrupt("progress ids"))?;
+                let mine = report_digest(&webhook_id);
                 Some(Progress {
                     fraction: r.get(11)?,
                     message: r.get(12)?,
                     sent_at,
-                    earlier_ids: ids.into_iter().filter(|id| *id != webhook_id).collect(),
+                    earlier_ids: ids.into_iter().filter(|d| *d != mine).collect(),
                     webhook_id,
                 })
             }
@@ -271,15 +273,24 @@ impl JobStore for SqliteJobStore {
                     .prepare_cached(&format!(
                         "UPDATE jobs SET progress = ?2, progress_message = ?3,
                          progress_sent_at = ?4, progress_webhook_id = ?5,
-                         progress_ids = json_insert(COALESCE(progress_ids, '[]'), '$[#]', ?5)
+                         progress_ids = json_insert(COALESCE(progress_ids, '[]'), '$[#]', ?6)
                          WHERE id = ?1 AND status NOT IN ('completed', 'failed')
                          AND (progress_sent_at IS NULL OR progress_sent_at <= ?4)
+                         AND json_array_length(COALESCE(progress_ids, '[]')) < ?7
                          AND NOT EXISTS (SELECT 1 FROM json_each(COALESCE(progress_ids, '[]'))
-                                         WHERE value = ?5)
+                                         WHERE value = ?6)
                          RETURNING {COLUMNS}"
                     ))?
                     .query_row(
-                        params![id, p.fraction, p.message, p.sent_at, p.webhook_id],
+                        params![
+                            id,
+                            p.fraction,
+                            p.message,
+                            p.sent_at,
+                            p.webhook_id,
+                            report_digest(&p.webhook_id),
+                            MAX_PROGRESS_REPORTS as i64
+                        ],
                         job_from_row,
                     )
                     .optional()?;
