@@ -63,17 +63,8 @@ pub async fn put(
         // The aws backend: uploads go to S3, never here.
         return json_error(StatusCode::NOT_FOUND, "no such route");
     };
-    let key = uri.path().strip_prefix(PUT_ROUTE).unwrap_or_default();
-    let query: Vec<(String, String)> =
-        form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let (key, query) = signed_url(&uri);
+    let param = |name: &str| query.get(name).map(String::as_str);
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let (Some(size), Some(expires), Some(signature)) = (
         param("size").and_then(|s| s.parse::<u64>().ok()),
@@ -157,6 +148,15 @@ pub async fn put(
     (StatusCode::OK, Json(json!({"stored": true, "size": size}))).into_response()
 }
 
+/// A signed file URL's key and query parameters.
+fn signed_url(uri: &Uri) -> (&str, std::collections::HashMap<String, String>) {
+    let key = uri.path().strip_prefix(PUT_ROUTE).unwrap_or_default();
+    let query = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect();
+    (key, query)
+}
+
 /// `GET /files/{key}` (and `HEAD`, which axum answers from it without the
 /// body): a `file_url` of url mode, what a presigned S3 `GET` is on AWS.
 /// The stored bytes, as the signed type, until the URL expires; 403 for
@@ -165,17 +165,8 @@ pub async fn get(State(gw): State<Arc<Gateway>>, uri: Uri) -> Response {
     let Some(disk) = &gw.files else {
         return json_error(StatusCode::NOT_FOUND, "no such route");
     };
-    let key = uri.path().strip_prefix(PUT_ROUTE).unwrap_or_default();
-    let query: Vec<(String, String)> =
-        form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let (key, query) = signed_url(&uri);
+    let param = |name: &str| query.get(name).map(String::as_str);
     let (Some(content_type), Some(expires), Some(signature)) = (
         param("type"),
         param("expires").and_then(|s| s.parse::<i64>().ok()),
