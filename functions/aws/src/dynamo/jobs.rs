@@ -36,8 +36,8 @@ use boomerang_core::ports::{
     Clock, JobStore, ListCursor, Listed, Progressed, SystemClock, Waiting,
 };
 use boomerang_core::{
-    report_digest, Applied, Error, Event, EventDraft, Job, JobId, JobStatus, Moved, Progress,
-    Result, UserId, MAX_PROGRESS_REPORTS,
+    Applied, Error, Event, EventDraft, Job, JobId, JobStatus, Moved, Progress, Result, UserId,
+    MAX_PROGRESS_REPORTS,
 };
 use chrono::{DateTime, Utc};
 use tracing::debug;
@@ -374,7 +374,7 @@ impl JobStore for DynamoJobStore {
                     put = put.item(name, value);
                 }
             }
-            put = put.item(PROGRESS_IDS, AttributeValue::Ss(p.ids().collect()));
+            put = put.item(PROGRESS_IDS, AttributeValue::Ss(p.reports.clone()));
         }
         put.send().await.map_err(sdk)?;
         Ok(())
@@ -521,7 +521,7 @@ impl JobStore for DynamoJobStore {
         c.names.push(("#status", "status"));
         // Every attribute by placeholder: no reserved word can bite.
         for (i, (attr, value)) in progress_attrs(progress).into_iter().enumerate() {
-            let name = ["#sent", "#wid", "#fraction", "#message"][i];
+            let name = ["#sent", "#fraction", "#message"][i];
             c.names.push((name, attr));
             match value {
                 Some(v) => c.set(name, &format!(":p{i}"), v),
@@ -534,13 +534,14 @@ impl JobStore for DynamoJobStore {
             .insert(":failed".into(), s(JobStatus::Failed.as_str()));
         c.names.push(("#ids", PROGRESS_IDS));
         c.add.push("#ids :ids");
-        let digest = report_digest(&progress.webhook_id);
-        c.values
-            .insert(":ids".into(), AttributeValue::Ss(vec![digest.clone()]));
-        c.values.insert(":digest".into(), s(digest));
+        c.values.insert(
+            ":ids".into(),
+            AttributeValue::Ss(vec![progress.report().to_owned()]),
+        );
+        c.values.insert(":digest".into(), s(progress.report()));
         c.values.insert(":max".into(), n(MAX_PROGRESS_REPORTS));
         // `Progress::supersedes`, as the item's condition (:p0 is the
-        // webhook's timestamp).
+        // webhook's timestamp, :digest its report's).
         c.condition = "attribute_exists(jobId) AND NOT (#status IN (:completed, :failed)) \
              AND (attribute_not_exists(#sent) OR #sent <= :p0) \
              AND (attribute_not_exists(#ids) OR (size(#ids) < :max AND NOT contains(#ids, :digest)))"
@@ -600,26 +601,16 @@ pub(crate) fn job_of_item(item: &Item) -> Result<Job> {
         updated_at: DateTime::from_timestamp_millis(get_n(item, "updatedAt")?).unwrap_or_default(),
         result,
         error: get_opt_s(item, "error").map(str::to_owned),
-        progress: match (
-            get_n(item, "progressSentAt"),
-            get_opt_s(item, "progressWebhookId"),
-        ) {
-            (Ok(sent_at), Some(webhook_id)) => Some(Progress {
-                fraction: get_n(item, "progress").ok(),
-                message: get_opt_s(item, "progressMessage").map(str::to_owned),
-                sent_at,
-                webhook_id: webhook_id.to_owned(),
-                earlier_ids: item
-                    .get(PROGRESS_IDS)
-                    .and_then(|v| v.as_ss().ok())
-                    .into_iter()
-                    .flatten()
-                    .filter(|d| **d != report_digest(webhook_id))
-                    .cloned()
-                    .collect(),
-            }),
-            _ => None,
-        },
+        progress: get_n(item, "progressSentAt").ok().map(|sent_at| Progress {
+            fraction: get_n(item, "progress").ok(),
+            message: get_opt_s(item, "progressMessage").map(str::to_owned),
+            sent_at,
+            reports: item
+                .get(PROGRESS_IDS)
+                .and_then(|v| v.as_ss().ok())
+                .cloned()
+                .unwrap_or_default(),
+        }),
     })
 }
 
@@ -632,10 +623,9 @@ const PROGRESS_IDS: &str = "progressIds";
 
 /// A job's progress as its item's attributes: a `None` is one to remove
 /// (a progress without a fraction or a message replaces one with).
-fn progress_attrs(p: &Progress) -> [(&'static str, Option<AttributeValue>); 4] {
+fn progress_attrs(p: &Progress) -> [(&'static str, Option<AttributeValue>); 3] {
     [
         ("progressSentAt", Some(n(p.sent_at))),
-        ("progressWebhookId", Some(s(&p.webhook_id))),
         ("progress", p.fraction.map(n)),
         ("progressMessage", p.message.as_ref().map(s)),
     ]

@@ -178,8 +178,10 @@ impl JobView {
     }
 }
 
-/// A field that is there, `null` included.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+/// A field that is there, `null` included (`#[serde(default,
+/// deserialize_with = "present")]`: absent is `None`, `null` is
+/// `Some(Null)`).
+pub(crate) fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     <Value as serde::Deserialize>::deserialize(d).map(Some)
 }
 

@@ -12,6 +12,7 @@ mod text;
 pub use connection::Connection;
 pub use event::{Event, EventDraft, EventType, ProgressNotice, Pushed};
 pub use ids::{ConnectionId, JobId, UserId};
+pub(crate) use job::present;
 pub use job::{timestamp, Job, JobStatus, JobView};
 pub use moved::{Applied, IllegalMove, Moved};
 pub use progress::{report_digest, Progress, MAX_PROGRESS_MESSAGE_CHARS, MAX_PROGRESS_REPORTS};

@@ -34,12 +34,11 @@ pub struct Progress {
     /// The webhook's `webhook-timestamp` (Unix seconds): progress is
     /// ordered by when the third party sent it, not by when it came.
     pub sent_at: i64,
-    /// The webhook's `webhook-id`: a repeated delivery has the same one.
-    pub webhook_id: String,
-    /// The digests ([`report_digest`]) of the ids of the job's reports
-    /// kept before this one: a delivery of any of them again, whatever its
-    /// timestamp (a retry is signed afresh), changes nothing.
-    pub earlier_ids: Vec<String>,
+    /// The digests ([`report_digest`]) of the `webhook-id`s of every
+    /// report the job has taken, this one's included, in no order: a
+    /// delivery of any of them again, whatever its timestamp (a retry is
+    /// signed afresh), changes nothing. A report not yet kept has its own.
+    pub reports: Vec<String>,
 }
 
 impl Progress {
@@ -67,35 +66,32 @@ impl Progress {
             fraction,
             message,
             sent_at,
-            webhook_id: webhook_id.to_owned(),
-            earlier_ids: Vec::new(),
+            reports: vec![report_digest(webhook_id)],
         })
     }
 
-    /// Whether this progress replaces `kept`: it was sent no earlier, by
-    /// a delivery the job has not taken before, within
+    /// Whether this report replaces `kept`: it was sent no earlier, by a
+    /// delivery the job has not taken before, within
     /// [`MAX_PROGRESS_REPORTS`]. An older one, or any report again, changes
     /// nothing. Every store writes this rule as its condition.
     pub fn supersedes(&self, kept: Option<&Progress>) -> bool {
-        let mine = report_digest(&self.webhook_id);
         kept.is_none_or(|k| {
             self.sent_at >= k.sent_at
-                && k.earlier_ids.len() + 1 < MAX_PROGRESS_REPORTS
-                && !k.ids().any(|d| d == mine)
+                && k.reports.len() < MAX_PROGRESS_REPORTS
+                && !k.reports.iter().any(|d| self.reports.contains(d))
         })
     }
 
-    /// The digests of every report the job has taken, this one's included.
-    pub fn ids(&self) -> impl Iterator<Item = String> + '_ {
-        self.earlier_ids
-            .iter()
-            .cloned()
-            .chain([report_digest(&self.webhook_id)])
+    /// This report's own digest (of a report not yet kept: its only one).
+    pub fn report(&self) -> &str {
+        self.reports.first().map_or("", String::as_str)
     }
 
-    /// This report, kept after `kept`: its ids follow.
+    /// This report, kept after `kept`: the job's reports so far follow it.
     pub fn after(mut self, kept: Option<&Progress>) -> Self {
-        self.earlier_ids = kept.map(|k| k.ids().collect()).unwrap_or_default();
+        if let Some(k) = kept {
+            self.reports.extend(k.reports.iter().cloned());
+        }
         self
     }
 }
@@ -141,8 +137,8 @@ mod tests {
             "an earlier report, signed afresh"
         );
         assert!(at(1, "m1").supersedes(None));
-        let digests: Vec<String> = ["m1", "m2"].map(report_digest).into();
-        assert_eq!(kept.ids().collect::<Vec<_>>(), digests);
+        let digests: Vec<String> = ["m2", "m1"].map(report_digest).into();
+        assert_eq!(kept.reports, digests);
     }
 
     #[test]
@@ -153,7 +149,7 @@ mod tests {
             assert!(next.supersedes(Some(&kept)), "{i}");
             kept = next.after(Some(&kept));
         }
-        assert_eq!(kept.ids().count(), MAX_PROGRESS_REPORTS);
+        assert_eq!(kept.reports.len(), MAX_PROGRESS_REPORTS);
         let one_more = Progress::new(Some(1.0), None, 2, "m-last").unwrap();
         assert!(!one_more.supersedes(Some(&kept)));
     }

@@ -51,17 +51,12 @@ enum Outcome {
     /// Progress while the job is unfinished (contract v4).
     Processing {
         /// Present (`null` included) or absent: `null` is no number.
-        #[serde(default, deserialize_with = "present")]
+        #[serde(default, deserialize_with = "crate::domain::present")]
         progress: Option<Value>,
         /// A string; `null` counts as absent.
         #[serde(default)]
         message: Option<String>,
     },
-}
-
-/// A field that is there, `null` included.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
 }
 
 /// A `processing` webhook's progress, checked: 400 when it is no number

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use boomerang_core::ports::{EventLog, JobStore, ListCursor, Listed, Progressed, Waiting};
 use boomerang_core::{
-    report_digest, Applied, Error, Event, Job, JobId, JobStatus, Moved, Progress, Result, UserId,
+    Applied, Error, Event, Job, JobId, JobStatus, Moved, Progress, Result, UserId,
     MAX_PROGRESS_REPORTS,
 };
 use chrono::{DateTime, Utc};
@@ -79,8 +79,7 @@ impl SqliteJobStore {
 }
 
 const COLUMNS: &str = "id, owner, status, file_name, content_type, size, file_key, created_at, \
-     updated_at, result, error, progress, progress_message, progress_sent_at, progress_webhook_id, \
-     progress_ids";
+     updated_at, result, error, progress, progress_message, progress_sent_at, progress_ids";
 
 fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
     let result: Option<String> = r.get(9)?;
@@ -100,18 +99,12 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
             .map_err(|_| corrupt("result"))?,
         error: r.get(10)?,
         progress: match (r.get(13)?, r.get::<_, Option<String>>(14)?) {
-            (Some(sent_at), Some(webhook_id)) => {
-                let ids: Vec<String> = serde_json::from_str(&r.get::<_, String>(15)?)
-                    .map_err(|_| corrupt("progress ids"))?;
-                let mine = report_digest(&webhook_id);
-                Some(Progress {
-                    fraction: r.get(11)?,
-                    message: r.get(12)?,
-                    sent_at,
-                    earlier_ids: ids.into_iter().filter(|d| *d != mine).collect(),
-                    webhook_id,
-                })
-            }
+            (Some(sent_at), Some(reports)) => Some(Progress {
+                fraction: r.get(11)?,
+                message: r.get(12)?,
+                sent_at,
+                reports: serde_json::from_str(&reports).map_err(|_| corrupt("progress reports"))?,
+            }),
             _ => None,
         },
     })
@@ -170,7 +163,7 @@ impl JobStore for SqliteJobStore {
         let j = job.clone();
         self.db
             .write(move |c| {
-                c.prepare_cached(&format!("INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"))?.execute(params![
+                c.prepare_cached(&format!("INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"))?.execute(params![
                         j.id.as_str(),
                         j.owner.as_str(),
                         j.status.as_str(),
@@ -185,8 +178,7 @@ impl JobStore for SqliteJobStore {
                         j.progress.as_ref().and_then(|p| p.fraction),
                         j.progress.as_ref().and_then(|p| p.message.as_deref()),
                         j.progress.as_ref().map(|p| p.sent_at),
-                        j.progress.as_ref().map(|p| p.webhook_id.as_str()),
-                        j.progress.as_ref().map(|p| serde_json::json!(p.ids().collect::<Vec<_>>()).to_string()),
+                        j.progress.as_ref().map(|p| serde_json::json!(p.reports).to_string()),
                     ],
                 )
             })
@@ -271,14 +263,13 @@ impl JobStore for SqliteJobStore {
                 // The rule of `Progress::supersedes`, as the row's condition.
                 let kept = tx
                     .prepare_cached(&format!(
-                        "UPDATE jobs SET progress = ?2, progress_message = ?3,
-                         progress_sent_at = ?4, progress_webhook_id = ?5,
-                         progress_ids = json_insert(COALESCE(progress_ids, '[]'), '$[#]', ?6)
+                        "UPDATE jobs SET progress = ?2, progress_message = ?3, progress_sent_at = ?4,
+                         progress_ids = json_insert(COALESCE(progress_ids, '[]'), '$[#]', ?5)
                          WHERE id = ?1 AND status NOT IN ('completed', 'failed')
                          AND (progress_sent_at IS NULL OR progress_sent_at <= ?4)
-                         AND json_array_length(COALESCE(progress_ids, '[]')) < ?7
+                         AND json_array_length(COALESCE(progress_ids, '[]')) < ?6
                          AND NOT EXISTS (SELECT 1 FROM json_each(COALESCE(progress_ids, '[]'))
-                                         WHERE value = ?6)
+                                         WHERE value = ?5)
                          RETURNING {COLUMNS}"
                     ))?
                     .query_row(
@@ -287,8 +278,7 @@ impl JobStore for SqliteJobStore {
                             p.fraction,
                             p.message,
                             p.sent_at,
-                            p.webhook_id,
-                            report_digest(&p.webhook_id),
+                            p.report(),
                             MAX_PROGRESS_REPORTS as i64
                         ],
                         job_from_row,

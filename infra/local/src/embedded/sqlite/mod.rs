@@ -53,9 +53,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     progress            REAL,
     progress_message    TEXT,
     progress_sent_at    INTEGER,
-    progress_webhook_id TEXT,
-    -- Every report's webhook-id the job took (a JSON array): none is
-    -- taken twice, however it is signed.
+    -- The digests of every report's webhook-id the job took (a JSON
+    -- array): none is taken twice, however it is signed.
     progress_ids        TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, created_at DESC, id DESC);
