@@ -137,14 +137,19 @@ impl ThirdPartyStub {
         if !res.status().is_success() {
             return Err(format!("the file URL answered {}", res.status().as_u16()));
         }
+        let too_large = || format!("the stub takes files of at most {MAX_FETCHED_BYTES} bytes");
+        if res
+            .content_length()
+            .is_some_and(|n| n > MAX_FETCHED_BYTES as u64)
+        {
+            return Err(too_large());
+        }
         let file = res
             .bytes()
             .await
             .map_err(|e| format!("the file could not be read: {}", e.without_url()))?;
         if file.len() > MAX_FETCHED_BYTES {
-            return Err(format!(
-                "the stub takes files of at most {MAX_FETCHED_BYTES} bytes"
-            ));
+            return Err(too_large());
         }
         Ok(HandOver {
             job_id,
