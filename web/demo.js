@@ -254,15 +254,17 @@ function renderJob(job, live) {
 
 function jobBody(job) {
   const frag = document.createDocumentFragment();
-  if ((job.status === "submitted" || job.status === "uploading") && (job.progress != null || job.progressMessage != null)) {
-    const bar = el("progress", "job-progress");
-    bar.max = 1;
-    if (job.progress != null) bar.value = job.progress;
-    bar.setAttribute("aria-label", `${job.fileName}: the third party's progress`);
-    const pct = job.progress != null ? `${Math.round(job.progress * 100)} %` : "";
-    frag.append(bar, el("p", "progress-message small", [pct, job.progressMessage].filter(Boolean).join(" · ")));
-  } else if (job.status === "submitted" || job.status === "uploading") {
-    frag.append(el("p", "waiting", "Waiting for the third party's result…"));
+  if (job.status === "submitted" || job.status === "uploading") {
+    if (job.progress == null && job.progressMessage == null) {
+      frag.append(el("p", "waiting", "Waiting for the third party's result…"));
+    } else {
+      const bar = el("progress", "job-progress");
+      bar.max = 1;
+      if (job.progress != null) bar.value = job.progress;
+      bar.setAttribute("aria-label", `${job.fileName}: the third party's progress`);
+      const pct = job.progress != null ? `${Math.round(job.progress * 100)} %` : "";
+      frag.append(bar, el("p", "progress-message small", [pct, job.progressMessage].filter(Boolean).join(" · ")));
+    }
   } else if (job.status === "failed") {
     frag.append(el("p", "failure", job.error ?? "failed"));
   } else if (job.resultTruncated) {
